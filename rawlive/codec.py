@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from rawlive import types as t
-from rawlive.errors import DecodeError, ServerErrorPayload, UnknownMessageError
+from rawlive.errors import ConfigError, DecodeError, ServerErrorPayload, UnknownMessageError
 
 __all__ = [
     "ClientMessageLike",
@@ -140,7 +140,7 @@ def encode_client_message(message: ClientMessageLike | dict[str, Any]) -> bytes:
         )
     kinds = [k for k in _CLIENT_KINDS if getattr(message, k) is not None]
     if len(kinds) != 1:
-        raise DecodeError(
+        raise ConfigError(
             "a client message carries exactly one of setup, clientContent, realtimeInput, "
             f"toolResponse, contextUpdate; this one has {len(kinds)}"
             + (f" ({', '.join(kinds)})" if kinds else "")
@@ -306,16 +306,23 @@ def _walk(value: Any, node: _Node, path: str, report: WireReport | None) -> Any:
             text += "=" * (-len(text) % 4)
         return text
     if kind == "enum":
-        if report is not None and isinstance(value, str) and node.enum is not None:
-            if value not in node.enum._value2member_map_:
-                report.unknown_enum_values.append((path, value))
+        if (
+            report is not None
+            and isinstance(value, str)
+            and node.enum is not None
+            and value not in node.enum._value2member_map_
+        ):
+            report.unknown_enum_values.append((path, value))
         return value
     if kind == "union":
         for member in node.members:
             if (
                 (member.kind in ("struct", "map", "opaque") and isinstance(value, dict))
                 or (member.kind == "list" and isinstance(value, list))
-                or (member.kind in ("scalar", "enum", "bytes") and not isinstance(value, dict | list))
+                or (
+                    member.kind in ("scalar", "enum", "bytes")
+                    and not isinstance(value, dict | list)
+                )
             ):
                 return _walk(value, member, path, report)
         return value
@@ -350,10 +357,7 @@ _CLIENT_WIRE_KINDS = tuple(f.encode_name for f in msgspec.structs.fields(t.LiveC
 
 
 def _parse_json(data: bytes | str | bytearray | memoryview) -> Any:
-    if isinstance(data, str):
-        data = data.removeprefix("\ufeff")
-    else:
-        data = bytes(data).removeprefix(_BOM)
+    data = data.removeprefix("\ufeff") if isinstance(data, str) else bytes(data).removeprefix(_BOM)
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
@@ -407,7 +411,11 @@ def _raise_if_error_payload(obj: dict[str, Any]) -> None:
             status=error.get("status") if isinstance(error.get("status"), str) else None,
         )
     code = obj.get("code")
-    if isinstance(code, int) and not isinstance(code, bool) and ("message" in obj or "status" in obj):
+    if (
+        isinstance(code, int)
+        and not isinstance(code, bool)
+        and ("message" in obj or "status" in obj)
+    ):
         raise ServerErrorPayload(
             str(obj.get("message", "")),
             code=code,
@@ -429,26 +437,25 @@ def decode_server_message(data: bytes | str | bytearray | memoryview) -> t.LiveS
     :class:`~rawlive.errors.UnknownMessageError` (a ``DecodeError``) for an
     object with no known kind at all.
     """
-    if type(data) is bytes or type(data) is str:
-        # The fast path (see the module docstring).
-        if "_" not in data if type(data) is str else b"_" not in data:  # type: ignore[operator]
-            try:
-                msg = _server_decoder.decode(data)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass
-            else:
-                if (
-                    msg.server_content is not None
-                    or msg.usage_metadata is not None
-                    or msg.tool_call is not None
-                    or msg.setup_complete is not None
-                    or msg.session_resumption_update is not None
-                    or msg.go_away is not None
-                    or msg.tool_call_cancellation is not None
-                    or msg.voice_activity is not None
-                    or msg.voice_activity_detection_signal is not None
-                ):
-                    return msg
+    # The fast path (see the module docstring).
+    if (type(data) is bytes and b"_" not in data) or (type(data) is str and "_" not in data):
+        try:
+            msg = _server_decoder.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        else:
+            if (
+                msg.server_content is not None
+                or msg.usage_metadata is not None
+                or msg.tool_call is not None
+                or msg.setup_complete is not None
+                or msg.session_resumption_update is not None
+                or msg.go_away is not None
+                or msg.tool_call_cancellation is not None
+                or msg.voice_activity is not None
+                or msg.voice_activity_detection_signal is not None
+            ):
+                return msg
     return _decode_lenient(data, t.LiveServerMessage, _SERVER_KINDS, "server message", None)
 
 
@@ -484,12 +491,16 @@ def inspect_frame(
         server = _decode_lenient(data, t.LiveServerMessage, _SERVER_KINDS, "server message", report)
         return server, report
     if direction == "client":
-        client = _decode_lenient(data, t.LiveClientMessage, _CLIENT_WIRE_KINDS, "client message", report)
+        client = _decode_lenient(
+            data, t.LiveClientMessage, _CLIENT_WIRE_KINDS, "client message", report
+        )
         return client, report
     raise ValueError(f"direction must be 'server' or 'client', not {direction!r}")
 
 
-def unknown_paths(data: bytes | str | bytearray | memoryview, *, direction: str = "server") -> list[str]:
+def unknown_paths(
+    data: bytes | str | bytearray | memoryview, *, direction: str = "server"
+) -> list[str]:
     """Every key path and enum value in the frame that the types do not know.
 
     Keys come as ``serverContent.modelTurn.parts[].fooBar``; enum values as

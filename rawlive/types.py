@@ -197,7 +197,7 @@ class Duration(datetime.timedelta):
         sign, whole, frac = match.groups()
         micros = round(int((frac or "0").ljust(9, "0")) / 1000)
         value = cls(seconds=int(whole), microseconds=micros)
-        return cls(0) - value if sign else value
+        return cls(microseconds=-(value // datetime.timedelta(microseconds=1))) if sign else value
 
     def to_wire(self) -> str:
         """The proto3 JSON form: 0, 3, 6 or 9 fractional digits, ``s`` suffix."""
@@ -402,7 +402,9 @@ class TurnCompleteReason(enum.StrEnum):
     NEED_MORE_INPUT = "NEED_MORE_INPUT"
     PROHIBITED_INPUT_CONTENT = "PROHIBITED_INPUT_CONTENT"
     IMAGE_PROHIBITED_INPUT_CONTENT = "IMAGE_PROHIBITED_INPUT_CONTENT"
-    INPUT_TEXT_CONTAIN_PROMINENT_PERSON_PROHIBITED = "INPUT_TEXT_CONTAIN_PROMINENT_PERSON_PROHIBITED"
+    INPUT_TEXT_CONTAIN_PROMINENT_PERSON_PROHIBITED = (
+        "INPUT_TEXT_CONTAIN_PROMINENT_PERSON_PROHIBITED"
+    )
     INPUT_IMAGE_CELEBRITY = "INPUT_IMAGE_CELEBRITY"
     INPUT_IMAGE_PHOTO_REALISTIC_CHILD_PROHIBITED = "INPUT_IMAGE_PHOTO_REALISTIC_CHILD_PROHIBITED"
     INPUT_TEXT_NCII_PROHIBITED = "INPUT_TEXT_NCII_PROHIBITED"
