@@ -1,0 +1,285 @@
+"""Where to connect and how to authenticate, and keeping the secrets out of sight.
+
+An :class:`Endpoint` is the URL and handshake headers for one backend
+(``PROTOCOL.md`` §1): the Gemini API with an API key (``x-goog-api-key``
+header), an ephemeral token (``auth_tokens/...`` on
+``BidiGenerateContentConstrained`` with the ``access_token`` query
+parameter), Vertex AI (``LlmBidiService`` with ``Authorization: Bearer``), or
+a custom ``ws://``/``wss://`` URL such as a local rawlive server. Its ``repr``,
+:meth:`Endpoint.redacted_url` and :meth:`Endpoint.redacted_headers` never show
+a secret; :func:`redact` and :class:`RedactingLogger` keep them out of
+messages and of the ``websockets`` handshake log, which prints every request
+header at DEBUG.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import ssl
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from rawlive.errors import ConfigError
+
+__all__ = [
+    "GEMINI_HOST",
+    "REDACTED",
+    "Endpoint",
+    "RedactingLogger",
+    "gemini_path",
+    "redact",
+    "resolve",
+    "vertex_host",
+    "vertex_path",
+]
+
+GEMINI_HOST = "generativelanguage.googleapis.com"
+REDACTED = "<redacted>"
+Backend = Literal["gemini", "vertex"]
+
+# Query parameters and headers that carry credentials, whatever their value.
+_SECRET_PARAMS = ("key", "access_token", "token")
+_SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization", "proxy-authorization"})
+_SECRET_PARAM_RE = re.compile(r"(?i)((?<![\w-])(?:key|access_token|token)=)[^&#\s\"']*")
+_SECRET_HEADER_RE = re.compile(
+    r"(?i)((?:x-goog-api-key|authorization|proxy-authorization)\s*[:=]\s*)[^\r\n,\"']+"
+)
+
+
+def gemini_path(api_version: str = "v1beta", *, constrained: bool = False) -> str:
+    """The Gemini API's WebSocket path (single slash, as documented)."""
+    method = "BidiGenerateContentConstrained" if constrained else "BidiGenerateContent"
+    return f"/ws/google.ai.generativelanguage.{api_version}.GenerativeService.{method}"
+
+
+def vertex_path(api_version: str = "v1beta1") -> str:
+    """Vertex AI's WebSocket path (``LlmBidiService``)."""
+    return f"/ws/google.cloud.aiplatform.{api_version}.LlmBidiService/BidiGenerateContent"
+
+
+def vertex_host(location: str | None) -> str:
+    """The Vertex AI host for a location, as the SDK chooses it."""
+    if not location or location == "global":
+        return "aiplatform.googleapis.com"
+    if location in ("us", "eu"):
+        return f"aiplatform.{location}.rep.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every given secret, and anything in a credential slot, replaced.
+
+    Credential slots are the ``key``/``access_token``/``token`` query
+    parameters and the ``x-goog-api-key``/``Authorization`` headers, so a
+    secret is hidden even when rawlive was not told its value.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+            quoted = urllib.parse.quote(secret, safe="")
+            if quoted != secret:
+                text = text.replace(quoted, REDACTED)
+    text = _SECRET_PARAM_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    return _SECRET_HEADER_RE.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Endpoint:
+    """One place to connect to: URL, handshake headers and TLS settings.
+
+    ``secrets`` lists every credential value this endpoint carries, so that
+    everything derived from it can be redacted.
+    """
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    backend: Backend = "gemini"
+    secrets: tuple[str, ...] = ()
+    ssl: ssl.SSLContext | None = None
+    api_version: str | None = None
+
+    @property
+    def secure(self) -> bool:
+        return self.url.startswith("wss://")
+
+    def redacted_url(self) -> str:
+        """The URL with credentials replaced by ``<redacted>``."""
+        return redact(self.url, self.secrets)
+
+    def redacted_headers(self) -> list[tuple[str, str]]:
+        """The handshake headers with credential values replaced."""
+        return [
+            (name, REDACTED if name.lower() in _SECRET_HEADERS else redact(value, self.secrets))
+            for name, value in self.headers
+        ]
+
+    def redact(self, text: str) -> str:
+        """Any text with this endpoint's secrets removed."""
+        return redact(text, self.secrets)
+
+    def __repr__(self) -> str:
+        return (
+            f"Endpoint(url={self.redacted_url()!r}, backend={self.backend!r}, "
+            f"headers={self.redacted_headers()!r})"
+        )
+
+
+def _ws_scheme(url: str) -> str:
+    if url.startswith("http://"):
+        return "ws://" + url[len("http://") :]
+    if url.startswith("https://"):
+        return "wss://" + url[len("https://") :]
+    if url.startswith(("ws://", "wss://")):
+        return url
+    raise ConfigError(
+        f"endpoint must start with ws://, wss://, http:// or https://, got {redact(url)!r}"
+    )
+
+
+def _ssl_context(ca_file: str | os.PathLike[str] | None) -> ssl.SSLContext | None:
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=os.fspath(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the CA file {os.fspath(ca_file)!r}: {exc}") from None
+
+
+def _env_key(env: Mapping[str, str]) -> str | None:
+    return env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
+
+
+def resolve(
+    *,
+    api_key: str | None = None,
+    endpoint: str | None = None,
+    api_version: str | None = None,
+    vertex: bool = False,
+    location: str | None = None,
+    access_token: str | None = None,
+    quota_project: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Endpoint:
+    """Work out the URL and headers for a connection.
+
+    * Gemini API: ``api_key`` (else ``GEMINI_API_KEY``, else
+      ``GOOGLE_API_KEY``) goes in the ``x-goog-api-key`` header. A key of the
+      form ``auth_tokens/...`` is an ephemeral token: it goes to
+      ``BidiGenerateContentConstrained`` as the ``access_token`` query
+      parameter (never with API version ``v1``, where the method is missing).
+    * Vertex AI (``vertex=True``): ``access_token`` (OAuth) as
+      ``Authorization: Bearer``, or an API key (express mode), on the
+      location's ``LlmBidiService`` URL; ``quota_project`` adds
+      ``x-goog-user-project``.
+    * ``endpoint``: a ``ws://``/``wss://`` (or ``http(s)://``) URL. With no
+      path (``ws://127.0.0.1:8765``) the chosen backend's standard path is
+      appended; with a path it is used as is. ``ca_file`` trusts a local
+      server's certificate.
+
+    Raises :class:`~rawlive.ConfigError` when there is nothing to connect
+    with, naming what to set.
+    """
+    env = os.environ if env is None else env
+    key = api_key if api_key is not None else _env_key(env)
+    extra = list((headers or {}).items())
+    secrets: list[str] = [v for v in (key, access_token) if v]
+    secrets += [v for name, v in extra if name.lower() in _SECRET_HEADERS and v]
+
+    if vertex:
+        version = api_version or "v1beta1"
+        path = vertex_path(version)
+        base = f"wss://{vertex_host(location if access_token or not key else 'global')}"
+        auth: list[tuple[str, str]] = []
+        if access_token:
+            auth.append(("Authorization", f"Bearer {access_token}"))
+            if quota_project:
+                auth.append(("x-goog-user-project", quota_project))
+        elif key:
+            auth.append(("x-goog-api-key", key))
+        elif endpoint is None:
+            raise ConfigError(
+                "Vertex AI needs credentials: pass access_token= (an OAuth access token, e.g. "
+                "from `gcloud auth print-access-token`) or api_key= for express mode"
+            )
+        query: dict[str, str] = {}
+        backend: Backend = "vertex"
+    else:
+        token = key is not None and key.startswith("auth_tokens/")
+        version = api_version or ("v1alpha" if token else "v1beta")
+        if token and version == "v1":
+            raise ConfigError(
+                "ephemeral tokens (auth_tokens/...) need api_version 'v1alpha' or 'v1beta': "
+                "BidiGenerateContentConstrained does not exist on v1"
+            )
+        path = gemini_path(version, constrained=token)
+        base = f"wss://{GEMINI_HOST}"
+        auth = [] if token or not key else [("x-goog-api-key", key)]
+        query = {"access_token": key} if token and key else {}
+        backend = "gemini"
+        if key is None and endpoint is None:
+            raise ConfigError(
+                "no API key and no endpoint: set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini "
+                "API key, pass api_key=..., or pass endpoint='ws://127.0.0.1:8765' to talk to a "
+                "local Live API server such as rawlive's emulator"
+            )
+
+    if endpoint is not None:
+        url = _ws_scheme(endpoint)
+        parts = urllib.parse.urlsplit(url)
+        if parts.path in ("", "/"):
+            url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+    else:
+        url = base + path
+    if query:
+        separator = "&" if urllib.parse.urlsplit(url).query else "?"
+        url += separator + urllib.parse.urlencode(query, safe="/")
+
+    return Endpoint(
+        url=url,
+        headers=tuple(auth + extra),
+        backend=backend,
+        secrets=tuple(dict.fromkeys(secrets)),
+        ssl=_ssl_context(ca_file),
+        api_version=version,
+    )
+
+
+class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger for ``websockets`` that formats each record, then redacts it.
+
+    ``websockets`` logs the handshake (``> x-goog-api-key: ...``, the request
+    path with its query) and frames at DEBUG; passing this as its ``logger``
+    keeps credentials out of every log line.
+    """
+
+    def __init__(self, logger: logging.Logger, secrets: Iterable[str]) -> None:
+        super().__init__(logger, {})
+        self.secrets = tuple(s for s in secrets if s)
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        kwargs.setdefault("stacklevel", 2)
+        self.logger.log(level, "%s", redact(text, self.secrets), **kwargs)
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, exc_info=exc_info, **kwargs)

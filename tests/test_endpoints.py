@@ -1,0 +1,143 @@
+"""Endpoint URLs, auth placement and secret redaction (PROTOCOL.md §1)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import rawlive
+from rawlive import endpoints
+
+KEY = "AIzaTESTKEY-not-a-real-key-0123456789"
+TOKEN = "auth_tokens/testtoken0123456789abcdef"
+
+
+def test_api_key_goes_in_the_header_on_the_documented_v1beta_path() -> None:
+    ep = endpoints.resolve(api_key=KEY, env={})
+    assert ep.url == (
+        "wss://generativelanguage.googleapis.com/ws/"
+        "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    )
+    assert ("x-goog-api-key", KEY) in ep.headers
+    assert KEY not in ep.url
+
+
+def test_the_key_comes_from_gemini_api_key_then_google_api_key() -> None:
+    assert ("x-goog-api-key", "g1") in endpoints.resolve(
+        env={"GEMINI_API_KEY": "g1", "GOOGLE_API_KEY": "g2"}
+    ).headers
+    assert ("x-goog-api-key", "g2") in endpoints.resolve(env={"GOOGLE_API_KEY": "g2"}).headers
+
+
+def test_no_key_and_no_endpoint_names_the_variables_and_the_local_server() -> None:
+    with pytest.raises(rawlive.ConfigError) as info:
+        endpoints.resolve(env={})
+    message = str(info.value)
+    assert "GEMINI_API_KEY" in message and "GOOGLE_API_KEY" in message
+    assert "endpoint=" in message
+
+
+def test_ephemeral_token_uses_the_constrained_method_and_access_token_query() -> None:
+    ep = endpoints.resolve(api_key=TOKEN, env={})
+    assert ".v1alpha.GenerativeService.BidiGenerateContentConstrained?access_token=" in ep.url
+    assert ep.url.endswith("access_token=" + TOKEN)
+    assert not any(name.lower() == "x-goog-api-key" for name, _ in ep.headers)
+
+
+def test_ephemeral_token_refuses_api_version_v1() -> None:
+    with pytest.raises(rawlive.ConfigError, match="v1alpha"):
+        endpoints.resolve(api_key=TOKEN, api_version="v1", env={})
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("us-central1", "us-central1-aiplatform.googleapis.com"),
+        ("global", "aiplatform.googleapis.com"),
+        ("eu", "aiplatform.eu.rep.googleapis.com"),
+    ],
+)
+def test_vertex_oauth_uses_bearer_on_the_locations_llmbidiservice(location: str, host: str) -> None:
+    ep = endpoints.resolve(
+        vertex=True, location=location, access_token="ya29.secret", quota_project="p", env={}
+    )
+    assert ep.url == (
+        f"wss://{host}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+    )
+    assert ("Authorization", "Bearer ya29.secret") in ep.headers
+    assert ("x-goog-user-project", "p") in ep.headers
+
+
+def test_vertex_express_mode_sends_the_key_to_the_global_host() -> None:
+    ep = endpoints.resolve(vertex=True, api_key=KEY, location="us-central1", env={})
+    assert ep.url.startswith("wss://aiplatform.googleapis.com/ws/")
+    assert ("x-goog-api-key", KEY) in ep.headers
+
+
+def test_an_endpoint_without_a_path_gets_the_backends_standard_path() -> None:
+    ep = endpoints.resolve(endpoint="ws://127.0.0.1:8765", api_key=KEY, env={})
+    assert ep.url == (
+        "ws://127.0.0.1:8765/ws/"
+        "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    )
+
+
+def test_an_endpoint_with_a_path_is_used_as_is_and_http_maps_to_ws() -> None:
+    assert endpoints.resolve(endpoint="http://h:1/custom", env={}).url == "ws://h:1/custom"
+    assert endpoints.resolve(endpoint="https://h/x", env={}).url == "wss://h/x"
+
+
+def test_a_local_endpoint_needs_no_key() -> None:
+    ep = endpoints.resolve(endpoint="ws://127.0.0.1:9", env={})
+    assert ep.headers == ()
+
+
+def test_an_endpoint_with_another_scheme_is_refused_clearly() -> None:
+    with pytest.raises(rawlive.ConfigError, match="ws://"):
+        endpoints.resolve(endpoint="ftp://h/?key=" + KEY, env={})
+    with pytest.raises(rawlive.ConfigError) as info:
+        endpoints.resolve(endpoint="ftp://h/?key=" + KEY, env={})
+    assert KEY not in str(info.value)
+
+
+def test_a_missing_ca_file_is_a_config_error() -> None:
+    with pytest.raises(rawlive.ConfigError, match="CA file"):
+        endpoints.resolve(endpoint="wss://127.0.0.1:1", ca_file="/nonexistent/ca.pem", env={})
+
+
+def test_repr_and_redacted_views_never_show_a_secret() -> None:
+    for ep in (
+        endpoints.resolve(api_key=KEY, env={}),
+        endpoints.resolve(api_key=TOKEN, env={}),
+        endpoints.resolve(vertex=True, access_token="ya29.secret-token", env={}),
+        endpoints.resolve(api_key=KEY, headers={"Authorization": "Bearer other"}, env={}),
+    ):
+        shown = repr(ep) + ep.redacted_url() + repr(ep.redacted_headers())
+        for secret in (KEY, TOKEN, "ya29.secret-token", "Bearer other"):
+            assert secret not in shown
+
+
+def test_redact_hides_credential_slots_even_for_unknown_values() -> None:
+    text = "GET /ws?key=abc&x=1 access_token=t/1\nx-goog-api-key: zzz\nAuthorization: Bearer qq"
+    assert endpoints.redact(text) == (
+        "GET /ws?key=<redacted>&x=1 access_token=<redacted>\n"
+        "x-goog-api-key: <redacted>\nAuthorization: <redacted>"
+    )
+    assert endpoints.redact("monkey=1&apikey_x=2") == "monkey=1&apikey_x=2"
+
+
+def test_redact_hides_url_encoded_secrets() -> None:
+    assert "testtoken" not in endpoints.redact("p=auth_tokens%2Ftesttoken0123456789abcdef", [TOKEN])
+
+
+def test_redacting_logger_keeps_handshake_headers_out_of_debug_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = endpoints.RedactingLogger(logging.getLogger("websockets.client"), [KEY])
+    with caplog.at_level(logging.DEBUG, logger="websockets.client"):
+        logger.debug("> %s: %s", "x-goog-api-key", KEY)
+        logger.debug("> GET %s HTTP/1.1", "/ws/x?access_token=" + TOKEN)
+        logger.info("payload mentions %s", KEY)
+    assert len(caplog.records) == 3
+    assert KEY not in caplog.text and TOKEN not in caplog.text
