@@ -1,0 +1,280 @@
+"""The Live session's state, sans I/O: frames in, frames and state out.
+
+This module never touches a socket, a clock or a file; the session feeds it
+frames and the time, and sends what it returns. Everything that changes a
+session's state lives here, under these rules:
+
+1. A connection opens with ``setup`` (:meth:`Protocol.open`). The first server
+   message must be ``setupComplete``; anything else is a
+   :class:`ProtocolError`. No other client message goes out before it.
+2. Client messages after ``setup`` are numbered 1, 2, 3... across the whole
+   session, reconnections included. This is the index that transparent
+   resumption's ``lastConsumedClientMessageIndex`` refers to (the wire leaves
+   the base undocumented; rawlive's servers count the same way).
+3. With session resumption configured, every message sent is kept until the
+   server's state is known to hold it: in transparent mode until
+   ``lastConsumedClientMessageIndex`` reaches its index, otherwise until the
+   next resumable ``sessionResumptionUpdate``. On reconnection the new
+   ``setup`` carries the latest resumable handle and exactly the kept
+   messages are sent again (:meth:`Protocol.replay`), in order, once.
+4. A ``toolCall`` makes each of its calls outstanding, by id (or by name for
+   calls without an id, as Vertex sometimes sends them). A function response
+   settles its call unless ``will_continue`` is set; ``toolCallCancellation``
+   cancels. A response for an id that was never issued, was cancelled or was
+   already settled is still sent (the server's reaction is undocumented) but
+   noted in :attr:`Protocol.warnings`.
+5. ``goAway`` sets :attr:`Protocol.go_away_deadline` = now + ``timeLeft``.
+6. ``usageMetadata`` reports add up in :attr:`Protocol.usage`.
+7. A message of an unknown kind is skipped with a warning, never fatal.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+
+import msgspec
+
+from rawlive import codec
+from rawlive import types as t
+from rawlive.errors import RawliveError, UnknownMessageError
+
+__all__ = ["ClientMessage", "Protocol", "ProtocolError", "State", "UsageTotals"]
+
+ClientMessage = (
+    t.LiveClientContent
+    | t.LiveClientRealtimeInput
+    | t.LiveClientToolResponse
+    | t.LiveClientContextUpdate
+)
+
+
+class ProtocolError(RawliveError):
+    """The peer broke the protocol (for example no ``setupComplete`` first)."""
+
+
+class State(enum.Enum):
+    IDLE = "idle"  # no connection yet, or between connections
+    SETUP_SENT = "setup_sent"  # setup out, waiting for setupComplete
+    OPEN = "open"  # setupComplete received
+    CLOSED = "closed"  # the session is over for good
+
+
+@dataclasses.dataclass
+class UsageTotals:
+    """Token counts summed over every ``usageMetadata`` report of the session."""
+
+    reports: int = 0
+    prompt_tokens: int = 0
+    response_tokens: int = 0
+    thoughts_tokens: int = 0
+    tool_use_prompt_tokens: int = 0
+    total_tokens: int = 0
+    prompt_by_modality: dict[str, int] = dataclasses.field(default_factory=dict)
+    response_by_modality: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def add(self, usage: t.UsageMetadata) -> None:
+        self.reports += 1
+        self.prompt_tokens += usage.prompt_token_count or 0
+        self.response_tokens += usage.response_tokens or 0
+        self.thoughts_tokens += usage.thoughts_token_count or 0
+        self.tool_use_prompt_tokens += usage.tool_use_prompt_token_count or 0
+        self.total_tokens += usage.total_token_count or 0
+        _add_details(self.prompt_by_modality, usage.prompt_tokens_details)
+        _add_details(
+            self.response_by_modality,
+            usage.response_tokens_details or usage.candidates_tokens_details,
+        )
+
+
+def _add_details(into: dict[str, int], details: list[t.ModalityTokenCount] | None) -> None:
+    for entry in details or ():
+        key = entry.modality or "MODALITY_UNSPECIFIED"
+        into[key] = into.get(key, 0) + (entry.token_count or 0)
+
+
+@dataclasses.dataclass
+class _Kept:
+    index: int
+    frame: bytes
+
+
+class Protocol:
+    """One Live session's state across its connections.
+
+    ``setup`` is the session's setup message. Resumption is on when it has a
+    ``session_resumption`` config; ``transparent`` there selects rule 3's
+    transparent mode.
+    """
+
+    def __init__(self, setup: t.LiveClientSetup) -> None:
+        self.setup = setup
+        resumption = setup.session_resumption
+        self.resumable = resumption is not None
+        self.transparent = bool(resumption and resumption.transparent)
+        #: Latest resumable handle (``None`` until the server sends one).
+        self.handle: str | None = resumption.handle if resumption else None
+        self.state = State.IDLE
+        #: Number of client messages sent after setup so far (rule 2).
+        self.message_index = 0
+        #: Connections opened so far (1 after the first ``open``).
+        self.connections = 0
+        self.session_id: str | None = None
+        #: Monotonic time by which the server will drop the connection.
+        self.go_away_deadline: float | None = None
+        self.usage = UsageTotals()
+        #: Outstanding tool calls by id (or ``"name:<name>"`` for id-less calls).
+        self.tool_calls: dict[str, t.FunctionCall] = {}
+        self.cancelled_calls: set[str] = set()
+        self.settled_calls: set[str] = set()
+        self.model_turn_active = False
+        self.turns_completed = 0
+        #: Things worth a log line that are not errors; the session drains it.
+        self.warnings: list[str] = []
+        self._kept: collections.deque[_Kept] = collections.deque()
+
+    # -- connection lifecycle -------------------------------------------------
+
+    def open(self) -> bytes:
+        """Start a connection: the ``setup`` frame, with the handle on a resume."""
+        if self.state is State.CLOSED:
+            raise ProtocolError("the session is closed")
+        setup = self.setup
+        if self.resumable and self.handle:
+            resumption = setup.session_resumption or t.SessionResumptionConfig()
+            setup = msgspec.structs.replace(
+                setup, session_resumption=msgspec.structs.replace(resumption, handle=self.handle)
+            )
+        self.state = State.SETUP_SENT
+        self.connections += 1
+        self.go_away_deadline = None
+        return codec.encode_client_message(setup)
+
+    @property
+    def resuming(self) -> bool:
+        """Whether the connection being opened continues an earlier one."""
+        return self.connections > 1
+
+    def connection_lost(self) -> None:
+        """The socket is gone; the session may open another (rule 3)."""
+        if self.state is not State.CLOSED:
+            self.state = State.IDLE
+        self.model_turn_active = False
+
+    def close(self) -> None:
+        """The session is over; nothing more will be sent."""
+        self.state = State.CLOSED
+        self._kept.clear()
+
+    def replay(self) -> list[bytes]:
+        """The kept client frames to send again after a resumed ``setupComplete``."""
+        return [kept.frame for kept in self._kept]
+
+    @property
+    def kept_messages(self) -> int:
+        return len(self._kept)
+
+    # -- client to server -----------------------------------------------------
+
+    def send(self, message: ClientMessage) -> bytes:
+        """Encode a client message, number it and keep it for replay (rules 2-4)."""
+        if self.state is not State.OPEN:
+            raise ProtocolError(
+                f"cannot send before setupComplete (session state: {self.state.value})"
+            )
+        frame = codec.encode_client_message(message)
+        self.message_index += 1
+        if self.resumable:
+            self._kept.append(_Kept(self.message_index, frame))
+        if isinstance(message, t.LiveClientToolResponse):
+            self._settle(message)
+        return frame
+
+    def _settle(self, message: t.LiveClientToolResponse) -> None:
+        for response in message.function_responses or ():
+            key = response.id or (f"name:{response.name}" if response.name else None)
+            if key is None:
+                continue
+            if key not in self.tool_calls and response.id is None:
+                continue
+            if key in self.tool_calls:
+                if not response.will_continue:
+                    del self.tool_calls[key]
+                    self.settled_calls.add(key)
+            elif key in self.cancelled_calls:
+                self.warnings.append(f"tool response for cancelled call id {key!r} sent anyway")
+            elif key in self.settled_calls:
+                self.warnings.append(
+                    f"tool response for call id {key!r}, which was already answered "
+                    "(without will_continue), sent anyway"
+                )
+            else:
+                self.warnings.append(
+                    f"tool response for call id {key!r}, never issued, sent anyway"
+                )
+
+    # -- server to client -----------------------------------------------------
+
+    def receive(self, data: bytes | str, now: float) -> t.LiveServerMessage | None:
+        """Decode a server frame and apply it; ``None`` for a skipped unknown kind.
+
+        ``now`` is the caller's monotonic clock in seconds. Raises
+        :class:`ProtocolError` if the first message is not ``setupComplete``
+        and :class:`~rawlive.DecodeError` for an invalid frame.
+        """
+        try:
+            message = codec.decode_server_message(data)
+        except UnknownMessageError as exc:
+            if self.state is State.SETUP_SENT:
+                raise ProtocolError(f"expected setupComplete first, got {exc}") from None
+            self.warnings.append(f"skipped a message of unknown kind: {exc}")
+            return None
+        if self.state is State.SETUP_SENT:
+            if message.setup_complete is None:
+                kinds = ", ".join(codec.to_builtins(message)) or "nothing"
+                raise ProtocolError(f"expected setupComplete as the first message, got {kinds}")
+            self.state = State.OPEN
+            if message.setup_complete.session_id:
+                self.session_id = message.setup_complete.session_id
+        self._apply(message, now)
+        return message
+
+    def _apply(self, message: t.LiveServerMessage, now: float) -> None:
+        content = message.server_content
+        if content is not None:
+            if content.model_turn is not None:
+                self.model_turn_active = True
+            if content.turn_complete:
+                self.model_turn_active = False
+                self.turns_completed += 1
+            elif content.interrupted:
+                self.model_turn_active = False
+        if message.tool_call is not None:
+            for call in message.tool_call.function_calls or ():
+                key = call.id or (f"name:{call.name}" if call.name else None)
+                if key is not None:
+                    self.tool_calls[key] = call
+        if message.tool_call_cancellation is not None:
+            for call_id in message.tool_call_cancellation.ids or ():
+                if self.tool_calls.pop(call_id, None) is not None:
+                    self.cancelled_calls.add(call_id)
+        if message.go_away is not None:
+            left = message.go_away.time_left
+            self.go_away_deadline = now + (left.total_seconds() if left is not None else 0.0)
+        update = message.session_resumption_update
+        if update is not None:
+            self._resumption_update(update)
+        if message.usage_metadata is not None:
+            self.usage.add(message.usage_metadata)
+
+    def _resumption_update(self, update: t.LiveServerSessionResumptionUpdate) -> None:
+        if update.resumable and update.new_handle:
+            self.handle = update.new_handle
+            if not self.transparent:
+                # The handle's state holds everything sent so far (rule 3).
+                self._kept.clear()
+        consumed = update.last_consumed_client_message_index
+        if self.transparent and consumed is not None:
+            while self._kept and self._kept[0].index <= consumed:
+                self._kept.popleft()

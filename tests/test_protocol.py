@@ -1,0 +1,253 @@
+"""The sans-I/O session core: its rules, tested without any socket."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from rawlive import codec
+from rawlive import types as t
+from rawlive.protocol import Protocol, ProtocolError, State
+
+SETUP_COMPLETE = b'{"setupComplete":{}}'
+
+
+def _setup(**resumption: object) -> t.LiveClientSetup:
+    config = t.SessionResumptionConfig(**resumption) if resumption else None  # type: ignore[arg-type]
+    return t.LiveClientSetup(model="models/m", session_resumption=config)
+
+
+def _text(text: str) -> t.LiveClientRealtimeInput:
+    return t.LiveClientRealtimeInput(text=text)
+
+
+def _opened(setup: t.LiveClientSetup) -> Protocol:
+    protocol = Protocol(setup)
+    protocol.open()
+    protocol.receive(SETUP_COMPLETE, now=0.0)
+    return protocol
+
+
+def _sent_texts(frames: list[bytes]) -> list[str]:
+    return [msgspec.json.decode(f)["realtimeInput"]["text"] for f in frames]
+
+
+def _update(handle: str, *, resumable: bool = True, consumed: int | None = None) -> bytes:
+    update: dict[str, object] = {"newHandle": handle, "resumable": resumable}
+    if consumed is not None:
+        update["lastConsumedClientMessageIndex"] = str(consumed)
+    return msgspec.json.encode({"sessionResumptionUpdate": update})
+
+
+def test_open_returns_the_setup_frame() -> None:
+    protocol = Protocol(_setup())
+    assert protocol.open() == b'{"setup":{"model":"models/m"}}'
+    assert protocol.state is State.SETUP_SENT
+
+
+def test_setup_complete_opens_the_session_and_keeps_a_vertex_session_id() -> None:
+    protocol = Protocol(_setup())
+    protocol.open()
+    protocol.receive(b'{"setupComplete":{"sessionId":"abc"}}', now=0.0)
+    assert protocol.state is State.OPEN
+    assert protocol.session_id == "abc"
+
+
+def test_a_first_message_other_than_setup_complete_is_a_protocol_error() -> None:
+    protocol = Protocol(_setup())
+    protocol.open()
+    with pytest.raises(ProtocolError, match="serverContent"):
+        protocol.receive(b'{"serverContent":{"turnComplete":true}}', now=0.0)
+
+
+def test_an_unknown_kind_first_is_a_protocol_error_not_a_skip() -> None:
+    protocol = Protocol(_setup())
+    protocol.open()
+    with pytest.raises(ProtocolError, match="setupComplete"):
+        protocol.receive(b'{"somethingNew":{}}', now=0.0)
+
+
+def test_nothing_can_be_sent_before_setup_complete() -> None:
+    protocol = Protocol(_setup())
+    protocol.open()
+    with pytest.raises(ProtocolError, match="before setupComplete"):
+        protocol.send(_text("early"))
+
+
+def test_unknown_kinds_after_setup_are_skipped_with_a_warning() -> None:
+    protocol = _opened(_setup())
+    assert protocol.receive(b'{"somethingNew":{}}', now=1.0) is None
+    assert "unknown kind" in protocol.warnings[0]
+
+
+def test_client_messages_are_numbered_from_one_across_connections() -> None:
+    protocol = _opened(_setup(handle=None))
+    protocol.send(_text("a"))
+    protocol.send(_text("b"))
+    protocol.connection_lost()
+    protocol.open()
+    protocol.receive(SETUP_COMPLETE, now=0.0)
+    protocol.send(_text("c"))
+    assert protocol.message_index == 3
+
+
+def test_without_resumption_nothing_is_kept() -> None:
+    protocol = _opened(_setup())
+    protocol.send(_text("a"))
+    assert protocol.replay() == []
+
+
+def test_resume_sends_the_latest_resumable_handle_in_setup() -> None:
+    protocol = _opened(_setup(handle=None))
+    protocol.receive(_update("h1"), now=1.0)
+    protocol.receive(_update("", resumable=False), now=2.0)
+    protocol.connection_lost()
+    setup = msgspec.json.decode(protocol.open())["setup"]
+    assert setup["sessionResumption"] == {"handle": "h1"}
+    assert protocol.resuming
+
+
+def test_non_transparent_replay_is_what_was_sent_since_the_last_resumable_update() -> None:
+    protocol = _opened(_setup(handle=None))
+    protocol.send(_text("a"))
+    protocol.receive(_update("h1"), now=1.0)
+    protocol.send(_text("b"))
+    protocol.receive(_update("", resumable=False), now=2.0)
+    protocol.send(_text("c"))
+    assert _sent_texts(protocol.replay()) == ["b", "c"]
+
+
+def test_transparent_replay_is_exactly_what_follows_the_last_consumed_index() -> None:
+    protocol = _opened(_setup(transparent=True))
+    for text in "abcd":
+        protocol.send(_text(text))
+    protocol.receive(_update("h1", consumed=2), now=1.0)
+    assert _sent_texts(protocol.replay()) == ["c", "d"]
+    protocol.receive(_update("", resumable=False, consumed=3), now=1.0)
+    assert _sent_texts(protocol.replay()) == ["d"]
+    assert protocol.handle == "h1"
+
+
+def test_tool_calls_are_outstanding_until_answered() -> None:
+    protocol = _opened(_setup())
+    protocol.receive(
+        b'{"toolCall":{"functionCalls":[{"id":"fc-1","name":"f"},{"id":"fc-2","name":"g"}]}}',
+        now=1.0,
+    )
+    assert set(protocol.tool_calls) == {"fc-1", "fc-2"}
+    protocol.send(t.LiveClientToolResponse(function_responses=[t.FunctionResponse(id="fc-1")]))
+    assert set(protocol.tool_calls) == {"fc-2"}
+    assert protocol.warnings == []
+
+
+def test_will_continue_keeps_the_call_outstanding() -> None:
+    protocol = _opened(_setup())
+    protocol.receive(b'{"toolCall":{"functionCalls":[{"id":"fc-1","name":"f"}]}}', now=1.0)
+    protocol.send(
+        t.LiveClientToolResponse(
+            function_responses=[t.FunctionResponse(id="fc-1", will_continue=True)]
+        )
+    )
+    assert "fc-1" in protocol.tool_calls
+
+
+@pytest.mark.parametrize(
+    ("server_frames", "answer_twice", "warning"),
+    [
+        ([], False, "never issued"),
+        ([b'{"toolCallCancellation":{"ids":["fc-1"]}}'], False, "cancelled"),
+        ([], True, "already answered"),
+    ],
+)
+def test_doubtful_tool_responses_are_sent_but_warned(
+    server_frames: list[bytes], answer_twice: bool, warning: str
+) -> None:
+    protocol = _opened(_setup())
+    if server_frames or answer_twice:
+        protocol.receive(b'{"toolCall":{"functionCalls":[{"id":"fc-1","name":"f"}]}}', now=1.0)
+    for frame in server_frames:
+        protocol.receive(frame, now=1.0)
+    response = t.LiveClientToolResponse(function_responses=[t.FunctionResponse(id="fc-1")])
+    if answer_twice:
+        protocol.send(response)
+    frame = protocol.send(response)
+    assert b"fc-1" in frame
+    assert len(protocol.warnings) == 1 and warning in protocol.warnings[0]
+
+
+def test_calls_without_an_id_are_matched_by_name() -> None:
+    protocol = _opened(_setup())
+    protocol.receive(b'{"toolCall":{"functionCalls":[{"name":"lights","args":{}}]}}', now=1.0)
+    assert list(protocol.tool_calls) == ["name:lights"]
+    protocol.send(
+        t.LiveClientToolResponse(
+            function_responses=[t.FunctionResponse(name="lights", response={"ok": True})]
+        )
+    )
+    assert protocol.tool_calls == {}
+    assert protocol.warnings == []
+
+
+def test_go_away_sets_a_deadline_from_the_callers_clock() -> None:
+    protocol = _opened(_setup())
+    protocol.receive(b'{"goAway":{"timeLeft":"1.5s"}}', now=100.0)
+    assert protocol.go_away_deadline == 101.5
+
+
+def test_usage_reports_add_up_by_modality_under_both_backends_names() -> None:
+    protocol = _opened(_setup())
+    gemini = {
+        "usageMetadata": {
+            "promptTokenCount": 10,
+            "responseTokenCount": 20,
+            "totalTokenCount": 30,
+            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 10}],
+            "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 20}],
+        }
+    }
+    vertex = {
+        "serverContent": {"turnComplete": True},
+        "usageMetadata": {
+            "promptTokenCount": "5",
+            "candidatesTokenCount": 7,
+            "totalTokenCount": 12,
+            "candidatesTokensDetails": [
+                {"modality": "TEXT", "tokenCount": 7},
+                {"modality": "AUDIO"},
+            ],
+        },
+    }
+    protocol.receive(msgspec.json.encode(gemini), now=1.0)
+    protocol.receive(msgspec.json.encode(vertex), now=2.0)
+    usage = protocol.usage
+    assert (usage.reports, usage.prompt_tokens, usage.response_tokens, usage.total_tokens) == (
+        2,
+        15,
+        27,
+        42,
+    )
+    assert usage.prompt_by_modality == {"AUDIO": 10}
+    assert usage.response_by_modality == {"AUDIO": 20, "TEXT": 7}
+
+
+def test_turn_state_follows_model_output_and_turn_signals() -> None:
+    protocol = _opened(_setup())
+    protocol.receive(b'{"serverContent":{"modelTurn":{"parts":[{"text":"hi"}]}}}', now=1.0)
+    assert protocol.model_turn_active
+    protocol.receive(b'{"serverContent":{"interrupted":true}}', now=1.0)
+    assert not protocol.model_turn_active
+    protocol.receive(b'{"serverContent":{"turnComplete":true}}', now=1.0)
+    assert protocol.turns_completed == 1
+
+
+def test_a_closed_session_cannot_open_again() -> None:
+    protocol = _opened(_setup())
+    protocol.close()
+    with pytest.raises(ProtocolError, match="closed"):
+        protocol.open()
+
+
+def test_sent_frames_are_the_codecs_frames() -> None:
+    protocol = _opened(_setup())
+    message = _text("hello")
+    assert protocol.send(message) == codec.encode_client_message(message)
