@@ -12,9 +12,11 @@ session's state lives here, under these rules:
    resumption's ``lastConsumedClientMessageIndex`` refers to (the wire leaves
    the base undocumented; rawlive's servers count the same way).
 3. With session resumption configured, every message sent is kept until the
-   server's state is known to hold it: in transparent mode until
-   ``lastConsumedClientMessageIndex`` reaches its index, otherwise until the
-   next resumable ``sessionResumptionUpdate``. On reconnection the new
+   state of a resumable handle is known to hold it: in transparent mode until
+   a resumable ``sessionResumptionUpdate`` carries a
+   ``lastConsumedClientMessageIndex`` at or past its index, otherwise until
+   the next resumable update. (The index describes the handle it comes with:
+   a non-resumable update's index says nothing a resume could rely on.) On reconnection the new
    ``setup`` carries the latest resumable handle and exactly the kept
    messages are sent again (:meth:`Protocol.replay`), in order, once.
 4. A ``toolCall`` makes each of its calls outstanding, by id (or by name for
@@ -269,12 +271,15 @@ class Protocol:
             self.usage.add(message.usage_metadata)
 
     def _resumption_update(self, update: t.LiveServerSessionResumptionUpdate) -> None:
-        if update.resumable and update.new_handle:
-            self.handle = update.new_handle
-            if not self.transparent:
-                # The handle's state holds everything sent so far (rule 3).
-                self._kept.clear()
+        if not (update.resumable and update.new_handle):
+            # Nothing to resume from: the index, if any, describes no handle.
+            return
+        self.handle = update.new_handle
         consumed = update.last_consumed_client_message_index
-        if self.transparent and consumed is not None:
+        if not self.transparent:
+            # The new handle's state holds everything sent so far (rule 3).
+            self._kept.clear()
+        elif consumed is not None:
+            # The index is that of the handle's state: keep what follows it.
             while self._kept and self._kept[0].index <= consumed:
                 self._kept.popleft()

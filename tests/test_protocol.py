@@ -123,8 +123,18 @@ def test_transparent_replay_is_exactly_what_follows_the_last_consumed_index() ->
         protocol.send(_text(text))
     protocol.receive(_update("h1", consumed=2), now=1.0)
     assert _sent_texts(protocol.replay()) == ["c", "d"]
-    protocol.receive(_update("", resumable=False, consumed=3), now=1.0)
+    protocol.receive(_update("h2", consumed=3), now=1.0)
     assert _sent_texts(protocol.replay()) == ["d"]
+    assert protocol.handle == "h2"
+
+
+def test_a_non_resumable_update_never_trims_the_replay_buffer() -> None:
+    protocol = _opened(_setup(transparent=True))
+    for text in "abc":
+        protocol.send(_text(text))
+    protocol.receive(_update("h1", consumed=1), now=1.0)
+    protocol.receive(_update("", resumable=False, consumed=3), now=2.0)
+    assert _sent_texts(protocol.replay()) == ["b", "c"]
     assert protocol.handle == "h1"
 
 
