@@ -329,13 +329,21 @@ def _walk(value: Any, node: _Node, path: str, report: WireReport | None) -> Any:
     return value  # scalar, opaque
 
 
-def convert(obj: Any, cls: type[S]) -> S:
+def convert(obj: Any, cls: type[S], *, strict: bool = False) -> S:
     """Build a wire Struct from plain data with snake_case or camelCase keys.
 
     What proto3 JSON allows is accepted (see the module docstring); what does
-    not fit raises :class:`DecodeError` naming the path.
+    not fit raises :class:`DecodeError` naming the path. With ``strict``, a key
+    the types do not know raises too (for input a caller wrote, where a typo
+    must not vanish silently); unknown enum values stay allowed.
     """
-    normalised = _walk(obj, _node(cls), "", None)
+    report = WireReport() if strict else None
+    normalised = _walk(obj, _node(cls), "", report)
+    if report is not None and report.unknown_fields:
+        raise DecodeError(
+            f"unknown field(s) for {cls.__name__}: {', '.join(report.unknown_fields)}",
+            path=report.unknown_fields[0],
+        )
     return _convert(normalised, cls)
 
 
@@ -437,8 +445,13 @@ def decode_server_message(data: bytes | str | bytearray | memoryview) -> t.LiveS
     :class:`~rawlive.errors.UnknownMessageError` (a ``DecodeError``) for an
     object with no known kind at all.
     """
-    # The fast path (see the module docstring).
-    if (type(data) is bytes and b"_" not in data) or (type(data) is str and "_" not in data):
+    # The fast path (see the module docstring). ``\u005f`` is an escaped
+    # ``_``: msgspec would unescape it into a snake_case key it then ignores.
+    # (A backslash is looked for first: that one-byte search is nearly free,
+    # while the search for ``\u005`` costs a third of decoding an audio frame.)
+    if (
+        type(data) is bytes and b"_" not in data and (b"\\" not in data or b"\\u005" not in data)
+    ) or (type(data) is str and "_" not in data and ("\\" not in data or "\\u005" not in data)):
         try:
             msg = _server_decoder.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -466,7 +479,7 @@ def decode_client_message(data: bytes | str | bytearray | memoryview) -> t.LiveC
     ``realtime_input``/``mime_type`` and URL-safe base64, and the real server
     accepts it.
     """
-    if type(data) is bytes and b"_" not in data:
+    if type(data) is bytes and b"_" not in data and (b"\\" not in data or b"\\u005" not in data):
         try:
             msg = _client_decoder.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):

@@ -1,0 +1,92 @@
+"""``python -m bench [NAMES...] [--quick] [--json FILE] [--list] [--strict]``.
+
+Imports every public module of the ``bench`` package (which registers its
+cases), runs the selected cases in order and prints the report. A case that
+raises becomes an ``error`` row and makes the exit status 1; a missed target
+does so only with ``--strict`` (figures from a noisy machine are a report,
+not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import bench
+from bench._core import Context, Row, all_cases, select
+from bench._report import environment, format_markdown, to_json
+
+
+def discover() -> None:
+    """Import ``bench.<module>`` for every module not starting with ``_``."""
+    for info in pkgutil.iter_modules(bench.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"bench.{info.name}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="rawlive benchmarks: rawlive vs a baseline, side by side, as ratios.",
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="case names or groups to run (e.g. codec, codec.decode-sdk); default: all",
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny counts, for a smoke test")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    discover()
+    if args.list:
+        for case in all_cases():
+            print(f"{case.name:28} {case.description}")
+        return 0
+    try:
+        cases = select(args.names)
+    except KeyError as exc:
+        known = ", ".join(sorted({c.group for c in all_cases()} | {c.name for c in all_cases()}))
+        print(
+            f"python -m bench: no benchmark matches {exc.args[0]!r} (known: {known})",
+            file=sys.stderr,
+        )
+        return 2
+
+    ctx = Context.make(quick=args.quick)
+    rows: list[Row] = []
+    for case in cases:
+        print(f"running {case.name} ...", file=sys.stderr, flush=True)
+        try:
+            rows.extend(case.func(ctx))
+        except Exception as exc:
+            traceback.print_exc()
+            rows.append(
+                Row(case.name, case.description, "—", "—", error=f"{type(exc).__name__}: {exc}")
+            )
+
+    env = environment(ctx)
+    print(format_markdown(env, rows))
+    if args.json is not None:
+        args.json.write_text(json.dumps(to_json(env, rows), indent=2, ensure_ascii=False) + "\n")
+    if any(row.error for row in rows):
+        return 1
+    if args.strict and any(row.verdict == "misses target" for row in rows):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Smoke test of the benchmarks: ``python -m bench --quick codec`` runs and reports every row.
+
+Only the shape of the report is checked (each expected row present, a number
+in its ratio column, a verdict); the figures themselves are not, since the
+machines running the tests are small and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+COLUMNS = ["benchmark", "measured quantity", "rawlive", "baseline", "ratio", "target", "verdict"]
+
+# (benchmark, text its "measured quantity" contains), one per expected row.
+EXPECTED = [
+    ("codec.encode-base64", "20 ms audio (640 B), Structs built per call"),
+    ("codec.encode-base64", "20 ms audio (640 B), prebuilt message"),
+    ("codec.encode-base64", "100 ms audio (3200 B), Structs built per call"),
+    ("codec.encode-base64", "100 ms audio (3200 B), prebuilt message"),
+    ("codec.encode-base64", "1 s audio (32000 B), Structs built per call"),
+    ("codec.encode-base64", "1 s audio (32000 B), prebuilt message"),
+    ("codec.encode-sdk", "20 ms (640 B)"),
+    ("codec.encode-sdk", "100 ms (3200 B)"),
+    ("codec.encode-sdk", "1 s (32000 B)"),
+    ("codec.decode-base64", "200 ms 24 kHz audio"),
+    ("codec.decode-sdk", "200 ms 24 kHz audio"),
+    ("codec.import", 'python -c "import rawlive"'),
+]
+# Rows that report a check rather than a ratio.
+CHECKS = [("codec.import", "sys.modules")]
+
+
+def _table(stdout: str) -> list[dict[str, str]]:
+    lines = [line for line in stdout.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header == COLUMNS
+    assert set(lines[1].strip("|").split("|")) == {"---"}
+    return [
+        dict(zip(header, (cell.strip() for cell in line.strip("|").split(" | ")), strict=True))
+        for line in lines[2:]
+    ]
+
+
+def _find(rows: list[dict[str, str]], benchmark: str, text: str) -> dict[str, str]:
+    hits = [r for r in rows if r["benchmark"] == benchmark and text in r["measured quantity"]]
+    assert len(hits) == 1, f"expected one row {benchmark} / {text!r}, got {len(hits)}"
+    return hits[0]
+
+
+def test_quick_codec_bench_reports_every_row(tmp_path: Path) -> None:
+    out_json = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "codec", "--json", str(out_json)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+    for header in ("- date:", "- python:", "- machine:"):
+        assert header in proc.stdout
+    rows = _table(proc.stdout)
+    assert len(rows) == len(EXPECTED) + len(CHECKS)
+    for benchmark, text in EXPECTED:
+        row = _find(rows, benchmark, text)
+        float(row["ratio"])  # a number, whatever its value
+        assert row["verdict"] in ("meets target", "misses target"), row
+    for benchmark, text in CHECKS:
+        row = _find(rows, benchmark, text)
+        assert row["verdict"] in ("meets target", "misses target"), row
+
+    data = json.loads(out_json.read_text())
+    assert data["environment"]["quick"] is True
+    assert len(data["rows"]) == len(rows)
+    assert all(r["error"] is None for r in data["rows"])
