@@ -1296,7 +1296,7 @@ class HttpOptions(WireStruct):
 class LiveConnectConfig(WireStruct):
     """The SDK's ``LiveConnectConfig``: what ``connect(config=...)`` accepts.
 
-    Not a wire object: ``rawlive.codec.build_setup`` maps it onto ``setup``
+    Not a wire object: ``rawlive.messages.build_setup`` maps it onto ``setup``
     exactly as the SDK does (sampling fields move into ``generationConfig``,
     a string system instruction becomes a user :class:`Content`, function
     declarations merge into one :class:`Tool`). A plain dict with snake_case
