@@ -1,0 +1,284 @@
+"""The small base that rawlive's local servers share.
+
+rawlive runs Live API servers on 127.0.0.1 for tests and offline work: a
+capture server (here), the emulator, the replay server and the proxy. They
+share what this module owns: starting a ``websockets`` server on an ephemeral
+or given port, with TLS when given a certificate (the official Python SDK
+only dials ``wss://``); capturing each connection's handshake (path, query,
+headers) and every frame both ways with its opcode and time; reading and
+validating the client's first message, which must be a ``setup`` with a
+model, closing with the real server's code and reason otherwise.
+
+Subclasses override :meth:`LiveServer.session`, which runs once per
+connection after the handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import ssl
+import time
+import urllib.parse
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Literal, Self
+
+import websockets
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from rawlive import codec, endpoints
+from rawlive import types as t
+from rawlive.errors import DecodeError
+
+__all__ = [
+    "CLOSE_INVALID_ARGUMENT",
+    "CaptureServer",
+    "CapturedConnection",
+    "Frame",
+    "LiveServer",
+    "Peer",
+    "SetupRejected",
+    "server_ssl_context",
+]
+
+log = logging.getLogger("rawlive.server")
+
+# The real server's close reasons (PROTOCOL.md §5.3).
+CLOSE_INVALID_ARGUMENT = (1007, "Request contains an invalid argument.")
+
+Opcode = Literal["text", "binary"]
+Direction = Literal["client", "server"]
+
+
+@dataclasses.dataclass
+class Frame:
+    """One WebSocket message: who sent it, when (seconds since the handshake)."""
+
+    sender: Direction
+    opcode: Opcode
+    payload: bytes
+    time: float
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode("utf-8", errors="replace")
+
+
+@dataclasses.dataclass
+class CapturedConnection:
+    """A connection as the server saw it: handshake, frames and close."""
+
+    path: str
+    query: dict[str, list[str]]
+    headers: list[tuple[str, str]]
+    frames: list[Frame] = dataclasses.field(default_factory=list)
+    setup: t.LiveClientSetup | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    closed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name (case-insensitive), or ``None``."""
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+    def client_frames(self) -> list[Frame]:
+        return [f for f in self.frames if f.sender == "client"]
+
+
+class SetupRejected(Exception):
+    """The first message was not an acceptable ``setup``; the socket is closed."""
+
+
+def server_ssl_context(
+    certfile: str | os.PathLike[str], keyfile: str | os.PathLike[str] | None = None
+) -> ssl.SSLContext:
+    """A TLS server context from a PEM certificate chain and key."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.fspath(certfile), os.fspath(keyfile) if keyfile else None)
+    return context
+
+
+class LiveServer:
+    """A Live API server on a local port; subclasses implement :meth:`session`.
+
+    Use it as an async context manager; ``url`` is then ``ws://host:port``
+    (``wss://`` with ``ssl``). ``connections`` keeps every connection's
+    capture, in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl: ssl.SSLContext | None = None,
+        max_size: int | None = 16 * 2**20,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.ssl = ssl
+        self.max_size = max_size
+        self.connections: list[CapturedConnection] = []
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.new_connection = asyncio.Condition()
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if self.ssl else "ws"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await websockets.serve(
+            self._handle,
+            self.host,
+            self.port,
+            ssl=self.ssl,
+            max_size=self.max_size,
+            compression=None,
+            ping_interval=None,
+            # Clients send credentials in the handshake: keep them out of the
+            # log, which prints every request header at DEBUG.
+            logger=endpoints.RedactingLogger(logging.getLogger("websockets.server"), ()),
+        )
+        sockets = list(self._server.sockets)
+        self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def wait_for_connections(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until at least ``count`` connections have been accepted."""
+        async with self.new_connection:
+            await asyncio.wait_for(
+                self.new_connection.wait_for(lambda: len(self.connections) >= count), timeout
+            )
+
+    # -- per connection -------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        request = ws.request
+        assert request is not None
+        split = urllib.parse.urlsplit(request.path)
+        capture = CapturedConnection(
+            path=split.path,
+            query=urllib.parse.parse_qs(split.query),
+            headers=list(request.headers.raw_items()),
+        )
+        async with self.new_connection:
+            self.connections.append(capture)
+            self.new_connection.notify_all()
+        conn = Peer(ws, capture, time.monotonic())
+        try:
+            await self.session(conn)
+        except (ConnectionClosed, SetupRejected):
+            pass
+        except Exception:
+            log.exception("server session failed")
+            await conn.close(1011, "Internal error occurred.")
+        finally:
+            await ws.wait_closed()
+            capture.close_code = ws.close_code
+            capture.close_reason = ws.close_reason
+            capture.closed.set()
+
+    async def session(self, peer: Peer) -> None:
+        """Serve one connection; the default reads ``setup`` and echoes nothing."""
+        await peer.read_setup()
+        await peer.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
+        async for _ in peer:
+            pass
+
+
+class Peer:
+    """One client connection, as a server session sees it: frames both ways, logged."""
+
+    def __init__(self, ws: ServerConnection, capture: CapturedConnection, started: float) -> None:
+        self.ws = ws
+        self.capture = capture
+        self.started = started
+
+    def _now(self) -> float:
+        return time.monotonic() - self.started
+
+    async def recv(self) -> bytes:
+        """The next client frame's payload (raises ``ConnectionClosed`` at the end)."""
+        data = await self.ws.recv()
+        payload = data.encode() if isinstance(data, str) else data
+        opcode: Opcode = "text" if isinstance(data, str) else "binary"
+        self.capture.frames.append(Frame("client", opcode, payload, self._now()))
+        return payload
+
+    def __aiter__(self) -> Peer:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self.recv()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None
+
+    async def send(
+        self, message: t.LiveServerMessage | bytes | str, *, opcode: Opcode = "text"
+    ) -> None:
+        """Send a server message (or raw JSON) as a text or binary frame."""
+        if isinstance(message, t.LiveServerMessage):
+            payload = codec.encode_server_message(message)
+        elif isinstance(message, str):
+            payload = message.encode()
+        else:
+            payload = message
+        self.capture.frames.append(Frame("server", opcode, payload, self._now()))
+        await self.ws.send(payload.decode() if opcode == "text" else payload)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.ws.close(code, reason)
+
+    def abort(self) -> None:
+        """Drop the TCP connection with no close frame (the client sees 1006)."""
+        self.ws.transport.abort()
+
+    async def read_setup(self, known_models: Iterable[str] | None = None) -> t.LiveClientSetup:
+        """Read and check the first client message; close as the real server does if bad.
+
+        It must decode, be a ``setup`` and carry a ``model``; otherwise the
+        connection closes with 1007 and the real reason text.
+        """
+        payload = await self.recv()
+        try:
+            message = codec.decode_client_message(payload)
+        except DecodeError as exc:
+            log.info("closing: first frame is not a valid client message: %s", exc)
+            await self.close(*CLOSE_INVALID_ARGUMENT)
+            raise SetupRejected(str(exc)) from None
+        if message.setup is None or not message.setup.model:
+            log.info("closing: the first message must be a setup with a model")
+            await self.close(*CLOSE_INVALID_ARGUMENT)
+            raise SetupRejected("first message is not a setup with a model")
+        self.capture.setup = message.setup
+        return message.setup
+
+
+class CaptureServer(LiveServer):
+    """Answers ``setup`` with ``setupComplete`` and records everything; for tests."""

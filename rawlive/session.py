@@ -1,0 +1,690 @@
+"""``rawlive.connect()`` and :class:`Session`: the Live API client on ``websockets.asyncio``.
+
+The session is a thin I/O shell around :class:`rawlive.protocol.Protocol`,
+which owns all state; this module owns sockets, tasks and time:
+
+* one reader task per connection feeds every frame to the protocol and
+  queues the decoded messages for :meth:`Session.receive`, which is one
+  continuous stream across turns and across reconnections;
+* with session resumption configured, the session reconnects by itself: on
+  ``goAway`` (as soon as the model is idle, and at the latest shortly before
+  ``timeLeft`` runs out: a timer, not the next message) and on an abnormal
+  drop. It closes the old socket, sends ``setup`` with the latest handle,
+  re-sends the messages the protocol kept, and yields a
+  :class:`SessionResumed` marker in the stream. Retries are bounded with
+  exponential backoff; fatal closes (1007, 1008) are never retried.
+
+Transport choices (``PROTOCOL.md`` §5): frames go out as text like the SDK's;
+incoming JSON is accepted in text and binary frames; permessage-deflate is
+off; the incoming size limit is 64 MiB; keepalive pings every 20 s tolerate a
+pong up to 60 s late, since the real server's pongs have been measured at
+8-30 s (pass ``ping_interval=None`` to turn pings off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import ssl as ssl_module
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.version import version as websockets_version
+
+from rawlive import __version__, endpoints, messages
+from rawlive import types as t
+from rawlive.errors import DecodeError, RawliveError
+from rawlive.protocol import ClientMessage, Protocol, ProtocolError, State
+
+__all__ = [
+    "CLOSE_HINTS",
+    "ConnectError",
+    "LiveConnectionClosed",
+    "Reconnect",
+    "Session",
+    "SessionResumed",
+    "close_hint",
+    "connect",
+]
+
+log = logging.getLogger("rawlive.session")
+
+# Close codes the real server uses for errors the client must fix: retrying
+# the same setup would fail the same way.
+FATAL_CLOSE_CODES = frozenset({1007, 1008})
+
+# (code, start of the reason) -> what to do about it. PROTOCOL.md §5.3.
+CLOSE_HINTS: list[tuple[int, str, str]] = [
+    (
+        1007,
+        "Request contains an invalid argument",
+        "a message or the setup is invalid: check the "
+        "config (and on Gemini 3.1, clientContent is only for seeding history)",
+    ),
+    (1007, "User location is not supported", "the API is not available from this location"),
+    (
+        1007,
+        "token-based requests cannot use",
+        "this model cannot be used with an ephemeral token; use an API key",
+    ),
+    (
+        1007,
+        "Missing or malformed auth token",
+        "the ephemeral token is missing or malformed: "
+        "pass an auth_tokens/... token and use api_version v1alpha or v1beta",
+    ),
+    (
+        1008,
+        "Publisher Model",
+        "this Vertex AI model is not served in this location: try us-central1",
+    ),
+    (
+        1008,
+        "Operation is not implemented",
+        "the model does not support a feature in this "
+        "session (e.g. function calling on this native-audio model)",
+    ),
+    (
+        1008,
+        "BidiGenerateContent session not found",
+        "the resumption handle is unknown or expired (handles last 2 hours): start a new session",
+    ),
+    (
+        1008,
+        "The operation was aborted",
+        "audio was streamed while a tool call was unanswered: "
+        "answer toolCall before sending more realtime input",
+    ),
+    (
+        1008,
+        "models/",
+        "the model is not found for this API version or does not support "
+        "bidiGenerateContent: check the model name and api_version",
+    ),
+    (1011, "The service is currently unavailable", "the service is overloaded: retry later"),
+    (1011, "Internal error", "server-side fault: retry"),
+    (
+        1011,
+        "Request trace id",
+        "the session hit a server time limit: use session resumption "
+        "and context window compression",
+    ),
+    (
+        1011,
+        "keepalive ping timeout",
+        "no pong arrived in time: raise ping_timeout or turn pings off",
+    ),
+    (1006, "", "the connection dropped without a close frame (network or proxy)"),
+    (1009, "", "a message exceeded the size limit: raise max_size"),
+    (1011, "", "server error: retry; quota or resource limits also close with 1011"),
+    (1007, "", "invalid argument: check the setup and message fields"),
+    (1008, "", "policy violation: the model, API version or key may be wrong"),
+]
+
+
+def close_hint(code: int | None, reason: str) -> str | None:
+    """A human hint for a close code and reason, if rawlive knows one."""
+    for known_code, start, hint in CLOSE_HINTS:
+        if code == known_code and (not start or start in reason):
+            return hint
+    return None
+
+
+class ConnectError(RawliveError):
+    """The connection could not be opened (network, TLS, HTTP status, timeout)."""
+
+
+class LiveConnectionClosed(RawliveError):
+    """The server or the network ended the session abnormally.
+
+    ``code`` and ``reason`` are the close frame's (1006 when none arrived);
+    ``hint`` says what to do when the reason is a known one.
+    """
+
+    def __init__(self, code: int | None, reason: str, *, secrets: Sequence[str] = ()) -> None:
+        self.code = code
+        self.reason = endpoints.redact(reason, secrets)
+        self.hint = close_hint(code, reason)
+        text = f"connection closed with {code}" + (f": {self.reason}" if self.reason else "")
+        super().__init__(text + (f" ({self.hint})" if self.hint else ""))
+
+    @property
+    def fatal(self) -> bool:
+        return self.code in FATAL_CLOSE_CODES
+
+
+class SessionResumed(t.LiveServerMessage, kw_only=True):
+    """Not a wire message: marks in :meth:`Session.receive` where a reconnection happened.
+
+    All the wire fields are ``None``, so code written for the SDK passes over
+    it. ``reason`` is ``"go_away"`` or ``"dropped"``; ``replayed`` counts the
+    client messages sent again.
+    """
+
+    reason: str = ""
+    handle: str | None = None
+    replayed: int = 0
+    connection: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconnect:
+    """How hard to try when a resumable session must reconnect."""
+
+    attempts: int = 5
+    first_delay: float = 0.1
+    max_delay: float = 5.0
+    #: Reconnect this long before a goAway's deadline at the latest.
+    go_away_margin: float = 2.0
+
+
+_END = object()
+
+
+class Session:
+    """A live session: send with the ``send_*`` methods, read with :meth:`receive`.
+
+    Made by :func:`connect`. The SDK's ``AsyncSession`` surface, plus what the
+    protocol core knows: :attr:`tool_calls`, :attr:`usage`, :attr:`handle`.
+    """
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        endpoint: endpoints.Endpoint,
+        *,
+        vertex: bool,
+        reconnect: Reconnect,
+        connect_options: dict[str, Any],
+    ) -> None:
+        self._protocol = protocol
+        self.endpoint = endpoint
+        self._vertex = vertex
+        self._reconnect_policy = reconnect
+        self._connect_options = connect_options
+        self._ws: ClientConnection | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._open = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._go_away_timer: asyncio.TimerHandle | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closing = False
+        self._send_lock = asyncio.Lock()
+
+    # -- what the protocol knows ----------------------------------------------
+
+    @property
+    def tool_calls(self) -> dict[str, t.FunctionCall]:
+        """Outstanding tool calls by id (``"name:<name>"`` for calls without one)."""
+        return dict(self._protocol.tool_calls)
+
+    @property
+    def usage(self) -> Any:
+        """Token totals so far (:class:`rawlive.protocol.UsageTotals`)."""
+        return self._protocol.usage
+
+    @property
+    def handle(self) -> str | None:
+        """The latest resumable session handle."""
+        return self._protocol.handle
+
+    @property
+    def session_id(self) -> str | None:
+        return self._protocol.session_id
+
+    @property
+    def connections(self) -> int:
+        """How many connections this session has opened (reconnections + 1)."""
+        return self._protocol.connections
+
+    def __repr__(self) -> str:
+        return (
+            f"<rawlive.Session {self.endpoint.redacted_url()} state={self._protocol.state.value} "
+            f"connections={self._protocol.connections}>"
+        )
+
+    # -- opening --------------------------------------------------------------
+
+    async def _open_connection(self) -> t.LiveServerMessage:
+        """Open a socket, send setup, return setupComplete (no retries here)."""
+        ws = await _dial(self.endpoint, self._connect_options)
+        try:
+            await ws.send(self._protocol.open(), text=True)
+            first = await _recv_first(ws, self.endpoint)
+            message = self._protocol.receive(first, asyncio.get_running_loop().time())
+        except BaseException:
+            await _close_quietly(ws)
+            self._protocol.connection_lost()
+            raise
+        assert message is not None
+        self._ws = ws
+        self._reader = asyncio.create_task(self._read(ws), name="rawlive-reader")
+        return message
+
+    async def _start(self) -> None:
+        await self._open_connection()
+        self._open.set()
+
+    # -- sending --------------------------------------------------------------
+
+    async def _send(self, message: ClientMessage) -> None:
+        while True:
+            if self._protocol.state is State.CLOSED:
+                raise RawliveError("the session is closed")
+            await self._open.wait()
+            async with self._send_lock:
+                if not self._open.is_set():
+                    continue
+                ws = self._ws
+                assert ws is not None
+                frame = self._protocol.send(message)
+                self._log_warnings()
+                try:
+                    await ws.send(frame, text=True)
+                except ConnectionClosed:
+                    # The reader sees the same close and decides; a resumable
+                    # session keeps this frame and sends it again (rule 3).
+                    if not self._protocol.resumable:
+                        raise self._closed_error(ws) from None
+                return
+
+    async def send_realtime_input(
+        self,
+        *,
+        media: t.Blob | dict[str, Any] | None = None,
+        audio: t.Blob | dict[str, Any] | None = None,
+        audio_stream_end: bool | None = None,
+        video: t.Blob | dict[str, Any] | None = None,
+        text: str | None = None,
+        activity_start: t.ActivityStart | dict[str, Any] | None = None,
+        activity_end: t.ActivityEnd | dict[str, Any] | None = None,
+    ) -> None:
+        """Send one realtime input: exactly one of the arguments (as the SDK)."""
+        await self._send(
+            messages.realtime_input(
+                media=media,
+                audio=audio,
+                audio_stream_end=audio_stream_end,
+                video=video,
+                text=text,
+                activity_start=activity_start,
+                activity_end=activity_end,
+            )
+        )
+
+    async def send_client_content(self, *, turns: Any = None, turn_complete: bool = True) -> None:
+        """Append turns to the conversation (interrupts any current generation)."""
+        await self._send(
+            messages.client_content(turns=turns, turn_complete=turn_complete, vertex=self._vertex)
+        )
+
+    async def send_tool_response(self, *, function_responses: Any) -> None:
+        """Answer tool calls by id (a response or a list of them)."""
+        await self._send(messages.tool_response(function_responses, vertex=self._vertex))
+
+    async def send_context_update(
+        self, *, system_instruction: Any = None, tools: Any = None
+    ) -> None:
+        """Replace the system instruction and/or the tools mid-session."""
+        await self._send(
+            messages.context_update(
+                system_instruction=system_instruction, tools=tools, vertex=self._vertex
+            )
+        )
+
+    async def send_message(self, message: ClientMessage) -> None:
+        """Send an already-built client message (``LiveClientRealtimeInput``, ...)."""
+        await self._send(message)
+
+    # -- receiving ------------------------------------------------------------
+
+    async def receive(self) -> AsyncIterator[t.LiveServerMessage]:
+        """Every server message, across turns and reconnections, until the session ends.
+
+        Ends normally when the server closes with 1000 or the session is
+        closed; raises :class:`LiveConnectionClosed` when it ends abnormally.
+        A reconnection shows up as a :class:`SessionResumed` item.
+        """
+        while True:
+            item = await self._queue.get()
+            if item is _END:
+                self._queue.put_nowait(_END)  # later receive() calls end too
+                return
+            if isinstance(item, BaseException):
+                self._queue.put_nowait(item)
+                raise item
+            yield item
+
+    async def _read(self, ws: ClientConnection) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for data in ws:
+                message = self._protocol.receive(data, loop.time())
+                self._log_warnings()
+                if message is None:
+                    continue
+                self._queue.put_nowait(message)
+                if message.go_away is not None:
+                    self._on_go_away()
+                elif self._going_away() and self._idle():
+                    self._begin_reconnect("go_away")
+        except ConnectionClosed:
+            pass
+        except (DecodeError, ProtocolError) as exc:
+            self._finish(exc)
+            await _close_quietly(ws, 1007, "invalid message from server")
+            return
+        if ws is not self._ws or self._closing:
+            return  # replaced by a reconnection, or closed on purpose
+        code, reason = _close_of(ws)
+        if code == 1000 and not self._going_away():
+            self._finish(None)
+        elif code == 1001 and not self._protocol.resumable:
+            self._finish(None)  # the server is going away; nothing to resume
+        elif self._protocol.resumable and code not in FATAL_CLOSE_CODES:
+            self._begin_reconnect("go_away" if self._going_away() else "dropped")
+        else:
+            self._finish(LiveConnectionClosed(code, reason, secrets=self.endpoint.secrets))
+
+    def _log_warnings(self) -> None:
+        for warning in self._protocol.warnings:
+            log.warning("%s", warning)
+        self._protocol.warnings.clear()
+
+    # -- goAway and reconnection ----------------------------------------------
+
+    def _going_away(self) -> bool:
+        return self._protocol.go_away_deadline is not None
+
+    def _idle(self) -> bool:
+        return not self._protocol.model_turn_active and not self._protocol.tool_calls
+
+    def _on_go_away(self) -> None:
+        deadline = self._protocol.go_away_deadline
+        if not self._protocol.resumable or deadline is None:
+            return
+        if self._idle():
+            self._begin_reconnect("go_away")
+            return
+        loop = asyncio.get_running_loop()
+        left = deadline - loop.time()
+        margin = min(self._reconnect_policy.go_away_margin, max(left, 0.0) / 2)
+        if self._go_away_timer is not None:
+            self._go_away_timer.cancel()
+        self._go_away_timer = loop.call_at(
+            deadline - margin, lambda: self._begin_reconnect("go_away")
+        )
+
+    def _begin_reconnect(self, reason: str) -> None:
+        if self._reconnecting is not None or self._closing:
+            return
+        self._open.clear()
+        self._reconnecting = asyncio.create_task(self._reconnect(reason), name="rawlive-resume")
+
+    async def _reconnect(self, reason: str) -> None:
+        if self._go_away_timer is not None:
+            self._go_away_timer.cancel()
+            self._go_away_timer = None
+        old = self._ws
+        self._ws = None
+        async with self._send_lock:
+            self._protocol.connection_lost()
+            if old is not None:
+                await _close_quietly(old)
+            policy = self._reconnect_policy
+            delay = policy.first_delay
+            error: BaseException | None = None
+            for attempt in range(1, policy.attempts + 1):
+                try:
+                    await self._open_connection()
+                    ws = self._ws
+                    assert ws is not None
+                    replay = self._protocol.replay()
+                    for frame in replay:
+                        await ws.send(frame, text=True)
+                except (
+                    ConnectError,
+                    LiveConnectionClosed,
+                    ConnectionClosed,
+                    OSError,
+                    ProtocolError,
+                ) as exc:
+                    error = exc
+                    self._protocol.connection_lost()
+                    if _code_of(exc) in FATAL_CLOSE_CODES:
+                        break
+                    log.info(
+                        "reconnect attempt %d failed: %s", attempt, self.endpoint.redact(str(exc))
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, policy.max_delay)
+                    continue
+                log.info("session resumed (%s), %d messages replayed", reason, len(replay))
+                self._queue.put_nowait(
+                    SessionResumed(
+                        reason=reason,
+                        handle=self._protocol.handle,
+                        replayed=len(replay),
+                        connection=self._protocol.connections,
+                    )
+                )
+                self._reconnecting = None
+                self._open.set()
+                return
+            self._reconnecting = None
+            if isinstance(error, LiveConnectionClosed):
+                failure: BaseException = error
+            elif isinstance(error, ConnectionClosed) and error.rcvd is not None:
+                failure = LiveConnectionClosed(
+                    error.rcvd.code, error.rcvd.reason, secrets=self.endpoint.secrets
+                )
+            else:
+                failure = ConnectError(
+                    f"could not resume the session after {policy.attempts} attempts: "
+                    + self.endpoint.redact(str(error))
+                )
+            self._finish(failure)
+
+    # -- closing --------------------------------------------------------------
+
+    def _closed_error(self, ws: ClientConnection) -> LiveConnectionClosed:
+        code, reason = _close_of(ws)
+        return LiveConnectionClosed(code, reason, secrets=self.endpoint.secrets)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if self._protocol.state is State.CLOSED:
+            return
+        self._protocol.close()
+        self._open.set()  # wake senders so they see the closed state
+        self._queue.put_nowait(_END if error is None else error)
+
+    async def close(self) -> None:
+        """Close the session (code 1000). Idempotent."""
+        self._closing = True
+        if self._go_away_timer is not None:
+            self._go_away_timer.cancel()
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
+        ws = self._ws
+        if ws is not None:
+            await _close_quietly(ws)
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._finish(None)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _code_of(exc: BaseException) -> int | None:
+    if isinstance(exc, LiveConnectionClosed):
+        return exc.code
+    if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+        return exc.rcvd.code
+    return None
+
+
+def _close_of(ws: ClientConnection) -> tuple[int, str]:
+    rcvd = ws.protocol.close_rcvd
+    if rcvd is not None:
+        return rcvd.code, rcvd.reason
+    return 1006, ""
+
+
+async def _close_quietly(ws: ClientConnection, code: int = 1000, reason: str = "") -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(code, reason), timeout=2.0)
+
+
+async def _dial(endpoint: endpoints.Endpoint, options: Mapping[str, Any]) -> ClientConnection:
+    logger = endpoints.RedactingLogger(logging.getLogger("websockets.client"), endpoint.secrets)
+    kwargs: dict[str, Any] = dict(options)
+    if endpoint.secure:
+        kwargs.setdefault("ssl", endpoint.ssl or ssl_module.create_default_context())
+    try:
+        return await websockets.connect(
+            endpoint.url,
+            additional_headers=list(endpoint.headers),
+            user_agent_header=f"rawlive/{__version__} websockets/{websockets_version}",
+            compression=None,
+            logger=logger,
+            **kwargs,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise ConnectError(
+            f"the server refused the WebSocket handshake with HTTP {status} at "
+            f"{endpoint.redacted_url()}" + (": check the API key" if status in (401, 403) else "")
+        ) from None
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        raise ConnectError(
+            f"cannot connect to {endpoint.redacted_url()}: "
+            f"{endpoint.redact(str(exc)) or type(exc).__name__}"
+        ) from None
+
+
+async def _recv_first(ws: ClientConnection, endpoint: endpoints.Endpoint) -> bytes | str:
+    try:
+        return await ws.recv()
+    except ConnectionClosed as exc:
+        rcvd = exc.rcvd
+        raise LiveConnectionClosed(
+            rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "", secrets=endpoint.secrets
+        ) from None
+
+
+class _Connect:
+    """What :func:`connect` returns: ``async with`` it, or ``await`` it."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+        self._session: Session | None = None
+
+    def __await__(self) -> Generator[Any, None, Session]:
+        return self._factory().__await__()  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> Session:
+        self._session = await self._factory()
+        return self._session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def connect(
+    model: str,
+    config: t.LiveConnectConfig | dict[str, Any] | None = None,
+    *,
+    api_key: str | None = None,
+    endpoint: str | None = None,
+    api_version: str | None = None,
+    vertex: bool = False,
+    project: str | None = None,
+    location: str | None = None,
+    access_token: str | None = None,
+    quota_project: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 60.0,
+    open_timeout: float | None = 10.0,
+    max_size: int | None = 64 * 2**20,
+    reconnect: Reconnect | None = None,
+) -> _Connect:
+    """Open a Live session; it is ready when ``setupComplete`` has arrived.
+
+    ``model`` and ``config`` are the SDK's (``LiveConnectConfig`` or a dict
+    with snake_case or camelCase keys). Where to connect is worked out by
+    :func:`rawlive.endpoints.resolve` from ``api_key`` (else
+    ``GEMINI_API_KEY``/``GOOGLE_API_KEY``), ``endpoint``, ``api_version``
+    (default ``v1beta``; ``v1alpha`` for ephemeral tokens), ``vertex`` with
+    ``project``/``location``/``access_token``, ``headers`` and ``ca_file``.
+
+    Use ``async with rawlive.connect(...) as session:`` or
+    ``session = await rawlive.connect(...)`` (then ``await session.close()``).
+    A first message other than ``setupComplete`` raises
+    :class:`~rawlive.protocol.ProtocolError`; a refused or dropped connection
+    :class:`ConnectError` or :class:`LiveConnectionClosed`.
+    """
+    setup = messages.build_setup(
+        model,
+        config,
+        vertex=vertex,
+        project=project,
+        location=location,
+        oauth=vertex and access_token is not None,
+    )
+    resolved = endpoints.resolve(
+        api_key=api_key,
+        endpoint=endpoint,
+        api_version=api_version,
+        vertex=vertex,
+        location=location,
+        access_token=access_token,
+        quota_project=quota_project,
+        headers=headers,
+        ca_file=ca_file,
+    )
+    options: dict[str, Any] = {
+        "ping_interval": ping_interval,
+        "ping_timeout": ping_timeout,
+        "open_timeout": open_timeout,
+        "max_size": max_size,
+    }
+
+    async def factory() -> Session:
+        session = Session(
+            Protocol(setup),
+            resolved,
+            vertex=vertex,
+            reconnect=reconnect or Reconnect(),
+            connect_options=options,
+        )
+        await session._start()
+        return session
+
+    return _Connect(factory)
