@@ -1,17 +1,18 @@
 """rawlive: the Gemini Live API (BidiGenerateContent) over a plain WebSocket.
 
 ``rawlive.connect()`` opens a session; ``rawlive.types`` holds the wire
-objects and ``rawlive.codec`` turns them into frames and back. Audio support
-(numpy, soundfile, soxr) is imported only by the modules that need it, so
-``import rawlive`` stays light.
+objects and ``rawlive.codec`` turns them into frames and back.
+
+Names are loaded on first use (PEP 562), so ``import rawlive`` costs little:
+websockets and asyncio come in with the first session, numpy, soundfile and
+soxr only with audio.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from rawlive import codec, messages, types
-from rawlive.compat import Client
 from rawlive.errors import (
     ConfigError,
     DecodeError,
@@ -19,15 +20,51 @@ from rawlive.errors import (
     ServerErrorPayload,
     UnknownMessageError,
 )
-from rawlive.protocol import ProtocolError
-from rawlive.session import (
-    ConnectError,
-    LiveConnectionClosed,
-    Reconnect,
-    Session,
-    SessionResumed,
-    connect,
-)
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from rawlive import codec, messages, types
+    from rawlive.compat import Client
+    from rawlive.protocol import ProtocolError
+    from rawlive.session import (
+        ConnectError,
+        LiveConnectionClosed,
+        Reconnect,
+        Session,
+        SessionResumed,
+        connect,
+    )
+
+# name -> module that defines it (a module itself when the name is one).
+_LAZY = {
+    "codec": "rawlive.codec",
+    "messages": "rawlive.messages",
+    "types": "rawlive.types",
+    "Client": "rawlive.compat",
+    "ProtocolError": "rawlive.protocol",
+    "ConnectError": "rawlive.session",
+    "LiveConnectionClosed": "rawlive.session",
+    "Reconnect": "rawlive.session",
+    "Session": "rawlive.session",
+    "SessionResumed": "rawlive.session",
+    "connect": "rawlive.session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'rawlive' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name == f"rawlive.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Client",

@@ -56,6 +56,8 @@ def _schema_hook(tp: type) -> dict[str, Any]:
     """The schema of types msgspec does not know natively."""
     if tp is t.Duration:
         return {"type": "string", "pattern": DURATION_PATTERN}
+    if tp is t.Base64Bytes:
+        return {"type": "string", "contentEncoding": "base64"}
     raise NotImplementedError(f"no JSON Schema for {tp!r}")
 
 

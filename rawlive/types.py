@@ -32,12 +32,13 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
 __all__ = [  # noqa: RUF022 - grouped by role, not alphabetically
     # building blocks
+    "Base64Bytes",
     "Duration",
     "WireStruct",
     # enums
@@ -169,8 +170,14 @@ class WireStruct(
     omit_defaults=True,
     kw_only=True,
     repr_omit_defaults=True,
+    gc=False,
 ):
-    """Base of every wire object: camelCase keys, unset fields left out."""
+    """Base of every wire object: camelCase keys, unset fields left out.
+
+    ``gc=False``: wire objects form trees, never cycles, so the garbage
+    collector need not track them; that makes each one cheaper to create,
+    which counts when a 20 ms audio chunk is wrapped in three of them.
+    """
 
 
 # ---------------------------------------------------------------------------
@@ -228,6 +235,26 @@ _DURATION_SCHEMA = msgspec.Meta(
     }
 )
 DurationField = Annotated[Duration, _DURATION_SCHEMA]
+
+
+# ---------------------------------------------------------------------------
+# Bytes
+# ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    Base64Bytes = bytes
+else:
+
+    class Base64Bytes(bytes):
+        """Bytes that travel as base64 (audio, video frames, signatures).
+
+        To a type checker, and to any caller, these are plain ``bytes``:
+        assign ``bytes`` to these fields. The subclass exists so that the
+        codec decodes and encodes them with a SIMD base64 (pybase64), which
+        more than halves the cost of an audio message against msgspec's own.
+        """
+
+        __slots__ = ()
 
 
 # ---------------------------------------------------------------------------
@@ -514,7 +541,7 @@ UserData = dict[str, Any]
 class Blob(WireStruct):
     """Inline bytes with a MIME type: audio chunks, video frames, images."""
 
-    data: bytes | None = None
+    data: Base64Bytes | None = None
     mime_type: str | None = None
     display_name: str | None = None
 
@@ -574,7 +601,7 @@ class FunctionCall(WireStruct):
 
 
 class FunctionResponseBlob(WireStruct):
-    data: bytes | None = None
+    data: Base64Bytes | None = None
     mime_type: str | None = None
     display_name: str | None = None
 
@@ -619,7 +646,7 @@ class Part(WireStruct):
     inline_data: Blob | None = None
     file_data: FileData | None = None
     thought: bool | None = None
-    thought_signature: bytes | None = None
+    thought_signature: Base64Bytes | None = None
     function_call: FunctionCall | None = None
     function_response: FunctionResponse | None = None
     executable_code: ExecutableCode | None = None
@@ -651,8 +678,8 @@ class VoiceConsentSignature(WireStruct):
 
 class ReplicatedVoiceConfig(WireStruct):
     mime_type: str | None = None
-    voice_sample_audio: bytes | None = None
-    consent_audio: bytes | None = None
+    voice_sample_audio: Base64Bytes | None = None
+    consent_audio: Base64Bytes | None = None
     voice_consent_signature: VoiceConsentSignature | None = None
 
 
@@ -841,7 +868,7 @@ class HistoryConfig(WireStruct):
 
 class CustomizedAvatar(WireStruct):
     image_mime_type: str | None = None
-    image_data: bytes | None = None
+    image_data: Base64Bytes | None = None
 
 
 class AvatarConfig(WireStruct):
@@ -1116,7 +1143,7 @@ class RetrievalMetadata(WireStruct):
 
 class SearchEntryPoint(WireStruct):
     rendered_content: str | None = None
-    sdk_blob: bytes | None = None
+    sdk_blob: Base64Bytes | None = None
 
 
 class GroundingMetadata(WireStruct):

@@ -30,6 +30,8 @@ EXPECTED = [
     ("codec.decode-base64", "200 ms 24 kHz audio"),
     ("codec.decode-sdk", "200 ms 24 kHz audio"),
     ("codec.import", 'python -c "import rawlive"'),
+    ("codec.import", 'python -c "import rawlive.codec"'),
+    ("codec.import", 'python -c "import rawlive; rawlive.connect"'),
 ]
 # Rows that report a check rather than a ratio.
 CHECKS = [("codec.import", "sys.modules")]

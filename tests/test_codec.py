@@ -201,3 +201,32 @@ def test_server_error_payload_carries_code_and_status() -> None:
         )
     assert (info.value.code, info.value.status) == (400, "INVALID_ARGUMENT")
     assert isinstance(info.value, rawlive.DecodeError)
+
+
+@pytest.mark.parametrize("size", [1023, 1024, 32_000])
+def test_realtime_media_of_any_size_encodes_as_standard_padded_base64(size: int) -> None:
+    chunk = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    for field in ("audio", "video"):
+        blob = t.Blob(data=chunk, mime_type="audio/pcm;rate=16000")
+        frame = codec.encode_client_message(t.LiveClientRealtimeInput(**{field: blob}))
+        sent = msgspec.json.decode(frame)["realtimeInput"][field]["data"]
+        assert sent == base64.b64encode(chunk).decode()
+        assert blob.data is chunk  # the caller's message is left as it was
+
+
+def test_decoded_bytes_are_bytes_and_re_encode_identically() -> None:
+    pcm = bytes(range(256)) * 40
+    frame = msgspec.json.encode(
+        {"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": pcm}}]}}}
+    )
+    message = codec.decode_server_message(frame)
+    data = message.data
+    assert isinstance(data, bytes) and data == pcm
+    assert codec.encode_server_message(message) == frame
+
+
+def test_large_urlsafe_unpadded_base64_is_read_through_the_lenient_path() -> None:
+    pcm = b"\xfb\xff" * 3001
+    text = base64.urlsafe_b64encode(pcm).decode().rstrip("=")
+    frame = '{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"data":"' + text + '"}}]}}}'
+    assert codec.decode_server_message(frame).data == pcm

@@ -114,6 +114,7 @@ def from_type(tp: Any, stack: tuple[type, ...] = ()) -> st.SearchStrategy[Any]:
         int: INT64,
         float: FLOATS,
         bytes: st.binary(max_size=24),
+        t.Base64Bytes: st.binary(max_size=24),
         t.Duration: DURATIONS,
         datetime.datetime: DATETIMES,
     }
@@ -200,7 +201,7 @@ def respell(value: Any, tp: Any) -> Any:
             if (
                 (isinstance(value, dict) and (m_origin is dict or _is_struct(member)))
                 or (isinstance(value, list) and m_origin is list)
-                or (isinstance(value, str) and member in (str, bytes, t.Duration))
+                or (isinstance(value, str) and member in (str, bytes, t.Base64Bytes, t.Duration))
             ):
                 return respell(value, member)
         return value
@@ -210,7 +211,7 @@ def respell(value: Any, tp: Any) -> Any:
     if origin is dict:
         _, item = typing.get_args(tp)
         return {k: respell(v, item) for k, v in value.items()}
-    if tp is bytes:
+    if tp in (bytes, t.Base64Bytes):
         return _urlsafe_unpadded(value)
     if _is_struct(tp):
         hints = _hints(tp)
