@@ -775,8 +775,8 @@ class Schema(WireStruct):
     maximum: float | None = None
     default: Any = None
     additional_properties: Any = None
-    ref: str | None = None
-    defs: dict[str, Schema] | None = None
+    ref: str | None = msgspec.field(default=None, name="$ref")
+    defs: dict[str, Schema] | None = msgspec.field(default=None, name="$defs")
 
 
 class GenerationConfig(WireStruct):

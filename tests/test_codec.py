@@ -230,3 +230,12 @@ def test_large_urlsafe_unpadded_base64_is_read_through_the_lenient_path() -> Non
     text = base64.urlsafe_b64encode(pcm).decode().rstrip("=")
     frame = '{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"data":"' + text + '"}}]}}}'
     assert codec.decode_server_message(frame).data == pcm
+
+
+def test_schema_references_use_the_dollar_wire_names() -> None:
+    schema = t.Schema(ref="#/$defs/Room", defs={"Room": t.Schema(type=t.Type.STRING)})
+    assert msgspec.json.decode(codec.encode(schema)) == {
+        "$ref": "#/$defs/Room",
+        "$defs": {"Room": {"type": "STRING"}},
+    }
+    assert codec.convert({"ref": "#/$defs/Room"}, t.Schema).ref == "#/$defs/Room"
