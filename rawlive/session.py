@@ -543,9 +543,13 @@ def _code_of(exc: BaseException) -> int | None:
 
 
 def _close_of(ws: ClientConnection) -> tuple[int, str]:
+    """The close that ended the connection: the server's, else one we sent for a fault."""
     rcvd = ws.protocol.close_rcvd
     if rcvd is not None:
         return rcvd.code, rcvd.reason
+    sent = ws.protocol.close_sent
+    if sent is not None and sent.code != 1000:
+        return sent.code, sent.reason  # e.g. 1011 "keepalive ping timeout"
     return 1006, ""
 
 

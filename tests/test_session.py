@@ -222,3 +222,47 @@ async def test_compression_is_off_and_large_messages_are_accepted() -> None:
     assert received[0].data is not None and len(received[0].data) == 2_100_000
     extensions = server.connections[0].header("Sec-WebSocket-Extensions")
     assert extensions is None
+
+
+async def test_a_server_that_stops_answering_pings_ends_the_session_with_a_hint() -> None:
+    class Mute(LiveServer):
+        async def session(self, peer: Peer) -> None:
+            await peer.read_setup()
+            await peer.send(b'{"setupComplete":{}}')
+            peer.ws.transport.pause_reading()  # pings go unanswered for a while
+            await asyncio.sleep(0.5)
+            peer.ws.transport.resume_reading()
+            async for _ in peer:
+                pass
+
+    async with Mute() as server:
+        async with rawlive.connect(
+            MODEL, endpoint=server.url, ping_interval=0.05, ping_timeout=0.1
+        ) as session:
+            with pytest.raises(rawlive.LiveConnectionClosed) as info:
+                async for _ in session.receive():
+                    pass
+    assert info.value.code == 1011
+    assert "keepalive ping timeout" in info.value.reason
+    assert info.value.hint is not None and "ping_timeout" in info.value.hint
+
+
+async def test_pongs_slower_than_the_interval_but_within_the_timeout_are_tolerated() -> None:
+    class Slow(LiveServer):
+        async def session(self, peer: Peer) -> None:
+            await peer.read_setup()
+            await peer.send(b'{"setupComplete":{}}')
+            for _ in range(4):  # pongs come up to ~0.15 s late, pings every 0.05 s
+                peer.ws.transport.pause_reading()
+                await asyncio.sleep(0.15)
+                peer.ws.transport.resume_reading()
+                await asyncio.sleep(0.01)
+            await peer.send(b'{"serverContent":{"turnComplete":true}}')
+            await peer.close()
+
+    async with Slow() as server:
+        async with rawlive.connect(
+            MODEL, endpoint=server.url, ping_interval=0.05, ping_timeout=0.5
+        ) as session:
+            received = [m async for m in session.receive()]
+    assert len(received) == 1
