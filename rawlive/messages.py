@@ -653,6 +653,19 @@ def realtime_input(
     chunk is honoured) becomes ``mediaChunks`` with no check. Blobs may be
     :class:`~rawlive.types.Blob` objects or dicts.
     """
+    if (
+        type(audio) is t.Blob
+        and media is None
+        and audio_stream_end is None
+        and video is None
+        and text is None
+        and activity_start is None
+        and activity_end is None
+    ):
+        # The hot path, a streamed audio chunk: the same checks as below, inline.
+        mime = audio.mime_type
+        if mime is not None and mime.startswith("audio/") and type(audio.data) is bytes:
+            return t.LiveClientRealtimeInput(audio=audio)
     given = {
         name: value
         for name, value in (

@@ -1,4 +1,4 @@
-"""Smoke test of the benchmarks: ``python -m bench --quick codec`` runs and reports every row.
+"""Smoke test of the benchmarks: ``python -m bench --quick codec client`` reports every row.
 
 Only the shape of the report is checked (each expected row present, a number
 in its ratio column, a verdict); the figures themselves are not, since the
@@ -32,9 +32,13 @@ EXPECTED = [
     ("codec.import", 'python -c "import rawlive"'),
     ("codec.import", 'python -c "import rawlive.codec"'),
     ("codec.import", 'python -c "import rawlive; rawlive.connect"'),
+    ("client.e2e-cpu", "client CPU (process_time)"),
+    ("client.loop-stall", "max event-loop stall"),
 ]
 # Rows that report a check rather than a ratio.
 CHECKS = [("codec.import", "sys.modules")]
+# Rows shown for comparison: a ratio, no target.
+REPORTS = [("client.loop-stall", "p99 event-loop lag")]
 
 
 def _table(stdout: str) -> list[dict[str, str]]:
@@ -57,18 +61,18 @@ def _find(rows: list[dict[str, str]], benchmark: str, text: str) -> dict[str, st
 def test_quick_codec_bench_reports_every_row(tmp_path: Path) -> None:
     out_json = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "codec", "--json", str(out_json)],
+        [sys.executable, "-m", "bench", "--quick", "codec", "client", "--json", str(out_json)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
 
     for header in ("- date:", "- python:", "- machine:"):
         assert header in proc.stdout
     rows = _table(proc.stdout)
-    assert len(rows) == len(EXPECTED) + len(CHECKS)
+    assert len(rows) == len(EXPECTED) + len(CHECKS) + len(REPORTS)
     for benchmark, text in EXPECTED:
         row = _find(rows, benchmark, text)
         float(row["ratio"])  # a number, whatever its value
@@ -76,6 +80,10 @@ def test_quick_codec_bench_reports_every_row(tmp_path: Path) -> None:
     for benchmark, text in CHECKS:
         row = _find(rows, benchmark, text)
         assert row["verdict"] in ("meets target", "misses target"), row
+    for benchmark, text in REPORTS:
+        row = _find(rows, benchmark, text)
+        float(row["ratio"])
+        assert row["verdict"] == "—", row
 
     data = json.loads(out_json.read_text())
     assert data["environment"]["quick"] is True
