@@ -1,0 +1,714 @@
+"""Emulator scripts: what the local emulator answers, turn by turn.
+
+The emulator (:mod:`rawlive.emulator`) is not a model. Without a script it
+echoes; with one it plays the replies, tool calls and faults the script lists,
+so a test or a demo gets exactly the conversation it was written for. A
+script is a TOML or JSON file (the two are equivalent: same keys, same
+meaning) loaded by :func:`load_script`; the types below are the format, and
+``schemas/emulator-script.schema.json`` is its JSON Schema, generated from
+them (``make schemas``).
+
+Example
+=======
+
+.. code-block:: toml
+
+    # weather.toml (fixtures/scripts/ has runnable examples)
+    model_reply_chunk_ms = 40
+    speed = 1.0
+
+    [[turns]]                         # the reply to the 1st user turn
+    input_transcription = "What's the weather in Paris?"
+    delay_ms = 200
+
+      [[turns.tool_calls]]            # the model calls a tool first...
+      name = "get_weather"
+      args = { city = "Paris" }
+
+      [turns.after_tool]              # ...and speaks once it has the answer
+      output_transcription = "It's sunny in Paris, 24 degrees."
+      tone_ms = 900
+
+    [[turns]]                         # the reply to the 2nd user turn
+    output_transcription = "Goodbye!"
+    audio = "replies/goodbye.wav"     # relative to this file's folder
+    usage = { prompt_tokens = 40, response_tokens = 25 }
+
+    [[faults]]
+    at = "turn:2"                     # once the 2nd reply is complete
+    action = "go_away"
+    time_left_s = 2
+
+The same in JSON: ``{"model_reply_chunk_ms": 40, "turns": [{"tool_calls":
+[{"name": "get_weather", "args": {"city": "Paris"}}], ...}], ...}``. A JSON
+script may carry a ``"$schema"`` key (editors then validate and complete it);
+in TOML, Taplo-based editors read a ``#:schema path/to/schema.json`` comment.
+
+Rules for every file
+====================
+
+* Keys are snake_case. An unknown key is an error, reported with its path
+  (``turns[0].tone``) and the closest known key, so a typo never goes
+  unnoticed.
+* Every key is optional except ``tool_calls[].name``, ``faults[].at`` and
+  ``faults[].action``. An empty file is :meth:`Script.default`.
+* Times are integer milliseconds (``*_ms``) or seconds (``*_s``, may be
+  fractional).
+* Any problem, syntax included, raises :class:`rawlive.ConfigError` with the
+  file, the key's path and what to do: ``weather.toml: turns[1].tone_ms: give
+  either audio or tone_ms, not both``. Never a traceback.
+
+Top level (:class:`Script`)
+===========================
+
+``model_reply_chunk_ms`` (int, 1-10000, default 40)
+    Duration of each reply audio chunk: one ``serverContent.modelTurn``
+    message carries this much 24 kHz audio.
+``speed`` (float >= 0, default 1.0)
+    Pacing of replies: 1.0 streams reply audio in real time (a 2 s reply
+    takes 2 s to arrive) and waits ``delay_ms`` as written; 2.0 is twice as
+    fast; 0 sends everything as fast as possible and skips the delays.
+``frames`` (``"text"`` | ``"binary"``, default ``"text"``)
+    WebSocket opcode of the server's JSON messages. The real server often
+    uses binary frames (``PROTOCOL.md`` §5.1); clients must accept both.
+``pretty`` (bool, default false)
+    Pretty-print server JSON (2-space indent, trailing newline), as the real
+    server often does (``PROTOCOL.md`` §9).
+``turns`` (list of turns, see below)
+    Replies, consumed in order: ``turns[0]`` answers the session's first user
+    turn, ``turns[1]`` the second, and so on. Once they are used up, every
+    further user turn gets the default reply.
+``faults`` (list of faults, see below)
+    Things that go wrong, on purpose.
+
+What is a user turn
+-------------------
+
+A user turn ends with a ``clientContent`` whose ``turnComplete`` is true
+(except the initial history of ``historyConfig.initialHistoryInClientContent``),
+a ``realtimeInput.text``, or the end of the caller's speech in
+``realtimeInput`` audio: ``activityEnd`` with manual activity detection, the
+end of speech the emulator's voice-activity detection hears, or
+``audioStreamEnd``. Turns are numbered from 1 per session, across its
+connections: a resumed session goes on with its next scripted turn. Tool
+responses are not user turns.
+
+The default reply
+-----------------
+
+Without a script (:meth:`Script.default`: no turns, no faults) and after the
+last scripted turn, the emulator answers as :mod:`rawlive.emulator`
+documents: the caller's audio is echoed back at 24 kHz; a text turn gets a
+text part ``[rawlive emulator] received: ...`` (TEXT modality) or a short
+tone (AUDIO). It transcribes nothing it cannot know: no input or output
+transcription is sent for a default reply.
+
+A turn (:class:`Turn`)
+======================
+
+``delay_ms`` (int >= 0, default 0)
+    Wait this long after the user turn ends before sending anything for it
+    (the model's latency).
+``input_transcription`` (string)
+    What the caller said, sent as ``serverContent.inputTranscription`` right
+    after ``delay_ms``, only if the setup asked for
+    ``inputAudioTranscription``.
+``audio`` (path)
+    The reply's audio: any file soundfile reads (WAV, FLAC, OGG...), any
+    rate and channel count, converted to 24 kHz mono s16le and streamed in
+    ``model_reply_chunk_ms`` chunks as ``modelTurn`` ``inlineData`` parts
+    (``audio/pcm;rate=24000``). A relative path is relative to the script
+    file's folder; :func:`load_script` makes it absolute and checks the file
+    can be read.
+``tone_ms`` (int > 0)
+    Instead of ``audio``: a synthetic reply of that length, a quiet 440 Hz
+    tone (-20 dBFS), for tests without audio files. ``audio`` and
+    ``tone_ms`` are exclusive.
+``text`` (string)
+    A model text part. Sent when the setup's response modality is TEXT, or
+    when the reply has no audio; ignored when audio (``audio`` or
+    ``tone_ms``) is played, as native-audio models send no text parts. With
+    TEXT modality, ``audio`` and ``tone_ms`` are ignored instead.
+``output_transcription`` (string)
+    What the reply says, sent as ``serverContent.outputTranscription`` after
+    the reply's content and before ``generationComplete``, only if the setup
+    asked for ``outputAudioTranscription``. It is not used as ``text``: a
+    script that serves both modalities gives both.
+``usage`` (table: ``prompt_tokens``, ``response_tokens``, ints >= 0)
+    Overrides the token counts of the turn's ``usageMetadata``; a count not
+    given is computed (about 25 tokens per second of audio, 1 per 4
+    characters of text) and ``totalTokenCount`` is their sum.
+``tool_calls`` (list of tool calls)
+    The model calls tools instead of replying: one ``toolCall`` message holds
+    every call. A tool call is ``name`` (required), ``args`` (a table,
+    default empty) and ``id`` (default: generated like the real server's,
+    ``function-call-<digits>``; ids must be unique within a turn). A turn
+    with tool calls says nothing itself: ``text``, ``audio``, ``tone_ms`` and
+    ``output_transcription`` belong in ``after_tool``.
+``after_tool`` (table: ``delay_ms``, ``text``, ``audio``, ``tone_ms``, ``output_transcription``)
+    The reply once every call has a ``toolResponse``; ``delay_ms`` counts
+    from the last response. Same fields and rules as a turn's reply. Without
+    it, the turn ends with no content once the responses are in.
+
+A reply ends with ``generationComplete``, then ``turnComplete`` carrying
+``usageMetadata``. A turn with tool calls sends neither until its
+``after_tool`` reply is done (the real server waits for the tool responses
+too). A turn with no content at all (no text, audio or tone for the
+modality) is just ``generationComplete`` and ``turnComplete``, a shape the
+real server also sends.
+
+A fault (:class:`Fault`)
+========================
+
+``at`` (string, required): when it fires.
+
+* ``"after_setup"``: right after ``setupComplete`` is sent.
+* ``"turn:N"`` (same as ``"turn:N:end"``): right after the reply to user turn
+  N is complete (its ``turnComplete``, and the ``sessionResumptionUpdate``
+  that follows when resumption is on).
+* ``"turn:N:start"``: right after the first message of the reply to user turn
+  N (its first content or its ``toolCall``), so the fault hits mid-reply.
+* ``"message:N"``: right after the emulator has taken in the session's N-th
+  client message. Messages are numbered from 1, ``setup`` excluded, across
+  the session's connections (``lastConsumedClientMessageIndex`` counts the
+  same way).
+* ``"seconds:X"``: X seconds (may be fractional) after ``setupComplete`` on
+  the emulator's first connection, if that connection is still open then.
+
+N counts from 1. Each fault fires once, the first time its point is reached
+in any session of the emulator; faults with the same point all fire then, in
+file order.
+
+``action`` (string, required): what happens.
+
+* ``"drop"``: the TCP connection is cut with no close frame (the client sees
+  1006).
+* ``"close"``: a close frame with ``code`` (default 1011) and ``reason``
+  (default ``"Internal error occurred."``), as the real server closes
+  (``PROTOCOL.md`` §5.3). ``code`` is 1000-1003, 1007-1014 or 3000-4999 (the
+  codes a close frame may carry); ``reason`` is at most 123 UTF-8 bytes.
+* ``"go_away"``: a ``goAway`` with ``time_left_s`` (default 5), then the
+  connection ends that many seconds later, as at the end of its lifetime.
+* ``"late_pongs"``: the emulator stops reading the connection for
+  ``delay_s`` seconds (default 30), so the client's pings (and messages) are
+  answered that late; with websockets' default 20 s ping timeout, the client
+  closes with 1011 ``keepalive ping timeout``.
+* ``"unknown_message"``: a message of a kind no client knows
+  (``{"someFutureMessage": {...}}``); a client must skip it.
+* ``"malformed"``: a frame that is not valid JSON.
+
+``code`` and ``reason`` go with ``close`` only, ``time_left_s`` with
+``go_away`` only, ``delay_s`` with ``late_pongs`` only; anything else is an
+error.
+
+For the emulator
+================
+
+:func:`reply_plan` turns a scripted turn into the emulator's
+:class:`~rawlive.emulator.ReplyPlan` (audio decoded, ids generated) and
+:func:`emulator_faults` the faults into what it fires; :class:`FaultPoint`
+is the parsed ``at``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple
+
+import msgspec
+import msgspec.inspect as mi
+
+from rawlive.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CLOSE_CODE",
+    "DEFAULT_CLOSE_REASON",
+    "DEFAULT_PONG_DELAY_S",
+    "DEFAULT_TIME_LEFT_S",
+    "FAULT_AT_PATTERN",
+    "Fault",
+    "FaultAction",
+    "FaultPoint",
+    "Reply",
+    "Script",
+    "ToolCall",
+    "Turn",
+    "Usage",
+    "load_script",
+    "parse_fault_point",
+]
+
+DEFAULT_CLOSE_CODE = 1011
+DEFAULT_CLOSE_REASON = "Internal error occurred."
+DEFAULT_TIME_LEFT_S = 5.0
+DEFAULT_PONG_DELAY_S = 30.0
+
+FAULT_AT_PATTERN = (
+    r"^(after_setup|turn:[1-9][0-9]*(:(start|end))?|message:[1-9][0-9]*"
+    r"|seconds:[0-9]+(\.[0-9]+)?)$"
+)
+"""The grammar of ``Fault.at`` (also in the JSON Schema)."""
+
+_CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
+_REASON_MAX_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 for the code
+
+FaultAction = Literal["drop", "close", "go_away", "late_pongs", "unknown_message", "malformed"]
+
+
+def _invalid(field: str, problem: str) -> ConfigError:
+    """A validation error for ``field``; :func:`load_script` prefixes the path to it."""
+    return ConfigError(f"{field}: {problem}")
+
+
+class _Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """Base of the script's tables: snake_case keys, unknown keys rejected."""
+
+
+# -- a turn --------------------------------------------------------------------------------------
+
+# Constrained values. A field's description annotates its whole (optional) type, so the JSON
+# Schema shows it on the property itself.
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Positive = Annotated[int, msgspec.Meta(gt=0)]
+_NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+_PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+_Name = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+def _doc(text: str, **schema: Any) -> msgspec.Meta:
+    """A field's description (and extra JSON Schema keywords, not checked when loading)."""
+    return msgspec.Meta(description=text, extra_json_schema=schema or None)
+
+
+class Usage(_Config):
+    """Token counts that override the computed usageMetadata of a turn."""
+
+    prompt_tokens: Annotated[_Count | None, _doc("promptTokenCount (default: computed).")] = None
+    response_tokens: Annotated[_Count | None, _doc("responseTokenCount (default: computed).")] = (
+        None
+    )
+
+
+class ToolCall(_Config):
+    """One function the model calls (an entry of toolCall.functionCalls)."""
+
+    name: Annotated[_Name, _doc("The function's name.")]
+    args: Annotated[dict[str, Any], _doc("The call's arguments (default: none).")] = {}
+    id: Annotated[
+        _Name | None, _doc("The call id (default: generated, function-call-<digits>).")
+    ] = None
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise _invalid("name", "give the function's name (it is blank)")
+        if self.id is not None and not self.id.strip():
+            raise _invalid("id", "give a non-blank id, or leave id out to have one generated")
+
+
+class Reply(_Config):
+    """What the model says: the reply part of a turn, and a turn's after_tool reply."""
+
+    delay_ms: Annotated[_Count, _doc("Wait this long before sending anything (ms).")] = 0
+    text: Annotated[
+        str | None, _doc("A model text part (TEXT modality, or a reply with no audio).")
+    ] = None
+    output_transcription: Annotated[
+        str | None, _doc("Sent only if the setup asked for outputAudioTranscription.")
+    ] = None
+    audio: Annotated[
+        str | None,
+        _doc(
+            "An audio file soundfile reads, relative to the script's folder; "
+            "streamed as 24 kHz s16le chunks. Exclusive with tone_ms."
+        ),
+    ] = None
+    tone_ms: Annotated[
+        _Positive | None, _doc("Instead of audio: a quiet 440 Hz tone this long (ms).")
+    ] = None
+
+    def __post_init__(self) -> None:
+        if self.audio is not None and self.tone_ms is not None:
+            raise _invalid("tone_ms", "give either audio or tone_ms, not both")
+        if self.audio is not None and not self.audio.strip():
+            raise _invalid("audio", "give the path of an audio file (it is blank)")
+
+
+class Turn(Reply):
+    """The emulator's answer to one user turn: a reply, or tool calls then a reply."""
+
+    input_transcription: Annotated[
+        str | None, _doc("Sent only if the setup asked for inputAudioTranscription.")
+    ] = None
+    usage: Annotated[Usage | None, _doc("Override of the turn's computed token counts.")] = None
+    tool_calls: Annotated[
+        list[ToolCall], _doc("Tools the model calls; the turn then replies in after_tool.")
+    ] = []
+    after_tool: Annotated[Reply | None, _doc("The reply once every tool call has a response.")] = (
+        None
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.after_tool is not None and not self.tool_calls:
+            raise _invalid(
+                "after_tool",
+                "after_tool needs tool_calls; without tool calls, put the reply in the turn itself",
+            )
+        if self.tool_calls:
+            for name in ("text", "audio", "tone_ms", "output_transcription"):
+                if getattr(self, name) is not None:
+                    raise _invalid(
+                        name,
+                        f"a turn with tool_calls speaks in after_tool: move {name} into after_tool",
+                    )
+        seen: set[str] = set()
+        for index, call in enumerate(self.tool_calls):
+            if call.id is None:
+                continue
+            if call.id in seen:
+                raise _invalid(
+                    f"tool_calls[{index}].id",
+                    f"id {call.id!r} is used twice in this turn; give each call its own id",
+                )
+            seen.add(call.id)
+
+
+# -- faults --------------------------------------------------------------------------------------
+
+
+class FaultPoint(NamedTuple):
+    """A parsed ``Fault.at``: ``kind`` and its number (``None`` for ``after_setup``).
+
+    ``kind`` is ``"after_setup"``, ``"turn"`` (the end of a reply),
+    ``"turn_start"``, ``"message"`` or ``"seconds"``; ``value`` is the turn
+    or message number (int, from 1) or the seconds (float).
+    """
+
+    kind: Literal["after_setup", "turn", "turn_start", "message", "seconds"]
+    value: int | float | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "after_setup":
+            return "after_setup"
+        if self.kind == "turn_start":
+            return f"turn:{self.value}:start"
+        return f"{self.kind}:{self.value}"
+
+
+def parse_fault_point(text: str) -> FaultPoint:
+    """Parse ``at`` (see the module docs); :class:`ConfigError` naming ``at`` if invalid."""
+    kind, _, rest = text.partition(":")
+    if kind == "after_setup" and not rest:
+        return FaultPoint("after_setup")
+    if kind in ("turn", "message"):
+        number, _, phase = rest.partition(":")
+        if number.isdecimal() and number.isascii() and int(number) >= 1:
+            if kind == "message" and not phase:
+                return FaultPoint("message", int(number))
+            if kind == "turn" and phase in ("", "end"):
+                return FaultPoint("turn", int(number))
+            if kind == "turn" and phase == "start":
+                return FaultPoint("turn_start", int(number))
+    if kind == "seconds" and re.fullmatch(r"[0-9]+(\.[0-9]+)?", rest):
+        return FaultPoint("seconds", float(rest))
+    raise _invalid(
+        "at",
+        f"{text!r} is not a fault point; use after_setup, turn:N, turn:N:start, turn:N:end, "
+        "message:N (N from 1) or seconds:X (e.g. seconds:2.5)",
+    )
+
+
+class Fault(_Config):
+    """A fault the emulator injects: when (at) and what (action)."""
+
+    at: Annotated[
+        str,
+        _doc(
+            "When: after_setup, turn:N (the end of the reply to user turn N), turn:N:start, "
+            "turn:N:end, message:N (after the N-th client message) or seconds:X.",
+            pattern=FAULT_AT_PATTERN,
+            examples=["after_setup", "turn:2", "turn:1:start", "message:3", "seconds:2.5"],
+        ),
+    ]
+    action: Annotated[FaultAction, _doc("What happens.")]
+    code: Annotated[
+        Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 1000, "maximum": 4999})] | None,
+        _doc(f"close: the close code ({_CLOSE_CODES}; default {DEFAULT_CLOSE_CODE})."),
+    ] = None
+    reason: Annotated[
+        Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": _REASON_MAX_BYTES})] | None,
+        _doc(f"close: the close reason (default {DEFAULT_CLOSE_REASON!r})."),
+    ] = None
+    time_left_s: Annotated[
+        _NonNegativeFloat | None,
+        _doc("go_away: goAway.timeLeft; the connection then ends (default 5)."),
+    ] = None
+    delay_s: Annotated[
+        _PositiveFloat | None, _doc("late_pongs: how long pings go unanswered (default 30).")
+    ] = None
+
+    def __post_init__(self) -> None:
+        parse_fault_point(self.at)
+        owners = {"code": "close", "reason": "close", "time_left_s": "go_away"}
+        owners["delay_s"] = "late_pongs"
+        for name, action in owners.items():
+            if getattr(self, name) is not None and self.action != action:
+                raise _invalid(
+                    name,
+                    f"{name} goes with action = {action!r} only (this fault is {self.action!r}); "
+                    "remove it or change the action",
+                )
+        if self.code is not None and not _sendable_close_code(self.code):
+            hint = (
+                "; for a connection that ends with no close frame (1006), use action = 'drop'"
+                if self.code == 1006
+                else ""
+            )
+            raise _invalid(
+                "code", f"{self.code} cannot be sent in a close frame; use {_CLOSE_CODES}{hint}"
+            )
+        if self.reason is not None and len(self.reason.encode()) > _REASON_MAX_BYTES:
+            raise _invalid(
+                "reason",
+                f"a close reason is at most {_REASON_MAX_BYTES} UTF-8 bytes "
+                f"(this one is {len(self.reason.encode())}); shorten it",
+            )
+
+    @property
+    def point(self) -> FaultPoint:
+        """``at``, parsed."""
+        return parse_fault_point(self.at)
+
+    @property
+    def close_code(self) -> int:
+        return self.code if self.code is not None else DEFAULT_CLOSE_CODE
+
+    @property
+    def close_reason(self) -> str:
+        return self.reason if self.reason is not None else DEFAULT_CLOSE_REASON
+
+    @property
+    def go_away_time_left(self) -> float:
+        return self.time_left_s if self.time_left_s is not None else DEFAULT_TIME_LEFT_S
+
+    @property
+    def pong_delay(self) -> float:
+        return self.delay_s if self.delay_s is not None else DEFAULT_PONG_DELAY_S
+
+
+def _sendable_close_code(code: int) -> bool:
+    """Codes a close frame may carry (RFC 6455 §7.4, as websockets enforces them)."""
+    return code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+# -- the script ----------------------------------------------------------------------------------
+
+
+class Script(_Config):
+    """An emulator script: reply pacing and framing, the replies turn by turn, and faults."""
+
+    json_schema: Annotated[
+        str | None, _doc("The JSON Schema of this file, for editors; ignored.")
+    ] = msgspec.field(default=None, name="$schema")
+    model_reply_chunk_ms: Annotated[
+        Annotated[int, msgspec.Meta(ge=1, le=10_000)], _doc("Audio per reply chunk (ms).")
+    ] = 40
+    speed: Annotated[
+        _NonNegativeFloat, _doc("Pacing: 1.0 real time, 2.0 twice as fast, 0 as fast as possible.")
+    ] = 1.0
+    frames: Annotated[
+        Literal["text", "binary"], _doc("WebSocket opcode of the server's JSON messages.")
+    ] = "text"
+    pretty: Annotated[bool, _doc("Pretty-print the server's JSON.")] = False
+    turns: Annotated[
+        list[Turn], _doc("Replies to user turns 1, 2, ...; after them, the default reply.")
+    ] = []
+    faults: Annotated[list[Fault], _doc("Faults to inject.")] = []
+
+    @classmethod
+    def default(cls) -> Script:
+        """The script used without a file: no scripted turns (the default reply), no faults."""
+        return cls()
+
+    def turn(self, number: int) -> Turn | None:
+        """The scripted reply to user turn ``number`` (from 1), or ``None``: the default reply."""
+        return self.turns[number - 1] if 1 <= number <= len(self.turns) else None
+
+    def replies(self) -> Iterator[tuple[str, Reply]]:
+        """Every reply in the script with its path (``turns[0]``, ``turns[0].after_tool``)."""
+        for index, turn in enumerate(self.turns):
+            yield f"turns[{index}]", turn
+            if turn.after_tool is not None:
+                yield f"turns[{index}].after_tool", turn.after_tool
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+def load_script(path: str | os.PathLike[str]) -> Script:
+    """Read a ``.toml`` or ``.json`` script, validate it, resolve its audio paths.
+
+    ``audio`` paths become absolute (relative ones are taken from the
+    script's folder) and each file must be audio soundfile can read. Every
+    problem raises :class:`ConfigError` naming the file and the key's path.
+    """
+    name = os.fspath(path)
+    file = Path(name)
+    suffix = file.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ConfigError(f"{name}: unknown script format; name the file *.toml or *.json")
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: no such script file") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read the script ({exc.strerror or exc})") from None
+    try:
+        if suffix == ".toml":
+            script = _decode_toml(name, data)
+        else:
+            script = msgspec.json.decode(data, type=Script)
+    except msgspec.ValidationError as exc:
+        raise _config_error(name, exc) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{name}: not valid JSON: {_json_position(str(exc), data)}") from None
+    _resolve_audio(name, script, Path(os.path.abspath(name)).parent)
+    return script
+
+
+def _decode_toml(name: str, data: bytes) -> Script:
+    try:
+        table = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
+    return msgspec.convert(table, Script)
+
+
+def _json_position(message: str, data: bytes) -> str:
+    """msgspec's ``(byte N)`` as a line and column."""
+    found = re.search(r"\(byte (\d+)\)$", message)
+    if not found:
+        return message
+    offset = min(int(found.group(1)), len(data))
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"{message[: found.start()].rstrip()} (at line {line}, column {column})"
+
+
+def _resolve_audio(name: str, script: Script, folder: Path) -> None:
+    from rawlive.audio import AudioFileError, file_info
+
+    for where, reply in script.replies():
+        if reply.audio is None:
+            continue
+        audio = Path(reply.audio).expanduser()
+        if not audio.is_absolute():
+            audio = Path(os.path.normpath(folder / audio))
+        if not audio.is_file():
+            raise ConfigError(
+                f"{name}: {where}.audio: no audio file at {audio} "
+                f"(relative paths start from the script's folder, {folder})"
+            )
+        try:
+            file_info(audio)
+        except AudioFileError as exc:
+            raise ConfigError(f"{name}: {where}.audio: {exc}") from None
+        reply.audio = str(audio)
+
+
+# -- error messages ------------------------------------------------------------------------------
+
+_AT = re.compile(r"(?s)(.*) - at `\$(.*)`")
+_OWN = re.compile(r"(?s)([a-z_][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])?)*): (.*)")
+_TOKEN = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+
+
+def _config_error(name: str, exc: msgspec.ValidationError) -> ConfigError:
+    """A msgspec validation error as ``file: path: problem``."""
+    text = str(exc)
+    at = _AT.fullmatch(text)
+    message, path = (at.group(1), at.group(2).lstrip(".")) if at else (text, "")
+    own = _OWN.fullmatch(message)
+    unknown = re.fullmatch(r"Object contains unknown field `(.*)`", message)
+    missing = re.fullmatch(r"Object missing required field `(.*)`", message)
+    if own:  # raised by a __post_init__ above: "field: problem"
+        path, message = _join(path, own.group(1)), own.group(2)
+    elif unknown:
+        key = unknown.group(1)
+        message = _unknown_key(path, key)
+        path = _join(path, key)
+    elif missing:
+        path, message = _join(path, missing.group(1)), "required key missing; add it"
+    else:
+        message = message[:1].lower() + message[1:]
+        choices = _literal_choices(path)
+        if choices:
+            message += f"; use one of {', '.join(repr(c) for c in choices)}"
+    return ConfigError(f"{name}: {path or '(top level)'}: {message}")
+
+
+def _join(path: str, key: str) -> str:
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?(\..+)?", key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{key!r}]"
+
+
+def _unwrap(node: mi.Type) -> mi.Type:
+    while True:
+        if isinstance(node, mi.Metadata):
+            node = node.type
+        elif isinstance(node, mi.UnionType):
+            members = [m for m in node.types if not isinstance(m, mi.NoneType)]
+            if len(members) != 1:
+                return node
+            node = members[0]
+        else:
+            return node
+
+
+def _type_at(path: str) -> mi.Type | None:
+    """The type of the value at ``path`` (``turns[0].after_tool``) in a script."""
+    node: mi.Type = mi.type_info(Script)
+    for match in _TOKEN.finditer(path if path.startswith("[") else f".{path}"):
+        node = _unwrap(node)
+        key, index = match.groups()
+        if key is not None and isinstance(node, mi.StructType):
+            fields = {f.encode_name: f.type for f in node.fields}
+            if key not in fields:
+                return None
+            node = fields[key]
+        elif index is not None and isinstance(node, mi.ListType):
+            node = node.item_type
+        elif index is not None and isinstance(node, mi.DictType):
+            node = node.value_type
+        else:
+            return None
+    return _unwrap(node)
+
+
+def _unknown_key(path: str, key: str) -> str:
+    node = _type_at(path)
+    if not isinstance(node, mi.StructType):
+        return f"unknown key {key!r}; remove it"
+    known = [f.encode_name for f in node.fields]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    if not path and not close:  # a turn's or a fault's key at the top level
+        for table, cls in (("[[turns]]", Turn), ("[[faults]]", Fault)):
+            if any(f.encode_name == key for f in msgspec.structs.fields(cls)):
+                hint = f"{key} is a key of {table} entries, not of the top level; "
+                break
+    listed = ", ".join(sorted(k for k in known if not k.startswith("$")))
+    return f"unknown key {key!r}; {hint}known keys here: {listed}"
+
+
+def _literal_choices(path: str) -> list[Any]:
+    node = _type_at(path)
+    return list(node.values) if isinstance(node, mi.LiteralType) else []
