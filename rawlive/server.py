@@ -23,12 +23,14 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Iterable
+from http import HTTPStatus
 from types import TracebackType
 from typing import Literal, Self
 
 import websockets
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from rawlive import codec, endpoints
 from rawlive import types as t
@@ -143,12 +145,24 @@ class LiveServer:
             max_size=self.max_size,
             compression=None,
             ping_interval=None,
+            process_request=self._check_path,
             # Clients send credentials in the handshake: keep them out of the
             # log, which prints every request header at DEBUG.
             logger=endpoints.RedactingLogger(logging.getLogger("websockets.server"), ()),
         )
         sockets = list(self._server.sockets)
         self.port = sockets[0].getsockname()[1]
+
+    def accepts_path(self, path: str) -> bool:
+        """Whether to accept a WebSocket at this path (without its query); all, here."""
+        return True
+
+    def _check_path(self, ws: ServerConnection, request: Request) -> Response | None:
+        path = request.path.partition("?")[0]  # not urlsplit: "//ws/..." is no netloc here
+        if self.accepts_path(path):
+            return None
+        log.info("refusing a connection to unknown path %s", path)
+        return ws.respond(HTTPStatus.NOT_FOUND, f"no Live API endpoint at {path}\n")
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -180,10 +194,10 @@ class LiveServer:
     async def _handle(self, ws: ServerConnection) -> None:
         request = ws.request
         assert request is not None
-        split = urllib.parse.urlsplit(request.path)
+        path, _, query = request.path.partition("?")
         capture = CapturedConnection(
-            path=split.path,
-            query=urllib.parse.parse_qs(split.query),
+            path=path,
+            query=urllib.parse.parse_qs(query),
             headers=list(request.headers.raw_items()),
         )
         async with self.new_connection:
@@ -209,6 +223,13 @@ class LiveServer:
         await peer.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
         async for _ in peer:
             pass
+
+
+def _fit_reason(reason: str, limit: int = 123) -> str:
+    encoded = reason.encode()
+    if len(encoded) <= limit:
+        return reason
+    return encoded[:limit].decode("utf-8", errors="ignore")
 
 
 class Peer:
@@ -253,7 +274,8 @@ class Peer:
         await self.ws.send(payload.decode() if opcode == "text" else payload)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.ws.close(code, reason)
+        """Close with a code and reason; reasons are cut to the 123 bytes a close frame holds."""
+        await self.ws.close(code, _fit_reason(reason))
 
     def abort(self) -> None:
         """Drop the TCP connection with no close frame (the client sees 1006)."""

@@ -303,19 +303,6 @@ PCM_16K = bytes.fromhex("0000ff7f0080fe3f01c0") * 16  # 80 samples of 16-bit PCM
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, pathlib.Path]:
-    """A trustme CA file and a server PEM (key and chain) for 127.0.0.1."""
-    trustme = pytest.importorskip("trustme")
-    folder = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file, server_pem = folder / "ca.pem", folder / "server.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    cert.private_key_and_cert_chain_pem.write_to_path(str(server_pem))
-    return ca_file, server_pem
-
-
 @pytest.fixture
 def genai() -> Any:
     """google-genai (a dev dependency): these tests skip without it."""
