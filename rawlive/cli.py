@@ -119,6 +119,7 @@ def serve(
         speed=speed,
         frames=frames,
         pretty=pretty,
+        capture_frames=False,  # a long-running server must not grow with its traffic
     )
 
     async def run() -> None:

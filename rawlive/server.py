@@ -120,8 +120,12 @@ class LiveServer:
         port: int = 0,
         ssl: ssl.SSLContext | None = None,
         max_size: int | None = 16 * 2**20,
+        capture_frames: bool = True,
     ) -> None:
         self.host = host
+        #: Keep every frame of every connection in memory (for tests); a
+        #: long-running server turns it off and keeps only the handshakes.
+        self.capture_frames = capture_frames
         self.port = port
         self.ssl = ssl
         self.max_size = max_size
@@ -203,7 +207,7 @@ class LiveServer:
         async with self.new_connection:
             self.connections.append(capture)
             self.new_connection.notify_all()
-        conn = Peer(ws, capture, time.monotonic())
+        conn = Peer(ws, capture, time.monotonic(), keep_frames=self.capture_frames)
         try:
             await self.session(conn)
         except (ConnectionClosed, SetupRejected):
@@ -235,20 +239,31 @@ def _fit_reason(reason: str, limit: int = 123) -> str:
 class Peer:
     """One client connection, as a server session sees it: frames both ways, logged."""
 
-    def __init__(self, ws: ServerConnection, capture: CapturedConnection, started: float) -> None:
+    def __init__(
+        self,
+        ws: ServerConnection,
+        capture: CapturedConnection,
+        started: float,
+        *,
+        keep_frames: bool = True,
+    ) -> None:
         self.ws = ws
         self.capture = capture
         self.started = started
+        self.keep_frames = keep_frames
 
     def _now(self) -> float:
         return time.monotonic() - self.started
 
     async def recv(self) -> bytes:
         """The next client frame's payload (raises ``ConnectionClosed`` at the end)."""
-        data = await self.ws.recv()
+        # Captures keep the opcode, so text frames are decoded then; otherwise
+        # bytes come straight through (the codec reads bytes).
+        data = await self.ws.recv(decode=None if self.keep_frames else False)
         payload = data.encode() if isinstance(data, str) else data
-        opcode: Opcode = "text" if isinstance(data, str) else "binary"
-        self.capture.frames.append(Frame("client", opcode, payload, self._now()))
+        if self.keep_frames:
+            opcode: Opcode = "text" if isinstance(data, str) else "binary"
+            self.capture.frames.append(Frame("client", opcode, payload, self._now()))
         return payload
 
     def __aiter__(self) -> Peer:
@@ -270,7 +285,8 @@ class Peer:
             payload = message.encode()
         else:
             payload = message
-        self.capture.frames.append(Frame("server", opcode, payload, self._now()))
+        if self.keep_frames:
+            self.capture.frames.append(Frame("server", opcode, payload, self._now()))
         await self.ws.send(payload.decode() if opcode == "text" else payload)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
