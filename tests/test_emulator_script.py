@@ -360,3 +360,26 @@ async def test_the_official_sdk_runs_a_whole_session_over_wss(
     assert any(m.server_content and m.server_content.output_transcription for m in received)
     assert received[-1].go_away is not None and received[-1].go_away.time_left == "2s"
     assert emulator.connections[0].path.endswith("BidiGenerateContent")
+
+
+@pytest.mark.parametrize(("ping_timeout", "survives"), [(0.15, False), (2.0, True)])
+async def test_late_pongs_trip_a_short_ping_timeout_but_not_a_tolerant_one(
+    tmp_path: Path, ping_timeout: float, survives: bool
+) -> None:
+    script = _script(
+        tmp_path, '[[faults]]\nat = "after_setup"\naction = "late_pongs"\ndelay_s = 0.5\n'
+    )
+    async with Emulator(script=script) as emulator:
+        async with rawlive.connect(
+            NATIVE, endpoint=emulator.url, ping_interval=0.05, ping_timeout=ping_timeout
+        ) as session:
+            await asyncio.sleep(0.8)
+            if survives:
+                await session.send_realtime_input(text="still here")
+                messages = await asyncio.wait_for(_turn(session), 5)
+                assert messages[-1].server_content and messages[-1].server_content.turn_complete
+            else:
+                with pytest.raises(rawlive.LiveConnectionClosed) as info:
+                    async for _ in session.receive():
+                        pass
+                assert info.value.code == 1011 and "keepalive" in info.value.reason
