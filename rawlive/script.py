@@ -204,10 +204,11 @@ error.
 For the emulator
 ================
 
-:func:`reply_plan` turns a scripted turn into the emulator's
+This module is the format only. The emulator reads it:
+:func:`rawlive.emulator.reply_plan` turns a scripted turn into a
 :class:`~rawlive.emulator.ReplyPlan` (audio decoded, ids generated) and
-:func:`emulator_faults` the faults into what it fires; :class:`FaultPoint`
-is the parsed ``at``.
+:func:`rawlive.emulator.emulator_faults` the faults into what it fires;
+:class:`FaultPoint` is the parsed ``at``.
 """
 
 from __future__ import annotations
