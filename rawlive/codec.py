@@ -72,7 +72,7 @@ def _dec_hook(tp: type, obj: Any) -> Any:
         try:
             # validate=True: standard alphabet with padding only. Anything
             # else fails here and the lenient path normalises it first.
-            return t.Base64Bytes(pybase64.b64decode(obj, validate=True))
+            return pybase64.b64decode(obj, validate=True)  # plain bytes: see Base64Bytes
         except ValueError:
             raise ValueError("Invalid base64 encoded string") from None
     if tp is t.Duration:

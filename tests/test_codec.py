@@ -239,3 +239,18 @@ def test_schema_references_use_the_dollar_wire_names() -> None:
         "$defs": {"Room": {"type": "STRING"}},
     }
     assert codec.convert({"ref": "#/$defs/Room"}, t.Schema).ref == "#/$defs/Room"
+
+
+def test_decoded_audio_is_plain_bytes_the_garbage_collector_does_not_track() -> None:
+    import gc
+
+    frame = msgspec.json.encode(
+        {"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": bytes(4000)}}]}}}
+    )
+    data = codec.decode_server_message(frame).data
+    assert type(data) is bytes and not gc.is_tracked(data)
+    client = codec.decode_client_message(
+        msgspec.json.encode({"realtimeInput": {"audio": {"data": bytes(4000)}}})
+    )
+    assert client.realtime_input is not None and client.realtime_input.audio is not None
+    assert type(client.realtime_input.audio.data) is bytes
