@@ -14,6 +14,10 @@ which owns all state; this module owns sockets, tasks and time:
   :class:`SessionResumed` marker in the stream. Retries are bounded with
   exponential backoff; fatal closes (1007, 1008) are never retried.
 
+With ``record=``, a :class:`rawlive.cassette.CassetteWriter` records every
+connection, frame (exact bytes and opcode, both ways) and close of the
+session; when not recording, the only cost is one ``is None`` test per frame.
+
 Transport choices (``PROTOCOL.md`` §5): frames go out as text like the SDK's;
 incoming JSON is accepted in text and binary frames; permessage-deflate is
 off; the incoming size limit is 64 MiB; keepalive pings every 20 s tolerate a
@@ -39,7 +43,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.version import version as websockets_version
 
-from rawlive import __version__, endpoints, messages
+from rawlive import __version__, cassette, endpoints, messages
 from rawlive import types as t
 from rawlive.errors import DecodeError, RawliveError
 from rawlive.protocol import ClientMessage, Protocol, ProtocolError, State
@@ -204,6 +208,7 @@ class Session:
         vertex: bool,
         reconnect: Reconnect,
         connect_options: dict[str, Any],
+        recorder: cassette.Recorder | None = None,
     ) -> None:
         self._protocol = protocol
         self.endpoint = endpoint
@@ -217,6 +222,18 @@ class Session:
         self._go_away_timer: asyncio.TimerHandle | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._closing = False
+        self._recorder = recorder
+        if recorder is not None:
+            # The recorder redacts what it writes; it is given the URL and
+            # headers as they are, so that it also learns a key found only
+            # in a credential slot (``?key=`` in a custom endpoint URL).
+            recorder.add_secrets(endpoint.secrets)
+            recorder.write_header(
+                url=endpoint.url,
+                headers=endpoint.headers,
+                model=protocol.setup.model,
+                api_version=endpoint.api_version,
+            )
 
     # -- what the protocol knows ----------------------------------------------
 
@@ -255,22 +272,66 @@ class Session:
     async def _open_connection(self) -> t.LiveServerMessage:
         """Open a socket, send setup, return setupComplete (no retries here)."""
         ws = await _dial(self.endpoint, self._connect_options)
+        recorder = self._recorder
         try:
-            await ws.send(self._protocol.open(), text=True)
+            setup = self._protocol.open()
+            if recorder is not None:
+                request = ws.request
+                recorder.write_connect(
+                    self._protocol.connections,
+                    self.endpoint.url,
+                    request.headers.raw_items() if request is not None else (),
+                )
+            await self._send_frame(ws, setup)
             first = await _recv_first(ws, self.endpoint)
+            if recorder is not None:
+                self._record_received(first, self._protocol.connections)
             message = self._protocol.receive(first, asyncio.get_running_loop().time())
         except BaseException:
             await _close_quietly(ws)
             self._protocol.connection_lost()
+            self._record_close(ws, self._protocol.connections)
             raise
         assert message is not None
         self._ws = ws
-        self._reader = asyncio.create_task(self._read(ws), name="rawlive-reader")
+        self._reader = asyncio.create_task(
+            self._read(ws, self._protocol.connections), name="rawlive-reader"
+        )
         return message
 
     async def _start(self) -> None:
         await self._open_connection()
         self._open.set()
+
+    # -- recording ------------------------------------------------------------
+
+    async def _send_frame(self, ws: ClientConnection, frame: bytes) -> None:
+        # Recorded before it goes out, so that it precedes any answer in the
+        # cassette; a frame refused by a socket already closed is recorded too.
+        if self._recorder is not None:
+            self._recorder.write_frame(self._protocol.connections, "client", "text", frame)
+        await ws.send(frame, text=True)
+
+    def _record_received(self, data: bytes | str, connection: int) -> None:
+        assert self._recorder is not None
+        # ws.recv() returns str for a text frame and bytes for a binary one.
+        opcode: cassette.Opcode = "text" if isinstance(data, str) else "binary"
+        self._recorder.write_frame(connection, "server", opcode, data)
+
+    def _record_close(self, ws: ClientConnection, connection: int) -> None:
+        """Record how a connection ended: the first close frame and who sent it."""
+        if self._recorder is None or self._recorder.closed:
+            return
+        protocol = ws.protocol
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        by: cassette.Sender | None
+        if rcvd is not None and (sent is None or protocol.close_rcvd_then_sent):
+            by, code, reason = "server", rcvd.code, rcvd.reason
+        elif sent is not None:
+            by, code, reason = "client", sent.code, sent.reason
+        else:
+            by, code, reason = None, 1006, ""  # dropped with no close frame
+        self._recorder.write_close(connection, code, reason, by)
 
     # -- sending --------------------------------------------------------------
 
@@ -289,7 +350,10 @@ class Session:
         if self._protocol.warnings:
             self._log_warnings()
         try:
-            await ws.send(frame, text=True)
+            if self._recorder is None:
+                await ws.send(frame, text=True)
+            else:
+                await self._send_frame(ws, frame)
         except ConnectionClosed:
             # The reader sees the same close and decides what follows.
             if not self._protocol.resumable:
@@ -362,13 +426,21 @@ class Session:
                 raise item
             yield item
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: ClientConnection, connection: int) -> None:
         loop = asyncio.get_running_loop()
+        recording = self._recorder is not None
         try:
             while True:
                 # Bytes whatever the opcode: text frames are not UTF-8-decoded
-                # to be parsed again; the codec reads bytes directly.
-                data = await ws.recv(decode=False)
+                # to be parsed again; the codec reads bytes directly. When
+                # recording, str for text frames keeps the opcode (and is
+                # what the cassette stores anyway).
+                data: bytes | str
+                if recording:
+                    data = await ws.recv()
+                    self._record_received(data, connection)
+                else:
+                    data = await ws.recv(decode=False)
                 message = self._protocol.receive(data, loop.time())
                 self._log_warnings()
                 if message is None:
@@ -383,7 +455,9 @@ class Session:
         except (DecodeError, ProtocolError) as exc:
             self._finish(exc)
             await _close_quietly(ws, 1007, "invalid message from server")
+            self._record_close(ws, connection)
             return
+        self._record_close(ws, connection)
         if ws is not self._ws or self._closing:
             return  # replaced by a reconnection, or closed on purpose
         code, reason = _close_of(ws)
@@ -450,7 +524,7 @@ class Session:
                 assert ws is not None
                 replay = self._protocol.replay()
                 for frame in replay:
-                    await ws.send(frame, text=True)
+                    await self._send_frame(ws, frame)
             except (
                 ConnectError,
                 LiveConnectionClosed,
@@ -521,6 +595,8 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self._finish(None)
+        if self._recorder is not None:
+            self._recorder.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -648,6 +724,8 @@ def connect(
     open_timeout: float | None = 10.0,
     max_size: int | None = 64 * 2**20,
     reconnect: Reconnect | None = None,
+    record: str | os.PathLike[str] | cassette.Recorder | None = None,
+    record_elide_audio: bool = False,
 ) -> _Connect:
     """Open a Live session; it is ready when ``setupComplete`` has arrived.
 
@@ -663,6 +741,12 @@ def connect(
     A first message other than ``setupComplete`` raises
     :class:`~rawlive.protocol.ProtocolError`; a refused or dropped connection
     :class:`ConnectError` or :class:`LiveConnectionClosed`.
+
+    ``record`` records the session into a cassette (:mod:`rawlive.cassette`):
+    a path to write, or a :class:`~rawlive.cassette.CassetteWriter` (or any
+    :class:`~rawlive.cassette.Recorder`), which is given the endpoint's
+    secrets and closed with the session. ``record_elide_audio`` (with a path)
+    keeps only the length and hash of audio payloads.
     """
     setup = messages.build_setup(
         model,
@@ -691,14 +775,27 @@ def connect(
     }
 
     async def factory() -> Session:
+        recorder: cassette.Recorder | None = None
+        if isinstance(record, str | os.PathLike):
+            recorder = cassette.CassetteWriter(
+                record, secrets=resolved.secrets, elide_audio=record_elide_audio
+            )
+        elif record is not None:
+            recorder = record
         session = Session(
             Protocol(setup),
             resolved,
             vertex=vertex,
             reconnect=reconnect or Reconnect(),
             connect_options=options,
+            recorder=recorder,
         )
-        await session._start()
+        try:
+            await session._start()
+        except BaseException:
+            if recorder is not None:
+                recorder.close()
+            raise
         return session
 
     return _Connect(factory)
