@@ -1,7 +1,8 @@
-"""Smoke test of the benchmarks: ``python -m bench --quick codec client`` reports every row.
+"""Smoke test of the benchmarks: ``python -m bench --quick codec client emulator audio``.
 
 Only the shape of the report is checked (each expected row present, a number
-in its ratio column, a verdict); the figures themselves are not, since the
+in its ratio column unless it has no baseline, a verdict unless it is a
+figure reported alone); the figures themselves are not, since the
 machines running the tests are small and noisy.
 """
 
@@ -34,11 +35,28 @@ EXPECTED = [
     ("codec.import", 'python -c "import rawlive; rawlive.connect"'),
     ("client.e2e-cpu", "client CPU (process_time)"),
     ("client.loop-stall", "max event-loop stall"),
+    ("audio.memory", "peak RSS added by streaming a 60-min 16 kHz mono WAV"),
+    ("audio.pacing", "p99 lateness of a chunk against its schedule"),
+    ("audio.pacing", "drift at the end"),
 ]
-# Rows that report a check rather than a ratio.
-CHECKS = [("codec.import", "sys.modules")]
+# Rows with a target but no baseline (ratio "—"): a check, or a figure of rawlive's alone.
+CHECKS = [
+    ("codec.import", "sys.modules"),
+    ("emulator.concurrency", "max lateness of an audio chunk"),
+    ("emulator.concurrency", "sessions completed without error"),
+]
 # Rows shown for comparison: a ratio, no target.
-REPORTS = [("client.loop-stall", "p99 event-loop lag")]
+REPORTS = [
+    ("client.loop-stall", "p99 event-loop lag"),
+    ("audio.pacing", "p99 lateness with Pacer(spin=0)"),
+    ("audio.pacing", "CPU time per second of wall time"),
+]
+# Figures reported alone: no baseline, no ratio, no target.
+FIGURES = [
+    ("emulator.concurrency", "p99 lateness of an audio chunk"),
+    ("emulator.concurrency", "client-side send lateness"),
+    ("emulator.concurrency", "peak memory per session"),
+]
 
 
 def _table(stdout: str) -> list[dict[str, str]]:
@@ -61,29 +79,45 @@ def _find(rows: list[dict[str, str]], benchmark: str, text: str) -> dict[str, st
 def test_quick_codec_bench_reports_every_row(tmp_path: Path) -> None:
     out_json = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "codec", "client", "--json", str(out_json)],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "codec",
+            "client",
+            "emulator",
+            "audio",
+            "--json",
+            str(out_json),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
 
     for header in ("- date:", "- python:", "- machine:"):
         assert header in proc.stdout
     rows = _table(proc.stdout)
-    assert len(rows) == len(EXPECTED) + len(CHECKS) + len(REPORTS)
+    assert len(rows) == len(EXPECTED) + len(CHECKS) + len(REPORTS) + len(FIGURES)
     for benchmark, text in EXPECTED:
         row = _find(rows, benchmark, text)
         float(row["ratio"])  # a number, whatever its value
         assert row["verdict"] in ("meets target", "misses target"), row
     for benchmark, text in CHECKS:
         row = _find(rows, benchmark, text)
+        assert row["ratio"] == "—", row
         assert row["verdict"] in ("meets target", "misses target"), row
     for benchmark, text in REPORTS:
         row = _find(rows, benchmark, text)
         float(row["ratio"])
         assert row["verdict"] == "—", row
+    for benchmark, text in FIGURES:
+        row = _find(rows, benchmark, text)
+        assert row["ratio"] == "—" and row["verdict"] == "—", row
+        assert row["rawlive"] != "—", row
 
     data = json.loads(out_json.read_text())
     assert data["environment"]["quick"] is True
