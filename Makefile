@@ -1,12 +1,13 @@
 # rawlive: `make test` and (from the `send` issue on) `make demo` do all the
 # set-up on a fresh machine. Everything installs into .venv.
 
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint format schemas bench clean
+.PHONY: install demo test lint format schemas bench clean
 
 install: $(STAMP)
 
@@ -16,6 +17,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# The main job on the embedded emulator: stream a spoken question, print the
+# transcripts, leave the spoken answer in reply.wav and the transcript in
+# transcript.txt.
+demo: install
+	set -o pipefail; $(BIN)/rawlive send fixtures/audio/weather-16k-mono.wav --emulator \
+		--emulator-script fixtures/scripts/demo.toml --out reply.wav | tee transcript.txt
 
 test: install
 	$(BIN)/python -m pytest -q

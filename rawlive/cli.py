@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
+import sys
+import time
 from typing import Any
 
 import click
@@ -138,3 +141,228 @@ def serve(
         click.echo("rawlive emulator stopped", err=True)
 
     asyncio.run(run())
+
+
+DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+
+
+class _Printer:
+    """Live output of ``rawlive send``: transcripts on stdout, progress on stderr."""
+
+    def __init__(self, *, as_json: bool, progress: bool) -> None:
+        self.as_json = as_json
+        self.progress = progress
+        self._progress_shown = False
+
+    def __call__(self, event: Any) -> None:
+        if self.as_json:
+            if event.kind != "progress":
+                click.echo(json.dumps(event.to_json(), default=str))
+            return
+        if event.kind == "progress":
+            if self.progress:
+                sent, total = event.fields["sent"], max(event.fields["total"], 1e-9)
+                width = 30
+                filled = min(width, round(width * sent / total))
+                bar = "#" * filled + "." * (width - filled)
+                click.echo(f"\r[{bar}] {sent:6.1f} / {total:.1f} s", nl=False, err=True)
+                self._progress_shown = True
+            return
+        self._end_progress()
+        fields = event.fields
+        if event.kind == "input_transcription":
+            click.echo(f"you:   {fields['text']}")
+        elif event.kind == "output_transcription":
+            click.echo(f"model: {fields['text']}")
+        elif event.kind == "text":
+            click.echo(f"text:  {fields['text']}")
+        elif event.kind == "tool_call":
+            args = json.dumps(fields.get("args") or {})
+            click.echo(f"tool call:     {fields['name']}({args}) id={fields['id']}")
+        elif event.kind == "tool_response":
+            click.echo(f"tool response: {fields['name']} -> {json.dumps(fields['response'])}")
+        elif event.kind == "interrupted":
+            click.echo("(interrupted)")
+        elif event.kind == "go_away":
+            click.echo(f"(goAway: {fields['time_left']} s left)", err=True)
+        elif event.kind == "resumed":
+            click.echo(f"(session resumed after {fields['reason']})", err=True)
+
+    def _end_progress(self) -> None:
+        if self._progress_shown:
+            click.echo(err=True)
+            self._progress_shown = False
+
+    def summary(self, summary: Any) -> None:
+        self._end_progress()
+        if self.as_json:
+            click.echo(json.dumps(summary.to_json(), default=str))
+        else:
+            click.echo("")
+            for line in summary.lines():
+                click.echo(line)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Live model.")
+@click.option("--system", help="System instruction.")
+@click.option("--voice", help="Prebuilt voice name (e.g. Kore, Puck).")
+@click.option("--prompt", help="Text context sent before the audio (no reply of its own).")
+@click.option(
+    "--out",
+    default="reply.wav",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the reply audio (24 kHz mono WAV).",
+)
+@click.option("--record", type=click.Path(dir_okay=False), help="Record the session (JSONL).")
+@click.option("--endpoint", help="ws:// or wss:// URL of a Live API server.")
+@click.option("--emulator", is_flag=True, help="Run the local emulator in-process and use it.")
+@click.option(
+    "--emulator-script",
+    type=click.Path(dir_okay=False),
+    help="With --emulator: what it answers (see rawlive serve --script).",
+)
+@click.option("--api-version", help="API version (default v1beta).")
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="CA to trust for a wss:// server.")
+@click.option("--chunk-ms", default=40.0, show_default=True, help="Audio chunk length.")
+@click.option("--speed", default=1.0, show_default=True, help="Upload pacing (1.0 real time).")
+@click.option("--fast", is_flag=True, help="Upload as fast as possible (no pacing).")
+@click.option("--tail-silence", default=0.0, show_default=True, help="Silence appended (s).")
+@click.option("--manual-vad", is_flag=True, help="Send activityStart/activityEnd yourself.")
+@click.option("--tools", "tools_path", type=click.Path(dir_okay=False), help="Tools JSON.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout.")
+@click.option("--timeout", default=60.0, show_default=True, help="Wait this long for the reply.")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def send(
+    file: str,
+    model: str,
+    system: str | None,
+    voice: str | None,
+    prompt: str | None,
+    out: str,
+    record: str | None,
+    endpoint: str | None,
+    emulator: bool,
+    emulator_script: str | None,
+    api_version: str | None,
+    ca_file: str | None,
+    chunk_ms: float,
+    speed: float,
+    fast: bool,
+    tail_silence: float,
+    manual_vad: bool,
+    tools_path: str | None,
+    as_json: bool,
+    timeout: float,
+    verbose: int,
+) -> None:
+    """Stream an audio FILE to the Live API and save the spoken reply.
+
+    Any file soundfile reads (WAV, FLAC, OGG, ...; any rate and channels) is
+    sent as 16 kHz mono chunks in real time. Transcripts are printed as they
+    arrive; the reply audio goes to --out. With no API key (GEMINI_API_KEY)
+    and no --endpoint, use --emulator to run against the local emulator.
+    """
+    _logging(verbose)
+    from rawlive import audio, endpoints
+    from rawlive.send import ReplyTimeout, build_config, load_tools
+
+    if endpoint and emulator:
+        _fail("give either --endpoint or --emulator, not both")
+    if chunk_ms <= 0 or speed < 0 or tail_silence < 0 or timeout <= 0:
+        _fail("--chunk-ms and --timeout must be positive, --speed and --tail-silence not negative")
+    try:
+        audio.file_info(file)
+    except audio.AudioFileError as exc:
+        _fail(str(exc))
+    script: Any = None
+    if emulator_script is not None:
+        if not emulator:
+            _fail("--emulator-script goes with --emulator")
+        from rawlive.script import load_script
+
+        try:
+            script = load_script(emulator_script)
+        except RawliveError as exc:
+            _fail(str(exc))
+    tools = None
+    if tools_path is not None:
+        try:
+            tools = load_tools(tools_path)
+        except RawliveError as exc:
+            _fail(str(exc))
+    if not endpoint and not emulator:
+        try:
+            endpoints.resolve(api_version=api_version)
+        except RawliveError:
+            _fail(
+                "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini API key, "
+                "pass --endpoint ws://HOST:PORT for a Live API server, or --emulator to use "
+                "rawlive's local emulator"
+            )
+    config = build_config(system=system, voice=voice, manual_vad=manual_vad, tools=tools)
+    printer = _Printer(as_json=as_json, progress=not as_json and sys.stderr.isatty())
+    pace = None if fast else speed
+
+    async def run() -> int:
+        from rawlive.emulator import Emulator
+        from rawlive.send import stream_file
+        from rawlive.session import connect
+
+        local = (
+            Emulator(script=script, speed=0 if fast else 1.0, capture_frames=False)
+            if emulator
+            else None
+        )
+        if local is not None:
+            await local.start()
+        url = local.url if local is not None else endpoint
+        started = time.monotonic()
+        try:
+            with audio.WavWriter(out, rate=audio.OUTPUT_RATE) as reply:
+                async with connect(
+                    model,
+                    config,
+                    endpoint=url,
+                    api_version=api_version,
+                    ca_file=ca_file,
+                    record=record,
+                ) as session:
+                    summary = await stream_file(
+                        session,
+                        file,
+                        reply=reply,
+                        chunk_ms=chunk_ms,
+                        speed=pace,
+                        manual_vad=manual_vad,
+                        tail_silence=tail_silence,
+                        prompt=prompt,
+                        tools=tools,
+                        timeout=timeout,
+                        on_event=printer,
+                        setup_seconds=time.monotonic() - started,
+                    )
+            printer.summary(summary)
+            return 0
+        finally:
+            if local is not None:
+                await local.stop()
+
+    try:
+        code = asyncio.run(run())
+    except KeyboardInterrupt:
+        click.echo(
+            "\nrawlive: interrupted; the reply WAV and the recording are valid so far", err=True
+        )
+        raise SystemExit(130) from None
+    except audio.AudioFileError as exc:
+        _fail(str(exc))
+    except ReplyTimeout as exc:
+        _fail(str(exc), EXIT_CONNECTION)
+    except RawliveError as exc:
+        _fail(str(exc), EXIT_CONNECTION)
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror or exc}")
+    raise SystemExit(code)

@@ -1,0 +1,306 @@
+"""``rawlive send`` as a user runs it: every fixture format, broken files, tools, JSON
+events, errors and Ctrl-C, against an emulator the test controls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rawlive.cassette import read_cassette
+from rawlive.emulator import Emulator
+from rawlive.script import load_script
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+AUDIO = FIXTURES / "audio"
+REFERENCE = AUDIO / "weather-16k-mono.wav"
+RAWLIVE = [sys.executable, "-m", "rawlive"]
+ENV = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+
+
+async def _send(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *RAWLIVE,
+        "send",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env=ENV,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _received_pcm(emulator: Emulator) -> tuple[bytes, list[int]]:
+    (session,) = emulator.sessions.values()
+    chunks = [
+        bytes(m.realtime_input.audio.data or b"")
+        for m in session.consumed
+        if m.realtime_input is not None and m.realtime_input.audio is not None
+    ]
+    return b"".join(chunks), [len(c) for c in chunks]
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak normalised cross-correlation: alignment-independent similarity."""
+    n = min(len(a), len(b))
+    a, b = a[:n] - a[:n].mean(), b[:n] - b[:n].mean()
+    spectrum = np.fft.irfft(np.fft.rfft(a, 2 * n) * np.conj(np.fft.rfft(b, 2 * n)))
+    return float(np.max(np.abs(spectrum)) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "weather-16k-mono.wav",
+        "weather-44k-stereo.wav",
+        "weather-48k-float.wav",
+        "weather-8k-u8.wav",
+        "weather-24k.flac",
+        "weather-32k-stereo.ogg",
+    ],
+)
+async def test_every_format_reaches_the_server_as_16khz_mono_of_the_same_speech(
+    tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / "reply.wav"
+    async with Emulator(speed=0) as emulator:
+        code, stdout, stderr = await _send(
+            str(AUDIO / name), "--endpoint", emulator.url, "--fast", "--out", str(out)
+        )
+        assert code == 0, stderr
+        pcm, sizes = _received_pcm(emulator)
+    source = sf.info(AUDIO / name)
+    assert all(size == 1280 for size in sizes[:-1])  # 40 ms chunks of s16le at 16 kHz
+    assert abs(len(pcm) / 32_000 - source.duration) <= 0.040
+    reference, _ = sf.read(REFERENCE, dtype="float64")
+    got = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    assert _correlation(got, reference) > 0.9
+    reply = sf.info(out)
+    assert (reply.samplerate, reply.channels, reply.subtype) == (24_000, 1, "PCM_16")
+    assert reply.frames > 0
+    assert "reply audio" in stdout and "setupComplete after" in stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("broken-truncated-header.wav", "not an audio file"),
+        ("broken-not-audio.wav", "not an audio file"),
+        ("broken-empty.wav", "empty"),
+        ("no-such-file.wav", "no such file"),
+    ],
+)
+async def test_broken_input_exits_2_with_one_line_and_connects_nowhere(
+    name: str, reason: str
+) -> None:
+    async with Emulator() as emulator:
+        code, _, stderr = await _send(str(AUDIO / name), "--endpoint", emulator.url)
+    assert code == 2
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rawlive: ") and reason in lines[0]
+    assert "Traceback" not in stderr
+    assert emulator.connections == []
+
+
+async def test_no_key_and_no_endpoint_says_how_to_get_either() -> None:
+    code, _, stderr = await _send(str(REFERENCE))
+    assert code == 2
+    assert "GEMINI_API_KEY" in stderr and "--emulator" in stderr and "--endpoint" in stderr
+
+
+async def test_the_embedded_emulator_answers_with_transcripts(tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    code, stdout, stderr = await _send(
+        str(REFERENCE),
+        "--emulator",
+        "--emulator-script",
+        str(FIXTURES / "scripts" / "demo.toml"),
+        "--fast",
+        "--out",
+        str(out),
+    )
+    assert code == 0, stderr
+    assert "you:   What is the weather like in Paris today?" in stdout
+    assert "model: It is sunny in Paris today" in stdout
+    reply, rate = sf.read(out, dtype="float64")
+    expected, _ = sf.read(AUDIO / "reply-sunny-24k.wav", dtype="float64")
+    assert rate == 24_000 and abs(len(reply) - len(expected)) < 24_000 * 0.05
+
+
+async def test_json_mode_prints_one_object_per_event_and_a_summary(tmp_path: Path) -> None:
+    script = load_script(FIXTURES / "scripts" / "demo.toml")
+    async with Emulator(script=script, speed=0) as emulator:
+        code, stdout, _ = await _send(
+            str(REFERENCE),
+            "--endpoint",
+            emulator.url,
+            "--fast",
+            "--json",
+            "--out",
+            str(tmp_path / "r.wav"),
+        )
+    assert code == 0
+    events = [json.loads(line) for line in stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] != "summary" and kinds[-1] == "summary"
+    assert {"input_transcription", "output_transcription", "turn_complete", "audio_sent"} <= set(
+        kinds
+    )
+    summary = events[-1]
+    assert summary["turns"] == 1 and summary["reply_seconds"] > 4
+    assert summary["first_reply_latency"] is not None
+    assert summary["response_tokens"].get("AUDIO", 0) > 0
+    assert summary["close_code"] == 1000
+
+
+async def test_tools_file_answers_the_scripted_call(tmp_path: Path) -> None:
+    tools = tmp_path / "tools.json"
+    tools.write_text(
+        json.dumps(
+            {
+                "function_declarations": [
+                    {
+                        "name": "get_weather",
+                        "description": "Forecast for a city.",
+                        "parameters": {
+                            "type": "OBJECT",
+                            "properties": {"city": {"type": "STRING"}},
+                        },
+                    }
+                ],
+                "responses": {"get_weather": {"forecast": "sunny", "celsius": 24}},
+            }
+        )
+    )
+    script = load_script(FIXTURES / "scripts" / "weather.toml")
+    async with Emulator(script=script, speed=0) as emulator:
+        code, stdout, stderr = await _send(
+            str(REFERENCE),
+            "--endpoint",
+            emulator.url,
+            "--fast",
+            "--tools",
+            str(tools),
+            "--out",
+            str(tmp_path / "r.wav"),
+        )
+        (session,) = emulator.sessions.values()
+    assert code == 0, stderr
+    assert 'tool call:     get_weather({"city": "Paris", "unit": "celsius"})' in stdout
+    assert 'tool response: get_weather -> {"forecast": "sunny", "celsius": 24}' in stdout
+    responses = [m.tool_response for m in session.consumed if m.tool_response is not None]
+    assert responses[0].function_responses[0].response == {"forecast": "sunny", "celsius": 24}
+    declared = session.setup.tools[0].function_declarations[0]  # type: ignore[index]
+    assert declared.name == "get_weather"
+
+
+@pytest.mark.parametrize(
+    "content", ['{"responses": {}}', "not json", '{"function_declarations": [{}]}']
+)
+async def test_a_bad_tools_file_exits_2(tmp_path: Path, content: str) -> None:
+    tools = tmp_path / "tools.json"
+    tools.write_text(content)
+    code, _, stderr = await _send(str(REFERENCE), "--emulator", "--tools", str(tools))
+    assert code == 2 and "tools.json" in stderr and "Traceback" not in stderr
+
+
+async def test_manual_vad_delimits_the_turn_with_activity_signals(tmp_path: Path) -> None:
+    async with Emulator(speed=0) as emulator:
+        code, _, stderr = await _send(
+            str(REFERENCE),
+            "--endpoint",
+            emulator.url,
+            "--fast",
+            "--manual-vad",
+            "--out",
+            str(tmp_path / "r.wav"),
+        )
+        (session,) = emulator.sessions.values()
+    assert code == 0, stderr
+    realtime = [m.realtime_input for m in session.consumed if m.realtime_input is not None]
+    assert realtime[0].activity_start is not None and realtime[-1].activity_end is not None
+    assert not any(r.audio_stream_end for r in realtime)
+    detection = session.setup.realtime_input_config.automatic_activity_detection  # type: ignore[union-attr]
+    assert detection is not None and detection.disabled
+
+
+async def test_a_server_close_exits_3_with_the_codes_hint(tmp_path: Path) -> None:
+    async with Emulator() as emulator:
+        code, _, stderr = await _send(
+            str(REFERENCE),
+            "--endpoint",
+            emulator.url,
+            "--model",
+            "gemini-unknown",
+            "--out",
+            str(tmp_path / "r.wav"),
+        )
+    assert code == 3
+    assert "1008" in stderr and "model" in stderr and "Traceback" not in stderr
+
+
+async def test_ctrl_c_mid_stream_leaves_a_valid_wav(tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    long_input = tmp_path / "long.wav"
+    speech, rate = sf.read(REFERENCE, dtype="int16")
+    pause = np.zeros(int(rate * 1.2), dtype=np.int16)  # each sentence is a turn
+    sf.write(long_input, np.concatenate([speech, pause] * 4), rate, subtype="PCM_16")
+    async with Emulator(speed=1.0) as emulator:
+        process = await asyncio.create_subprocess_exec(
+            *RAWLIVE,
+            "send",
+            str(long_input),
+            "--endpoint",
+            emulator.url,
+            "--out",
+            str(out),
+            "--record",
+            str(tmp_path / "session.jsonl"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+            env=ENV,
+        )
+        await asyncio.sleep(5.0)  # the first sentence is being answered, the upload goes on
+        process.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 130, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    info = sf.info(out)
+    assert (info.samplerate, info.channels) == (24_000, 1)
+    data, _ = sf.read(out, dtype="int16")
+    assert len(data) == info.frames > 24_000 // 2  # part of the first answer is there
+    cassette = read_cassette(tmp_path / "session.jsonl")
+    sent = [e for e in cassette.frames(sender="client") if "realtimeInput.audio" in e.kind]
+    received = [e for e in cassette.frames(sender="server") if "modelTurn" in e.kind]
+    assert len(sent) > 100 and received  # every frame up to the interrupt is there
+
+
+async def test_record_writes_the_whole_session_as_a_cassette(tmp_path: Path) -> None:
+    script = load_script(FIXTURES / "scripts" / "demo.toml")
+    async with Emulator(script=script, speed=0) as emulator:
+        code, _, stderr = await _send(
+            str(REFERENCE),
+            "--endpoint",
+            emulator.url,
+            "--fast",
+            "--out",
+            str(tmp_path / "r.wav"),
+            "--record",
+            str(tmp_path / "s.jsonl"),
+        )
+    assert code == 0, stderr
+    cassette = read_cassette(tmp_path / "s.jsonl")
+    assert cassette.complete and not cassette.truncated
+    server_frames = [f.payload for f in emulator.connections[0].frames if f.sender == "server"]
+    assert [e.wire_payload() for e in cassette.frames(sender="server")] == server_frames
