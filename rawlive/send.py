@@ -242,9 +242,7 @@ async def stream_file(
             await session.send_realtime_input(audio_stream_end=True)
         summary.audio_sent_seconds = sent
         sent_at.append(time.monotonic())
-        summary.pacing_p99_late_ms = (
-            round(pacer.stats().p99 * 1000, 3) if pacer.paced else None
-        )
+        summary.pacing_p99_late_ms = round(pacer.stats().p99 * 1000, 3) if pacer.paced else None
         event("audio_sent", seconds=round(sent, 3))
         audio_done.set()
 
