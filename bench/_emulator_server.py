@@ -1,8 +1,9 @@
 """The emulator process of ``emulator.concurrency``: the real emulator, timed from inside.
 
-``python -m bench._emulator_server [--chunk-ms 40] [--profile FILE]`` runs a
-:class:`rawlive.emulator.Emulator` (``capture_frames=False``, replies paced
-in real time, the default echo) on an ephemeral port of 127.0.0.1, prints the
+``python -m bench._emulator_server [--chunk-ms 40] [--speed 1] [--profile FILE]``
+runs a :class:`rawlive.emulator.Emulator` (``capture_frames=False``, replies
+paced at ``--speed``: 1 real time, 0 as fast as possible; the default echo)
+on an ephemeral port of 127.0.0.1, prints the
 port on one line of stdout and serves until its stdin closes; then it prints
 one JSON line of what it measured and exits.
 
@@ -199,7 +200,7 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     import rawlive.vad  # noqa: F401
 
     emulator = TimedEmulator(
-        chunk_s=args.chunk_ms / 1000, host="127.0.0.1", port=0, capture_frames=False, speed=1.0
+        chunk_s=args.chunk_ms / 1000, host="127.0.0.1", port=0, capture_frames=False, speed=args.speed
     )
     pauses = _GcPauses()
     lag = _LoopLag()
@@ -256,6 +257,9 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench._emulator_server")
     parser.add_argument("--chunk-ms", type=float, default=40.0, help="the clients' chunk length")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="reply pacing: 1 real time, 0 unpaced"
+    )
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the whole run")
     args = parser.parse_args()
     profiler = cProfile.Profile() if args.profile else None

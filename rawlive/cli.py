@@ -30,6 +30,19 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     raise SystemExit(code)
 
 
+def _load_script(path: str | None) -> Any:
+    """The emulator script at ``path`` (``None``: none); a bad one ends with exit 2."""
+    if path is None:
+        return None
+    from rawlive.script import load_script
+
+    try:
+        return load_script(path)
+    except RawliveError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
 def _logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -92,14 +105,7 @@ def serve(
     from rawlive.emulator import Emulator
     from rawlive.server import server_ssl_context
 
-    script: Any = None
-    if script_path is not None:
-        from rawlive.script import load_script
-
-        try:
-            script = load_script(script_path)
-        except RawliveError as exc:
-            _fail(str(exc))
+    script = _load_script(script_path)
     context = None
     if certfile is not None:
         try:
@@ -277,16 +283,9 @@ def send(
         audio.file_info(file)
     except audio.AudioFileError as exc:
         _fail(str(exc))
-    script: Any = None
-    if emulator_script is not None:
-        if not emulator:
-            _fail("--emulator-script goes with --emulator")
-        from rawlive.script import load_script
-
-        try:
-            script = load_script(emulator_script)
-        except RawliveError as exc:
-            _fail(str(exc))
+    if emulator_script is not None and not emulator:
+        _fail("--emulator-script goes with --emulator")
+    script = _load_script(emulator_script)
     tools = None
     if tools_path is not None:
         try:
