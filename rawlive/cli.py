@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -25,7 +25,7 @@ EXIT_BAD_INPUT = 2
 EXIT_CONNECTION = 3
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     click.echo(f"rawlive: {message}", err=True)
     raise SystemExit(code)
 
@@ -40,7 +40,6 @@ def _load_script(path: str | None) -> Any:
         return load_script(path)
     except RawliveError as exc:
         _fail(str(exc))
-        raise  # unreachable: _fail exits
 
 
 def _logging(verbose: int) -> None:
