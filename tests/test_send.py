@@ -304,3 +304,44 @@ async def test_record_writes_the_whole_session_as_a_cassette(tmp_path: Path) -> 
     assert cassette.complete and not cassette.truncated
     server_frames = [f.payload for f in emulator.connections[0].frames if f.sender == "server"]
     assert [e.wire_payload() for e in cassette.frames(sender="server")] == server_frames
+
+
+async def test_a_progress_bar_shows_on_a_terminal_and_never_in_a_pipe(tmp_path: Path) -> None:
+    import pty
+
+    async with Emulator(speed=0) as emulator:
+        controller, terminal = pty.openpty()
+        process = await asyncio.create_subprocess_exec(
+            *RAWLIVE,
+            "send",
+            str(REFERENCE),
+            "--endpoint",
+            emulator.url,
+            "--speed",
+            "4",
+            "--out",
+            str(tmp_path / "r.wav"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=terminal,
+            stdin=asyncio.subprocess.DEVNULL,
+            env=ENV,
+        )
+        os.close(terminal)
+        stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(controller)
+    assert process.returncode == 0
+    assert b"\r[" in shown and b"/ 2.7 s" in shown
+    assert b"\r[" not in stdout  # the transcript stays clean
+    _, _, piped = await _send(
+        str(REFERENCE), "--emulator", "--fast", "--out", str(tmp_path / "p.wav")
+    )
+    assert "\r[" not in piped
