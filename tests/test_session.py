@@ -266,3 +266,15 @@ async def test_pongs_slower_than_the_interval_but_within_the_timeout_are_tolerat
         ) as session:
             received = [m async for m in session.receive()]
     assert len(received) == 1
+
+
+async def test_a_server_that_closes_right_after_the_handshake_is_a_clear_error() -> None:
+    class Slammer(LiveServer):
+        async def session(self, peer: Peer) -> None:
+            await peer.close(1011, "The service is currently unavailable.")
+
+    async with Slammer() as server:
+        for _ in range(5):  # the close may come before or after our setup is sent
+            with pytest.raises(rawlive.LiveConnectionClosed) as info:
+                await rawlive.connect(MODEL, endpoint=server.url)
+            assert info.value.code == 1011 and info.value.hint
