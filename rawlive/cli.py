@@ -148,6 +148,94 @@ def serve(
     asyncio.run(run())
 
 
+@main.command()
+@click.argument("cassette", type=click.Path(dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (0: any free one).")
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Timing: 1 as recorded, 2 twice as fast, 0 at once.",
+)
+@click.option(
+    "--policy",
+    default="semantic",
+    show_default=True,
+    help="How client frames are matched: semantic (ids, audio chunking free) or strict.",
+)
+@click.option("--certfile", type=click.Path(dir_okay=False), help="PEM certificate: serve wss://.")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="PEM key for --certfile.")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def replay(
+    cassette: str,
+    host: str,
+    port: int,
+    speed: float,
+    policy: str,
+    certfile: str | None,
+    keyfile: str | None,
+    verbose: int,
+) -> None:
+    """Serve a recorded CASSETTE to any Live API client until Ctrl-C.
+
+    Each client connection gets the next recorded one; each client message
+    must match the next recorded one under --policy, and the server messages
+    recorded after it are sent back. A mismatch closes with 1008 and a reason
+    naming the first difference (logged in full with -v).
+    """
+    _logging(verbose)
+    from rawlive.replay import MATCHERS, ReplayServer
+    from rawlive.server import server_ssl_context
+
+    if policy not in MATCHERS:
+        _fail(f"unknown --policy {policy!r} (known: {', '.join(sorted(MATCHERS))})")
+    if speed < 0:
+        _fail("--speed must not be negative")
+    context = None
+    if certfile is not None:
+        try:
+            context = server_ssl_context(certfile, keyfile)
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot load the certificate {certfile}: {exc}")
+    elif keyfile is not None:
+        _fail("--keyfile needs --certfile")
+    try:
+        server = ReplayServer(
+            cassette,
+            host=host,
+            port=port,
+            ssl=context,
+            policy=policy,
+            speed=speed,
+            capture_frames=False,
+        )
+    except RawliveError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot read {cassette}: {exc.strerror or exc}")
+
+    async def run() -> None:
+        try:
+            await server.start()
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECTION)
+        click.echo(f"rawlive replay listening on {server.url} (Ctrl-C to stop)", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+        for mismatch in server.mismatches:
+            click.echo(str(mismatch), err=True)
+        click.echo(f"rawlive replay stopped ({len(server.remaining())} frames unused)", err=True)
+
+    asyncio.run(run())
+
+
 DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 
 
