@@ -326,7 +326,9 @@ class _Printer:
 @click.option("--manual-vad", is_flag=True, help="Send activityStart/activityEnd yourself.")
 @click.option("--tools", "tools_path", type=click.Path(dir_okay=False), help="Tools JSON.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout.")
-@click.option("--timeout", default=60.0, show_default=True, help="Wait this long for the reply.")
+@click.option(
+    "--timeout", default=60.0, show_default=True, help="Give up after this long with no reply (s)."
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def send(
     file: str,

@@ -39,6 +39,11 @@ __all__ = [
 IN_MIME = "audio/pcm;rate=16000"
 
 
+#: Seconds to wait for a reply to the last words when the model was already
+#: idle as the upload ended (the real server answers within about a second).
+IDLE_GRACE = 3.0
+
+
 class ReplyTimeout(RawliveError):
     """No complete reply arrived in time after the user's audio ended."""
 
@@ -196,13 +201,17 @@ async def stream_file(
     prompt: str | None = None,
     tools: ToolBook | None = None,
     timeout: float | None = 60.0,
+    settle: float = 1.0,
     on_event: Callable[[Event], None] | None = None,
     setup_seconds: float = 0.0,
 ) -> Summary:
     """Stream ``path`` as the user's turn and collect the reply until its ``turnComplete``.
 
     ``speed`` paces the upload (1.0 real time; ``None`` or 0 unpaced).
-    ``timeout`` bounds the wait for the reply after the audio is sent.
+    ``timeout`` bounds how long the server may stay silent once the audio is
+    sent. With automatic activity detection one file may hold several turns:
+    the run ends once a ``turnComplete`` is followed by ``settle`` seconds
+    with no more model output.
     Raises :class:`~rawlive.audio.AudioFileError` for an unreadable file
     (check it with :func:`rawlive.audio.file_info` before connecting) and
     :class:`~rawlive.LiveConnectionClosed` if the session ends abnormally.
@@ -242,6 +251,7 @@ async def stream_file(
             await session.send_realtime_input(audio_stream_end=True)
         summary.audio_sent_seconds = sent
         sent_at.append(time.monotonic())
+        upload_end.append(loop.time())
         summary.pacing_p99_late_ms = round(pacer.stats().p99 * 1000, 3) if pacer.paced else None
         event("audio_sent", seconds=round(sent, 3))
         audio_done.set()
@@ -249,13 +259,36 @@ async def stream_file(
     sender = asyncio.create_task(send(), name="rawlive-send-audio")
     first_reply: float | None = None
 
+    # With automatic activity detection the server may take several turns from
+    # one file, and a turnComplete can close an earlier one. The run ends once
+    # the upload is over and the model has been idle (a turnComplete, no tool
+    # call pending, no output since) for ``settle`` seconds; if it was already
+    # idle when the upload ended, a reply may still be coming for the last
+    # words, so it waits ``IDLE_GRACE`` seconds instead. With manual detection
+    # there is exactly one turn: its turnComplete ends the run. The timeout
+    # counts from the last message, so a long file's many replies never trip it.
+    settle_for = 0.0 if manual_vad else settle
+    last_message = [loop.time()]
+    idle_since: list[float] = []  # loop time the model became idle, if it is
+    upload_end: list[float] = []  # loop time the upload ended
+
     def deadline() -> float | None:
         if timeout is None or not sent_at:
             return None
-        return sent_at[0] - time.monotonic() + loop.time() + timeout
+        return last_message[0] + timeout
+
+    def quiet() -> float | None:
+        if not upload_end or not idle_since or session.tool_calls:
+            return None
+        if idle_since[0] >= upload_end[0]:
+            return idle_since[0] + settle_for
+        return upload_end[0] + max(settle_for, IDLE_GRACE)
 
     try:
-        async for message in _messages(session, sender, deadline):
+        async for message in _messages(session, sender, deadline, quiet):
+            last_message[0] = loop.time()
+            if _has_output(message):
+                idle_since.clear()  # the model is talking
             if isinstance(message, SessionResumed):
                 event("resumed", reason=message.reason, replayed=message.replayed)
                 continue
@@ -305,13 +338,10 @@ async def stream_file(
             if message.go_away is not None:
                 left = message.go_away.time_left
                 event("go_away", time_left=left.total_seconds() if left else None)
-            if (
-                audio_done.is_set()
-                and content is not None
-                and content.turn_complete
-                and not session.tool_calls
-            ):
-                break
+            if content is not None and content.turn_complete and not session.tool_calls:
+                if audio_done.is_set() and settle_for <= 0:
+                    break  # manual activity detection: the one turn is over
+                idle_since[:] = [loop.time()]
     except LiveConnectionClosed as exc:
         summary.close_code, summary.close_reason = exc.code, exc.reason
         raise
@@ -326,11 +356,24 @@ async def stream_file(
     return summary
 
 
+def _has_output(message: t.LiveServerMessage) -> bool:
+    """Whether the model said or did something (not just bookkeeping)."""
+    content = message.server_content
+    return message.tool_call is not None or (
+        content is not None
+        and (content.model_turn is not None or content.output_transcription is not None)
+    )
+
+
 async def _messages(
-    session: Session, sender: asyncio.Task[None], deadline: Callable[[], float | None]
+    session: Session,
+    sender: asyncio.Task[None],
+    deadline: Callable[[], float | None],
+    quiet: Callable[[], float | None],
 ) -> AsyncIterator[t.LiveServerMessage]:
-    """``session.receive()`` until it ends, ``deadline()`` (loop time) passes, or the
-    sender fails (its error is raised by the caller)."""
+    """``session.receive()`` until it ends, the session has been ``quiet()`` long enough
+    (loop time), or the sender fails (its error is raised by the caller); raises
+    :class:`ReplyTimeout` when ``deadline()`` passes first."""
     loop = asyncio.get_running_loop()
     stream = session.receive().__aiter__()
     next_message: asyncio.Future[t.LiveServerMessage] | None = None
@@ -341,11 +384,14 @@ async def _messages(
             waiters: set[asyncio.Future[Any]] = {next_message}
             if not sender.done():
                 waiters.add(sender)
-            limit = deadline()
-            wait = None if limit is None else max(0.0, limit - loop.time())
+            limits = [x for x in (deadline(), quiet()) if x is not None]
+            wait = None if not limits else max(0.0, min(limits) - loop.time())
             done, _ = await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             if not done:
-                raise ReplyTimeout(f"no complete reply within {wait:.0f} s of the end of the audio")
+                settled = quiet()
+                if settled is not None and settled <= loop.time():
+                    return
+                raise ReplyTimeout("no complete reply: the server has said nothing for a while")
             if next_message in done:
                 finished, next_message = next_message, None
                 try:

@@ -282,10 +282,9 @@ class Session:
                     self.endpoint.url,
                     request.headers.raw_items() if request is not None else (),
                 )
-            try:
+            # Closed before our setup went out? _recv_first reports the close.
+            with contextlib.suppress(ConnectionClosed):
                 await self._send_frame(ws, setup)
-            except ConnectionClosed:
-                pass  # closed before our setup went out: _recv_first reports the close
             first = await _recv_first(ws, self.endpoint)
             if recorder is not None:
                 self._record_received(first, self._protocol.connections)

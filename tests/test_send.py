@@ -345,3 +345,54 @@ async def test_a_progress_bar_shows_on_a_terminal_and_never_in_a_pipe(tmp_path: 
         str(REFERENCE), "--emulator", "--fast", "--out", str(tmp_path / "p.wav")
     )
     assert "\r[" not in piped
+
+
+def _three_sentences(tmp_path: Path) -> Path:
+    speech, rate = sf.read(REFERENCE, dtype="int16")
+    pause = np.zeros(int(rate * 1.2), dtype=np.int16)  # > the 800 ms silence of a turn end
+    three = tmp_path / "three.wav"
+    sf.write(three, np.concatenate([speech, pause] * 3), rate, subtype="PCM_16")
+    return three
+
+
+async def test_every_utterance_of_a_file_gets_its_reply_before_the_run_ends(
+    tmp_path: Path,
+) -> None:
+    # Each sentence ends (and is answered) before the next begins, the last one
+    # before the upload is over: the run must still wait for its reply.
+    async with Emulator(speed=0) as emulator:
+        code, stdout, stderr = await _send(
+            str(_three_sentences(tmp_path)),
+            "--endpoint",
+            emulator.url,
+            "--speed",
+            "2",
+            "--json",
+            "--out",
+            str(tmp_path / "r.wav"),
+        )
+    assert code == 0, stderr
+    summary = json.loads(stdout.splitlines()[-1])
+    assert summary["turns"] == 3
+    # Each reply echoes one utterance (about 2.35 s at 24 kHz).
+    assert abs(summary["reply_seconds"] - 3 * 2.35) < 0.3
+    assert sf.info(tmp_path / "r.wav").duration == pytest.approx(summary["reply_seconds"], abs=0.01)
+
+
+async def test_a_fast_upload_of_many_utterances_ends_after_the_last_turn(tmp_path: Path) -> None:
+    # Uploaded faster than real time, each utterance barges in on the reply to
+    # the one before (as on the real server): every turn still completes, and
+    # the run waits for the last one.
+    async with Emulator(speed=0) as emulator:
+        code, stdout, stderr = await _send(
+            str(_three_sentences(tmp_path)),
+            "--endpoint",
+            emulator.url,
+            "--fast",
+            "--json",
+            "--out",
+            str(tmp_path / "r.wav"),
+        )
+        (session,) = emulator.sessions.values()
+    assert code == 0, stderr
+    assert json.loads(stdout.splitlines()[-1])["turns"] == session.turns == 3
