@@ -200,7 +200,11 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     import rawlive.vad  # noqa: F401
 
     emulator = TimedEmulator(
-        chunk_s=args.chunk_ms / 1000, host="127.0.0.1", port=0, capture_frames=False, speed=args.speed
+        chunk_s=args.chunk_ms / 1000,
+        host="127.0.0.1",
+        port=0,
+        capture_frames=False,
+        speed=args.speed,
     )
     pauses = _GcPauses()
     lag = _LoopLag()

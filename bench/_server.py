@@ -1,6 +1,6 @@
 """The local TLS Live server the ``client.*`` benchmarks talk to, run in its own process.
 
-``python -m bench._server --cert CHAIN.pem --key KEY.pem --mode e2e|stall``
+``python -m bench._server --cert CHAIN.pem --key KEY.pem --mode e2e|stall|sink``
 serves a :class:`rawlive.server.LiveServer` subclass on an ephemeral port of
 127.0.0.1 with TLS, prints the port on one line of stdout and serves until it
 is terminated (or its stdin closes). It runs in a separate process so that its
@@ -22,6 +22,10 @@ Modes, after ``setup`` / ``setupComplete``:
 * ``stall``: from the first client frame on, after ``--delay`` seconds and
   then every ``--interval`` seconds, one reply, in real time, until the client
   closes.
+* ``sink``: no replies while the client streams; at each ``audioStreamEnd``
+  one ``turnComplete``. Every client (rawlive, a bare websockets loop,
+  google-genai) gets the same two small messages, so the server makes none of
+  them do more work than another (``send.cpu``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ OUT_PCM_BYTES = 9600
 SETUP_COMPLETE = b'{"setupComplete":{}}'
 TURN_COMPLETE = b'{"serverContent":{"turnComplete":true}}'
 
-Mode = Literal["e2e", "stall"]
+Mode = Literal["e2e", "stall", "sink"]
 
 
 def reply_frame(seed: int = 24000) -> bytes:
@@ -99,6 +103,8 @@ class BenchServer(LiveServer):
         try:
             if self.mode == "e2e":
                 await self._e2e(peer)
+            elif self.mode == "sink":
+                await self._sink(peer)
             else:
                 await self._stall(peer)
         finally:
@@ -118,6 +124,12 @@ class BenchServer(LiveServer):
             if audio % self.per_reply == 0:
                 await ws.send(self._reply)
                 sent += 1
+
+    async def _sink(self, peer: Peer) -> None:
+        ws = peer.ws
+        async for data in ws:
+            if len(data) < 200 and _is_stream_end(data):
+                await ws.send(self._turn_complete)
 
     async def _stall(self, peer: Peer) -> None:
         ws = peer.ws
@@ -165,7 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench._server")
     parser.add_argument("--cert", required=True, help="PEM certificate chain")
     parser.add_argument("--key", required=True, help="PEM private key")
-    parser.add_argument("--mode", choices=("e2e", "stall"), required=True)
+    parser.add_argument("--mode", choices=("e2e", "stall", "sink"), required=True)
     parser.add_argument("--opcode", choices=("text", "binary"), default="binary")
     parser.add_argument("--per-reply", type=int, default=2)
     parser.add_argument("--delay", type=float, default=0.2)

@@ -1,4 +1,4 @@
-"""Smoke test of the benchmarks: ``python -m bench --quick codec client emulator audio``.
+"""Smoke test of the benchmarks: ``python -m bench --quick codec client emulator audio send``.
 
 Only the shape of the report is checked (each expected row present, a number
 in its ratio column unless it has no baseline, a verdict unless it is a
@@ -38,6 +38,10 @@ EXPECTED = [
     ("audio.memory", "peak RSS added by streaming a 60-min 16 kHz mono WAV"),
     ("audio.pacing", "p99 lateness of a chunk against its schedule"),
     ("audio.pacing", "drift at the end"),
+    ("replay.speed0", "at speed 0 to a client process"),
+    ("send.memory", "peak RSS added by `rawlive send --fast` of a 60-min"),
+    ("send.cpu", "rawlive's streaming loop (connect + stream_file)"),
+    ("send.cpu", "baseline: google-genai send_realtime_input"),
 ]
 # Rows with a target but no baseline (ratio "—"): a check, or a figure of rawlive's alone.
 CHECKS = [
@@ -50,6 +54,8 @@ REPORTS = [
     ("client.loop-stall", "p99 event-loop lag"),
     ("audio.pacing", "p99 lateness with Pacer(spin=0)"),
     ("audio.pacing", "CPU time per second of wall time"),
+    ("send.cpu", "of the whole `rawlive send FILE"),
+    ("send.cpu", "outside the pacer's waits"),
 ]
 # Figures reported alone: no baseline, no ratio, no target.
 FIGURES = [
@@ -88,13 +94,15 @@ def test_quick_codec_bench_reports_every_row(tmp_path: Path) -> None:
             "client",
             "emulator",
             "audio",
+            "replay",
+            "send",
             "--json",
             str(out_json),
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
 
