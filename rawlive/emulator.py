@@ -59,6 +59,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import msgspec
+from websockets.exceptions import ConnectionClosed
 
 from rawlive import codec
 from rawlive import types as t
@@ -366,6 +367,12 @@ class _Live:
         self.reply = asyncio.create_task(self._play(plan, continuing), name="emulator-reply")
 
     async def _play(self, plan: ReplyPlan, continuing: bool) -> None:
+        try:
+            await self._play_plan(plan, continuing)
+        except ConnectionClosed:
+            pass  # the client left mid-reply: nothing more to say
+
+    async def _play_plan(self, plan: ReplyPlan, continuing: bool) -> None:
         session = self.session
         session.generating = True
         emulator = self.emulator
