@@ -367,10 +367,9 @@ class _Live:
         self.reply = asyncio.create_task(self._play(plan, continuing), name="emulator-reply")
 
     async def _play(self, plan: ReplyPlan, continuing: bool) -> None:
-        try:
+        # A client that leaves mid-reply ends the reply: nothing more to say.
+        with contextlib.suppress(ConnectionClosed):
             await self._play_plan(plan, continuing)
-        except ConnectionClosed:
-            pass  # the client left mid-reply: nothing more to say
 
     async def _play_plan(self, plan: ReplyPlan, continuing: bool) -> None:
         session = self.session
