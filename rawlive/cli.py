@@ -42,6 +42,22 @@ def _load_script(path: str | None) -> Any:
         _fail(str(exc))
 
 
+async def _serve_until_stopped(server: Any, name: str, host: str, port: int) -> None:
+    """Start a rawlive server, say where it listens, and run it until Ctrl-C or SIGTERM."""
+    try:
+        await server.start()
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECTION)
+    click.echo(f"{name} listening on {server.url} (Ctrl-C to stop)", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
 def _logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -130,22 +146,8 @@ def serve(
         capture_frames=False,  # a long-running server must not grow with its traffic
     )
 
-    async def run() -> None:
-        try:
-            await emulator.start()
-        except OSError as exc:
-            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECTION)
-        click.echo(f"rawlive emulator listening on {emulator.url} (Ctrl-C to stop)", err=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await emulator.stop()
-        click.echo("rawlive emulator stopped", err=True)
-
-    asyncio.run(run())
+    asyncio.run(_serve_until_stopped(emulator, "rawlive emulator", host, port))
+    click.echo("rawlive emulator stopped", err=True)
 
 
 @main.command()
@@ -216,24 +218,10 @@ def replay(
     except OSError as exc:
         _fail(f"cannot read {cassette}: {exc.strerror or exc}")
 
-    async def run() -> None:
-        try:
-            await server.start()
-        except OSError as exc:
-            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECTION)
-        click.echo(f"rawlive replay listening on {server.url} (Ctrl-C to stop)", err=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop()
-        for mismatch in server.mismatches:
-            click.echo(str(mismatch), err=True)
-        click.echo(f"rawlive replay stopped ({len(server.remaining())} frames unused)", err=True)
-
-    asyncio.run(run())
+    asyncio.run(_serve_until_stopped(server, "rawlive replay", host, port))
+    for mismatch in server.mismatches:
+        click.echo(str(mismatch), err=True)
+    click.echo(f"rawlive replay stopped ({len(server.remaining())} frames unused)", err=True)
 
 
 DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
