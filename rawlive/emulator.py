@@ -471,7 +471,9 @@ class Emulator(LiveServer):
     ``connection_lifetime``, ``goaway_lead`` and ``session_limit`` are in
     seconds (``None``: no limit). ``frames`` (``"text"``/``"binary"``) and
     ``pretty`` choose how server JSON travels; ``speed`` paces reply audio
-    (1.0 real time, 0 as fast as possible).
+    (1.0 real time, 0 as fast as possible). Other options are
+    :class:`~rawlive.server.LiveServer`'s: ``record_dir`` writes each
+    connection to a cassette there.
     """
 
     def __init__(

@@ -575,6 +575,7 @@ class _Replay:
             peer = self.peer
             if peer.keep_frames:
                 peer.capture.frames.append(Frame("server", event.opcode, payload, peer._now()))
+            peer.record("server", event.opcode, payload)
             # Bytes as they are, whatever the opcode: no decoding to str and back.
             await peer.ws.send(payload, text=event.opcode == "text")
             self.sent += 1

@@ -11,6 +11,17 @@ model, closing with the real server's code and reason otherwise.
 
 Subclasses override :meth:`LiveServer.session`, which runs once per
 connection after the handshake.
+
+Recording: with ``record_dir``, every connection is written to its own
+cassette (:mod:`rawlive.cassette`) in that directory, named
+``connection-0001.jsonl``, ``connection-0002.jsonl``... in the order the
+connections were accepted (an existing file of that name is overwritten). It
+is the server's view: the handshake as ``connect`` (URL ``ws://host:port`` plus
+the request path, request headers redacted), the frames received as ``from:
+"client"``, the frames sent as ``from: "server"`` (with their opcode and exact
+bytes) and the ``close`` (``by`` the side that sent the first close frame).
+The header's model is the first frame's ``setup.model``. A subclass that
+writes to the socket itself calls :meth:`Peer.record` for each frame.
 """
 
 from __future__ import annotations
@@ -24,15 +35,17 @@ import time
 import urllib.parse
 from collections.abc import Iterable
 from http import HTTPStatus
+from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
+import msgspec
 import websockets
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rawlive import codec, endpoints
+from rawlive import cassette, codec, endpoints
 from rawlive import types as t
 from rawlive.errors import DecodeError
 
@@ -110,7 +123,8 @@ class LiveServer:
 
     Use it as an async context manager; ``url`` is then ``ws://host:port``
     (``wss://`` with ``ssl``). ``connections`` keeps every connection's
-    capture, in order.
+    capture, in order. ``record_dir`` records each connection into a
+    cassette there (see the module docstring).
     """
 
     def __init__(
@@ -121,8 +135,11 @@ class LiveServer:
         ssl: ssl.SSLContext | None = None,
         max_size: int | None = 16 * 2**20,
         capture_frames: bool = True,
+        record_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.host = host
+        #: Where each connection's cassette is written (``None``: not recorded).
+        self.record_dir = None if record_dir is None else Path(record_dir)
         #: Keep every frame of every connection in memory (for tests); a
         #: long-running server turns it off and keeps only the handshakes.
         self.capture_frames = capture_frames
@@ -207,7 +224,10 @@ class LiveServer:
         async with self.new_connection:
             self.connections.append(capture)
             self.new_connection.notify_all()
-        conn = Peer(ws, capture, time.monotonic(), keep_frames=self.capture_frames)
+        recorder = self._recorder(len(self.connections), request)
+        conn = Peer(
+            ws, capture, time.monotonic(), keep_frames=self.capture_frames, recorder=recorder
+        )
         try:
             await self.session(conn)
         except (ConnectionClosed, SetupRejected):
@@ -219,7 +239,16 @@ class LiveServer:
             await ws.wait_closed()
             capture.close_code = ws.close_code
             capture.close_reason = ws.close_reason
+            if recorder is not None:
+                recorder.finish(ws)
             capture.closed.set()
+
+    def _recorder(self, number: int, request: Request) -> _ConnectionRecorder | None:
+        if self.record_dir is None:
+            return None
+        self.record_dir.mkdir(parents=True, exist_ok=True)
+        writer = cassette.CassetteWriter(self.record_dir / f"connection-{number:04d}.jsonl")
+        return _ConnectionRecorder(writer, self.url + request.path, request.headers.raw_items())
 
     async def session(self, peer: Peer) -> None:
         """Serve one connection; the default reads ``setup`` and echoes nothing."""
@@ -236,6 +265,57 @@ def _fit_reason(reason: str, limit: int = 123) -> str:
     return encoded[:limit].decode("utf-8", errors="ignore")
 
 
+class _ConnectionRecorder:
+    """One connection's cassette, written from the server's side."""
+
+    def __init__(
+        self, writer: cassette.CassetteWriter, url: str, headers: Iterable[tuple[str, str]]
+    ) -> None:
+        self.writer = writer
+        self.url = url
+        self.headers = list(headers)
+        self.started = False
+
+    def _start(self, first: bytes | None) -> None:
+        self.started = True
+        self.writer.write_header(url=self.url, model=_setup_model(first))
+        self.writer.write_connect(1, self.url, self.headers)
+
+    def frame(self, sender: Direction, opcode: Opcode, payload: bytes) -> None:
+        if not self.started:
+            self._start(payload if sender == "client" else None)
+        self.writer.write_frame(1, sender, opcode, payload)
+
+    def finish(self, ws: ServerConnection) -> None:
+        """Write the close (who sent the first close frame) and end the cassette."""
+        if not self.started:
+            self._start(None)
+        protocol = ws.protocol
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        by: Direction | None
+        if rcvd is not None and (sent is None or protocol.close_rcvd_then_sent):
+            by, code, reason = "client", rcvd.code, rcvd.reason
+        elif sent is not None:
+            by, code, reason = "server", sent.code, sent.reason
+        else:
+            by, code, reason = None, 1006, ""  # dropped with no close frame
+        self.writer.write_close(1, code, reason, by)
+        self.writer.close()
+
+
+def _setup_model(payload: bytes | None) -> str | None:
+    """``setup.model`` of a first frame, if it has one."""
+    if payload is None:
+        return None
+    try:
+        message: Any = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    setup = message.get("setup") if isinstance(message, dict) else None
+    model = setup.get("model") if isinstance(setup, dict) else None
+    return model if isinstance(model, str) else None
+
+
 class Peer:
     """One client connection, as a server session sees it: frames both ways, logged."""
 
@@ -246,11 +326,18 @@ class Peer:
         started: float,
         *,
         keep_frames: bool = True,
+        recorder: _ConnectionRecorder | None = None,
     ) -> None:
         self.ws = ws
         self.capture = capture
         self.started = started
         self.keep_frames = keep_frames
+        self.recorder = recorder
+
+    def record(self, sender: Direction, opcode: Opcode, payload: bytes) -> None:
+        """Write a frame to the connection's cassette, when the server records."""
+        if self.recorder is not None:
+            self.recorder.frame(sender, opcode, payload)
 
     def _now(self) -> float:
         return time.monotonic() - self.started
@@ -259,11 +346,15 @@ class Peer:
         """The next client frame's payload (raises ``ConnectionClosed`` at the end)."""
         # Captures keep the opcode, so text frames are decoded then; otherwise
         # bytes come straight through (the codec reads bytes).
-        data = await self.ws.recv(decode=None if self.keep_frames else False)
+        opcodes = self.keep_frames or self.recorder is not None
+        data = await self.ws.recv(decode=None if opcodes else False)
         payload = data.encode() if isinstance(data, str) else data
-        if self.keep_frames:
+        if opcodes:
             opcode: Opcode = "text" if isinstance(data, str) else "binary"
-            self.capture.frames.append(Frame("client", opcode, payload, self._now()))
+            if self.keep_frames:
+                self.capture.frames.append(Frame("client", opcode, payload, self._now()))
+            if self.recorder is not None:
+                self.recorder.frame("client", opcode, payload)
         return payload
 
     def __aiter__(self) -> Peer:
@@ -287,6 +378,8 @@ class Peer:
             payload = message
         if self.keep_frames:
             self.capture.frames.append(Frame("server", opcode, payload, self._now()))
+        if self.recorder is not None:
+            self.recorder.frame("server", opcode, payload)
         await self.ws.send(payload.decode() if opcode == "text" else payload)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
