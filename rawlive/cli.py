@@ -224,6 +224,111 @@ def replay(
     click.echo(f"rawlive replay stopped ({len(server.remaining())} frames unused)", err=True)
 
 
+@main.command()
+@click.option(
+    "--listen",
+    default="127.0.0.1:8766",
+    show_default=True,
+    help="HOST:PORT to listen on (port 0: any free one).",
+)
+@click.option("--upstream", required=True, help="ws:// or wss:// URL of the Live API server.")
+@click.option(
+    "--record",
+    "record_dir",
+    type=click.Path(file_okay=False),
+    help="Record each connection to DIR/connection-NNNN.jsonl (secrets redacted).",
+)
+@click.option("--certfile", type=click.Path(dir_okay=False), help="PEM certificate: serve wss://.")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="PEM key for --certfile.")
+@click.option(
+    "--upstream-ca-file",
+    type=click.Path(dir_okay=False),
+    help="CA to trust for a wss:// --upstream.",
+)
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def proxy(
+    listen: str,
+    upstream: str,
+    record_dir: str | None,
+    certfile: str | None,
+    keyfile: str | None,
+    upstream_ca_file: str | None,
+    verbose: int,
+) -> None:
+    """Forward Live API clients to --upstream unchanged, recording each connection.
+
+    Every frame goes through as it came (opcode and bytes), closes keep
+    their code and reason both ways. A client dialling ws://HOST:PORT/PATH
+    reaches UPSTREAM/PATH when --upstream has no path. For the official
+    Python SDK, serve wss:// (--certfile for 127.0.0.1) and run it with
+    SSL_CERT_FILE=CA.pem and http_options={"base_url": "https://HOST:PORT"}.
+    """
+    _logging(verbose)
+    from rawlive.proxy import Proxy
+    from rawlive.server import server_ssl_context
+
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit():
+        _fail(f"--listen must be HOST:PORT, got {listen!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    port = int(port_text)
+    context = None
+    if certfile is not None:
+        try:
+            context = server_ssl_context(certfile, keyfile)
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot load the certificate {certfile}: {exc}")
+    elif keyfile is not None:
+        _fail("--keyfile needs --certfile")
+    try:
+        server = Proxy(
+            upstream,
+            upstream_ca_file=upstream_ca_file,
+            host=host,
+            port=port,
+            ssl=context,
+            record_dir=record_dir,
+            capture_frames=False,
+        )
+    except RawliveError as exc:
+        _fail(str(exc))
+
+    asyncio.run(_serve_until_stopped(server, "rawlive proxy", host, port))
+    click.echo(f"rawlive proxy stopped ({len(server.connections)} connections)", err=True)
+
+
+@main.command()
+@click.argument("cassettes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warning", "error", "never"]),
+    default="error",
+    show_default=True,
+    help="Exit 1 when a finding is at least this severe.",
+)
+def audit(cassettes: tuple[str, ...], as_json: bool, fail_on: str) -> None:
+    """Check recorded sessions against the protocol rules; print findings and metrics."""
+    from rawlive.audit import audit_cassette
+
+    reports = []
+    for path in cassettes:
+        try:
+            reports.append(audit_cassette(path))
+        except RawliveError as exc:
+            _fail(str(exc))
+        except OSError as exc:
+            _fail(f"cannot read {path}: {exc.strerror or exc}")
+    if as_json:
+        click.echo(json.dumps([r.to_builtins() for r in reports], indent=2))
+    else:
+        click.echo("\n\n".join(r.render() for r in reports))
+    if fail_on != "never" and any(
+        r.fails("error" if fail_on == "error" else "warning") for r in reports
+    ):
+        raise SystemExit(1)
+
+
 DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 
 

@@ -1,4 +1,4 @@
-"""Smoke test of the benchmarks: ``python -m bench --quick codec client emulator audio send``.
+"""Smoke test of the benchmarks: ``python -m bench --quick codec client emulator audio send proxy``.
 
 Only the shape of the report is checked (each expected row present, a number
 in its ratio column unless it has no baseline, a verdict unless it is a
@@ -48,6 +48,7 @@ CHECKS = [
     ("codec.import", "sys.modules"),
     ("emulator.concurrency", "max lateness of an audio chunk"),
     ("emulator.concurrency", "sessions completed without error"),
+    ("proxy.latency", "latency added per frame at p99"),
 ]
 # Rows shown for comparison: a ratio, no target.
 REPORTS = [
@@ -56,6 +57,7 @@ REPORTS = [
     ("audio.pacing", "CPU time per second of wall time"),
     ("send.cpu", "of the whole `rawlive send FILE"),
     ("send.cpu", "outside the pacer's waits"),
+    ("proxy.latency", "p99 round trip of a chunk through the proxy"),
 ]
 # Figures reported alone: no baseline, no ratio, no target.
 FIGURES = [
@@ -96,6 +98,7 @@ def test_quick_codec_bench_reports_every_row(tmp_path: Path) -> None:
             "audio",
             "replay",
             "send",
+            "proxy",
             "--json",
             str(out_json),
         ],

@@ -1,0 +1,317 @@
+"""rawlive.audit: each rule fires on a cassette built to break it, clean sessions stay clean."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rawlive.audit import RULES, Report, audit_cassette
+from rawlive.cli import main
+from rawlive.errors import DecodeError
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sessions"
+NATIVE = "models/gemini-2.5-flash-native-audio-preview-12-2025"
+HEADER = {
+    "type": "header",
+    "format": "rawlive-cassette",
+    "version": 1,
+    "rawliveVersion": "0.1.0",
+    "created": "2025-06-01T12:00:00.000000Z",
+}
+
+Frame = tuple[float, str, Any]
+
+
+def b64(data: bytes, urlsafe: bool = False) -> str:
+    enc = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    return enc(data).decode()
+
+
+def audio(n: int = 640, mime: str = "audio/pcm;rate=16000", t: float = 0.0) -> Frame:
+    return (t, "client", {"realtimeInput": {"audio": {"mimeType": mime, "data": b64(bytes(n))}}})
+
+
+def setup(**extra: Any) -> Frame:
+    return (0.0, "client", {"setup": {"model": NATIVE, **extra}})
+
+
+SETUP_COMPLETE: Frame = (0.01, "server", {"setupComplete": {}})
+
+
+def write(path: Path, frames: list[Frame], close: tuple[int, str] = (1000, "")) -> Path:
+    lines = [HEADER, {"type": "connect", "t": 0.0, "connection": 1, "url": "ws://x"}]
+    last = 0.0
+    for i, (when, sender, payload) in enumerate(frames):
+        last = max(last, when or i * 0.01)
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        lines.append(
+            {
+                "type": "frame",
+                "t": last,
+                "connection": 1,
+                "from": sender,
+                "opcode": "text",
+                "kind": "x",
+                "text": text,
+            }
+        )
+    code, reason = close
+    lines.append(
+        {"type": "close", "t": last + 0.01, "connection": 1, "code": code, "reason": reason}
+    )
+    lines.append({"type": "end", "t": last + 0.02})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def audit(tmp_path: Path, frames: list[Frame], **kw: Any) -> Report:
+    return audit_cassette(write(tmp_path / "c.jsonl", frames, **kw))
+
+
+def rules(report: Report) -> set[str]:
+    return {f.rule for f in report.findings}
+
+
+TOOLS = [{"functionDeclarations": [{"name": "f"}]}]
+CALL: Frame = (0.1, "server", {"toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]}})
+
+
+def answer(call_id: str = "c1", when: float = 0.2) -> Frame:
+    response = {"functionResponses": [{"id": call_id, "name": "f", "response": {}}]}
+    return (when, "client", {"toolResponse": response})
+
+
+MANUAL = {"realtimeInputConfig": {"automaticActivityDetection": {"disabled": True}}}
+START: Frame = (0.0, "client", {"realtimeInput": {"activityStart": {}}})
+END: Frame = (0.0, "client", {"realtimeInput": {"activityEnd": {}}})
+
+BROKEN: dict[str, list[Frame]] = {
+    "setup-first": [audio(), setup(), SETUP_COMPLETE],
+    "setup-once": [setup(), SETUP_COMPLETE, setup()],
+    "before-setup-complete": [setup(), audio(), SETUP_COMPLETE],
+    "audio-mime-rate": [setup(), SETUP_COMPLETE, audio(mime="audio/pcm")],
+    "audio-odd-length": [setup(), SETUP_COMPLETE, audio(n=641)],
+    "media-chunks-deprecated": [
+        setup(),
+        SETUP_COMPLETE,
+        (
+            0.0,
+            "client",
+            {
+                "realtimeInput": {
+                    "mediaChunks": [{"mimeType": "audio/pcm;rate=16000", "data": b64(bytes(4))}]
+                }
+            },
+        ),
+    ],
+    "mixed-casing": [
+        setup(generationConfig={"responseModalities": ["AUDIO"]}),
+        SETUP_COMPLETE,
+        (0.0, "client", {"realtime_input": {"text": "hi"}}),
+    ],
+    "urlsafe-base64": [
+        setup(),
+        SETUP_COMPLETE,
+        (
+            0.0,
+            "client",
+            {
+                "realtimeInput": {
+                    "audio": {"mimeType": "audio/pcm;rate=16000", "data": b64(b"\xfb\xff", True)}
+                }
+            },
+        ),
+    ],
+    "tool-response-unknown-id": [setup(tools=TOOLS), SETUP_COMPLETE, answer("nope")],
+    "tool-response-duplicate": [setup(tools=TOOLS), SETUP_COMPLETE, CALL, answer(), answer()],
+    "tool-call-unanswered": [setup(tools=TOOLS), SETUP_COMPLETE, CALL],
+    "audio-during-blocking-call": [setup(tools=TOOLS), SETUP_COMPLETE, CALL, audio(), answer()],
+    "text-modality-native-audio": [
+        setup(generationConfig={"responseModalities": ["TEXT"]}),
+        SETUP_COMPLETE,
+    ],
+    "client-content-mid-session": [
+        (0.0, "client", {"setup": {"model": "models/gemini-3.1-flash-live-preview"}}),
+        SETUP_COMPLETE,
+        (0.0, "client", {"clientContent": {"turns": [], "turnComplete": True}}),
+    ],
+    "activity-unpaired": [setup(**MANUAL), SETUP_COMPLETE, END],
+    "activity-with-auto-vad": [setup(), SETUP_COMPLETE, START, END],
+    "audio-stream-end-manual-vad": [
+        setup(**MANUAL),
+        SETUP_COMPLETE,
+        (0.0, "client", {"realtimeInput": {"audioStreamEnd": True}}),
+    ],
+    "video-fps": [
+        setup(),
+        SETUP_COMPLETE,
+        (0.1, "client", {"realtimeInput": {"video": {"mimeType": "image/jpeg", "data": "AAAA"}}}),
+        (0.3, "client", {"realtimeInput": {"video": {"mimeType": "image/jpeg", "data": "AAAA"}}}),
+    ],
+    "invalid-frame": [setup(), SETUP_COMPLETE, (0.0, "server", "[1, 2")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_each_rule_fires_on_a_cassette_built_to_break_it(tmp_path: Path, name: str) -> None:
+    report = audit(tmp_path, BROKEN[name])
+    finding = next(f for f in report.findings if f.rule == name)
+    assert finding.severity == RULES[name].severity
+    assert finding.section.startswith("§")
+    assert finding.connection == 1
+
+
+def test_close_code_with_hint(tmp_path: Path) -> None:
+    report = audit(tmp_path, [setup(), SETUP_COMPLETE], close=(1008, "The operation was aborted."))
+    (finding,) = [f for f in report.findings if f.rule == "close-code"]
+    assert "1008" in finding.message and "tool" in finding.message
+
+
+def test_every_rule_is_documented() -> None:
+    for r in RULES.values():
+        assert r.doc and r.severity in ("info", "warning", "error") and r.section
+    # every rule but the reader's own has a cassette that breaks it
+    assert set(RULES) - set(BROKEN) == {"close-code", "cassette-truncated"}
+
+
+def test_paired_activity_and_answered_calls_are_clean(tmp_path: Path) -> None:
+    frames = [setup(tools=TOOLS, **MANUAL), SETUP_COMPLETE, START, audio(), END, CALL, answer()]
+    assert audit(tmp_path, frames).findings == []
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.jsonl")), ids=lambda p: p.name)
+def test_recorded_emulator_sessions_are_clean(path: Path) -> None:
+    report = audit_cassette(path)
+    assert not report.fails("info"), report.render()
+
+
+def test_metrics_are_plausible() -> None:
+    m = audit_cassette(FIXTURES / "weather-tool-goaway.jsonl").metrics
+    assert set(m.setup_complete) == {1, 2}
+    assert all(0 < v < 1 for v in m.setup_complete.values())
+    assert len(m.turns) == 3
+    for turn in m.turns:
+        assert turn.turn_complete is not None and turn.first_reply_audio is not None
+        assert 0 < turn.first_reply_audio <= turn.turn_complete
+    # 2 x 69 chunks of 1280 bytes (the last one shorter) at 16 kHz
+    assert 5 < m.audio_in_seconds < 5.6
+    assert m.audio_out_seconds > 1
+    assert len(m.tool_round_trips) == 1
+    assert m.response_tokens.get("AUDIO", 0) > 0
+    assert m.interruptions == 0
+    (go_away,) = m.go_away
+    assert go_away[1] == 2.0 and go_away[2] is not None and go_away[2] >= 0
+    data = json.loads(audit_cassette(FIXTURES / "weather-tool-goaway.jsonl").to_json())
+    assert data["metrics"]["percentiles"]["turn_complete"]["n"] == 3
+
+
+def test_cli_fail_on(tmp_path: Path) -> None:
+    runner = CliRunner()
+    clean = str(FIXTURES / "hello-text.jsonl")
+    warn = str(write(tmp_path / "w.jsonl", BROKEN["audio-mime-rate"]))
+    result = runner.invoke(main, ["audit", clean])
+    assert result.exit_code == 0 and "findings: 0 error" in result.output
+    assert runner.invoke(main, ["audit", warn]).exit_code == 0
+    assert runner.invoke(main, ["audit", warn, "--fail-on", "warning"]).exit_code == 1
+    error = str(write(tmp_path / "e.jsonl", BROKEN["setup-first"]))
+    assert runner.invoke(main, ["audit", clean, error]).exit_code == 1
+    assert runner.invoke(main, ["audit", error, "--fail-on", "never"]).exit_code == 0
+    result = runner.invoke(main, ["audit", "--json", clean, warn])
+    assert [r["counts"]["warning"] for r in json.loads(result.output)] == [0, 1]
+    result = runner.invoke(main, ["audit", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 2
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+keys = st.sampled_from(
+    [
+        "setup",
+        "realtimeInput",
+        "toolResponse",
+        "toolCall",
+        "serverContent",
+        "clientContent",
+        "audio",
+        "data",
+        "mimeType",
+        "functionResponses",
+        "id",
+        "modelTurn",
+        "parts",
+        "goAway",
+    ]
+)
+messages = st.recursive(
+    json_values, lambda inner: st.dictionaries(keys, inner, max_size=3), max_leaves=12
+)
+
+
+@st.composite
+def garbage_lines(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["frame", "json", "text", "close", "truncated"]))
+    if kind == "frame":
+        payload = draw(messages)
+        line: Any = {
+            "type": "frame",
+            "t": draw(st.floats(0, 10)),
+            "connection": draw(st.integers(1, 3)),
+            "from": draw(st.sampled_from(["client", "server"])),
+            "opcode": "text",
+            "kind": "x",
+            "text": json.dumps(payload) if draw(st.booleans()) else draw(st.text(max_size=20)),
+        }
+        return json.dumps(line)
+    if kind == "json":
+        return json.dumps(draw(json_values))
+    if kind == "close":
+        return json.dumps(
+            {
+                "type": "close",
+                "t": 1.0,
+                "connection": draw(st.integers(1, 3)),
+                "code": draw(st.integers(0, 5000)),
+                "reason": draw(st.text(max_size=10)),
+            }
+        )
+    text = draw(st.text(max_size=30)).replace("\n", " ")
+    return text if kind == "text" else json.dumps({"type": "frame", "t": 1})[:-3]
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(garbage_lines(), max_size=8), cut=st.booleans())
+def test_audit_never_crashes(tmp_path: Path, lines: list[str], cut: bool) -> None:
+    body = json.dumps(HEADER) + "\n" + "".join(line + "\n" for line in lines)
+    if cut and body.endswith("\n"):
+        body = body[:-1]
+    path = tmp_path / "fuzz.jsonl"
+    path.write_text(body)
+    try:
+        report = audit_cassette(path)
+    except DecodeError:
+        return
+    report.render()
+    json.loads(report.to_json())
+
+
+def test_bad_header_is_a_decode_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text("not json\n")
+    with pytest.raises(DecodeError):
+        audit_cassette(path)
+    result = CliRunner().invoke(main, ["audit", str(path)])
+    assert result.exit_code == 2 and "rawlive:" in result.output
