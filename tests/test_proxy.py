@@ -277,3 +277,40 @@ def test_the_proxy_command_checks_its_arguments() -> None:
     assert result.exit_code == 2 and "HOST:PORT" in result.output
     result = runner.invoke(main, ["proxy", "--help"])
     assert result.exit_code == 0 and "SSL_CERT_FILE" in result.output
+
+
+async def test_the_sdks_traffic_recorded_through_the_proxy_audits_as_informational_only(
+    tls: tuple[pathlib.Path, pathlib.Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    genai = pytest.importorskip("google.genai")
+    from google.genai import types as gt
+
+    from rawlive.audit import audit_cassette
+
+    ca_file, server_pem = tls
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    chunk = bytes([0xFB, 0xFF]) * 320  # 20 ms whose base64 needs '+' and '/' (URL-safe: '-', '_')
+    async with (
+        Emulator(speed=0) as emulator,
+        Proxy(emulator.url, ssl=server_ssl_context(server_pem), record_dir=tmp_path) as proxy,
+    ):
+        client = genai.Client(
+            api_key=API_KEY, http_options={"base_url": f"https://127.0.0.1:{proxy.port}"}
+        )
+        config = gt.LiveConnectConfig(response_modalities=[gt.Modality.AUDIO])
+        async with client.aio.live.connect(model=NATIVE, config=config) as s:
+            for _ in range(5):
+                await s.send_realtime_input(
+                    audio=gt.Blob(data=chunk, mime_type="audio/pcm;rate=16000")
+                )
+            await s.send_realtime_input(text="hello")
+            async for _message in s.receive():  # ends at turnComplete
+                pass
+        await asyncio.wait_for(proxy.connections[0].closed.wait(), 5)
+
+    report = audit_cassette(tmp_path / "connection-0001.jsonl")
+    by_rule = {finding.rule: finding for finding in report.findings}
+    assert by_rule["mixed-casing"].severity == "info"
+    assert by_rule["urlsafe-base64"].severity == "info"
+    assert not [f for f in report.findings if f.severity in ("warning", "error")]
+    assert API_KEY not in (tmp_path / "connection-0001.jsonl").read_text()
