@@ -30,6 +30,20 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise SystemExit(code)
 
 
+def _server_tls(certfile: str | None, keyfile: str | None) -> Any:
+    """The TLS context for --certfile/--keyfile (``None``: plain ws://); bad ones exit 2."""
+    if certfile is None:
+        if keyfile is not None:
+            _fail("--keyfile needs --certfile")
+        return None
+    from rawlive.server import server_ssl_context
+
+    try:
+        return server_ssl_context(certfile, keyfile)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot load the certificate {certfile}: {exc}")
+
+
 def _load_script(path: str | None) -> Any:
     """The emulator script at ``path`` (``None``: none); a bad one ends with exit 2."""
     if path is None:
@@ -118,17 +132,9 @@ def serve(
     """
     _logging(verbose)
     from rawlive.emulator import Emulator
-    from rawlive.server import server_ssl_context
 
     script = _load_script(script_path)
-    context = None
-    if certfile is not None:
-        try:
-            context = server_ssl_context(certfile, keyfile)
-        except (OSError, ValueError) as exc:
-            _fail(f"cannot load the certificate {certfile}: {exc}")
-    elif keyfile is not None:
-        _fail("--keyfile needs --certfile")
+    context = _server_tls(certfile, keyfile)
 
     emulator = Emulator(
         host=host,
@@ -189,20 +195,12 @@ def replay(
     """
     _logging(verbose)
     from rawlive.replay import MATCHERS, ReplayServer
-    from rawlive.server import server_ssl_context
 
     if policy not in MATCHERS:
         _fail(f"unknown --policy {policy!r} (known: {', '.join(sorted(MATCHERS))})")
     if speed < 0:
         _fail("--speed must not be negative")
-    context = None
-    if certfile is not None:
-        try:
-            context = server_ssl_context(certfile, keyfile)
-        except (OSError, ValueError) as exc:
-            _fail(f"cannot load the certificate {certfile}: {exc}")
-    elif keyfile is not None:
-        _fail("--keyfile needs --certfile")
+    context = _server_tls(certfile, keyfile)
     try:
         server = ReplayServer(
             cassette,
@@ -265,21 +263,13 @@ def proxy(
     """
     _logging(verbose)
     from rawlive.proxy import Proxy
-    from rawlive.server import server_ssl_context
 
     host, sep, port_text = listen.rpartition(":")
     if not sep or not port_text.isdigit():
         _fail(f"--listen must be HOST:PORT, got {listen!r}")
     host = host.strip("[]") or "127.0.0.1"
     port = int(port_text)
-    context = None
-    if certfile is not None:
-        try:
-            context = server_ssl_context(certfile, keyfile)
-        except (OSError, ValueError) as exc:
-            _fail(f"cannot load the certificate {certfile}: {exc}")
-    elif keyfile is not None:
-        _fail("--keyfile needs --certfile")
+    context = _server_tls(certfile, keyfile)
     try:
         server = Proxy(
             upstream,
