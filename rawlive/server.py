@@ -37,9 +37,8 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
-import msgspec
 import websockets
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -308,12 +307,10 @@ def _setup_model(payload: bytes | None) -> str | None:
     if payload is None:
         return None
     try:
-        message: Any = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
+        setup = codec.decode_client_message(payload).setup
+    except DecodeError:
         return None
-    setup = message.get("setup") if isinstance(message, dict) else None
-    model = setup.get("model") if isinstance(setup, dict) else None
-    return model if isinstance(model, str) else None
+    return setup.model if setup is not None else None
 
 
 class Peer:
