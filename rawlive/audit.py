@@ -41,7 +41,7 @@ from rawlive.cassette import (
 )
 from rawlive.codec import WireReport, inspect_frame
 from rawlive.errors import DecodeError
-from rawlive.session import close_hint
+from rawlive.protocol import close_hint
 
 __all__ = [
     "RULES",

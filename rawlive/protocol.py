@@ -42,7 +42,16 @@ from rawlive import codec
 from rawlive import types as t
 from rawlive.errors import RawliveError, UnknownMessageError
 
-__all__ = ["ClientMessage", "Protocol", "ProtocolError", "State", "UsageTotals"]
+__all__ = [
+    "CLOSE_HINTS",
+    "FATAL_CLOSE_CODES",
+    "ClientMessage",
+    "Protocol",
+    "ProtocolError",
+    "State",
+    "UsageTotals",
+    "close_hint",
+]
 
 ClientMessage = (
     t.LiveClientContent
@@ -54,6 +63,87 @@ ClientMessage = (
 
 class ProtocolError(RawliveError):
     """The peer broke the protocol (for example no ``setupComplete`` first)."""
+
+
+# Close codes the real server uses for errors the client must fix: retrying
+# the same setup would fail the same way.
+FATAL_CLOSE_CODES = frozenset({1007, 1008})
+
+# (code, start of the reason) -> what to do about it. PROTOCOL.md §5.3.
+CLOSE_HINTS: list[tuple[int, str, str]] = [
+    (
+        1007,
+        "Request contains an invalid argument",
+        "a message or the setup is invalid: check the "
+        "config (and on Gemini 3.1, clientContent is only for seeding history)",
+    ),
+    (1007, "User location is not supported", "the API is not available from this location"),
+    (
+        1007,
+        "token-based requests cannot use",
+        "this model cannot be used with an ephemeral token; use an API key",
+    ),
+    (
+        1007,
+        "Missing or malformed auth token",
+        "the ephemeral token is missing or malformed: "
+        "pass an auth_tokens/... token and use api_version v1alpha or v1beta",
+    ),
+    (
+        1008,
+        "Publisher Model",
+        "this Vertex AI model is not served in this location: try us-central1",
+    ),
+    (
+        1008,
+        "Operation is not implemented",
+        "the model does not support a feature in this "
+        "session (e.g. function calling on this native-audio model)",
+    ),
+    (
+        1008,
+        "BidiGenerateContent session not found",
+        "the resumption handle is unknown or expired (handles last 2 hours): start a new session",
+    ),
+    (
+        1008,
+        "The operation was aborted",
+        "audio was streamed while a tool call was unanswered: "
+        "answer toolCall before sending more realtime input",
+    ),
+    (
+        1008,
+        "models/",
+        "the model is not found for this API version or does not support "
+        "bidiGenerateContent: check the model name and api_version",
+    ),
+    (1011, "The service is currently unavailable", "the service is overloaded: retry later"),
+    (1011, "Internal error", "server-side fault: retry"),
+    (
+        1011,
+        "Request trace id",
+        "the session hit a server time limit: use session resumption "
+        "and context window compression",
+    ),
+    (
+        1011,
+        "keepalive ping timeout",
+        "no pong arrived in time: raise ping_timeout or turn pings off",
+    ),
+    (1006, "", "the connection dropped without a close frame (network or proxy)"),
+    (1009, "", "a message exceeded the size limit: raise max_size"),
+    (1011, "", "server error: retry; quota or resource limits also close with 1011"),
+    (1007, "", "invalid argument: check the setup and message fields"),
+    (1008, "", "policy violation: the model, API version or key may be wrong"),
+]
+
+
+def close_hint(code: int | None, reason: str) -> str | None:
+    """A human hint for a close code and reason, if rawlive knows one."""
+    for known_code, start, hint in CLOSE_HINTS:
+        if code == known_code and (not start or start in reason):
+            return hint
+    return None
 
 
 class State(enum.Enum):
