@@ -18,16 +18,18 @@ and the connection's state *before* that step, and yields messages.
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import json
 import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
 import msgspec
+import pybase64
 
 from rawlive import types as lt
 from rawlive.cassette import (
@@ -59,6 +61,8 @@ __all__ = [
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
 
+#: An underrun of reply audio shorter than this is jitter, not a gap.
+GAP_MIN_SECONDS = 0.02
 #: Seconds between two video frames below which the 1 fps limit is exceeded (with jitter).
 MIN_VIDEO_INTERVAL = 0.95
 _RATE = re.compile(r"rate=(\d+)")
@@ -117,9 +121,16 @@ class ConnState:
     camel_seen: bool = False
     mixed_reported: bool = False
     closed: bool = False
+    #: Steady runs of realtime audio: the one going on (first t, last t, the
+    #: declared rate, samples before the last chunk, the last chunk's samples,
+    #: chunks) and the sums over finished runs (samples, seconds, chunks, rate).
+    audio_run: tuple[float, float, int, int, int, int] | None = None
+    audio_flow: tuple[int, float, int, int] = (0, 0.0, 0, 0)
+    #: When the reply audio received so far ends if played from its first chunk.
+    playout_end: float | None = None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Step:
     """One thing that happened on a connection: a decoded frame, or its end."""
 
@@ -146,21 +157,46 @@ class Rule:
     section: str
     doc: str
     check: RuleCheck
+    #: The steps it looks at: ``client``/``server`` (any frame from that side),
+    #: a top-level wire key (``realtimeInput``, ``toolCall``...) or ``close``;
+    #: ``None``: every step.
+    on: frozenset[str] | None = None
+
+    def wants(self, triggers: frozenset[str]) -> bool:
+        return self.on is None or not self.on.isdisjoint(triggers)
 
 
 #: Every rule, by name, in the order they run.
 RULES: dict[str, Rule] = {}
 
 
-def rule(name: str, severity: Severity, section: str) -> Callable[[RuleCheck], RuleCheck]:
-    """Register a rule check; its docstring is the rule's documentation."""
+def rule(
+    name: str, severity: Severity, section: str, *, on: Iterable[str] | None = None
+) -> Callable[[RuleCheck], RuleCheck]:
+    """Register a rule check; its docstring is the rule's documentation.
+
+    ``on`` names the steps the check looks at (see :attr:`Rule.on`), so that
+    the auditor runs only the rules a step concerns.
+    """
 
     def register(check: RuleCheck) -> RuleCheck:
         doc = (check.__doc__ or "").strip()
-        RULES[name] = Rule(name, severity, section, doc, check)
+        triggers = None if on is None else frozenset(on)
+        RULES[name] = Rule(name, severity, section, doc, check, triggers)
+        _RULES_FOR.clear()
         return check
 
     return register
+
+
+_RULES_FOR: dict[frozenset[str], tuple[Rule, ...]] = {}
+
+
+def _rules_for(triggers: frozenset[str]) -> tuple[Rule, ...]:
+    rules = _RULES_FOR.get(triggers)
+    if rules is None:
+        rules = _RULES_FOR[triggers] = tuple(r for r in RULES.values() if r.wants(triggers))
+    return rules
 
 
 def _realtime(step: Step) -> lt.LiveClientRealtimeInput | None:
@@ -189,21 +225,21 @@ def _is_31(model: str | None) -> bool:
 # ---------------------------------------------------------------------------
 
 
-@rule("setup-first", "error", "§2.0")
+@rule("setup-first", "error", "§2.0", on=("client",))
 def _setup_first(state: ConnState, step: Step) -> Iterator[str]:
     """The first client message of a connection must be ``setup``."""
     if step.client is not None and state.client_frames == 0 and step.client.setup is None:
         yield "the first client message is not setup"
 
 
-@rule("setup-once", "error", "§2.0")
+@rule("setup-once", "error", "§2.0", on=("setup",))
 def _setup_once(state: ConnState, step: Step) -> Iterator[str]:
     """``setup`` is sent once per connection, never again."""
     if step.client is not None and step.client.setup is not None and state.setups > 0:
         yield f"setup sent again (number {state.setups + 1}) on the same connection"
 
 
-@rule("before-setup-complete", "warning", "§2.0")
+@rule("before-setup-complete", "warning", "§2.0", on=("client",))
 def _before_setup_complete(state: ConnState, step: Step) -> Iterator[str]:
     """Clients should wait for ``setupComplete`` before sending anything after ``setup``."""
     if (
@@ -215,7 +251,7 @@ def _before_setup_complete(state: ConnState, step: Step) -> Iterator[str]:
         yield "client message sent before setupComplete"
 
 
-@rule("audio-mime-rate", "warning", "§6")
+@rule("audio-mime-rate", "warning", "§6", on=("realtimeInput.audio", "realtimeInput.mediaChunks"))
 def _audio_mime_rate(state: ConnState, step: Step) -> Iterator[str]:
     """Raw PCM audio must say its sample rate in the MIME type (``audio/pcm;rate=16000``)."""
     for blob in _audio_blobs(step):
@@ -226,7 +262,7 @@ def _audio_mime_rate(state: ConnState, step: Step) -> Iterator[str]:
             yield f"audio MIME type {mime!r} has an implausible rate"
 
 
-@rule("audio-odd-length", "error", "§6")
+@rule("audio-odd-length", "error", "§6", on=("realtimeInput.audio", "realtimeInput.mediaChunks"))
 def _audio_odd_length(state: ConnState, step: Step) -> Iterator[str]:
     """16-bit PCM chunks hold whole samples: an even number of bytes."""
     for blob in _audio_blobs(step):
@@ -234,7 +270,7 @@ def _audio_odd_length(state: ConnState, step: Step) -> Iterator[str]:
             yield f"PCM audio chunk of {len(blob.data or b'')} bytes (odd: half a sample)"
 
 
-@rule("media-chunks-deprecated", "warning", "§2.3, §8.5")
+@rule("media-chunks-deprecated", "warning", "§2.3, §8.5", on=("realtimeInput.mediaChunks",))
 def _media_chunks(state: ConnState, step: Step) -> Iterator[str]:
     """``realtimeInput.mediaChunks`` is deprecated; only its first element is honoured."""
     rt = _realtime(step)
@@ -243,7 +279,7 @@ def _media_chunks(state: ConnState, step: Step) -> Iterator[str]:
         yield "deprecated mediaChunks" + (f" ({extra} chunk(s) ignored)" if extra > 0 else "")
 
 
-@rule("mixed-casing", "info", "§2.0, §8.3")
+@rule("mixed-casing", "info", "§2.0, §8.3", on=("client",))
 def _mixed_casing(state: ConnState, step: Step) -> Iterator[str]:
     """The client mixes snake_case and camelCase keys (accepted, but be consistent)."""
     if step.report is None or step.sender != "client" or state.mixed_reported:
@@ -255,14 +291,14 @@ def _mixed_casing(state: ConnState, step: Step) -> Iterator[str]:
         yield f"client mixes snake_case ({keys}) and camelCase keys"
 
 
-@rule("urlsafe-base64", "info", "§2.0, §8.4")
+@rule("urlsafe-base64", "info", "§2.0, §8.4", on=("urlsafe-base64",))
 def _urlsafe_base64(state: ConnState, step: Step) -> Iterator[str]:
     """The client sends URL-safe base64 (the server accepts it; standard is documented)."""
     if step.report is not None and step.sender == "client" and step.report.urlsafe_base64:
         yield f"URL-safe base64 at {', '.join(step.report.urlsafe_base64[:3])}"
 
 
-@rule("tool-response-unknown-id", "error", "§2.4")
+@rule("tool-response-unknown-id", "error", "§2.4", on=("toolResponse",))
 def _tool_unknown(state: ConnState, step: Step) -> Iterator[str]:
     """A ``toolResponse`` answers an id the server issued in a ``toolCall``."""
     if step.client is None or step.client.tool_response is None:
@@ -274,7 +310,7 @@ def _tool_unknown(state: ConnState, step: Step) -> Iterator[str]:
             yield f"toolResponse for id {fr.id!r}, which no toolCall issued"
 
 
-@rule("tool-response-duplicate", "error", "§2.4")
+@rule("tool-response-duplicate", "error", "§2.4", on=("toolResponse",))
 def _tool_duplicate(state: ConnState, step: Step) -> Iterator[str]:
     """Each tool call is answered once (``willContinue`` responses excepted)."""
     if step.client is None or step.client.tool_response is None:
@@ -284,7 +320,7 @@ def _tool_duplicate(state: ConnState, step: Step) -> Iterator[str]:
             yield f"tool call {fr.id!r} answered twice"
 
 
-@rule("tool-call-unanswered", "warning", "§2.4, §8.10")
+@rule("tool-call-unanswered", "warning", "§2.4, §8.10", on=("close",))
 def _tool_unanswered(state: ConnState, step: Step) -> Iterator[str]:
     """Every tool call gets a ``toolResponse`` (or a cancellation) before the connection ends."""
     if step.kind == "close":
@@ -292,7 +328,12 @@ def _tool_unanswered(state: ConnState, step: Step) -> Iterator[str]:
             yield f"tool call {call_id!r} ({name}) never answered"
 
 
-@rule("audio-during-blocking-call", "warning", "§5.3, §8.10")
+@rule(
+    "audio-during-blocking-call",
+    "warning",
+    "§5.3, §8.10",
+    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
+)
 def _audio_during_call(state: ConnState, step: Step) -> Iterator[str]:
     """Streaming audio while a BLOCKING tool call is unanswered risks 1008 "aborted"."""
     if not _audio_blobs(step):
@@ -302,7 +343,7 @@ def _audio_during_call(state: ConnState, step: Step) -> Iterator[str]:
             yield f"realtime audio while blocking tool call {call_id!r} ({name}) is open"
 
 
-@rule("text-modality-native-audio", "error", "§2.1.1, §8.7")
+@rule("text-modality-native-audio", "error", "§2.1.1, §8.7", on=("setup",))
 def _text_native_audio(state: ConnState, step: Step) -> Iterator[str]:
     """Native-audio models accept ``responseModalities: ["AUDIO"]`` only."""
     setup = step.client.setup if step.client is not None else None
@@ -313,7 +354,7 @@ def _text_native_audio(state: ConnState, step: Step) -> Iterator[str]:
         yield f"TEXT response modality on native-audio model {setup.model or state.model}"
 
 
-@rule("client-content-mid-session", "warning", "§2.2, §8.6")
+@rule("client-content-mid-session", "warning", "§2.2, §8.6", on=("clientContent",))
 def _client_content_mid(state: ConnState, step: Step) -> Iterator[str]:
     """On Gemini 3.1, ``clientContent`` only seeds history; mid-session it is closed with 1007."""
     if step.client is None or step.client.client_content is None or not _is_31(state.model):
@@ -324,7 +365,12 @@ def _client_content_mid(state: ConnState, step: Step) -> Iterator[str]:
         yield "clientContent after the initial history on a 3.1 model"
 
 
-@rule("activity-unpaired", "error", "§2.3")
+@rule(
+    "activity-unpaired",
+    "error",
+    "§2.3",
+    on=("realtimeInput.activityStart", "realtimeInput.activityEnd", "close"),
+)
 def _activity_unpaired(state: ConnState, step: Step) -> Iterator[str]:
     """``activityStart`` and ``activityEnd`` alternate, and no activity is left open."""
     rt = _realtime(step)
@@ -338,7 +384,12 @@ def _activity_unpaired(state: ConnState, step: Step) -> Iterator[str]:
         yield "activityEnd without activityStart"
 
 
-@rule("activity-with-auto-vad", "error", "§2.3")
+@rule(
+    "activity-with-auto-vad",
+    "error",
+    "§2.3",
+    on=("realtimeInput.activityStart", "realtimeInput.activityEnd"),
+)
 def _activity_auto(state: ConnState, step: Step) -> Iterator[str]:
     """``activityStart``/``activityEnd`` need ``automaticActivityDetection.disabled: true``."""
     rt = _realtime(step)
@@ -348,7 +399,7 @@ def _activity_auto(state: ConnState, step: Step) -> Iterator[str]:
         yield "activity signal sent with automatic activity detection on"
 
 
-@rule("audio-stream-end-manual-vad", "warning", "§2.3, §8.11")
+@rule("audio-stream-end-manual-vad", "warning", "§2.3, §8.11", on=("realtimeInput.audioStreamEnd",))
 def _stream_end_manual(state: ConnState, step: Step) -> Iterator[str]:
     """``audioStreamEnd`` belongs to automatic VAD; with manual VAD use ``activityEnd``."""
     rt = _realtime(step)
@@ -356,7 +407,7 @@ def _stream_end_manual(state: ConnState, step: Step) -> Iterator[str]:
         yield "audioStreamEnd sent with manual activity detection"
 
 
-@rule("video-fps", "warning", "§6")
+@rule("video-fps", "warning", "§6", on=("realtimeInput.video",))
 def _video_fps(state: ConnState, step: Step) -> Iterator[str]:
     """Video is at most 1 frame per second."""
     rt = _realtime(step)
@@ -367,7 +418,52 @@ def _video_fps(state: ConnState, step: Step) -> Iterator[str]:
         yield f"video frame {gap:.3f} s after the previous one (over 1 fps)"
 
 
-@rule("close-code", "warning", "§5.3")
+#: Sample rates audio is commonly recorded at, for ``audio-rate-mismatch``.
+COMMON_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+#: Seconds of steady streaming ``audio-rate-mismatch`` needs before it judges.
+RATE_CHECK_MIN_SECONDS = 2.0
+#: A pause longer than this (or 4 chunks' duration) ends a steady run of audio.
+RUN_BREAK_SECONDS = 0.5
+
+
+def _audio_flow(state: ConnState) -> tuple[int, float, int, int]:
+    """Samples, seconds, chunks and declared rate of the steady audio runs so far."""
+    samples, seconds, chunks, rate = state.audio_flow
+    run = state.audio_run
+    if run is not None and run[1] > run[0]:
+        first, last, rate, before, _, count = run
+        samples, seconds, chunks = samples + before, seconds + last - first, chunks + count
+    return samples, seconds, chunks, rate
+
+
+@rule("audio-rate-mismatch", "warning", "§6", on=("close",))
+def _audio_rate_mismatch(state: ConnState, step: Step) -> Iterator[str]:
+    """Audio streamed in real time flows at the rate its MIME type declares.
+
+    Over steady runs of ``realtimeInput.audio`` (pauses end a run), samples
+    per second of wall clock should match ``rate=``. Flowing at another
+    common rate means the data is at that rate, mislabelled (it would play
+    too fast or too slow). Uploads faster than real time match no common
+    rate and are not judged.
+    """
+    samples, seconds, chunks, declared = _audio_flow(state)
+    if seconds < RATE_CHECK_MIN_SECONDS or chunks < 10 or declared <= 0:
+        return
+    measured = samples / seconds
+    if abs(measured / declared - 1) <= 0.08:
+        return
+    for common in COMMON_RATES:
+        if common != declared and abs(measured / common - 1) <= 0.03:
+            yield (
+                f"audio declared rate={declared} flows at {measured:.0f} samples per second "
+                f"over {seconds:.1f} s of steady streaming: the data looks like {common} Hz "
+                f"audio (it would play {common / declared:.2g}x its speed); resample to "
+                f"{declared} Hz or declare rate={common}"
+            )
+            return
+
+
+@rule("close-code", "warning", "§5.3", on=("close",))
 def _close_code(state: ConnState, step: Step) -> Iterator[str]:
     """A connection closed with an error code; the hint says what to do."""
     code = step.close_code
@@ -378,13 +474,13 @@ def _close_code(state: ConnState, step: Step) -> Iterator[str]:
     yield f"closed with {code}{reason}" + (f" ({hint})" if hint else "")
 
 
-@rule("invalid-frame", "error", "§2.0, §3.0")
+@rule("invalid-frame", "error", "§2.0, §3.0", on=())
 def _invalid_frame(state: ConnState, step: Step) -> Iterator[str]:
     """Every frame decodes as a message (reported by the auditor itself)."""
     return iter(())
 
 
-@rule("cassette-truncated", "info", "cassette format")
+@rule("cassette-truncated", "info", "cassette format", on=())
 def _cassette_truncated(state: ConnState, step: Step) -> Iterator[str]:
     """The recording stopped mid-write: its last line was cut off (reported by the reader)."""
     return iter(())
@@ -439,6 +535,9 @@ class Turn:
     generation_complete: float | None = None
     turn_complete: float | None = None
     interrupted: bool = False
+    #: Underruns of the reply audio played from its first chunk: count and seconds.
+    audio_gaps: int = 0
+    audio_gap_seconds: float = 0.0
 
 
 def _percentiles(values: list[float]) -> dict[str, float] | None:
@@ -476,6 +575,9 @@ class Metrics:
     audio_out_chunks: list[int] = dataclasses.field(default_factory=list)
     upload_span: tuple[float, float] | None = None
     interruptions: int = 0
+    #: Each underrun of reply audio (seconds): the next chunk arrived after the
+    #: audio before it would have finished playing (see :data:`GAP_MIN_SECONDS`).
+    reply_gaps: list[float] = dataclasses.field(default_factory=list)
     prompt_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
     response_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
     total_tokens: int = 0
@@ -517,6 +619,11 @@ class Metrics:
             "audioOutChunkBytes": _stats(self.audio_out_chunks),
             "uploadRealTimeFactor": self.upload_real_time_factor,
             "interruptions": self.interruptions,
+            "replyAudioGaps": {
+                "count": len(self.reply_gaps),
+                "seconds": sum(self.reply_gaps),
+                "max": max(self.reply_gaps, default=None),
+            },
             "promptTokens": self.prompt_tokens,
             "responseTokens": self.response_tokens,
             "totalTokens": self.total_tokens,
@@ -528,11 +635,193 @@ class Metrics:
         }
 
 
-def _pcm_seconds(blob: lt.Blob | lt.FunctionResponseBlob, default_rate: int) -> float:
-    mime = blob.mime_type or ""
+_RATES: dict[str, int | None] = {}
+
+
+def _mime_rate(mime: str) -> int | None:
+    """The ``rate=`` of a MIME type, if it says one (memoised: streams repeat one type)."""
+    if mime in _RATES:
+        return _RATES[mime]
     match = _RATE.search(mime)
-    rate = int(match.group(1)) if match else default_rate
+    rate = int(match.group(1)) if match else None
+    if len(_RATES) < 256:
+        _RATES[mime] = rate
+    return rate
+
+
+def _pcm_seconds(blob: lt.Blob | lt.FunctionResponseBlob, default_rate: int) -> float:
+    rate = _mime_rate(blob.mime_type or "") or default_rate
     return len(blob.data or b"") / 2 / rate if rate > 0 else 0.0
+
+
+_CLOSE = frozenset({"close"})
+_CLIENT_KEYS = tuple((f.name, f.encode_name) for f in msgspec.structs.fields(lt.LiveClientMessage))
+_SERVER_KEYS = tuple((f.name, f.encode_name) for f in msgspec.structs.fields(lt.LiveServerMessage))
+
+
+_REALTIME_KEYS = tuple(
+    (f.name, f"realtimeInput.{f.encode_name}")
+    for f in msgspec.structs.fields(lt.LiveClientRealtimeInput)
+)
+
+
+def _triggers(
+    sender: str, message: lt.LiveClientMessage | lt.LiveServerMessage, report: WireReport
+) -> frozenset[str]:
+    """The step's triggers: its side, the top-level keys its message holds, and
+    for ``realtimeInput`` the second-level ones (``realtimeInput.audio``)."""
+    keys = _CLIENT_KEYS if sender == "client" else _SERVER_KEYS
+    found = [sender, *(wire for name, wire in keys if getattr(message, name) is not None)]
+    if isinstance(message, lt.LiveClientMessage) and message.realtime_input is not None:
+        rt = message.realtime_input
+        found += [wire for name, wire in _REALTIME_KEYS if getattr(rt, name) not in (None, False)]
+    if report.urlsafe_base64:
+        found.append("urlsafe-base64")
+    return frozenset(found)
+
+
+#: Audio payloads shorter than this are never the variable part of a template.
+_TEMPLATE_MIN_DATA = 16
+_TEMPLATE_LIMIT = 64
+_DATA_KEY = re.compile(rb'"data"\s*:\s*"$')
+
+
+@dataclasses.dataclass(frozen=True)
+class _Template:
+    """A frame shape seen before whose only variable part is one audio blob's base64."""
+
+    head: bytes
+    tail: bytes
+    head_text: str
+    tail_text: str
+    sender: str
+    message: lt.LiveClientMessage | lt.LiveServerMessage
+    report: WireReport
+    triggers: frozenset[str]
+    #: Length of the audio's base64 text.
+    size: int
+    #: Index of the part holding the audio (server), or -1 for ``realtimeInput.audio``.
+    part: int
+
+    def rebuild(self, data: bytes) -> lt.LiveClientMessage | lt.LiveServerMessage:
+        """The template's message with other audio (used to prove the template)."""
+        replace = msgspec.structs.replace
+        msg = self.message
+        if isinstance(msg, lt.LiveClientMessage):
+            rt = msg.realtime_input
+            assert rt is not None and rt.audio is not None
+            return replace(msg, realtime_input=replace(rt, audio=replace(rt.audio, data=data)))
+        sc = msg.server_content
+        assert sc is not None and sc.model_turn is not None and sc.model_turn.parts
+        parts = list(sc.model_turn.parts)
+        blob = parts[self.part].inline_data
+        assert blob is not None
+        parts[self.part] = replace(parts[self.part], inline_data=replace(blob, data=data))
+        turn = replace(sc.model_turn, parts=parts)
+        return replace(msg, server_content=replace(sc, model_turn=turn))
+
+
+class _Templates:
+    """Audio frames decoded once per shape: the bulk of a cassette skips the strict walk.
+
+    A frame of the same length as a known template, made of the template's
+    head, then strict base64, then its tail, is the template's frame with other
+    audio samples of the same length. The auditor never looks at samples, only
+    at their count, so it audits that frame exactly as the template (the same
+    message, wire report and triggers). A template is learnt only when swapping
+    its audio for other bytes and decoding in full gives the same message with
+    that audio and the same report: the shortcut never changes what the audit sees.
+    """
+
+    def __init__(self) -> None:
+        self._by_shape: dict[tuple[str, int], list[_Template]] = {}
+        self._count = 0
+
+    def match(
+        self, payload: str | bytes, sender: str
+    ) -> tuple[lt.LiveClientMessage | lt.LiveServerMessage, WireReport, frozenset[str]] | None:
+        candidates = self._by_shape.get((sender, len(payload)))
+        if candidates is None:
+            return None
+        text = isinstance(payload, str)
+        for tpl in candidates:
+            head, tail = (tpl.head_text, tpl.tail_text) if text else (tpl.head, tpl.tail)
+            if not (
+                len(payload) - len(head) - len(tail) == tpl.size
+                and payload.startswith(head)  # type: ignore[arg-type]
+                and payload.endswith(tail)  # type: ignore[arg-type]
+            ):
+                continue
+            try:
+                # Strict base64: no quote, backslash or escape gets through.
+                pybase64.b64decode(payload[len(head) : len(payload) - len(tail)], validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            return tpl.message, tpl.report, tpl.triggers
+        return None
+
+    def learn(
+        self,
+        payload: str | bytes,
+        sender: str,
+        message: lt.LiveClientMessage | lt.LiveServerMessage,
+        report: WireReport,
+        triggers: frozenset[str],
+    ) -> None:
+        if self._count >= _TEMPLATE_LIMIT or sender not in ("client", "server"):
+            return
+        found = _audio_of(message)
+        if found is None:
+            return
+        data, part = found
+        if len(data) < _TEMPLATE_MIN_DATA:
+            return
+        shape = (sender, len(payload))
+        raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+        encoded = pybase64.b64encode(data)
+        if raw.count(encoded) != 1:
+            return
+        start = raw.index(encoded)
+        head, tail = raw[:start], raw[start + len(encoded) :]
+        if not _DATA_KEY.search(head) or not tail.startswith(b'"'):
+            return
+        try:
+            head_text, tail_text = head.decode("utf-8"), tail.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        tpl = _Template(
+            head, tail, head_text, tail_text, sender, message, report, triggers, len(encoded), part
+        )
+        # Proof by example: other audio in the same place must decode to the
+        # template's message with that audio, and report the same.
+        other = bytes(b ^ 0x5A for b in data)
+        probe = head + pybase64.b64encode(other) + tail
+        try:
+            decoded, probe_report = inspect_frame(probe, direction=sender)
+        except (DecodeError, msgspec.DecodeError, ValueError, TypeError, KeyError):
+            return
+        if decoded == tpl.rebuild(other) and probe_report == report:
+            self._by_shape.setdefault(shape, []).append(tpl)
+            self._count += 1
+
+
+def _audio_of(
+    message: lt.LiveClientMessage | lt.LiveServerMessage,
+) -> tuple[bytes, int] | None:
+    """The one audio blob a template can vary: client ``realtimeInput.audio``, or a reply part."""
+    if isinstance(message, lt.LiveClientMessage):
+        rt = message.realtime_input
+        if rt is not None and rt.audio is not None and rt.audio.data:
+            return rt.audio.data, -1
+        return None
+    sc = message.server_content
+    if sc is None or sc.model_turn is None or not sc.model_turn.parts:
+        return None
+    for index, part in enumerate(sc.model_turn.parts):
+        blob = part.inline_data
+        if blob is not None and blob.data and (blob.mime_type or "").startswith("audio/"):
+            return blob.data, index
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -553,6 +842,11 @@ class Auditor:
         self._reply_started: dict[int, bool] = {}
         self._go_away: dict[int, tuple[float, float | None]] = {}
         self._finished = False
+        self._templates = _Templates()
+        #: Frames by (sender, cassette ``kind``), for ``audit --diff``.
+        self.kinds: dict[tuple[str, str], int] = {}
+        #: Key paths seen, by sender, in wire spelling (``serverContent.modelTurn.parts[]``).
+        self.fields: dict[str, set[str]] = {}
 
     # -- plumbing -----------------------------------------------------------
 
@@ -565,9 +859,11 @@ class Auditor:
     def _add(self, name: str, message: str, when: float | None, connection: int | None) -> None:
         r = RULES[name]
         self.findings.append(Finding(name, r.severity, r.section, message, when, connection))
+        if name == "mixed-casing" and connection is not None:
+            self._conn(connection).mixed_reported = True
 
-    def _run_rules(self, state: ConnState, step: Step) -> None:
-        for r in RULES.values():
+    def _run_rules(self, state: ConnState, step: Step, triggers: frozenset[str]) -> None:
+        for r in _rules_for(triggers):
             for message in r.check(state, step):
                 self._add(r.name, message, step.t, step.connection)
 
@@ -595,27 +891,39 @@ class Auditor:
 
     def _frame(self, event: FrameEvent) -> None:
         state = self._conn(event.connection)
-        try:
-            payload = event.wire_payload()
-            message, report = inspect_frame(payload, direction=event.sender)
-        except (DecodeError, msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
-            self._add(
-                "invalid-frame",
-                f"{event.sender} frame ({event.kind}) does not decode: {exc}",
-                event.t,
-                event.connection,
-            )
-            if event.sender == "client":
-                state.client_frames += 1
-            return
-        self._drift(report, event)
+        # The text as recorded is the frame (no copy to bytes) unless audio was elided.
+        payload: str | bytes = (
+            event.text if event.text is not None and not event.elided else event.wire_payload()
+        )
+        self.kinds[(event.sender, event.kind)] = self.kinds.get((event.sender, event.kind), 0) + 1
+        known = self._templates.match(payload, event.sender)
+        if known is not None:
+            message, report, triggers = known
+        else:
+            try:
+                message, report = inspect_frame(payload, direction=event.sender)
+            except (DecodeError, msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
+                self._add(
+                    "invalid-frame",
+                    f"{event.sender} frame ({event.kind}) does not decode: {exc}",
+                    event.t,
+                    event.connection,
+                )
+                if event.sender == "client":
+                    state.client_frames += 1
+                return
+            triggers = _triggers(event.sender, message, report)
+            self._templates.learn(payload, event.sender, message, report, triggers)
+            self.fields.setdefault(event.sender, set()).update(report.key_paths)
+        if report.unknown_fields or report.unknown_enum_values:
+            self._drift(report, event)
         if isinstance(message, lt.LiveClientMessage):
             step = Step("frame", event.t, event.connection, "client", client=message, report=report)
-            self._run_rules(state, step)
+            self._run_rules(state, step, triggers)
             self._after_client(state, step, message, report)
         else:
             step = Step("frame", event.t, event.connection, "server", server=message, report=report)
-            self._run_rules(state, step)
+            self._run_rules(state, step, triggers)
             self._after_server(state, step, message)
 
     def _drift(self, report: WireReport, event: FrameEvent) -> None:
@@ -633,8 +941,6 @@ class Auditor:
         state.client_frames += 1
         state.snake_seen = state.snake_seen or bool(report.snake_case_keys)
         state.camel_seen = state.camel_seen or _has_camel(step)
-        if any(f.rule == "mixed-casing" and f.connection == state.number for f in self.findings):
-            state.mixed_reported = True
         turn = self._turns.get(step.connection)
         if turn is None:
             turn = self._turns[step.connection] = Turn(step.connection)
@@ -652,6 +958,7 @@ class Auditor:
             for blob in blobs:
                 self.metrics.audio_in_chunks.append(len(blob.data or b""))
                 self.metrics.audio_in_seconds += _pcm_seconds(blob, 16000)
+                self._flow(state, step.t, blob)
                 for call_id, (_, _, blocking) in state.open_calls.items():
                     if blocking:
                         state.warned_audio_calls.add(call_id)
@@ -678,6 +985,30 @@ class Auditor:
                     self.metrics.tool_round_trips.append(step.t - call[0])
                 if fr.id in state.issued:
                     state.answered.add(fr.id)
+
+    def _playout(self, state: ConnState, turn: Turn, t: float, seconds: float) -> None:
+        """Play reply audio from its first chunk on: a chunk that comes late is a gap."""
+        end = state.playout_end
+        if end is not None and t - end >= GAP_MIN_SECONDS:
+            self.metrics.reply_gaps.append(t - end)
+            turn.audio_gaps += 1
+            turn.audio_gap_seconds += t - end
+        state.playout_end = (t if end is None or t > end else end) + seconds
+
+    def _flow(self, state: ConnState, t: float, blob: lt.Blob) -> None:
+        """Extend the steady run of audio, or end it and start another."""
+        rate = _mime_rate(blob.mime_type or "") or 0
+        samples = len(blob.data or b"") // 2
+        run = state.audio_run
+        if run is not None:
+            first, last, run_rate, before, last_samples, count = run
+            chunk_s = last_samples / run_rate if run_rate else 0.0
+            if rate == run_rate and t - last <= max(RUN_BREAK_SECONDS, 4 * chunk_s):
+                state.audio_run = (first, t, rate, before + last_samples, samples, count + 1)
+                return
+            # Runs at another declared rate are judged apart: the latest rate's count.
+            state.audio_flow = _audio_flow(state) if rate == run_rate else (0, 0.0, 0, rate)
+        state.audio_run = (t, t, rate, 0, samples, 1)
 
     def _setup(self, state: ConnState, step: Step, setup: lt.LiveClientSetup) -> None:
         state.setups += 1
@@ -713,6 +1044,7 @@ class Auditor:
 
         if msg.tool_call is not None:
             self._reply_started[number] = True
+            state.playout_end = None  # the pause for the tool is not an underrun
             for call in msg.tool_call.function_calls or []:
                 if call.id is None:
                     continue
@@ -731,11 +1063,15 @@ class Auditor:
                 blob = part.inline_data
                 if blob is not None and (blob.mime_type or "").startswith("audio/"):
                     self.metrics.audio_out_chunks.append(len(blob.data or b""))
-                    self.metrics.audio_out_seconds += _pcm_seconds(blob, 24000)
+                    seconds = _pcm_seconds(blob, 24000)
+                    self.metrics.audio_out_seconds += seconds
+                    self._playout(state, turn, step.t, seconds)
                     if turn.first_reply_audio is None:
                         turn.first_reply_audio = since_user()
             if parts:
                 self._reply_started[number] = True
+            if sc.interrupted or sc.turn_complete:
+                state.playout_end = None
             if sc.interrupted:
                 turn.interrupted = True
                 self.metrics.interruptions += 1
@@ -767,7 +1103,7 @@ class Auditor:
         if state.closed:
             return
         step = Step("close", when, number, close_code=code, close_reason=reason)
-        self._run_rules(state, step)
+        self._run_rules(state, step, _CLOSE)
         state.closed = True
         if number in self._go_away:
             at, left = self._go_away.pop(number)
@@ -843,6 +1179,11 @@ class Report:
             ["upload real-time factor", _fmt(m.upload_real_time_factor)],
             ["turns", str(len(m.turns))],
             ["interruptions", str(m.interruptions)],
+            [
+                "reply audio gaps",
+                f"{len(m.reply_gaps)}, {sum(m.reply_gaps):.3f} s in all"
+                + (f", longest {max(m.reply_gaps):.3f} s" if m.reply_gaps else ""),
+            ],
             ["total tokens", str(m.total_tokens)],
         ]
         for label, sizes in (("in", m.audio_in_chunks), ("out", m.audio_out_chunks)):

@@ -782,7 +782,7 @@ class CassetteReader:
             return
         for raw in self._file:
             self._line += 1
-            if not raw.strip():
+            if raw.isspace():  # (no copy of the line, unlike strip())
                 continue
             try:
                 event = _event_decoder.decode(raw)

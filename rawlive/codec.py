@@ -294,6 +294,8 @@ class WireReport:
         return self.unknown_fields + [f"{p}={v}" for p, v in self.unknown_enum_values]
 
 
+    #: Every known key's path, in wire spelling (what ``audit --diff`` compares).
+    key_paths: list[str] = dataclasses.field(default_factory=list)
 _URLSAFE = str.maketrans("-_", "+/")
 
 
@@ -317,7 +319,10 @@ def _walk(value: Any, node: _Node, path: str, report: WireReport | None) -> Any:
             wire, tp = entry
             if key != wire and report is not None:
                 report.snake_case_keys.append(sub)
-            out[wire] = _walk(item, _node(tp), f"{path}.{wire}" if path else wire, report)
+            where = f"{path}.{wire}" if path else wire
+            if report is not None:
+                report.key_paths.append(where)
+            out[wire] = _walk(item, _node(tp), where, report)
         return out
     if kind == "list":
         if not isinstance(value, list):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,12 @@ BROKEN: dict[str, list[Frame]] = {
         (0.3, "client", {"realtimeInput": {"video": {"mimeType": "image/jpeg", "data": "AAAA"}}}),
     ],
     "invalid-frame": [setup(), SETUP_COMPLETE, (0.0, "server", "[1, 2")],
+    # 24 kHz audio labelled 16 kHz, streamed in real time: 320 samples every 13.3 ms.
+    "audio-rate-mismatch": [
+        setup(),
+        SETUP_COMPLETE,
+        *(audio(n=640, t=0.1 + i * 320 / 24000) for i in range(200)),
+    ],
 }
 
 
@@ -186,9 +193,14 @@ def test_paired_activity_and_answered_calls_are_clean(tmp_path: Path) -> None:
     assert audit(tmp_path, frames).findings == []
 
 
-@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.jsonl")), ids=lambda p: p.name)
-def test_recorded_emulator_sessions_are_clean(path: Path) -> None:
-    report = audit_cassette(path)
+# The sessions recorded from the emulator by well-behaved clients (the others
+# in fixtures/sessions/ are broken on purpose, for the report's tests).
+CLEAN_SESSIONS = ["hello-text.jsonl", "weather-tool-goaway.jsonl"]
+
+
+@pytest.mark.parametrize("name", CLEAN_SESSIONS)
+def test_recorded_emulator_sessions_are_clean(name: str) -> None:
+    report = audit_cassette(FIXTURES / name)
     assert not report.fails("info"), report.render()
 
 
@@ -315,3 +327,78 @@ def test_bad_header_is_a_decode_error(tmp_path: Path) -> None:
         audit_cassette(path)
     result = CliRunner().invoke(main, ["audit", str(path)])
     assert result.exit_code == 2 and "rawlive:" in result.output
+
+
+def paced(start: float, seconds: float, rate: int = 16000, chunk_s: float = 0.02) -> list[Frame]:
+    """Realtime audio labelled 16 kHz, sent every ``chunk_s`` holding ``rate`` samples/s."""
+    n = int(rate * chunk_s) * 2
+    return [audio(n=n, t=start + i * chunk_s) for i in range(int(seconds / chunk_s))]
+
+
+def test_audio_rate_matches_when_streamed_in_real_time_with_pauses(tmp_path: Path) -> None:
+    # Two real-time runs with a long pause between them: the pause is not counted.
+    frames = [setup(), SETUP_COMPLETE, *paced(0.1, 3.0), *paced(10.0, 3.0)]
+    assert "audio-rate-mismatch" not in rules(audit(tmp_path, frames))
+
+
+def test_audio_rate_is_not_judged_for_uploads_faster_than_real_time(tmp_path: Path) -> None:
+    # 16 kHz data sent at 10x real time matches no common rate: not a mismatch.
+    frames = [setup(), SETUP_COMPLETE, *paced(0.1, 3.0, rate=160000)]
+    assert "audio-rate-mismatch" not in rules(audit(tmp_path, frames))
+
+
+@pytest.mark.parametrize(("actual", "label"), [(8000, "8000 Hz"), (48000, "48000 Hz")])
+def test_audio_rate_mismatch_names_the_rate_the_data_flows_at(
+    tmp_path: Path, actual: int, label: str
+) -> None:
+    frames = [setup(), SETUP_COMPLETE, *paced(0.1, 3.0, rate=actual)]
+    (finding,) = [f for f in audit(tmp_path, frames).findings if f.rule == "audio-rate-mismatch"]
+    assert label in finding.message and "rate=16000" in finding.message
+
+
+def reply(t: float, ms: int = 40, **extra: Any) -> Frame:
+    data = b64(bytes(24 * ms * 2))
+    part = {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": data}}
+    return (t, "server", {"serverContent": {"modelTurn": {"parts": [part]}, **extra}})
+
+
+def test_gaps_in_reply_audio_are_underruns_of_playback(tmp_path: Path) -> None:
+    # 3 chunks of 40 ms arrive at once (playing until 1.12 s); the 4th comes at
+    # 1.5 s: 0.38 s of silence for the listener. A second turn streams ahead of
+    # playback: no gap.
+    frames = [
+        setup(),
+        SETUP_COMPLETE,
+        audio(t=0.5),
+        reply(1.0),
+        reply(1.0),
+        reply(1.0),
+        reply(1.5),
+        (1.6, "server", {"serverContent": {"turnComplete": True}}),
+        audio(t=3.0),
+        *(reply(4.0 + i * 0.02) for i in range(10)),
+        (4.5, "server", {"serverContent": {"turnComplete": True}}),
+    ]
+    report = audit(tmp_path, frames)
+    gaps = report.metrics.reply_gaps
+    assert len(gaps) == 1 and gaps[0] == pytest.approx(0.38)
+    first, second = report.metrics.turns
+    assert (first.audio_gaps, second.audio_gaps) == (1, 0)
+    assert first.audio_gap_seconds == pytest.approx(0.38)
+    data = json.loads(report.to_json())["metrics"]["replyAudioGaps"]
+    assert data["count"] == 1 and data["max"] == pytest.approx(0.38)
+    assert re.search(r"reply audio gaps +1, 0.380 s in all, longest 0.380 s", report.render())
+
+
+def test_the_pause_for_a_tool_call_is_not_a_gap(tmp_path: Path) -> None:
+    frames = [
+        setup(tools=TOOLS),
+        SETUP_COMPLETE,
+        audio(t=0.5),
+        reply(1.0),
+        (1.1, "server", CALL[2]),
+        (2.0, "client", answer()[2]),
+        reply(3.0),
+        (3.1, "server", {"serverContent": {"turnComplete": True}}),
+    ]
+    assert audit(tmp_path, frames).metrics.reply_gaps == []
