@@ -25,7 +25,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, Literal
 
 import msgspec
@@ -40,6 +40,7 @@ from rawlive.cassette import (
     EndEvent,
     FrameEvent,
     TruncatedCassetteWarning,
+    frame_kind,
 )
 from rawlive.codec import WireReport, inspect_frame
 from rawlive.errors import DecodeError
@@ -49,12 +50,15 @@ __all__ = [
     "RULES",
     "SEVERITIES",
     "Auditor",
+    "Diff",
     "Finding",
+    "LiveAudit",
     "Metrics",
     "Report",
     "Rule",
     "Step",
     "audit_cassette",
+    "diff_reports",
     "rule",
 ]
 
@@ -848,6 +852,21 @@ class Auditor:
         #: Key paths seen, by sender, in wire spelling (``serverContent.modelTurn.parts[]``).
         self.fields: dict[str, set[str]] = {}
 
+    def report(self, path: str, model: str | None = None) -> Report:
+        """What was found so far, as a :class:`Report` (call :meth:`finish` first)."""
+        kinds: dict[str, dict[str, int]] = {}
+        for (sender, kind), count in sorted(self.kinds.items()):
+            kinds.setdefault(sender, {})[kind] = count
+        return Report(
+            path=path,
+            model=model or self.default_model,
+            findings=list(self.findings),
+            drift=list(self.drift.values()),
+            metrics=self.metrics,
+            kinds=kinds,
+            fields={sender: sorted(paths) for sender, paths in sorted(self.fields.items())},
+        )
+
     # -- plumbing -----------------------------------------------------------
 
     def _conn(self, number: int) -> ConnState:
@@ -1124,6 +1143,10 @@ class Report:
     findings: list[Finding]
     drift: list[DriftEntry]
     metrics: Metrics
+    #: Frames by sender, then cassette ``kind`` (``realtimeInput.audio``...).
+    kinds: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    #: Key paths seen, by sender, in wire spelling.
+    fields: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -1141,6 +1164,8 @@ class Report:
             "drift": [dataclasses.asdict(d) for d in self.drift],
             "metrics": self.metrics.to_builtins(),
             "counts": {s: self.count(s) for s in SEVERITIES},
+            "kinds": self.kinds,
+            "fields": self.fields,
         }
 
     def to_json(self) -> str:
@@ -1247,10 +1272,228 @@ def audit_cassette(path: str | os.PathLike[str]) -> Report:
     for w in caught:
         if issubclass(w.category, TruncatedCassetteWarning):
             auditor._add("cassette-truncated", str(w.message), None, None)
-    return Report(
-        path=str(path),
-        model=reader.header.model,
-        findings=auditor.findings,
-        drift=list(auditor.drift.values()),
-        metrics=auditor.metrics,
-    )
+    return auditor.report(str(path), reader.header.model)
+
+
+# ---------------------------------------------------------------------------
+# Live audit of connections as they happen
+# ---------------------------------------------------------------------------
+
+
+class LiveAudit:
+    """Audits many independent connections live, as a proxy sees them.
+
+    Each connection (any hashable key, such as its number on the proxy) gets
+    its own :class:`Auditor`. :meth:`frame` and :meth:`close` feed it as
+    frames pass and when the connection ends; ``on_finding(key, finding)`` is
+    called for each finding the moment it is found, and :meth:`close` returns
+    the connection's :class:`Report` (its metrics are complete then).
+    """
+
+    def __init__(
+        self,
+        on_finding: Callable[[Hashable, Finding], None] | None = None,
+        *,
+        model: str | None = None,
+    ) -> None:
+        self.on_finding = on_finding
+        self.model = model
+        self._open: dict[Hashable, Auditor] = {}
+
+    def _auditor(self, key: Hashable) -> Auditor:
+        auditor = self._open.get(key)
+        if auditor is None:
+            auditor = self._open[key] = Auditor(model=self.model)
+            auditor.feed(ConnectEvent(t=0.0, connection=1, url=""))
+        return auditor
+
+    def _emit(self, key: Hashable, auditor: Auditor, before: int) -> None:
+        if self.on_finding is not None:
+            for finding in auditor.findings[before:]:
+                self.on_finding(key, finding)
+
+    def frame(self, key: Hashable, sender: str, payload: bytes, t: float, *, binary: bool) -> None:
+        """One frame of connection ``key``: ``sender`` ``client`` or ``server``, at ``t`` s."""
+        auditor = self._auditor(key)
+        text: str | None = None
+        b64: str | None = None
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            b64 = pybase64.b64encode(payload).decode("ascii")
+        event = FrameEvent(
+            t=t,
+            connection=1,
+            sender="client" if sender == "client" else "server",
+            opcode="binary" if binary else "text",
+            kind=frame_kind(payload),
+            text=text,
+            b64=b64,
+        )
+        before = len(auditor.findings)
+        auditor.feed(event)
+        self._emit(key, auditor, before)
+
+    def close(self, key: Hashable, t: float, code: int | None, reason: str = "") -> Report:
+        """Connection ``key`` ended (``code`` 1006 or ``None``: dropped); its report."""
+        auditor = self._auditor(key)
+        del self._open[key]
+        before = len(auditor.findings)
+        code = 1006 if code is None else code
+        auditor.feed(CloseEvent(t=t, connection=1, code=code, reason=reason))
+        auditor.finish(t)
+        self._emit(key, auditor, before)
+        return auditor.report(f"connection {key}")
+
+    @property
+    def open(self) -> int:
+        """Connections seen and not yet closed."""
+        return len(self._open)
+
+
+# ---------------------------------------------------------------------------
+# Diff of two sessions
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Diff:
+    """What changed from session ``a`` to session ``b`` (:func:`diff_reports`)."""
+
+    a: str
+    b: str
+    #: (sender, kind, frames in a, frames in b) for every kind whose count differs.
+    kinds: list[tuple[str, str, int, int]]
+    #: Key paths by sender present only in a, only in b.
+    only_a: dict[str, list[str]]
+    only_b: dict[str, list[str]]
+    #: (measure, a, b) for the session's metrics and latency percentiles.
+    metrics: list[tuple[str, float | None, float | None]]
+    #: (rule, findings in a, findings in b) where the counts differ.
+    findings: list[tuple[str, int, int]]
+
+    @property
+    def structure_changed(self) -> bool:
+        """Whether message kinds appeared or vanished, or the field sets differ."""
+        return bool(
+            any(min(x, y) == 0 for _, _, x, y in self.kinds)
+            or any(self.only_a.values())
+            or any(self.only_b.values())
+        )
+
+    def to_builtins(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "structureChanged": self.structure_changed,
+            "kinds": [
+                {"from": sender, "kind": kind, "a": x, "b": y} for sender, kind, x, y in self.kinds
+            ],
+            "fieldsOnlyInA": self.only_a,
+            "fieldsOnlyInB": self.only_b,
+            "metrics": [{"measure": name, "a": x, "b": y} for name, x, y in self.metrics],
+            "findings": [{"rule": rule, "a": x, "b": y} for rule, x, y in self.findings],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_builtins(), indent=2)
+
+    def render(self) -> str:
+        out = [f"diff of {self.a} (a) and {self.b} (b)"]
+        if self.kinds:
+            out.append("\nmessage kinds (frames):")
+            rows = [
+                [sender, kind, str(x), str(y), f"{y - x:+d}"] for sender, kind, x, y in self.kinds
+            ]
+            out.append(_table(["from", "kind", "a", "b", "b - a"], rows))
+        else:
+            out.append("\nmessage kinds: the same, in the same numbers")
+        if any(self.only_a.values()) or any(self.only_b.values()):
+            out.append("\nfields:")
+            rows = [
+                [side, sender, path]
+                for side, found in (("only in a", self.only_a), ("only in b", self.only_b))
+                for sender, paths in found.items()
+                for path in paths
+            ]
+            out.append(_table(["", "from", "key path"], rows))
+        else:
+            out.append("fields: the same key paths")
+        if self.findings:
+            out.append("\nfindings:")
+            out.append(
+                _table(["rule", "a", "b"], [[rule, str(x), str(y)] for rule, x, y in self.findings])
+            )
+        rows = []
+        for name, x, y in self.metrics:
+            if name in _COUNTS:
+                cells = [_count(x), _count(y), "-" if x is None or y is None else f"{y - x:+.0f}"]
+            else:
+                cells = [_fmt(x), _fmt(y), "-" if x is None or y is None else f"{y - x:+.4f}"]
+            rows.append([name, *cells])
+        out.append("\nmetrics (latencies in s, from the end of user input):")
+        out.append(_table(["measure", "a", "b", "b - a"], rows))
+        return "\n".join(out)
+
+
+_COUNTS = frozenset(
+    {"turns", "interruptions", "reply audio gaps", "tool round trips", "total tokens"}
+)
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _diff_measures(report: Report) -> dict[str, float | None]:
+    m = report.metrics
+    measures: dict[str, float | None] = {
+        "turns": float(len(m.turns)),
+        "interruptions": float(m.interruptions),
+        "audio in (s)": m.audio_in_seconds,
+        "audio out (s)": m.audio_out_seconds,
+        "upload real-time factor": m.upload_real_time_factor,
+        "reply audio gaps": float(len(m.reply_gaps)),
+        "reply audio gap seconds": sum(m.reply_gaps),
+        "tool round trips": float(len(m.tool_round_trips)),
+        "total tokens": float(m.total_tokens),
+    }
+    for name, p in m.latencies().items():
+        for q in ("p50", "p90", "max"):
+            measures[f"{name} {q}"] = None if p is None else p[q]
+    return measures
+
+
+def diff_reports(a: Report, b: Report) -> Diff:
+    """What changed between two audited sessions: message kinds, field sets, latencies."""
+    kinds = []
+    senders = sorted(set(a.kinds) | set(b.kinds))
+    for sender in senders:
+        ka, kb = a.kinds.get(sender, {}), b.kinds.get(sender, {})
+        for kind in sorted(set(ka) | set(kb)):
+            x, y = ka.get(kind, 0), kb.get(kind, 0)
+            if x != y:
+                kinds.append((sender, kind, x, y))
+    only_a: dict[str, list[str]] = {}
+    only_b: dict[str, list[str]] = {}
+    for sender in sorted(set(a.fields) | set(b.fields)):
+        fa, fb = set(a.fields.get(sender, [])), set(b.fields.get(sender, []))
+        if fa - fb:
+            only_a[sender] = sorted(fa - fb)
+        if fb - fa:
+            only_b[sender] = sorted(fb - fa)
+    ma, mb = _diff_measures(a), _diff_measures(b)
+    metrics = [
+        (name, ma[name], mb[name]) for name in ma if ma[name] is not None or mb[name] is not None
+    ]
+    rules_a: dict[str, int] = {}
+    rules_b: dict[str, int] = {}
+    for found, into in ((a.findings, rules_a), (b.findings, rules_b)):
+        for f in found:
+            into[f.rule] = into.get(f.rule, 0) + 1
+    findings = [
+        (rule, rules_a.get(rule, 0), rules_b.get(rule, 0))
+        for rule in sorted(set(rules_a) | set(rules_b))
+        if rules_a.get(rule, 0) != rules_b.get(rule, 0)
+    ]
+    return Diff(a.path, b.path, kinds, only_a, only_b, metrics, findings)

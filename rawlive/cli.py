@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Hashable
 from typing import Any, NoReturn
 
 import click
@@ -243,6 +244,12 @@ def replay(
     type=click.Path(dir_okay=False),
     help="CA to trust for a wss:// --upstream.",
 )
+@click.option(
+    "--audit",
+    "live_audit",
+    is_flag=True,
+    help="Audit each connection live: print findings as they happen and a summary at its end.",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def proxy(
     listen: str,
@@ -251,6 +258,7 @@ def proxy(
     certfile: str | None,
     keyfile: str | None,
     upstream_ca_file: str | None,
+    live_audit: bool,
     verbose: int,
 ) -> None:
     """Forward Live API clients to --upstream unchanged, recording each connection.
@@ -270,6 +278,7 @@ def proxy(
     host = host.strip("[]") or "127.0.0.1"
     port = int(port_text)
     context = _server_tls(certfile, keyfile)
+    hooks = _live_audit_hooks() if live_audit else {}
     try:
         server = Proxy(
             upstream,
@@ -279,12 +288,57 @@ def proxy(
             ssl=context,
             record_dir=record_dir,
             capture_frames=False,
+            **hooks,
         )
     except RawliveError as exc:
         _fail(str(exc))
 
     asyncio.run(_serve_until_stopped(server, "rawlive proxy", host, port))
     click.echo(f"rawlive proxy stopped ({len(server.connections)} connections)", err=True)
+
+
+def _live_audit_hooks() -> dict[str, Any]:
+    """``on_frame``/``on_close`` hooks printing each connection's findings and summary."""
+    from rawlive.audit import Finding, LiveAudit
+    from rawlive.endpoints import redact
+    from rawlive.proxy import connection_secrets
+    from rawlive.server import CapturedConnection, ConnectionEnd, Frame
+
+    secrets: dict[Hashable, list[str]] = {}
+
+    def show(number: Hashable, finding: Finding) -> None:
+        when = "" if finding.t is None else f" t={finding.t:.3f}"
+        text = f"[conn {number}] {finding.severity} {finding.rule} ({finding.section}){when}: "
+        click.echo(redact(text + finding.message, secrets.get(number, ())))
+
+    audit = LiveAudit(show)
+
+    def on_frame(capture: CapturedConnection, frame: Frame) -> None:
+        if capture.number not in secrets:
+            secrets[capture.number] = connection_secrets(capture)
+        audit.frame(
+            capture.number,
+            frame.sender,
+            frame.payload,
+            frame.time,
+            binary=frame.opcode == "binary",
+        )
+
+    def on_close(capture: CapturedConnection, end: ConnectionEnd) -> None:
+        report = audit.close(capture.number, end.time, end.code, end.reason)
+        m = report.metrics
+        first = m.latencies()["first_reply_audio"]
+        latency = "" if first is None else f", first reply audio p50 {first['p50']:.3f} s"
+        counts = ", ".join(f"{report.count(s)} {s}" for s in ("error", "warning", "info"))
+        by = f" by {end.by}" if end.by else ""
+        click.echo(
+            f"[conn {capture.number}] closed {end.code}{by} after {end.time:.1f} s: "
+            f"{len(m.turns)} turns{latency}, audio in {m.audio_in_seconds:.1f} s, "
+            f"out {m.audio_out_seconds:.1f} s; findings {counts}"
+        )
+        secrets.pop(capture.number, None)
+
+    return {"on_frame": on_frame, "on_close": on_close}
 
 
 @main.command()
@@ -297,10 +351,23 @@ def proxy(
     show_default=True,
     help="Exit 1 when a finding is at least this severe.",
 )
-def audit(cassettes: tuple[str, ...], as_json: bool, fail_on: str) -> None:
-    """Check recorded sessions against the protocol rules; print findings and metrics."""
-    from rawlive.audit import audit_cassette
+@click.option(
+    "--diff",
+    "diff",
+    is_flag=True,
+    help="Compare two sessions A B: message kinds, field sets, findings and latencies. "
+    "Exit 1 when kinds appeared or vanished or the field sets differ.",
+)
+def audit(cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool) -> None:
+    """Check recorded sessions against the protocol rules; print findings and metrics.
 
+    With --diff, CASSETTES are two sessions A B, and what changed from A to B
+    is printed instead.
+    """
+    from rawlive.audit import audit_cassette, diff_reports
+
+    if diff and len(cassettes) != 2:
+        _fail(f"--diff compares two cassettes, A and B; {len(cassettes)} given")
     reports = []
     for path in cassettes:
         try:
@@ -309,6 +376,10 @@ def audit(cassettes: tuple[str, ...], as_json: bool, fail_on: str) -> None:
             _fail(str(exc))
         except OSError as exc:
             _fail(f"cannot read {path}: {exc.strerror or exc}")
+    if diff:
+        changes = diff_reports(reports[0], reports[1])
+        click.echo(changes.to_json() if as_json else changes.render())
+        raise SystemExit(1 if changes.structure_changed else 0)
     if as_json:
         click.echo(json.dumps([r.to_builtins() for r in reports], indent=2))
     else:

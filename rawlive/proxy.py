@@ -25,9 +25,10 @@ credentials of the client's handshake (the ``x-goog-api-key`` and
 secrets of that cassette: redacted wherever they appear, frames included.
 
 ``on_frame`` is called with the connection's capture and each
-:class:`~rawlive.server.Frame` as it passes (before it is forwarded), for
-live checks; an exception it raises is logged and the frame still goes
-through.
+:class:`~rawlive.server.Frame` as it passes (before it is forwarded), and the
+base's ``on_close`` when a connection has ended, for live checks such as
+``rawlive proxy --audit`` (:class:`rawlive.audit.LiveAudit`); an exception a
+hook raises is logged and the frame still goes through.
 
 Point the official Python SDK at a proxy listening on ``wss://`` (it only
 dials ``wss://``; give the proxy a certificate for 127.0.0.1)::
@@ -57,7 +58,14 @@ from rawlive import endpoints
 from rawlive.errors import ConfigError
 from rawlive.server import CapturedConnection, Direction, Frame, LiveServer, Opcode, Peer
 
-__all__ = ["CLOSE_BAD_GATEWAY", "FrameHook", "Proxy", "forwarded_headers", "upstream_url"]
+__all__ = [
+    "CLOSE_BAD_GATEWAY",
+    "FrameHook",
+    "Proxy",
+    "connection_secrets",
+    "forwarded_headers",
+    "upstream_url",
+]
 
 log = logging.getLogger("rawlive.proxy")
 
@@ -121,6 +129,12 @@ def _handshake_secrets(request_path: str, headers: Iterable[tuple[str, str]]) ->
         if name.lower() in _SECRET_PARAMS and value:
             secrets.append(value)
     return secrets
+
+
+def connection_secrets(capture: CapturedConnection) -> list[str]:
+    """The credentials a client's handshake carried, to keep out of anything printed."""
+    query = urllib.parse.urlencode(capture.query, doseq=True)
+    return _handshake_secrets(capture.path + ("?" + query if query else ""), capture.headers)
 
 
 def _upstream_ssl(

@@ -33,7 +33,7 @@ import os
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
@@ -52,10 +52,13 @@ __all__ = [
     "CLOSE_INVALID_ARGUMENT",
     "CaptureServer",
     "CapturedConnection",
+    "CloseHook",
+    "ConnectionEnd",
     "Frame",
     "LiveServer",
     "Peer",
     "SetupRejected",
+    "connection_end",
     "server_ssl_context",
 ]
 
@@ -94,6 +97,8 @@ class CapturedConnection:
     close_code: int | None = None
     close_reason: str | None = None
     closed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    #: The connection's number on this server, from 1 (its cassette's number too).
+    number: int = 0
 
     def header(self, name: str) -> str | None:
         """The first header of that name (case-insensitive), or ``None``."""
@@ -135,8 +140,11 @@ class LiveServer:
         max_size: int | None = 16 * 2**20,
         capture_frames: bool = True,
         record_dir: str | os.PathLike[str] | None = None,
+        on_close: CloseHook | None = None,
     ) -> None:
         self.host = host
+        #: ``on_close(capture, end)``: called once per connection when it has ended.
+        self.on_close = on_close
         #: Where each connection's cassette is written (``None``: not recorded).
         self.record_dir = None if record_dir is None else Path(record_dir)
         #: Keep every frame of every connection in memory (for tests); a
@@ -222,6 +230,7 @@ class LiveServer:
         )
         async with self.new_connection:
             self.connections.append(capture)
+            capture.number = len(self.connections)
             self.new_connection.notify_all()
         recorder = self._recorder(len(self.connections), request)
         conn = Peer(
@@ -238,8 +247,14 @@ class LiveServer:
             await ws.wait_closed()
             capture.close_code = ws.close_code
             capture.close_reason = ws.close_reason
+            end = connection_end(ws, time.monotonic() - conn.started)
             if recorder is not None:
-                recorder.finish(ws)
+                recorder.finish(end)
+            if self.on_close is not None:
+                try:
+                    self.on_close(capture, end)
+                except Exception:
+                    log.exception("on_close hook failed")
             capture.closed.set()
 
     def _recorder(self, number: int, request: Request) -> _ConnectionRecorder | None:
@@ -285,21 +300,42 @@ class _ConnectionRecorder:
             self._start(payload if sender == "client" else None)
         self.writer.write_frame(1, sender, opcode, payload)
 
-    def finish(self, ws: ServerConnection) -> None:
-        """Write the close (who sent the first close frame) and end the cassette."""
+    def finish(self, end: ConnectionEnd) -> None:
+        """Write the close and end the cassette."""
         if not self.started:
             self._start(None)
-        protocol = ws.protocol
-        rcvd, sent = protocol.close_rcvd, protocol.close_sent
-        by: Direction | None
-        if rcvd is not None and (sent is None or protocol.close_rcvd_then_sent):
-            by, code, reason = "client", rcvd.code, rcvd.reason
-        elif sent is not None:
-            by, code, reason = "server", sent.code, sent.reason
-        else:
-            by, code, reason = None, 1006, ""  # dropped with no close frame
-        self.writer.write_close(1, code, reason, by)
+        self.writer.write_close(1, end.code, end.reason, end.by)
         self.writer.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionEnd:
+    """How a connection ended: the close code and reason, and who closed first.
+
+    ``by`` is ``"client"`` or ``"server"`` (this server's side), ``None``
+    when it dropped with no close frame (code 1006). ``time``: seconds since
+    the handshake.
+    """
+
+    code: int
+    reason: str
+    by: Direction | None
+    time: float
+
+
+#: ``on_close(capture, end)``: called when a connection has ended.
+CloseHook = Callable[[CapturedConnection, ConnectionEnd], None]
+
+
+def connection_end(ws: ServerConnection, when: float) -> ConnectionEnd:
+    """The end of a closed connection as its closing handshake tells it."""
+    protocol = ws.protocol
+    rcvd, sent = protocol.close_rcvd, protocol.close_sent
+    if rcvd is not None and (sent is None or protocol.close_rcvd_then_sent):
+        return ConnectionEnd(rcvd.code, rcvd.reason, "client", when)
+    if sent is not None:
+        return ConnectionEnd(sent.code, sent.reason, "server", when)
+    return ConnectionEnd(1006, "", None, when)  # dropped with no close frame
 
 
 def _setup_model(payload: bytes | None) -> str | None:

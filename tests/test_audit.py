@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rawlive.audit import RULES, Report, audit_cassette
+from rawlive.audit import RULES, Report, audit_cassette, diff_reports
 from rawlive.cli import main
 from rawlive.errors import DecodeError
 
@@ -402,3 +402,57 @@ def test_the_pause_for_a_tool_call_is_not_a_gap(tmp_path: Path) -> None:
         (3.1, "server", {"serverContent": {"turnComplete": True}}),
     ]
     assert audit(tmp_path, frames).metrics.reply_gaps == []
+
+
+def test_diff_of_a_session_with_itself_finds_no_change(tmp_path: Path) -> None:
+    path = FIXTURES / "weather-tool-goaway.jsonl"
+    changes = diff_reports(audit_cassette(path), audit_cassette(path))
+    assert changes.kinds == [] and changes.findings == []
+    assert not changes.structure_changed
+    assert all(x == y for _, x, y in changes.metrics)
+    result = CliRunner().invoke(main, ["audit", "--diff", str(path), str(path)])
+    assert result.exit_code == 0, result.output
+    assert "message kinds: the same" in result.output and "fields: the same" in result.output
+
+
+def test_diff_reports_kinds_fields_findings_and_latencies(tmp_path: Path) -> None:
+    turn = (1.0, "server", {"serverContent": {"turnComplete": True}})
+    a = write(tmp_path / "a.jsonl", [setup(), SETUP_COMPLETE, audio(t=0.5), reply(0.6), turn])
+    b = write(
+        tmp_path / "b.jsonl",
+        [
+            setup(inputAudioTranscription={}),
+            SETUP_COMPLETE,
+            audio(t=0.5, mime="audio/pcm"),
+            (0.7, "server", {"serverContent": {"inputTranscription": {"text": "hi"}}}),
+            reply(0.9),
+            reply(0.9),
+            turn,
+        ],
+    )
+    changes = diff_reports(audit_cassette(a), audit_cassette(b))
+    assert ("server", "x", 3, 5) in changes.kinds  # the test cassettes' kind is "x"
+    assert changes.only_b == {
+        "client": ["setup.inputAudioTranscription"],
+        "server": ["serverContent.inputTranscription", "serverContent.inputTranscription.text"],
+    }
+    assert changes.only_a == {}
+    assert changes.structure_changed
+    assert ("audio-mime-rate", 0, 1) in changes.findings
+    latency = {name: (x, y) for name, x, y in changes.metrics}
+    assert latency["first_reply_audio p50"] == pytest.approx((0.1, 0.4))
+    assert latency["first_input_transcription p50"] == (None, pytest.approx(0.2))
+    result = CliRunner().invoke(main, ["audit", "--diff", "--json", str(a), str(b)])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["structureChanged"] is True
+    assert data["fieldsOnlyInB"]["client"] == ["setup.inputAudioTranscription"]
+    assert {"rule": "audio-mime-rate", "a": 0, "b": 1} in data["findings"]
+
+
+def test_diff_needs_exactly_two_cassettes() -> None:
+    path = str(FIXTURES / "hello-text.jsonl")
+    result = CliRunner().invoke(main, ["audit", "--diff", path])
+    assert result.exit_code == 2
+    assert "--diff compares two cassettes" in result.output
+    assert "Traceback" not in result.output

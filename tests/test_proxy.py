@@ -4,7 +4,10 @@ connection with no secret in it, and the official SDK going through it over wss:
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import pathlib
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 import rawlive
 from rawlive import audio
 from rawlive import types as t
+from rawlive.audit import audit_cassette
 from rawlive.cassette import CloseEvent, read_cassette
 from rawlive.cli import main
 from rawlive.emulator import Emulator
@@ -314,3 +318,70 @@ async def test_the_sdks_traffic_recorded_through_the_proxy_audits_as_information
     assert by_rule["urlsafe-base64"].severity == "info"
     assert not [f for f in report.findings if f.severity in ("warning", "error")]
     assert API_KEY not in (tmp_path / "connection-0001.jsonl").read_text()
+
+
+async def _line(stream: asyncio.StreamReader, pattern: str, seen: list[str]) -> str:
+    """Read lines until one contains ``pattern`` (all lines read are kept in ``seen``)."""
+    while True:
+        raw = await asyncio.wait_for(stream.readline(), 20)
+        if not raw:
+            raise AssertionError(f"{pattern!r} never came; got {seen}")
+        line = raw.decode()
+        seen.append(line)
+        if pattern in line:
+            return line
+
+
+async def test_proxy_audit_prints_findings_live_and_a_summary_per_connection(
+    tmp_path: Path,
+) -> None:
+    async with Emulator() as emulator:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rawlive",
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            emulator.url,
+            "--audit",
+            "--record",
+            str(tmp_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out: list[str] = []
+        err: list[str] = []
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            listening = await _line(proc.stderr, "listening on", err)
+            url = listening.split("listening on ")[1].split()[0]
+            query = urllib.parse.urlencode({"key": QUERY_KEY})
+            async with websockets.connect(f"{url}{PATH}?{query}") as ws:
+                await ws.send(json.dumps({"setup": {"model": f"models/{NATIVE}"}}))
+                await ws.recv()
+                data = base64.b64encode(audio.tone(200, rate=16000)).decode()
+                blob = {"mimeType": "audio/pcm", "data": data}  # no rate=
+                await ws.send(json.dumps({"realtimeInput": {"audio": blob}}))
+                # Printed while the connection is still open: live, not at the end.
+                finding = await _line(proc.stdout, "audio-mime-rate", out)
+                assert finding.startswith("[conn 1] warning audio-mime-rate (§6)")
+                await ws.send(
+                    '{"toolResponse": {"functionResponses": '
+                    '[{"id": "never-issued", "name": "f", "response": {}}]}}'
+                )
+                await _line(proc.stdout, "tool-response-unknown-id", out)
+            summary = await _line(proc.stdout, "[conn 1] closed", out)
+            assert "closed 1000 by client" in summary
+            assert "findings 1 error, 1 warning" in summary
+        finally:
+            proc.terminate()
+            rest_out, rest_err = await proc.communicate()
+    printed = "".join(out + err) + rest_out.decode() + rest_err.decode()
+    for form in (QUERY_KEY, urllib.parse.quote(QUERY_KEY, safe="")):
+        assert form not in printed
+    # The recording holds the same session, and auditing it finds the same.
+    (cassette,) = sorted(tmp_path.glob("*.jsonl"))
+    rules = {f.rule for f in audit_cassette(cassette).findings}
+    assert {"audio-mime-rate", "tool-response-unknown-id"} <= rules
