@@ -147,9 +147,13 @@ class Step:
     report: WireReport | None = None
     close_code: int | None = None
     close_reason: str = ""
+    #: The frame's audio blobs (computed once per step, see ``_audio_blobs``).
+    blobs: list[lt.Blob] | None = None
 
 
-RuleCheck = Callable[[ConnState, Step], Iterator[str]]
+#: A rule's check: the messages of what it found (a generator, or a plain
+#: function returning a tuple where it runs on every frame and speed counts).
+RuleCheck = Callable[[ConnState, Step], Iterable[str]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +169,10 @@ class Rule:
     #: a top-level wire key (``realtimeInput``, ``toolCall``...) or ``close``;
     #: ``None``: every step.
     on: frozenset[str] | None = None
+    #: Whether the check depends on the step's message and wire report only
+    #: (not on the connection's state or the time): then a frame with the same
+    #: shape as an earlier one gets the same result without running it again.
+    pure: bool = False
 
     def wants(self, triggers: frozenset[str]) -> bool:
         return self.on is None or not self.on.isdisjoint(triggers)
@@ -175,7 +183,12 @@ RULES: dict[str, Rule] = {}
 
 
 def rule(
-    name: str, severity: Severity, section: str, *, on: Iterable[str] | None = None
+    name: str,
+    severity: Severity,
+    section: str,
+    *,
+    on: Iterable[str] | None = None,
+    pure: bool = False,
 ) -> Callable[[RuleCheck], RuleCheck]:
     """Register a rule check; its docstring is the rule's documentation.
 
@@ -186,14 +199,23 @@ def rule(
     def register(check: RuleCheck) -> RuleCheck:
         doc = (check.__doc__ or "").strip()
         triggers = None if on is None else frozenset(on)
-        RULES[name] = Rule(name, severity, section, doc, check, triggers)
+        RULES[name] = Rule(name, severity, section, doc, check, triggers, pure)
         _RULES_FOR.clear()
+        _IMPURE_FOR.clear()
         return check
 
     return register
 
 
 _RULES_FOR: dict[frozenset[str], tuple[Rule, ...]] = {}
+_IMPURE_FOR: dict[frozenset[str], tuple[Rule, ...]] = {}
+
+
+def _impure_rules_for(triggers: frozenset[str]) -> tuple[Rule, ...]:
+    rules = _IMPURE_FOR.get(triggers)
+    if rules is None:
+        rules = _IMPURE_FOR[triggers] = tuple(r for r in _rules_for(triggers) if not r.pure)
+    return rules
 
 
 def _rules_for(triggers: frozenset[str]) -> tuple[Rule, ...]:
@@ -208,11 +230,15 @@ def _realtime(step: Step) -> lt.LiveClientRealtimeInput | None:
 
 
 def _audio_blobs(step: Step) -> list[lt.Blob]:
+    if step.blobs is not None:
+        return step.blobs
     rt = _realtime(step)
     if rt is None:
-        return []
+        step.blobs = []
+        return step.blobs
     blobs = [rt.audio] if rt.audio is not None else []
     blobs += [b for b in rt.media_chunks or [] if (b.mime_type or "").startswith("audio/")]
+    step.blobs = blobs
     return blobs
 
 
@@ -230,10 +256,11 @@ def _is_31(model: str | None) -> bool:
 
 
 @rule("setup-first", "error", "§2.0", on=("client",))
-def _setup_first(state: ConnState, step: Step) -> Iterator[str]:
+def _setup_first(state: ConnState, step: Step) -> tuple[str, ...]:
     """The first client message of a connection must be ``setup``."""
-    if step.client is not None and state.client_frames == 0 and step.client.setup is None:
-        yield "the first client message is not setup"
+    if state.client_frames == 0 and step.client is not None and step.client.setup is None:
+        return ("the first client message is not setup",)
+    return ()
 
 
 @rule("setup-once", "error", "§2.0", on=("setup",))
@@ -244,18 +271,25 @@ def _setup_once(state: ConnState, step: Step) -> Iterator[str]:
 
 
 @rule("before-setup-complete", "warning", "§2.0", on=("client",))
-def _before_setup_complete(state: ConnState, step: Step) -> Iterator[str]:
+def _before_setup_complete(state: ConnState, step: Step) -> tuple[str, ...]:
     """Clients should wait for ``setupComplete`` before sending anything after ``setup``."""
     if (
-        step.client is not None
-        and step.client.setup is None
+        state.setup_complete_t is None
         and state.setups > 0
-        and state.setup_complete_t is None
+        and step.client is not None
+        and step.client.setup is None
     ):
-        yield "client message sent before setupComplete"
+        return ("client message sent before setupComplete",)
+    return ()
 
 
-@rule("audio-mime-rate", "warning", "§6", on=("realtimeInput.audio", "realtimeInput.mediaChunks"))
+@rule(
+    "audio-mime-rate",
+    "warning",
+    "§6",
+    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
+    pure=True,
+)
 def _audio_mime_rate(state: ConnState, step: Step) -> Iterator[str]:
     """Raw PCM audio must say its sample rate in the MIME type (``audio/pcm;rate=16000``)."""
     for blob in _audio_blobs(step):
@@ -266,7 +300,13 @@ def _audio_mime_rate(state: ConnState, step: Step) -> Iterator[str]:
             yield f"audio MIME type {mime!r} has an implausible rate"
 
 
-@rule("audio-odd-length", "error", "§6", on=("realtimeInput.audio", "realtimeInput.mediaChunks"))
+@rule(
+    "audio-odd-length",
+    "error",
+    "§6",
+    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
+    pure=True,
+)
 def _audio_odd_length(state: ConnState, step: Step) -> Iterator[str]:
     """16-bit PCM chunks hold whole samples: an even number of bytes."""
     for blob in _audio_blobs(step):
@@ -274,7 +314,9 @@ def _audio_odd_length(state: ConnState, step: Step) -> Iterator[str]:
             yield f"PCM audio chunk of {len(blob.data or b'')} bytes (odd: half a sample)"
 
 
-@rule("media-chunks-deprecated", "warning", "§2.3, §8.5", on=("realtimeInput.mediaChunks",))
+@rule(
+    "media-chunks-deprecated", "warning", "§2.3, §8.5", on=("realtimeInput.mediaChunks",), pure=True
+)
 def _media_chunks(state: ConnState, step: Step) -> Iterator[str]:
     """``realtimeInput.mediaChunks`` is deprecated; only its first element is honoured."""
     rt = _realtime(step)
@@ -284,18 +326,19 @@ def _media_chunks(state: ConnState, step: Step) -> Iterator[str]:
 
 
 @rule("mixed-casing", "info", "§2.0, §8.3", on=("client",))
-def _mixed_casing(state: ConnState, step: Step) -> Iterator[str]:
+def _mixed_casing(state: ConnState, step: Step) -> tuple[str, ...]:
     """The client mixes snake_case and camelCase keys (accepted, but be consistent)."""
-    if step.report is None or step.sender != "client" or state.mixed_reported:
-        return
-    snake = state.snake_seen or bool(step.report.snake_case_keys)
-    camel = state.camel_seen or _has_camel(step)
-    if snake and camel:
+    if state.mixed_reported or step.report is None or step.sender != "client":
+        return ()
+    if not (state.snake_seen or step.report.snake_case_keys):
+        return ()  # (the common case: no snake_case key yet)
+    if state.camel_seen or _has_camel(step):
         keys = ", ".join(step.report.snake_case_keys[:3]) or "earlier frames"
-        yield f"client mixes snake_case ({keys}) and camelCase keys"
+        return (f"client mixes snake_case ({keys}) and camelCase keys",)
+    return ()
 
 
-@rule("urlsafe-base64", "info", "§2.0, §8.4", on=("urlsafe-base64",))
+@rule("urlsafe-base64", "info", "§2.0, §8.4", on=("urlsafe-base64",), pure=True)
 def _urlsafe_base64(state: ConnState, step: Step) -> Iterator[str]:
     """The client sends URL-safe base64 (the server accepts it; standard is documented)."""
     if step.report is not None and step.sender == "client" and step.report.urlsafe_base64:
@@ -338,13 +381,15 @@ def _tool_unanswered(state: ConnState, step: Step) -> Iterator[str]:
     "§5.3, §8.10",
     on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
 )
-def _audio_during_call(state: ConnState, step: Step) -> Iterator[str]:
+def _audio_during_call(state: ConnState, step: Step) -> tuple[str, ...]:
     """Streaming audio while a BLOCKING tool call is unanswered risks 1008 "aborted"."""
-    if not _audio_blobs(step):
-        return
-    for call_id, (_, name, blocking) in state.open_calls.items():
-        if blocking and call_id not in state.warned_audio_calls:
-            yield f"realtime audio while blocking tool call {call_id!r} ({name}) is open"
+    if not state.open_calls or not _audio_blobs(step):
+        return ()
+    return tuple(
+        f"realtime audio while blocking tool call {call_id!r} ({name}) is open"
+        for call_id, (_, name, blocking) in state.open_calls.items()
+        if blocking and call_id not in state.warned_audio_calls
+    )
 
 
 @rule("text-modality-native-audio", "error", "§2.1.1, §8.7", on=("setup",))
@@ -690,7 +735,7 @@ _TEMPLATE_LIMIT = 64
 _DATA_KEY = re.compile(rb'"data"\s*:\s*"$')
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class _Template:
     """A frame shape seen before whose only variable part is one audio blob's base64."""
 
@@ -702,10 +747,13 @@ class _Template:
     message: lt.LiveClientMessage | lt.LiveServerMessage
     report: WireReport
     triggers: frozenset[str]
-    #: Length of the audio's base64 text.
-    size: int
+    #: Bytes of audio the template holds.
+    data_size: int
     #: Index of the part holding the audio (server), or -1 for ``realtimeInput.audio``.
     part: int
+    #: The message's audio blobs, and what the pure rules found in it (by rule).
+    blobs: list[lt.Blob] = dataclasses.field(default_factory=list)
+    pure_found: list[tuple[str, tuple[str, ...]]] | None = None
 
     def rebuild(self, data: bytes) -> lt.LiveClientMessage | lt.LiveServerMessage:
         """The template's message with other audio (used to prove the template)."""
@@ -729,8 +777,8 @@ class _Templates:
     """Audio frames decoded once per shape: the bulk of a cassette skips the strict walk.
 
     A frame of the same length as a known template, made of the template's
-    head, then strict base64, then its tail, is the template's frame with other
-    audio samples of the same length. The auditor never looks at samples, only
+    head, then strict base64 of as many bytes, then its tail, is the
+    template's frame with other audio samples. The auditor never looks at samples, only
     at their count, so it audits that frame exactly as the template (the same
     message, wire report and triggers). A template is learnt only when swapping
     its audio for other bytes and decoding in full gives the same message with
@@ -738,31 +786,34 @@ class _Templates:
     """
 
     def __init__(self) -> None:
-        self._by_shape: dict[tuple[str, int], list[_Template]] = {}
+        # sender -> frame length -> templates (text frames and bytes frames apart).
+        self._text: dict[str, dict[int, list[_Template]]] = {"client": {}, "server": {}}
+        self._bytes: dict[str, dict[int, list[_Template]]] = {"client": {}, "server": {}}
         self._count = 0
 
-    def match(
-        self, payload: str | bytes, sender: str
-    ) -> tuple[lt.LiveClientMessage | lt.LiveServerMessage, WireReport, frozenset[str]] | None:
-        candidates = self._by_shape.get((sender, len(payload)))
-        if candidates is None:
+    def match(self, payload: str | bytes, sender: str) -> _Template | None:
+        if isinstance(payload, str):
+            for tpl in self._text[sender].get(len(payload), ()):
+                if payload.startswith(tpl.head_text) and payload.endswith(tpl.tail_text):
+                    middle: str | bytes = payload[len(tpl.head_text) : -len(tpl.tail_text)]
+                    break
+            else:
+                return None
+        else:
+            for tpl in self._bytes[sender].get(len(payload), ()):
+                if payload.startswith(tpl.head) and payload.endswith(tpl.tail):
+                    middle = payload[len(tpl.head) : -len(tpl.tail)]
+                    break
+            else:
+                return None
+        try:
+            # Strict base64: no quote, backslash or escape gets through; and
+            # as many bytes (padding makes lengths share a base64 length).
+            if len(pybase64.b64decode(middle, validate=True)) != tpl.data_size:
+                return None
+        except (binascii.Error, ValueError):
             return None
-        text = isinstance(payload, str)
-        for tpl in candidates:
-            head, tail = (tpl.head_text, tpl.tail_text) if text else (tpl.head, tpl.tail)
-            if not (
-                len(payload) - len(head) - len(tail) == tpl.size
-                and payload.startswith(head)  # type: ignore[arg-type]
-                and payload.endswith(tail)  # type: ignore[arg-type]
-            ):
-                continue
-            try:
-                # Strict base64: no quote, backslash or escape gets through.
-                pybase64.b64decode(payload[len(head) : len(payload) - len(tail)], validate=True)
-            except (binascii.Error, ValueError):
-                continue
-            return tpl.message, tpl.report, tpl.triggers
-        return None
+        return tpl
 
     def learn(
         self,
@@ -772,7 +823,7 @@ class _Templates:
         report: WireReport,
         triggers: frozenset[str],
     ) -> None:
-        if self._count >= _TEMPLATE_LIMIT or sender not in ("client", "server"):
+        if self._count >= _TEMPLATE_LIMIT or sender not in self._text:
             return
         found = _audio_of(message)
         if found is None:
@@ -780,7 +831,6 @@ class _Templates:
         data, part = found
         if len(data) < _TEMPLATE_MIN_DATA:
             return
-        shape = (sender, len(payload))
         raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
         encoded = pybase64.b64encode(data)
         if raw.count(encoded) != 1:
@@ -794,7 +844,7 @@ class _Templates:
         except UnicodeDecodeError:
             return
         tpl = _Template(
-            head, tail, head_text, tail_text, sender, message, report, triggers, len(encoded), part
+            head, tail, head_text, tail_text, sender, message, report, triggers, len(data), part
         )
         # Proof by example: other audio in the same place must decode to the
         # template's message with that audio, and report the same.
@@ -805,7 +855,11 @@ class _Templates:
         except (DecodeError, msgspec.DecodeError, ValueError, TypeError, KeyError):
             return
         if decoded == tpl.rebuild(other) and probe_report == report:
-            self._by_shape.setdefault(shape, []).append(tpl)
+            if isinstance(message, lt.LiveClientMessage):
+                tpl.blobs.extend(_audio_blobs(Step("frame", 0.0, 0, sender, client=message)))
+            size = len(head_text) + len(encoded) + len(tail_text)
+            self._text[sender].setdefault(size, []).append(tpl)
+            self._bytes[sender].setdefault(len(raw), []).append(tpl)
             self._count += 1
 
 
@@ -847,16 +901,14 @@ class Auditor:
         self._go_away: dict[int, tuple[float, float | None]] = {}
         self._finished = False
         self._templates = _Templates()
-        #: Frames by (sender, cassette ``kind``), for ``audit --diff``.
-        self.kinds: dict[tuple[str, str], int] = {}
+        #: Frames by sender, then cassette ``kind``, for ``audit --diff``.
+        self._kinds: dict[str, dict[str, int]] = {"client": {}, "server": {}}
         #: Key paths seen, by sender, in wire spelling (``serverContent.modelTurn.parts[]``).
         self.fields: dict[str, set[str]] = {}
 
     def report(self, path: str, model: str | None = None) -> Report:
         """What was found so far, as a :class:`Report` (call :meth:`finish` first)."""
-        kinds: dict[str, dict[str, int]] = {}
-        for (sender, kind), count in sorted(self.kinds.items()):
-            kinds.setdefault(sender, {})[kind] = count
+        kinds = {sender: dict(sorted(k.items())) for sender, k in self._kinds.items() if k}
         return Report(
             path=path,
             model=model or self.default_model,
@@ -881,17 +933,36 @@ class Auditor:
         if name == "mixed-casing" and connection is not None:
             self._conn(connection).mixed_reported = True
 
-    def _run_rules(self, state: ConnState, step: Step, triggers: frozenset[str]) -> None:
-        for r in _rules_for(triggers):
+    def _run_rules(
+        self,
+        state: ConnState,
+        step: Step,
+        triggers: frozenset[str],
+        tpl: _Template | None = None,
+    ) -> None:
+        """Run the rules the step concerns; the pure ones once per template (see :class:`Rule`)."""
+        if tpl is None:
+            rules = _rules_for(triggers)
+        else:
+            if tpl.pure_found is None:
+                found = [
+                    (r.name, tuple(r.check(state, step))) for r in _rules_for(triggers) if r.pure
+                ]
+                tpl.pure_found = [(name, messages) for name, messages in found if messages]
+            for name, messages in tpl.pure_found:
+                for message in messages:
+                    self._add(name, message, step.t, step.connection)
+            rules = _impure_rules_for(triggers)
+        for r in rules:
             for message in r.check(state, step):
                 self._add(r.name, message, step.t, step.connection)
 
     def feed(self, event: CassetteEvent) -> None:
         """Audit one event (in recording order)."""
-        if isinstance(event, ConnectEvent):
-            self._conn(event.connection)
-        elif isinstance(event, FrameEvent):
+        if isinstance(event, FrameEvent):  # (nearly every event)
             self._frame(event)
+        elif isinstance(event, ConnectEvent):
+            self._conn(event.connection)
         elif isinstance(event, CloseEvent):
             self._close(event.connection, event.t, event.code, event.reason)
         elif isinstance(event, EndEvent):
@@ -914,10 +985,11 @@ class Auditor:
         payload: str | bytes = (
             event.text if event.text is not None and not event.elided else event.wire_payload()
         )
-        self.kinds[(event.sender, event.kind)] = self.kinds.get((event.sender, event.kind), 0) + 1
-        known = self._templates.match(payload, event.sender)
-        if known is not None:
-            message, report, triggers = known
+        kinds = self._kinds[event.sender]
+        kinds[event.kind] = kinds.get(event.kind, 0) + 1
+        tpl = self._templates.match(payload, event.sender)
+        if tpl is not None:
+            message, report, triggers = tpl.message, tpl.report, tpl.triggers
         else:
             try:
                 message, report = inspect_frame(payload, direction=event.sender)
@@ -937,12 +1009,15 @@ class Auditor:
         if report.unknown_fields or report.unknown_enum_values:
             self._drift(report, event)
         if isinstance(message, lt.LiveClientMessage):
-            step = Step("frame", event.t, event.connection, "client", client=message, report=report)
-            self._run_rules(state, step, triggers)
+            blobs = None if tpl is None else tpl.blobs
+            step = Step(
+                "frame", event.t, event.connection, "client", message, None, report, None, "", blobs
+            )
+            self._run_rules(state, step, triggers, tpl)
             self._after_client(state, step, message, report)
         else:
-            step = Step("frame", event.t, event.connection, "server", server=message, report=report)
-            self._run_rules(state, step, triggers)
+            step = Step("frame", event.t, event.connection, "server", None, message, report)
+            self._run_rules(state, step, triggers, tpl)
             self._after_server(state, step, message)
 
     def _drift(self, report: WireReport, event: FrameEvent) -> None:
@@ -958,8 +1033,10 @@ class Auditor:
         self, state: ConnState, step: Step, msg: lt.LiveClientMessage, report: WireReport
     ) -> None:
         state.client_frames += 1
-        state.snake_seen = state.snake_seen or bool(report.snake_case_keys)
-        state.camel_seen = state.camel_seen or _has_camel(step)
+        if not state.snake_seen and report.snake_case_keys:
+            state.snake_seen = True
+        if not state.camel_seen:
+            state.camel_seen = _has_camel(step)
         turn = self._turns.get(step.connection)
         if turn is None:
             turn = self._turns[step.connection] = Turn(step.connection)
@@ -974,16 +1051,17 @@ class Auditor:
         if rt is not None:
             state.history_done = True
             blobs = _audio_blobs(step)
-            for blob in blobs:
-                self.metrics.audio_in_chunks.append(len(blob.data or b""))
-                self.metrics.audio_in_seconds += _pcm_seconds(blob, 16000)
-                self._flow(state, step.t, blob)
+            if blobs:
+                metrics = self.metrics
+                for blob in blobs:
+                    metrics.audio_in_chunks.append(len(blob.data or b""))
+                    metrics.audio_in_seconds += _pcm_seconds(blob, 16000)
+                    self._flow(state, step.t, blob)
                 for call_id, (_, _, blocking) in state.open_calls.items():
                     if blocking:
                         state.warned_audio_calls.add(call_id)
-            if blobs:
-                span = self.metrics.upload_span
-                self.metrics.upload_span = (span[0] if span else step.t, step.t)
+                span = metrics.upload_span
+                metrics.upload_span = (span[0] if span else step.t, step.t)
             user_input = (
                 blobs or rt.text is not None or rt.activity_end is not None or rt.audio_stream_end
             )

@@ -456,3 +456,43 @@ def test_diff_needs_exactly_two_cassettes() -> None:
     assert result.exit_code == 2
     assert "--diff compares two cassettes" in result.output
     assert "Traceback" not in result.output
+
+
+def _variants() -> list[Frame]:
+    """Audio frames of one shape, and frames that look like it but are not the same."""
+    raw = bytes(range(256)) * 5  # 1280 bytes: its base64 has '+' and '/'
+    frames: list[Frame] = [setup(), SETUP_COMPLETE]
+    for i in range(30):
+        frames.append(audio(n=1280, t=0.1 + i * 0.04))
+    same = {"mimeType": "audio/pcm;rate=16000", "data": b64(raw)}
+    frames += [
+        (1.5, "client", {"realtimeInput": {"audio": same}}),
+        # the same length, URL-safe: a finding the shortcut must not hide
+        (1.6, "client", {"realtimeInput": {"audio": {**same, "data": b64(raw, True)}}}),
+        # the same length with an unknown key in place of two base64 characters
+        (1.7, "client", {"realtimeInput": {"audio": {**same, "data": b64(raw)[:-8] + "AAAA"}}}),
+        (1.8, "client", {"realtimeInput": {"audio": {"mimeType": "audio/pcm", "data": b64(raw)}}}),
+        (1.9, "client", {"realtimeInput": {"audio": {**same, "data": b64(raw[:-1])}}}),
+        reply(2.0),
+        reply(2.0, ms=20),
+        reply(2.1),
+        (2.2, "server", {"serverContent": {"modelTurn": {"parts": [{"text": "hi"}]}}}),
+        (2.3, "server", {"serverContent": {"turnComplete": True}}),
+    ]
+    return frames
+
+
+@pytest.mark.parametrize("name", [*CLEAN_SESSIONS, "variants"])
+def test_audio_frames_decoded_once_per_shape_audit_exactly_as_decoded_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    import rawlive.audit as audit_module
+
+    path = write(tmp_path / "v.jsonl", _variants()) if name == "variants" else FIXTURES / name
+    shortcut = audit_cassette(path).to_builtins()
+    monkeypatch.setattr(audit_module._Templates, "match", lambda self, payload, sender: None)
+    full = audit_cassette(path).to_builtins()
+    assert shortcut == full
+    if name == "variants":
+        found = {f["rule"] for f in full["findings"]}
+        assert {"urlsafe-base64", "audio-mime-rate", "audio-odd-length"} <= found
