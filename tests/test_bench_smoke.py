@@ -1,4 +1,4 @@
-"""Smoke test of the benchmarks: ``python -m bench --quick codec client emulator audio send proxy``.
+"""Smoke test of the benchmarks: ``python -m bench --quick codec client ... proxy audit``.
 
 Only the shape of the report is checked (each expected row present, a number
 in its ratio column unless it has no baseline, a verdict unless it is a
@@ -42,6 +42,7 @@ EXPECTED = [
     ("send.memory", "peak RSS added by `rawlive send --fast` of a 60-min"),
     ("send.cpu", "rawlive's streaming loop (connect + stream_file)"),
     ("send.cpu", "baseline: google-genai send_realtime_input"),
+    ("audit.throughput", "audio in full) vs msgspec.json.decode of its lines"),
 ]
 # Rows with a target but no baseline (ratio "—"): a check, or a figure of rawlive's alone.
 CHECKS = [
@@ -58,6 +59,7 @@ REPORTS = [
     ("send.cpu", "of the whole `rawlive send FILE"),
     ("send.cpu", "outside the pacer's waits"),
     ("proxy.latency", "p99 round trip of a chunk through the proxy"),
+    ("audit.throughput", "audio elided) vs msgspec.json.decode of its lines"),
 ]
 # Figures reported alone: no baseline, no ratio, no target.
 FIGURES = [
@@ -99,6 +101,7 @@ def test_quick_codec_bench_reports_every_row(tmp_path: Path) -> None:
             "replay",
             "send",
             "proxy",
+            "audit",
             "--json",
             str(out_json),
         ],
