@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format schemas bench clean
+.PHONY: install demo test lint format schemas bench readme clean
 
 install: $(STAMP)
 
@@ -40,8 +40,13 @@ format: install
 schemas: install
 	$(BIN)/python -m rawlive.schema schemas
 
+# Every benchmark; the report goes to bench/RESULTS.md and the README's table.
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --results bench/RESULTS.md --readme README.md
+
+# The README's CLI reference, from the commands' own help.
+readme: install
+	$(BIN)/python -m rawlive.clidoc README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -22,6 +22,13 @@ import bench
 from bench._core import Context, Row, all_cases, select
 from bench._report import environment, format_markdown, to_json
 
+RESULTS_INTRO = (
+    "# Benchmark results\n\n"
+    "The latest full `make bench` run, rawlive and the official SDK measured side by side. "
+    "Ratios matter, absolute times depend on the machine.\n\n"
+)
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
 
 def discover() -> None:
     """Import ``bench.<module>`` for every module not starting with ``_``."""
@@ -43,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="tiny counts, for a smoke test")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        metavar="FILE",
+        help="also write the report to FILE (bench/RESULTS.md) under its own title",
+    )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        metavar="FILE",
+        help="also put the report in FILE between <!-- bench:start --> and <!-- bench:end -->",
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     return parser
@@ -78,7 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
 
     env = environment(ctx)
-    print(format_markdown(env, rows))
+    report = format_markdown(env, rows)
+    print(report)
+    body = report.split("\n", 1)[1].strip("\n") + "\n"  # without the "# ..." title
+    if args.results is not None:
+        args.results.write_text(RESULTS_INTRO + body)
+    if args.readme is not None:
+        readme = args.readme.read_text()
+        start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+        args.readme.write_text(readme[:start] + "\n" + body + readme[end:])
     if args.json is not None:
         args.json.write_text(json.dumps(to_json(env, rows), indent=2, ensure_ascii=False) + "\n")
     if any(row.error for row in rows):

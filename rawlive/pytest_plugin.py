@@ -60,7 +60,9 @@ underscores):
     (default ``tests/cassettes``).
 ``--live-upstream`` / ``live_upstream``
     The Live API to record against, a ``ws://``/``wss://`` URL (e.g. a
-    ``rawlive serve`` emulator). Without it, recording goes to the real
+    ``rawlive serve`` emulator), or ``emulator`` for rawlive's emulator
+    started for the test (no script: it echoes what it hears; see
+    :mod:`rawlive.emulator`). Without it, recording goes to the real
     Gemini API with the key in ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``); with
     neither, a recording test errors saying so.
 
@@ -118,6 +120,7 @@ from rawlive import cassette, endpoints
 from rawlive import session as session_module
 from rawlive.errors import ConfigError
 from rawlive.replay import ReplayServer
+from rawlive.server import LiveServer
 
 __all__ = ["MODES", "LiveCassette", "LiveNetworkRefused", "live_endpoint"]
 
@@ -152,7 +155,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--live-upstream",
         default=None,
-        help="Live API URL to record against (default: Gemini with GEMINI_API_KEY)",
+        help="Live API URL to record against, or 'emulator' for rawlive's own "
+        "(default: Gemini with GEMINI_API_KEY)",
     )
     parser.addini("live_record_mode", "record mode: none, once, new_episodes, all", default="none")
     parser.addini("live_cassette_dir", "cassette directory", default="tests/cassettes")
@@ -325,7 +329,8 @@ class LiveCassette:
     #: Recording: where connections go (``None``: the endpoint resolved from the key).
     upstream: str | None = None
     recorder: _SharedRecorder | None = None
-    server: ReplayServer | None = None
+    #: The replay server, or the emulator recorded against (``--live-upstream emulator``).
+    server: LiveServer | None = None
     loop: _LoopThread | None = None
     finished: bool = False
     problem: str | None = None
@@ -349,8 +354,13 @@ class LiveCassette:
                 os.replace(self.partial, self.path)
             else:
                 self.partial.unlink(missing_ok=True)
+            if self.server is not None and self.loop is not None:  # an embedded emulator
+                try:
+                    self.loop.run(self.server.stop())
+                finally:
+                    self.loop.close()
             return None
-        assert self.server is not None and self.loop is not None
+        assert isinstance(self.server, ReplayServer) and self.loop is not None
         server = self.server
         try:
             self.loop.run(server.stop())
@@ -402,6 +412,24 @@ def _start_replay(path: Path, mode: str, marker: _Marker) -> LiveCassette:
 
 def _start_recording(config: pytest.Config, path: Path, mode: str, marker: _Marker) -> LiveCassette:
     upstream = _setting(config, "live_upstream") or None
+    emulator: LiveServer | None = None
+    loop: _LoopThread | None = None
+    if upstream == "emulator":
+        from rawlive.emulator import Emulator
+
+        loop = _LoopThread()
+
+        async def start() -> LiveServer:
+            server = Emulator()
+            await server.start()
+            return server
+
+        try:
+            emulator = loop.run(start())
+        except BaseException:
+            loop.close()
+            raise
+        upstream = emulator.url
     if upstream is not None:
         url = upstream
     else:
@@ -415,7 +443,7 @@ def _start_recording(config: pytest.Config, path: Path, mode: str, marker: _Mark
                 pytrace=False,
             )
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = LiveCassette(path, mode, url, marker, upstream=upstream)
+    state = LiveCassette(path, mode, url, marker, upstream=upstream, server=emulator, loop=loop)
     state.recorder = _SharedRecorder(
         cassette.CassetteWriter(state.partial, meta={"recordMode": mode})
     )
