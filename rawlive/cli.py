@@ -608,3 +608,46 @@ def send(
     except OSError as exc:
         _fail(f"cannot write {out}: {exc.strerror or exc}")
     raise SystemExit(code)
+
+
+@main.command()
+@click.argument("cassette")
+@click.option(
+    "-o", "--out", help="The HTML file to write (default: the CASSETTE's name with .html)."
+)
+@click.option(
+    "--audio-limit",
+    default=6.0,
+    show_default=True,
+    type=float,
+    help="MB of the page that embedded audio may take (0: none).",
+)
+def report(cassette: str, out: str | None, audio_limit: float) -> None:
+    """Write the timeline of a recorded CASSETTE as one self-contained HTML page.
+
+    Lanes on one time axis (both sides' audio, transcripts, model text, tool
+    calls, control events, each turn's latency), then the audit's findings,
+    the turns with their audio (playable up to --audio-limit), token usage
+    and the session's facts. The page loads nothing from anywhere.
+    """
+    from pathlib import Path
+
+    from rawlive.report import write_report
+
+    if audio_limit < 0:
+        _fail("--audio-limit must not be negative")
+    target = Path(out) if out else Path(cassette).with_suffix(".html")
+    if target.resolve() == Path(cassette).resolve():
+        _fail(f"the page would overwrite the cassette {cassette}: give -o")
+    try:
+        written = write_report(cassette, target, audio_limit=round(audio_limit * 1_000_000))
+    except RawliveError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        verb = "write" if exc.filename is not None and Path(exc.filename) == target else "read"
+        _fail(f"cannot {verb} {exc.filename or cassette}: {exc.strerror or exc}")
+    extra = "".join(f"; {note}" for note in written.notes)
+    if written.clips_left_out:
+        extra += f"; {written.clips_left_out} audio clip(s) over --audio-limit left out"
+    size = f"{written.bytes / 1_000_000:.1f} MB"
+    click.echo(f"wrote {written.path} ({size}, {written.turns} turn(s){extra})")

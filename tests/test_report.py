@@ -1,0 +1,651 @@
+"""rawlive report: the page as a browser renders it, its size and speed, and its failures.
+
+The browser tests open the pages in headless Chromium through a harness page
+that loads each report in an iframe and reads its rendered DOM (lanes,
+turns, latency brackets with their on-screen widths, tables, notes, the
+resources it fetched, the duration of every embedded clip as the browser
+decodes it). Without a Chromium they skip and say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import importlib.util
+import json
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from rawlive.audit import audit_cassette
+from rawlive.report import DEFAULT_AUDIO_LIMIT, read_timeline, render_report, write_report
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sessions"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+LANES = {
+    "turns",
+    "user-audio",
+    "input",
+    "latency",
+    "model-audio",
+    "output",
+    "text",
+    "tools",
+    "control",
+}
+#: report-voice.jsonl, as make_report_sessions.py scripts it: (speech or input end, first audio).
+VOICE_TURNS = [(1.30, 2.25, "speech"), (3.90, 4.40, "speech"), (5.40, 5.70, "speech")]
+VOICE_TURNS += [(6.80, 7.20, "input")]
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "make_report_sessions", FIXTURES / "make_report_sessions.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (its dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------------
+# The browser
+# ---------------------------------------------------------------------------
+
+HARNESS = """<!doctype html><html><head><meta charset="utf-8"><script>
+var t0 = performance.now(), results = {}, pending = %(count)d, probe = %(probe)s;
+function finish() {
+  if (--pending === 0) document.getElementById("out").textContent = JSON.stringify(results);
+}
+function all(d, selector) { return Array.from(d.querySelectorAll(selector)); }
+function inspect(frame) {
+  var loaded = performance.now(), d = frame.contentDocument, w = frame.contentWindow;
+  d.body.getBoundingClientRect();
+  var r = {loadMs: loaded - t0, layoutMs: performance.now() - t0};
+  var svg = d.querySelector("svg.plot");
+  r.pxPerSecond = svg ? +svg.dataset.pxPerSecond : null;
+  r.lanes = {};
+  all(d, "svg.plot g.lane").forEach(function (g) {
+    var env = g.querySelector("path.env");
+    r.lanes[g.dataset.lane] = {elements: g.querySelectorAll("*").length,
+      envelopeWidth: env ? env.getBoundingClientRect().width : 0};
+  });
+  r.laneNames = all(d, "[data-lane-name]").map(function (e) {
+    return [e.dataset.laneName, e.getBoundingClientRect().height]; });
+  r.turns = all(d, "svg.plot g.turn").map(function (g) {
+    return {turn: +g.dataset.turn, css: g.getAttribute("class"),
+            width: g.querySelector("rect").getBoundingClientRect().width}; });
+  r.latency = all(d, "svg.plot g.latency").map(function (g) {
+    return {turn: +g.dataset.turn, seconds: +g.dataset.latency, basis: g.dataset.basis,
+            from: +g.dataset.from, to: +g.dataset.to,
+            label: g.querySelector("text").textContent,
+            width: g.querySelector("path").getBoundingClientRect().width}; });
+  r.rows = all(d, "#turns tr[data-turn]").map(function (tr) {
+    var row = {turn: +tr.dataset.turn};
+    tr.querySelectorAll("td[data-metric]").forEach(function (td) {
+      row[td.dataset.metric] = td.dataset.seconds === "" ? null : +td.dataset.seconds; });
+    return row; });
+  r.notes = all(d, "#notes p").map(function (p) { return [p.className, p.innerText]; });
+  r.findings = all(d, "#findings tr[data-rule]").map(function (tr) { return tr.dataset.rule; });
+  r.tokens = {};
+  all(d, "#tokens tr[data-modality]").forEach(function (tr) {
+    r.tokens[tr.dataset.modality] = [+tr.cells[1].textContent, +tr.cells[2].textContent]; });
+  r.facts = {};
+  all(d, "#facts tr[data-fact]").forEach(function (tr) {
+    r.facts[tr.dataset.fact] = tr.querySelector("td").innerText; });
+  r.connections = all(d, "#connections tr[data-connection]").map(function (tr) {
+    return tr.innerText; });
+  r.clips = all(d, "[data-clip]").map(function (c) { return c.innerText; });
+  r.audios = all(d, "audio").length;
+  r.resources = w.performance.getEntriesByType("resource").map(function (e) { return e.name; });
+  r.svgElements = svg ? svg.querySelectorAll("*").length : 0;
+  r.elements = d.getElementsByTagName("*").length;
+  r.audioSeconds = [];
+  results[frame.dataset.name] = r;
+  var audios = probe ? all(d, "audio") : [];
+  pending += audios.length;
+  audios.forEach(function (a, i) {
+    var clip = new Audio();
+    clip.preload = "metadata";
+    clip.onloadedmetadata = function () { r.audioSeconds[i] = clip.duration; finish(); };
+    clip.onerror = function () { r.audioSeconds[i] = "error"; finish(); };
+    clip.src = a.getAttribute("src");
+  });
+  finish();
+}
+</script></head><body><pre id="out">pending</pre>%(frames)s</body></html>"""
+
+
+@dataclasses.dataclass
+class Browser:
+    executable: str
+    profile: Path
+
+    def run(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                self.executable,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--hide-scrollbars",
+                f"--user-data-dir={self.profile}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def inspect(self, pages: dict[str, Path], *, probe_audio: bool) -> dict[str, Any]:
+        """Load the pages side by side in a harness page; what each one's DOM holds."""
+        folder = next(iter(pages.values())).parent
+        frames = "".join(
+            f'<iframe data-name="{name}" src="{path.name}" width="1400" height="900" '
+            f'onload="inspect(this)"></iframe>'
+            for name, path in pages.items()
+        )
+        harness = folder / "harness.html"
+        harness.write_text(
+            HARNESS
+            % {"count": len(pages), "probe": "true" if probe_audio else "false", "frames": frames}
+        )
+        # Virtual time lets the audio probes finish before the DOM is dumped; timing
+        # runs go without it, so that performance.now() is the wall clock.
+        budget = ["--virtual-time-budget=20000"] if probe_audio else []
+        result = self.run("--allow-file-access-from-files", *budget, "--dump-dom", harness.as_uri())
+        match = re.search(r'<pre id="out">(.*?)</pre>', result.stdout, re.S)
+        assert match and match.group(1) != "pending", result.stderr[-2000:]
+        data: dict[str, Any] = json.loads(html.unescape(match.group(1)))
+        return data
+
+    def screenshot(self, page: Path, png: Path, size: tuple[int, int] = (1200, 800)) -> bytes:
+        result = self.run(
+            f"--window-size={size[0]},{size[1]}", f"--screenshot={png}", page.as_uri()
+        )
+        assert png.exists(), result.stderr[-2000:]
+        return png.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
+    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
+    if found is None:
+        pytest.skip(
+            f"no Chromium to check the page in (looked for {', '.join(BROWSERS)} on PATH); "
+            "install one (apt-get install chromium, as .ci/run does)"
+        )
+    chromium = Browser(found, tmp_path_factory.mktemp("chromium-profile"))
+    probe = tmp_path_factory.mktemp("probe") / "probe.html"
+    probe.write_text("<!doctype html><p id=probe>ok</p>")
+    try:
+        result = chromium.run("--dump-dom", probe.as_uri(), timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"{found} does not run headless here: {exc}")
+    if 'id="probe"' not in result.stdout:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"{found} does not run headless here: {last}")
+    return chromium
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("pages")
+    out = {}
+    for name in ("voice", "cut", "empty", "errors"):
+        out[name] = write_report(FIXTURES / f"report-{name}.jsonl", folder / f"{name}.html").path
+    out["elided"] = write_report(
+        FIXTURES / "weather-tool-goaway.jsonl", folder / "elided.html"
+    ).path
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered(browser: Browser, pages: dict[str, Path]) -> dict[str, Any]:
+    return browser.inspect(pages, probe_audio=True)
+
+
+# ---------------------------------------------------------------------------
+# What the browser shows
+# ---------------------------------------------------------------------------
+
+
+def test_the_voice_session_renders_every_lane_turn_and_latency(rendered: dict[str, Any]) -> None:
+    page = rendered["voice"]
+    assert set(page["lanes"]) == LANES
+    assert {name for name, height in page["laneNames"] if height > 10} == LANES
+    for lane in ("user-audio", "model-audio"):
+        assert page["lanes"][lane]["envelopeWidth"] > 50, lane
+    assert page["lanes"]["tools"]["elements"] >= 3  # the get_weather call
+    assert [t["turn"] for t in page["turns"]] == [1, 2, 3, 4]
+    assert all(t["width"] > 10 for t in page["turns"])
+
+    audit = audit_cassette(FIXTURES / "report-voice.jsonl")
+    assert len(audit.metrics.turns) == len(page["turns"])
+    scale = page["pxPerSecond"]
+    brackets = page["latency"]
+    assert [b["turn"] for b in brackets] == [1, 2, 3, 4]
+    for bracket, measured, (start, end, basis) in zip(
+        brackets, audit.metrics.turns, VOICE_TURNS, strict=True
+    ):
+        # Where the user stops streaming when speech ends, both measures agree.
+        assert measured.first_reply_audio is not None
+        assert bracket["seconds"] == pytest.approx(measured.first_reply_audio, abs=2e-6)
+        assert bracket["seconds"] == pytest.approx(end - start, abs=2e-6)
+        assert (bracket["from"], bracket["to"], bracket["basis"]) == (
+            pytest.approx(start, abs=2e-6),
+            pytest.approx(end, abs=2e-6),
+            basis,
+        )
+        assert bracket["label"] == f"{round((end - start) * 1000)} ms"
+        assert bracket["width"] == pytest.approx((end - start) * scale, abs=2.5)
+
+
+def test_the_turn_table_holds_the_audit_metrics(rendered: dict[str, Any]) -> None:
+    page = rendered["voice"]
+    audit = audit_cassette(FIXTURES / "report-voice.jsonl")
+    assert [row["turn"] for row in page["rows"]] == [1, 2, 3, 4]
+    for row, measured in zip(page["rows"], audit.metrics.turns, strict=True):
+        for name in (
+            "first_input_transcription",
+            "first_reply_audio",
+            "generation_complete",
+            "turn_complete",
+        ):
+            value = getattr(measured, name)
+            assert row[name] == (None if value is None else pytest.approx(value, abs=2e-6))
+    assert page["findings"] == [f.rule for f in audit.findings] == ["audio-during-blocking-call"]
+    assert page["tokens"] == {
+        modality: [audit.metrics.prompt_tokens.get(modality, 0), tokens]
+        for modality, tokens in {"AUDIO": 70, "TEXT": 0}.items()
+    }
+    assert page["facts"]["model"] == "models/gemini-2.5-flash-native-audio-preview-12-2025"
+    assert page["facts"]["API version"] == "v1beta"
+    assert page["facts"]["endpoint"].endswith("?key=<redacted>")
+    assert page["facts"]["duration"].startswith("8.61 s")
+    assert "goAway" not in page["connections"][1] and "timeLeft 5.00 s" in page["connections"][0]
+
+
+def test_every_clip_is_embedded_and_decodes_to_its_length(rendered: dict[str, Any]) -> None:
+    page = rendered["voice"]
+    timeline = read_timeline(FIXTURES / "report-voice.jsonl")
+    clips = [clip for turn in timeline.turns for clip in turn.clips]
+    assert [(c.side, round(c.seconds, 3)) for c in clips] == [
+        ("user", 0.84),
+        ("model", 0.8),
+        ("user", 0.6),
+        ("model", 0.4),
+        ("user", 0.4),
+        ("model", 0.3),
+        ("model", 0.4),
+    ]
+    assert page["audios"] == len(clips)
+    assert page["audioSeconds"] == [pytest.approx(c.seconds, abs=0.002) for c in clips]
+
+
+def test_the_page_fetches_nothing(rendered: dict[str, Any]) -> None:
+    for name, page in rendered.items():
+        assert page["resources"] == [], name
+
+
+@pytest.mark.parametrize(
+    ("name", "level", "says"),
+    [
+        ("cut", "error", "The recording was cut off"),
+        ("empty", "warning", "This recording is empty"),
+        ("errors", "error", "The session never started"),
+        ("elided", "warning", "Audio was elided"),
+    ],
+)
+def test_problem_sessions_say_what_happened(
+    rendered: dict[str, Any], name: str, level: str, says: str
+) -> None:
+    page = rendered[name]
+    assert set(page["lanes"]) == LANES  # the timeline is there, whatever happened
+    assert any(css == level and text.startswith(says) for css, text in page["notes"]), page["notes"]
+
+
+def test_a_cut_recording_keeps_what_came_before_the_cut(rendered: dict[str, Any]) -> None:
+    page = rendered["cut"]
+    assert "cassette-truncated" in page["findings"]
+    assert [t["css"] for t in page["turns"]] == ["turn unfinished"]
+    assert page["lanes"]["user-audio"]["envelopeWidth"] > 50
+    assert page["audios"] == 2  # what arrived of the unfinished turn is still playable
+
+
+def test_a_failed_session_names_each_close_and_its_hint(rendered: dict[str, Any]) -> None:
+    notes = " ".join(text for _, text in rendered["errors"]["notes"])
+    assert "closed by the server with 1008" in notes and "check the model name" in notes
+    assert "closed by the server with 1011" in notes and "retry" in notes
+    assert rendered["errors"]["findings"] == ["close-code", "close-code"]
+    assert rendered["errors"]["turns"] == []
+
+
+def test_elided_audio_is_drawn_but_not_offered(rendered: dict[str, Any]) -> None:
+    page = rendered["elided"]
+    assert page["audios"] == 0
+    assert page["clips"] and all("elided in the recording" in clip for clip in page["clips"])
+    assert all(b["basis"] == "input" for b in page["latency"])
+
+
+def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Decode an 8-bit RGB or RGBA PNG with zlib: width, height and RGB rows."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks, head = 8, [], b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IHDR":
+            head = data[pos + 8 : pos + 8 + length]
+        elif kind == b"IDAT":
+            chunks.append(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head)
+    assert depth == 8 and colour in (2, 6) and interlace == 0
+    bpp = 3 if colour == 2 else 4
+    raw = zlib.decompress(b"".join(chunks))
+    stride = width * bpp
+    prev = bytearray(stride)
+    rows = []
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + ((a + b) >> 1)) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        prev = line
+        rows.append(bytes(v for i, v in enumerate(line) if bpp == 3 or i % 4 != 3))
+    return width, height, rows
+
+
+def test_the_screenshot_shows_a_drawn_timeline(
+    browser: Browser, pages: dict[str, Path], tmp_path: Path
+) -> None:
+    width, height, rows = _png_pixels(browser.screenshot(pages["voice"], tmp_path / "v.png"))
+    assert (width, height) == (1200, 800)
+    pixels = [row[i : i + 3] for row in rows for i in range(0, len(row), 3)]
+    colours = set(pixels)
+    inked = sum(1 for p in pixels if p != b"\xff\xff\xff")
+    blue = sum(1 for r, g, b in pixels if b > r + 60)  # user audio
+    orange = sum(1 for r, g, b in pixels if r > b + 80 and r > 180)  # model audio
+    assert len(colours) > 100
+    assert inked > 0.05 * len(pixels)
+    assert blue > 500 and orange > 500, (blue, orange)
+
+
+# ---------------------------------------------------------------------------
+# A long session stays usable
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LongSession:
+    cassette: Path
+    page: Path
+    truth: list[tuple[float, float]]
+    frames: int
+    generated: float
+    rendering: float
+    clips_left_out: int
+
+
+@pytest.fixture(scope="module")
+def long_session(tmp_path_factory: pytest.TempPathFactory) -> LongSession:
+    """A 30-minute session (microphone never muted, ~130 MB) and its page."""
+    folder = tmp_path_factory.mktemp("long")
+    cassette = folder / "long.jsonl"
+    started = time.perf_counter()
+    truth = _generator().synthesize_session(cassette, minutes=30)
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    written = write_report(cassette, folder / "long.html")
+    rendering = time.perf_counter() - started
+    with cassette.open("rb") as lines:
+        frames = sum(1 for line in lines if line.startswith(b'{"type":"frame"'))
+    return LongSession(
+        cassette, written.path, truth, frames, generated, rendering, written.clips_left_out
+    )
+
+
+def test_a_thirty_minute_page_stays_under_10_mb(long_session: LongSession) -> None:
+    size = long_session.page.stat().st_size
+    page = long_session.page.read_text()
+    assert size < 10_000_000
+    assert long_session.frames > 20_000
+    embedded = re.findall(r'src="(data:audio/wav;base64,[^"]*)"', page)
+    assert len(embedded) >= 5 and sum(map(len, embedded)) <= DEFAULT_AUDIO_LIMIT
+    assert long_session.clips_left_out > 100
+    assert f"{long_session.clips_left_out} audio clip(s)" in page
+    assert page.count("<path") + page.count("<rect") < long_session.frames / 5
+
+
+def test_a_thirty_minute_page_opens_fast_in_a_browser(
+    browser: Browser, long_session: LongSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.perf_counter()
+    shown = browser.inspect({"long": long_session.page}, probe_audio=False)["long"]
+    wall = time.perf_counter() - started
+    assert shown["layoutMs"] < 2000
+    assert shown["resources"] == []
+    assert shown["svgElements"] < long_session.frames / 5  # envelopes, not a shape per frame
+    truth = long_session.truth
+    assert len(shown["turns"]) == len(truth) + 1  # the microphone still streams at the end
+    brackets = {b["turn"]: b for b in shown["latency"]}
+    for index, (speech_end, first_audio) in enumerate(truth, start=1):
+        bracket = brackets[index]
+        assert bracket["basis"] == "speech"
+        # The end of speech is found to the 10 ms block.
+        assert bracket["seconds"] == pytest.approx(first_audio - speech_end, abs=0.011)
+    with capsys.disabled():
+        print(
+            f"\n30-minute session: {long_session.cassette.stat().st_size / 1e6:.0f} MB cassette "
+            f"({long_session.frames} frames, made in {long_session.generated:.1f} s); page "
+            f"{long_session.page.stat().st_size / 1e6:.2f} MB written in "
+            f"{long_session.rendering:.1f} s; Chromium: load {shown['loadMs']:.0f} ms, "
+            f"with layout {shown['layoutMs']:.0f} ms ({wall:.1f} s with the browser's start); "
+            f"{shown['elements']} elements"
+        )
+
+
+# ---------------------------------------------------------------------------
+# The page on its own (no browser)
+# ---------------------------------------------------------------------------
+
+_RESOURCE = re.compile(
+    r"""(?ix)
+    \b(?:src|href|xlink:href|action|poster|srcset|data|background|formaction)\s*=\s*
+        (?!["']?(?:data:|\#))
+    | url\(\s*(?!["']?(?:data:|\#))
+    | @import
+    | <(?:script|link|iframe|object|embed|img|base|frame)\b
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "cassette", ["report-voice", "report-errors", "weather-tool-goaway", "hello-text"]
+)
+def test_the_html_holds_no_resource_url(cassette: str) -> None:
+    page = render_report(FIXTURES / f"{cassette}.jsonl")
+    assert "http://" not in page and "https://" not in page
+    assert "xmlns" not in page
+    assert not re.search(r"""["'(]\s*//""", page)  # no protocol-relative URL either
+    assert [m.group(0) for m in _RESOURCE.finditer(page)] == []
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+
+
+def test_the_resource_check_catches_a_request() -> None:
+    for bad in (
+        '<img src="x.png">',
+        '<a href="//e.com">',
+        "<image href='x.svg'/>",
+        "a{background:url(x.png)}",
+        '<script>fetch("x")</script>',
+    ):
+        assert _RESOURCE.search(bad), bad
+    for fine in ('<use href="#env-user"/>', '<audio src="data:audio/wav;base64,AA==">'):
+        assert not _RESOURCE.search(fine), fine
+
+
+HEADER = {
+    "type": "header",
+    "format": "rawlive-cassette",
+    "version": 1,
+    "rawliveVersion": "0.1.0",
+    "created": "2025-06-01T12:00:00.000000Z",
+    "model": "models/gemini-live-2.5-flash-preview",
+}
+
+
+def _cassette(path: Path, lines: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def _frame(t: float, sender: str, message: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(message)
+    kind = next(iter(message))
+    return {"type": "frame", "t": t, "connection": 1, "from": sender, "opcode": "text",
+            "kind": kind, "text": text}  # fmt: skip
+
+
+def test_secrets_in_a_hand_written_cassette_never_reach_the_page(tmp_path: Path) -> None:
+    key = "AIzaSyHANDWRITTEN-secret-key-0123456789"
+    token = "auth_tokens/ephemeral-abcdef0123456789"
+    url = f"wss://example.invalid/ws/x?key={key}&access_token={token}"
+    said = {"serverContent": {"outputTranscription": {"text": f"your key is {key}"}}}
+    header = {
+        **HEADER,
+        "url": url,
+        "headers": [["x-goog-api-key", key], ["Authorization", f"Bearer {token}"]],
+        "meta": {"note": f"recorded with {key}"},
+    }
+    close = {"type": "close", "t": 0.2, "connection": 1, "code": 1008, "by": "server"}
+    cassette = _cassette(
+        tmp_path / "leaky.jsonl",
+        [
+            header,
+            {"type": "connect", "t": 0.0, "connection": 1, "url": url},
+            _frame(0.1, "server", said),
+            {**close, "reason": f"bad {token}"},
+        ],
+    )
+    page = render_report(cassette)
+    assert key not in page and token not in page
+    assert "ephemeral-abcdef" not in page and "HANDWRITTEN" not in page
+    assert page.count("&lt;redacted&gt;") >= 5
+    assert "your key is &lt;redacted&gt;" in page
+
+
+def test_a_flood_of_findings_is_counted_not_listed(tmp_path: Path) -> None:
+    odd = {"realtimeInput": {"audio": {"data": "AAAA", "mimeType": "audio/pcm;rate=16000"}}}
+    lines = [HEADER, {"type": "connect", "t": 0.0, "connection": 1, "url": "ws://x"}]
+    lines += [_frame(0.01, "client", {"setup": {"model": HEADER["model"]}})]
+    lines += [_frame(0.02, "server", {"setupComplete": {}})]
+    lines += [_frame(0.03 + i * 0.04, "client", odd) for i in range(400)]
+    page = render_report(_cassette(tmp_path / "odd.jsonl", lines))
+    assert "400 error" in page and "audio-odd-length × 400" in page
+    assert page.count('data-rule="audio-odd-length"') == 300
+
+
+def test_the_audio_limit_leaves_later_clips_out_and_lists_them() -> None:
+    full = read_timeline(FIXTURES / "report-voice.jsonl")
+    sizes = [len(c.data_uri or "") for t in full.turns for c in t.clips]
+    assert all(sizes) and sum(sizes) <= DEFAULT_AUDIO_LIMIT
+    limited = read_timeline(FIXTURES / "report-voice.jsonl", audio_limit=sum(sizes[:3]))
+    clips = [c for t in limited.turns for c in t.clips]
+    assert [c.data_uri is not None for c in clips] == [True] * 3 + [False] * 4
+    assert [turn for turn, _ in limited.left_out] == [2, 3, 3, 4]
+    assert all("audio limit" in c.note for c in clips[3:])
+    assert limited.audio_embedded == sum(sizes[:3])
+    page = render_report(FIXTURES / "report-voice.jsonl", audio_limit=0)
+    assert "<audio" not in page and "7 audio clip(s)" in page
+
+
+def test_the_model_audio_stops_where_the_user_cut_in() -> None:
+    timeline = read_timeline(FIXTURES / "report-voice.jsonl")
+    turn = timeline.turns[1]
+    assert turn.interrupted and turn.end == pytest.approx(4.71)
+    played = [float(t.max()) for t in timeline.model.times if len(t) and 4.3 < float(t.min()) < 5.0]
+    # The reply was sent at 4.40-4.80 in real time; the interruption at 4.70 stops it.
+    assert played and max(played) < 4.70
+    assert [c.seconds for c in turn.clips if c.side == "model"] == [pytest.approx(0.4)]
+
+
+# ---------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------
+
+RAWLIVE = [sys.executable, "-m", "rawlive"]
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RAWLIVE, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def test_the_command_writes_the_page_beside_the_cassette(tmp_path: Path) -> None:
+    cassette = tmp_path / "session.jsonl"
+    shutil.copy(FIXTURES / "report-cut.jsonl", cassette)
+    result = _run("report", str(cassette))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"wrote {tmp_path / 'session.html'} (0.0 MB, 1 turn(s); the recording was cut off)"
+    )
+    assert "The recording was cut off" in (tmp_path / "session.html").read_text()
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.jsonl", "cannot read {path}: No such file or directory"),
+        (lambda d: d, "cannot read {path}: Is a directory"),
+        (lambda d: _write(d / "empty.jsonl", b""), "{path} has no cassette header"),
+        (lambda d: _write(d / "notes.txt", b"hello\n"), "{path}:1: not a rawlive cassette"),
+        (lambda d: _write(d / "x.jsonl", b'{"type":"header"}\n'), "{path}:1: not a rawlive"),
+    ],
+    ids=["missing", "directory", "empty-file", "not-json", "not-a-header"],
+)
+def test_bad_input_is_one_line_and_exit_status_2(tmp_path: Path, make: Any, message: str) -> None:
+    path = make(tmp_path)
+    result = _run("report", str(path), "-o", str(tmp_path / "out.html"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rawlive: " + message.format(path=path))
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_an_unwritable_page_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "dir.html"
+    result = _run("report", str(FIXTURES / "report-empty.jsonl"), "-o", str(target))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"rawlive: cannot write {target}: No such file or directory"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
