@@ -61,12 +61,13 @@ def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "beep.wav").stat().st_size > 44
     assert (tmp_path / "tests" / "cassettes" / "greeting.jsonl").exists()
     assert '"findings"' in (tmp_path / "audit.json").read_text()
+    assert "<svg" in (tmp_path / "report.html").read_text()
 
 
 def test_the_cli_reference_is_the_commands_help() -> None:
     assert clidoc.main(["--check", str(README)]) == 0, "run `make readme`"
     reference = clidoc.section(README.read_text())
-    for command in ("audit", "proxy", "replay", "send", "serve"):
+    for command in ("audit", "proxy", "replay", "report", "send", "serve"):
         assert f"### `rawlive {command}`" in reference
 
 
@@ -94,6 +95,7 @@ def test_the_benchmark_table_is_the_latest_results() -> None:
         "## Use the library",
         "## Record and replay",
         "## Audit the wire",
+        "## See a session",
         "## The emulator",
         "## How rawlive differs from the SDK",
         "## CLI reference",
