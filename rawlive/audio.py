@@ -47,6 +47,8 @@ __all__ = [
     "DEFAULT_CHUNK_MS",
     "DEFAULT_SPIN",
     "INPUT_RATE",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "OUTPUT_RATE",
     "AudioFileError",
     "AudioInfo",
@@ -66,7 +68,14 @@ INPUT_RATE = 16_000
 OUTPUT_RATE = 24_000
 """Sample rate of the audio the Live API sends back."""
 
+MIN_SAMPLE_RATE = 1_000
+"""The lowest sample rate read or resampled: below it no speech is left, and
+resampling from it to 16 kHz would multiply the samples many times over."""
+MAX_SAMPLE_RATE = 768_000
+"""The highest sample rate read or resampled (the fastest audio hardware)."""
+
 _BLOCK_FRAMES = 8192  # frames read per block: ~0.2 s at 44.1 kHz, a few hundred KiB at most
+_BLOCK_SAMPLES = 8 * _BLOCK_FRAMES  # samples per block, all channels: 256 KiB as float32
 
 
 class AudioFileError(RawliveError):
@@ -107,6 +116,13 @@ def file_info(path: str | os.PathLike[str]) -> AudioInfo:
         ) from None
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
         raise AudioFileError(f"{name}: the file holds no audio")
+    if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+        # A damaged header, most likely; resampling 16 Hz to 16 kHz would
+        # also turn every block read into a thousand times its size.
+        raise AudioFileError(
+            f"{name}: a sample rate of {info.samplerate} Hz is not supported "
+            f"({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)"
+        )
     return AudioInfo(name, info.samplerate, info.channels, info.frames, info.format, info.subtype)
 
 
@@ -117,6 +133,8 @@ def _reason(exc: BaseException) -> str:
 
 def _to_s16(samples: NDArray[np.float32]) -> bytes:
     clipped = np.clip(samples, -1.0, 32767 / 32768)
+    # NaN (a damaged float file) passes clip; as silence, not an undefined cast.
+    np.nan_to_num(clipped, copy=False)
     return (clipped * 32768.0).astype("<i2").tobytes()
 
 
@@ -176,6 +194,9 @@ def iter_pcm(
     """
     info = file_info(path)
     resampler = PcmResampler(info.sample_rate, rate)
+    # A block holds every channel: fewer frames when there are many (up to
+    # libsndfile's 1024), so that a block stays small whatever the header says.
+    block_frames = max(1, min(block_frames, _BLOCK_SAMPLES // info.channels))
     try:
         with sf.SoundFile(info.path) as handle:
             while True:

@@ -217,6 +217,13 @@ class FrameEvent(_Event, kw_only=True, tag="frame"):
     def __post_init__(self) -> None:
         if (self.text is None) == (self.b64 is None):
             raise ValueError("a frame event has exactly one of `text` and `b64`")
+        if self.b64 is not None:
+            # Checked as the line is read, so that a bad one is named by its
+            # line and ``payload`` never fails. (Rare: non-UTF-8 payloads only.)
+            try:
+                pybase64.b64decode(self.b64, validate=True)
+            except ValueError:
+                raise ValueError("`b64` is not standard padded base64") from None
 
     @property
     def payload(self) -> bytes:
@@ -306,6 +313,9 @@ class TruncatedCassetteWarning(UserWarning):
 # Only the top level (and one level down for these keys) is looked at: the
 # values stay raw slices, so a big audio frame is scanned, never decoded.
 _RawObject = msgspec.json.Decoder(dict[str, msgspec.Raw])
+# What decoding hostile bytes raises: msgspec's errors (ValidationError is a
+# DecodeError), invalid UTF-8 in a string it keeps, nesting beyond the stack.
+_JSON_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 _NESTED_KINDS = frozenset({"realtimeInput", "serverContent", "realtime_input", "server_content"})
 
 
@@ -313,13 +323,13 @@ def frame_kind(payload: bytes | str) -> str:
     """The ``kind`` summary of a frame: top-level keys, two levels for input and content."""
     try:
         top = _RawObject.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except _JSON_ERRORS:
         return "invalid"
     parts: list[str] = []
     for key, raw in top.items():
         inner: dict[str, msgspec.Raw] = {}
         if key in _NESTED_KINDS:
-            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            with contextlib.suppress(*_JSON_ERRORS):
                 inner = _RawObject.decode(raw)
         parts.extend([f"{key}.{sub}" for sub in inner] if inner else [key])
     return ",".join(parts) or "empty"
@@ -377,9 +387,9 @@ def _elide_audio(text: str, kind: str) -> tuple[str, int]:
         return text, 0
     try:
         message = msgspec.json.decode(text)
-    except msgspec.DecodeError:
+        count = _walk_elide(message)
+    except _JSON_ERRORS:  # not JSON, or nested beyond the stack: kept as it is
         return text, 0
-    count = _walk_elide(message)
     if not count:
         return text, 0
     return msgspec.json.encode(message).decode("utf-8"), count
@@ -389,11 +399,20 @@ def _is_elided(value: Any) -> bool:
     return isinstance(value, dict) and value.get("elided") is True and "bytes" in value
 
 
+#: The most audio an elided blob may stand for: rawlive's client takes frames
+#: of up to 64 MiB, so no recorded blob was longer. (A cassette is data: a
+#: count of 10**12 must not allocate a terabyte of silence.)
+_MAX_ELIDED_BYTES = 64 * 2**20
+
+
 def _walk_fill(value: Any) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if _is_elided(item):
-                value[key] = pybase64.b64encode(bytes(int(item["bytes"]))).decode("ascii")
+                count = item["bytes"]
+                if type(count) is not int or not 0 <= count <= _MAX_ELIDED_BYTES:
+                    raise DecodeError(f"an elided audio blob of {count!r} bytes")
+                value[key] = pybase64.b64encode(bytes(count)).decode("ascii")
             elif isinstance(item, dict | list):
                 _walk_fill(item)
     elif isinstance(value, list):
@@ -402,10 +421,17 @@ def _walk_fill(value: Any) -> None:
 
 
 def fill_silence(payload: bytes) -> bytes:
-    """A frame with every elided audio blob replaced by silence (zero bytes) of its length."""
-    message = msgspec.json.decode(payload)
-    _walk_fill(message)
-    return msgspec.json.encode(message)
+    """A frame with every elided audio blob replaced by silence (zero bytes) of its length.
+
+    Raises :class:`rawlive.DecodeError` if the payload is not JSON or an
+    elided blob's length is not a count of bytes.
+    """
+    try:
+        message = msgspec.json.decode(payload)
+        _walk_fill(message)
+        return msgspec.json.encode(message)
+    except _JSON_ERRORS as exc:
+        raise DecodeError(f"an elided frame is not valid JSON: {exc}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -734,6 +760,23 @@ _header_decoder = msgspec.json.Decoder(CassetteHeader)
 _event_decoder = msgspec.json.Decoder(CassetteEvent)
 
 
+#: Bytes of whole lines decoded at a time by :class:`CassetteReader`.
+_BLOCK = 1 << 20
+
+
+def _lines(block: bytes) -> Iterator[bytes]:
+    """The lines of a block, each with its ``\\n``: only a line feed ends a line.
+
+    (Not ``bytes.splitlines``, which also breaks at a CR: a stray one in a bad
+    line would make it look cut off, and the rest of the file be skipped.)
+    """
+    start = 0
+    while start < len(block):
+        end = block.find(b"\n", start) + 1 or len(block)
+        yield block[start:end]
+        start = end
+
+
 class CassetteReader:
     """Reads a cassette lazily: :attr:`header` at once, then iterate for the events.
 
@@ -767,7 +810,7 @@ class CassetteReader:
             raise DecodeError(f"{self.path} has no cassette header: the file is empty")
         try:
             header = _header_decoder.decode(first)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except _JSON_ERRORS as exc:
             cut = "" if first.endswith(b"\n") else " (the line is cut off)"
             raise DecodeError(f"{self.path}:1: not a rawlive cassette header{cut}: {exc}") from None
         if header.version > VERSION:
@@ -780,30 +823,62 @@ class CassetteReader:
     def __iter__(self) -> Iterator[CassetteEvent]:
         if self._file is None:
             return
-        for raw in self._file:
-            self._line += 1
-            if raw.isspace():  # (no copy of the line, unlike strip())
-                continue
+        while True:
+            # Blocks of whole lines decoded in one call; a block with a bad
+            # line (or an event after ``end``) is read again line by line,
+            # which says where the problem is.
+            block = self._file.read(_BLOCK)
+            if not block:
+                return
+            if not block.endswith(b"\n"):
+                block += self._file.readline()
+            events: list[CassetteEvent] | None
             try:
-                event = _event_decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                if not raw.endswith(b"\n"):
-                    # A partial last line: what a killed writer leaves behind.
-                    self.truncated = True
-                    warnings.warn(
-                        f"{self.path}: line {self._line} is cut off (the recording stopped "
-                        f"mid-write); read up to line {self._line - 1}",
-                        TruncatedCassetteWarning,
-                        stacklevel=self._stacklevel,
-                    )
-                    return
-                where = f"{self.path}:{self._line}"
-                raise DecodeError(f"{where}: invalid cassette line: {exc}") from None
-            if self.complete:
-                raise DecodeError(f"{self.path}:{self._line}: event after the end event")
-            if isinstance(event, EndEvent):
-                self.complete = True
-            yield event
+                events = _event_decoder.decode_lines(block)
+            except _JSON_ERRORS:
+                events = None
+            if events is not None and not any(isinstance(e, EndEvent) for e in events[:-1]):
+                if self.complete and events:
+                    events = None  # an event after the end: found and reported below
+                else:
+                    self._line += block.count(b"\n") + (not block.endswith(b"\n"))
+                    if events and isinstance(events[-1], EndEvent):
+                        self.complete = True
+                    yield from events
+                    continue
+            for raw in _lines(block):
+                event = self._line_event(raw)
+                if event is None:
+                    if self.truncated:
+                        return
+                    continue
+                yield event
+
+    def _line_event(self, raw: bytes) -> CassetteEvent | None:
+        """One line's event (``None`` for a blank line or a cut-off last line)."""
+        self._line += 1
+        if raw.isspace():
+            return None
+        try:
+            event: CassetteEvent = _event_decoder.decode(raw)
+        except _JSON_ERRORS as exc:
+            if not raw.endswith(b"\n"):
+                # A partial last line: what a killed writer leaves behind.
+                self.truncated = True
+                warnings.warn(
+                    f"{self.path}: line {self._line} is cut off (the recording stopped "
+                    f"mid-write); read up to line {self._line - 1}",
+                    TruncatedCassetteWarning,
+                    stacklevel=self._stacklevel + 1,
+                )
+                return None
+            where = f"{self.path}:{self._line}"
+            raise DecodeError(f"{where}: invalid cassette line: {exc}") from None
+        if self.complete:
+            raise DecodeError(f"{self.path}:{self._line}: event after the end event")
+        if isinstance(event, EndEvent):
+            self.complete = True
+        return event
 
     def close(self) -> None:
         if self._file is not None:

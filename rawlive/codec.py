@@ -76,14 +76,20 @@ def _dec_hook(tp: type, obj: Any) -> Any:
         except ValueError:
             raise ValueError("Invalid base64 encoded string") from None
     if tp is t.Duration:
-        if isinstance(obj, str):
-            return t.Duration.parse(obj)
-        if isinstance(obj, int | float) and not isinstance(obj, bool):
-            return t.Duration(seconds=obj)
-        if isinstance(obj, dict):  # {"seconds": "10", "nanos": 5} (proto binary-ish form)
-            return t.Duration(
-                seconds=int(obj.get("seconds", 0)), microseconds=int(obj.get("nanos", 0)) // 1000
-            )
+        try:
+            if isinstance(obj, str):
+                return t.Duration.parse(obj)
+            if isinstance(obj, int | float) and not isinstance(obj, bool):
+                return t.Duration(seconds=obj)
+            if isinstance(obj, dict):  # {"seconds": "10", "nanos": 5} (proto binary-ish form)
+                return t.Duration(
+                    seconds=int(obj.get("seconds", 0)),
+                    microseconds=int(obj.get("nanos", 0)) // 1000,
+                )
+        except OverflowError:
+            # timedelta stops at 999999999 days; msgspec only turns ValueError
+            # and TypeError into a ValidationError, so say it as a ValueError.
+            raise ValueError("Duration out of range") from None
         raise ValueError(f"expected a Duration string like '10s', got {type(obj).__name__}")
     raise NotImplementedError(f"no decoder for {tp!r}")
 
@@ -288,14 +294,14 @@ class WireReport:
     snake_case_keys: list[str] = dataclasses.field(default_factory=list)
     urlsafe_base64: list[str] = dataclasses.field(default_factory=list)
     unpadded_base64: list[str] = dataclasses.field(default_factory=list)
+    #: Every known key's path, in wire spelling (what ``audit --diff`` compares).
+    key_paths: list[str] = dataclasses.field(default_factory=list)
 
     def unknown_paths(self) -> list[str]:
         """Unknown keys, then unknown enum values as ``path=VALUE``."""
         return self.unknown_fields + [f"{p}={v}" for p, v in self.unknown_enum_values]
 
 
-    #: Every known key's path, in wire spelling (what ``audit --diff`` compares).
-    key_paths: list[str] = dataclasses.field(default_factory=list)
 _URLSAFE = str.maketrans("-_", "+/")
 
 
@@ -396,6 +402,8 @@ def _convert(normalised: Any, cls: type[S]) -> S:
         text = str(exc)
         path = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else None
         raise DecodeError(f"invalid {cls.__name__}: {text}", path=path) from None
+    except RecursionError:
+        raise DecodeError(f"invalid {cls.__name__}: nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------
@@ -406,12 +414,21 @@ _SERVER_KINDS = tuple(f.encode_name for f in msgspec.structs.fields(t.LiveServer
 _CLIENT_WIRE_KINDS = tuple(f.encode_name for f in msgspec.structs.fields(t.LiveClientMessage))
 
 
+# What msgspec raises on hostile bytes: its own errors (a ValidationError is a
+# DecodeError), invalid UTF-8 in a string it keeps, nesting beyond the stack.
+_FAST_PATH_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
 def _parse_json(data: bytes | str | bytearray | memoryview) -> Any:
     data = data.removeprefix("\ufeff") if isinstance(data, str) else bytes(data).removeprefix(_BOM)
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise DecodeError(f"malformed JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"malformed JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise DecodeError("malformed JSON: nested too deeply") from None
 
 
 def _json_kind(value: Any) -> str:
@@ -438,7 +455,10 @@ def _decode_lenient(
     obj = _parse_json(data)
     if not isinstance(obj, dict):
         raise DecodeError(f"a {what} must be a JSON object, got {_json_kind(obj)}")
-    normalised = _walk(obj, _node(cls), "", report)
+    try:
+        normalised = _walk(obj, _node(cls), "", report)
+    except RecursionError:
+        raise DecodeError(f"a {what} nested too deeply") from None
     if not any(normalised.get(k) is not None for k in kinds):
         if cls is t.LiveServerMessage:
             _raise_if_error_payload(obj)
@@ -496,7 +516,7 @@ def decode_server_message(data: bytes | str | bytearray | memoryview) -> t.LiveS
     ) or (type(data) is str and "_" not in data and ("\\" not in data or "\\u005" not in data)):
         try:
             msg = _server_decoder.decode(data)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except _FAST_PATH_ERRORS:
             pass
         else:
             if (
@@ -524,7 +544,7 @@ def decode_client_message(data: bytes | str | bytearray | memoryview) -> t.LiveC
     if type(data) is bytes and b"_" not in data and (b"\\" not in data or b"\\u005" not in data):
         try:
             msg = _client_decoder.decode(data)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except _FAST_PATH_ERRORS:
             pass
         else:
             if any(getattr(msg, k) is not None for k in _CLIENT_KINDS):

@@ -10,8 +10,10 @@ module owns what a session is on the server side:
   ``setup`` with a model the emulator knows (the Live models of
   ``PROTOCOL.md``, with or without ``models/``, Vertex model paths, plus any
   added by an option), else the connection closes with 1008 and the real
-  reason shape; malformed messages and unknown fields close with 1007
-  ``Request contains an invalid argument.``; ``responseModalities: ["TEXT"]``
+  reason shape; malformed messages, unknown fields (in ``setup`` too), a
+  message with more than one kind (the envelope is a oneof) and audio at a
+  rate outside 1-768 kHz close with 1007 ``Request contains an invalid
+  argument.``; ``responseModalities: ["TEXT"]``
   on a native-audio model closes with 1007. With ``strict``, it also enforces
   what users have reported but Google does not document: a tool response for
   an id never issued closes with 1007, and audio streamed while a blocking
@@ -31,14 +33,19 @@ module owns what a session is on the server side:
   that follows their responses, then ``generationComplete``,
   ``turnComplete`` and ``usageMetadata`` with per-modality counts (about 25
   tokens per second of audio, a token per 4 characters of text).
-* **Conversation state**: every client message a session consumes is kept in
-  order, numbered from 1 across its connections; that is the index
-  ``lastConsumedClientMessageIndex`` reports.
+* **Conversation state**: every client message a session consumes is
+  numbered from 1 across its connections (the index
+  ``lastConsumedClientMessageIndex`` reports) and kept compactly: a 64-bit
+  digest of each, the most recent ones in full (``consumed_limit``), so that
+  memory does not grow with a session's audio. Sessions and their handles
+  are forgotten ``session_ttl`` after their last connection ends.
 * **Resumption**: with ``sessionResumption`` in the setup, handles come after
   each turn and every ``resumption_interval`` messages (resumable only while
-  no reply or tool call is in flight); a handle restores the session to the
-  state it named, an unknown one closes with 1008 ``BidiGenerateContent
-  session not found``.
+  no reply, tool call or user speech is in progress); a handle restores the
+  session to the state it named (its messages and turn count), ends any
+  connection of that session still open, and voids the handles issued after
+  it; an unknown one closes with 1008 ``BidiGenerateContent session not
+  found``.
 * **Limits and faults**: ``connection_lifetime`` ends each connection after
   a ``goAway`` sent ``goaway_lead`` seconds before; ``session_limit`` ends a
   session; script faults and :meth:`Emulator.drop`, :meth:`Emulator.go_away`,
@@ -47,25 +54,35 @@ module owns what a session is on the server side:
 
 from __future__ import annotations
 
+import array
 import asyncio
+import collections
 import contextlib
 import dataclasses
+import hashlib
 import itertools
 import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from typing import Any
 
 import msgspec
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from rawlive import codec
 from rawlive import types as t
 from rawlive.errors import DecodeError
 from rawlive.script import Reply, Script
-from rawlive.server import CLOSE_INVALID_ARGUMENT, LiveServer, Peer, SetupRejected
+from rawlive.server import (
+    CLOSE_INVALID_ARGUMENT,
+    LiveServer,
+    Peer,
+    SetupRejected,
+    check_client_message,
+)
 
 __all__ = [
     "KNOWN_MODELS",
@@ -73,6 +90,7 @@ __all__ = [
     "Emulator",
     "ReplyPlan",
     "emulator_faults",
+    "message_digest",
     "reply_plan",
     "serve",
 ]
@@ -101,11 +119,45 @@ ABORTED = (1008, "The operation was aborted.")
 TOKENS_PER_AUDIO_SECOND = 25
 _MAX_ECHO_BYTES = 60 * 16_000 * 2  # echo at most the last minute of a user turn
 _PREROLL_BYTES = 16_000 * 2  # audio kept while nobody speaks: the detector looks back
+_MAX_HANDLES = 256  # resumable handles kept per session (the latest)
 
 
 def model_id(model: str) -> str:
     """The bare model id of a Gemini (``models/x``) or Vertex model path."""
     return model.rsplit("/", 1)[-1]
+
+
+_RATE_DIGITS = re.compile(r"[0-9]{1,9}(?![0-9])")
+
+
+def _audio_rate(blob: t.Blob) -> int:
+    """An audio blob's sample rate (``rate=`` in its MIME type, else 16 kHz).
+
+    :class:`DecodeError` for a rate no audio has (0 Hz, a 30-digit number):
+    the emulator would have to resample from it.
+    """
+    mime = blob.mime_type or ""
+    if "rate=" not in mime:
+        return 16_000
+    from rawlive.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    match = _RATE_DIGITS.match(mime, mime.index("rate=") + len("rate="))
+    rate = int(match.group()) if match else 0
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise DecodeError(f"unsupported audio sample rate in {mime!r}")
+    return rate
+
+
+def _check_audio_rates(message: t.LiveClientMessage) -> None:
+    """Raise :class:`DecodeError` if an audio blob of the message has an unusable rate."""
+    realtime = message.realtime_input
+    if realtime is None:
+        return
+    if realtime.audio is not None:
+        _audio_rate(realtime.audio)
+    for blob in realtime.media_chunks or ():
+        if (blob.mime_type or "").startswith("audio/"):
+            _audio_rate(blob)
 
 
 def _audio_tokens(pcm_bytes: int, rate: int) -> int:
@@ -135,23 +187,94 @@ class ReplyPlan:
     response_tokens: int | None = None
 
 
+def message_digest(message: t.LiveClientMessage) -> int:
+    """A 64-bit digest of a client message: BLAKE2b of its canonical encoding.
+
+    The canonical encoding is :func:`rawlive.codec.encode_client_message`'s, so
+    a message digests the same whatever casing or base64 alphabet it came in.
+    """
+    return _digest(codec.encode_client_message(message))
+
+
+def _digest(frame: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(frame, digest_size=8).digest(), "little")
+
+
 @dataclasses.dataclass
 class EmulatedSession:
-    """One session's server-side state, shared by its connections."""
+    """One session's server-side state, shared by its connections.
+
+    The conversation state is the sequence of client messages consumed,
+    numbered from 1 across the session's connections. It is kept in a
+    compact form, so that a session of any length costs little: ``digests``
+    holds every message's 64-bit :func:`message_digest` (8 bytes a message),
+    ``consumed`` only the most recent messages in full, up to the emulator's
+    ``consumed_limit`` bytes of their encoding (all of them with ``None``).
+    """
 
     id: str
     setup: t.LiveClientSetup
-    #: Every client message consumed, in order (the conversation state).
+    #: The most recent client messages consumed, in full and in order; the
+    #: first is number :attr:`first_kept` (all of them, while under the limit).
     consumed: list[t.LiveClientMessage] = dataclasses.field(default_factory=list)
+    #: One digest per consumed message, from the first: the conversation state.
+    digests: array.array[int] = dataclasses.field(default_factory=lambda: array.array("Q"))
     connections: int = 0
     turns: int = 0
     generating: bool = False
     started: float = dataclasses.field(default_factory=time.monotonic)
+    #: Connections open now, and when the last one closed (``None``: never).
+    open_connections: int = 0
+    ended: float | None = None
+    #: Resumable handles, oldest first: handle -> (index, turns) of its state.
+    handles: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    _sizes: collections.deque[int] = dataclasses.field(default_factory=collections.deque)
+    _kept_bytes: int = 0
 
     @property
     def index(self) -> int:
         """Index of the last consumed client message (1-based; 0 = none)."""
-        return len(self.consumed)
+        return len(self.digests)
+
+    @property
+    def first_kept(self) -> int:
+        """Index of ``consumed[0]`` (``index + 1`` when nothing is kept)."""
+        return self.index - len(self.consumed) + 1
+
+    def consume(self, message: t.LiveClientMessage, frame: bytes, limit: int | None) -> None:
+        """Append a message (``frame``: its canonical encoding) to the conversation state."""
+        self.digests.append(_digest(frame))
+        self.consumed.append(message)
+        self._sizes.append(len(frame))
+        self._kept_bytes += len(frame)
+        if limit is not None and self._kept_bytes > limit:
+            drop = 0
+            while self._kept_bytes > limit and self._sizes:
+                self._kept_bytes -= self._sizes.popleft()
+                drop += 1
+            del self.consumed[:drop]
+
+    def restore(self, handle: str) -> list[str]:
+        """Go back to the state ``handle`` names: what followed it is forgotten.
+
+        Handles issued after it named states that no longer exist: they go
+        too, and are returned.
+        """
+        index, turns = self.handles[handle]
+        names = list(self.handles)
+        later = names[names.index(handle) + 1 :]
+        for name in later:
+            del self.handles[name]
+        forget = self.index - index
+        if forget > 0:
+            del self.digests[index:]
+            kept = min(forget, len(self.consumed))
+            del self.consumed[len(self.consumed) - kept :]
+            for _ in range(kept):
+                self._kept_bytes -= self._sizes.pop()
+        self.turns = turns
+        self.generating = False
+        return later
 
 
 @dataclasses.dataclass
@@ -213,10 +336,18 @@ class _Live:
         self._resamplers: dict[int, Any] = {}
         self.messages = 0
         self.turns_here = 0
+        #: Another connection resumed this one's session: this one is over.
+        self.superseded = False
+        self.timers: list[asyncio.TimerHandle] = []  # its goAway, limits and timed faults
 
     # -- sending ----------------------------------------------------------------
 
     async def send(self, message: t.LiveServerMessage) -> None:
+        if self.peer.ws.state is not State.OPEN:
+            # Closing: nothing more goes out, and waiting to send (websockets
+            # waits up to its close timeout) would stop this connection's
+            # loop from reading on to the client's close, which ends it.
+            return
         emulator = self.emulator
         payload = codec.encode_server_message(message)
         if emulator.pretty:
@@ -233,8 +364,7 @@ class _Live:
 
     def _pcm16k(self, blob: t.Blob) -> bytes:
         data = bytes(blob.data or b"")
-        match = re.search(r"rate=(\d+)", blob.mime_type or "")
-        rate = int(match.group(1)) if match else 16_000
+        rate = _audio_rate(blob)
         if rate == 16_000:
             return data
         resampler = self._resamplers.get(rate)
@@ -471,7 +601,11 @@ class Emulator(LiveServer):
     ``connection_lifetime``, ``goaway_lead`` and ``session_limit`` are in
     seconds (``None``: no limit). ``frames`` (``"text"``/``"binary"``) and
     ``pretty`` choose how server JSON travels; ``speed`` paces reply audio
-    (1.0 real time, 0 as fast as possible). Other options are
+    (1.0 real time, 0 as fast as possible). ``consumed_limit`` bounds the
+    bytes of recent messages each session keeps in full
+    (:attr:`EmulatedSession.consumed`; ``None``: all); ``session_ttl`` is how
+    long a session and its handles outlive its last connection (2 hours, as
+    the real server's handles). Other options are
     :class:`~rawlive.server.LiveServer`'s: ``record_dir`` writes each
     connection to a cassette there.
     """
@@ -486,6 +620,8 @@ class Emulator(LiveServer):
         goaway_lead: float = 60.0,
         session_limit: float | None = None,
         resumption_interval: int = 20,
+        consumed_limit: int | None = 2**20,
+        session_ttl: float = 7200.0,
         frames: str | None = None,
         pretty: bool | None = None,
         speed: float | None = None,
@@ -501,6 +637,8 @@ class Emulator(LiveServer):
         self.goaway_lead = goaway_lead
         self.session_limit = session_limit
         self.resumption_interval = max(1, resumption_interval)
+        self.consumed_limit = consumed_limit
+        self.session_ttl = session_ttl
         self.frames: Any = frames or _script_value(script, "frames", "text")
         self.pretty = bool(pretty if pretty is not None else _script_value(script, "pretty", False))
         self.speed_factor = float(
@@ -510,7 +648,7 @@ class Emulator(LiveServer):
         self.chunk_bytes = max(2, round(24_000 * float(ms) / 1000) * 2)
         self.faults: list[_Fault] = list(_script_faults(script))
         self.sessions: dict[str, EmulatedSession] = {}
-        self._handles: dict[str, tuple[str, int]] = {}  # handle -> (session id, index)
+        self._handles: dict[str, str] = {}  # handle -> session id
         self._lives: dict[int, _Live] = {}
         self._ids = itertools.count(1)
         self._call_ids = itertools.count(1_000_000_001)
@@ -540,6 +678,18 @@ class Emulator(LiveServer):
         for peer, _ in self.live_peers():
             await peer.close(code, reason)
 
+    def late_pongs(self, delay: float) -> None:
+        """Stop reading every live connection for ``delay`` seconds (pings wait too)."""
+        for peer, _ in self.live_peers():
+            _pause_reading(peer, delay)
+
+    def handle_state(self, handle: str) -> tuple[EmulatedSession, int] | None:
+        """The session a resumable handle belongs to and the index of its state."""
+        session = self.sessions.get(self._handles.get(handle, ""))
+        if session is None or handle not in session.handles:
+            return None
+        return session, session.handles[handle][0]
+
     async def _go_away(self, live: _Live, time_left: float) -> None:
         await live.send(
             t.LiveServerMessage(go_away=t.LiveServerGoAway(time_left=t.Duration(seconds=time_left)))
@@ -562,10 +712,7 @@ class Emulator(LiveServer):
         elif fault.action == "malformed":
             await live.peer.send(b'{"serverContent": {', opcode=self.frames)
         elif fault.action == "late_pongs":
-            # Stop reading for a while: pings (and everything else) wait.
-            transport = live.peer.ws.transport
-            transport.pause_reading()
-            asyncio.get_running_loop().call_later(fault.delay_s, transport.resume_reading)
+            _pause_reading(live.peer, fault.delay_s)
 
     async def _fire_due(self, live: _Live, kind: str, count: int | None = None) -> None:
         for fault in list(self.faults):
@@ -576,41 +723,40 @@ class Emulator(LiveServer):
     # -- a connection ------------------------------------------------------------
 
     async def session(self, peer: Peer) -> None:
-        setup = await peer.read_setup()
+        setup = await peer.read_setup(strict=True)
         session = await self._admit(peer, setup)
         session.connections += 1
+        session.open_connections += 1
         live = _Live(self, peer, session)
         self._lives[id(peer)] = live
-        timers = self._schedule(live)
+        live.timers = self._schedule(live)
         try:
             await live.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
             await self._fire_due(live, "after_setup")
             async for payload in peer:
                 try:
-                    message, report = codec.inspect_frame(payload, direction="client")
+                    message = check_client_message(payload)
+                    if message.setup is not None:
+                        raise DecodeError("a second setup")
+                    _check_audio_rates(message)
                 except DecodeError as exc:
                     log.info("closing: invalid client message: %s", exc)
                     await peer.close(*CLOSE_INVALID_ARGUMENT)
                     return
-                assert isinstance(message, t.LiveClientMessage)
-                if report.unknown_fields or message.setup is not None:
-                    log.info(
-                        "closing: %s",
-                        f"unknown fields {report.unknown_fields}"
-                        if report.unknown_fields
-                        else "a second setup",
-                    )
-                    await peer.close(*CLOSE_INVALID_ARGUMENT)
-                    return
+                if live.superseded:
+                    return  # frames still buffered belong to a connection that is over
                 await self._consume(live, message)
                 live.messages += 1
                 await self._fire_due(live, "message", session.index)
         finally:
             self._lives.pop(id(peer), None)
-            for timer in timers:
+            for timer in live.timers:
                 timer.cancel()
             if live.reply is not None:
                 live.reply.cancel()
+            session.open_connections -= 1
+            if not session.open_connections:
+                session.ended = time.monotonic()
 
     async def _admit(self, peer: Peer, setup: t.LiveClientSetup) -> EmulatedSession:
         model = setup.model or ""
@@ -628,22 +774,50 @@ class Emulator(LiveServer):
             log.info("closing: TEXT response modality on native-audio model %s", model)
             await peer.close(*CLOSE_INVALID_ARGUMENT)
             raise SetupRejected("TEXT response modality on a native-audio model")
+        self._expire()
         resumption = setup.session_resumption
         if resumption is not None and resumption.handle:
-            found = self._handles.get(resumption.handle)
+            found = self.handle_state(resumption.handle)
             if found is None:
                 await peer.close(1008, "BidiGenerateContent session not found")
                 raise SetupRejected("unknown resumption handle")
-            session_id, index = found
-            session = self.sessions[session_id]
+            session = found[0]
+            # A connection of this session still open (the client left it
+            # without the server noticing: a drop, a stalled socket) is over:
+            # what it still has buffered must not reach the restored state.
+            for live in list(self._lives.values()):
+                if live.session is session:
+                    self._supersede(live)
             # Restore the state the handle named; what followed is forgotten.
-            del session.consumed[index:]
+            for forgotten in session.restore(resumption.handle):
+                self._handles.pop(forgotten, None)
             session.setup = setup
-            session.generating = False
             return session
         session = EmulatedSession(id=f"emulated-{next(self._ids)}", setup=setup)
         self.sessions[session.id] = session
         return session
+
+    def _supersede(self, live: _Live) -> None:
+        live.superseded = True
+        self._lives.pop(id(live.peer), None)
+        for timer in live.timers:
+            timer.cancel()
+        if live.reply is not None:
+            live.reply.cancel()
+        live.peer.abort()
+
+    def _expire(self) -> None:
+        """Forget sessions (and their handles) idle for longer than ``session_ttl``."""
+        now = time.monotonic()
+        for session in list(self.sessions.values()):
+            if (
+                not session.open_connections
+                and session.ended is not None
+                and now - session.ended > self.session_ttl
+            ):
+                del self.sessions[session.id]
+                for handle in session.handles:
+                    self._handles.pop(handle, None)
 
     def _schedule(self, live: _Live) -> list[asyncio.TimerHandle]:
         loop = asyncio.get_running_loop()
@@ -653,7 +827,7 @@ class Emulator(LiveServer):
             timers.append(
                 loop.call_later(
                     self.connection_lifetime - lead,
-                    lambda: asyncio.ensure_future(self._go_away(live, lead)),
+                    lambda: asyncio.ensure_future(_quietly(self._go_away(live, lead))),
                 )
             )
         if self.session_limit is not None:
@@ -675,14 +849,14 @@ class Emulator(LiveServer):
                 timers.append(
                     loop.call_later(
                         float(fault.at[1]),
-                        lambda f=fault: asyncio.ensure_future(self._fire(live, f)),  # type: ignore[misc]
+                        lambda f=fault: asyncio.ensure_future(_quietly(self._fire(live, f))),  # type: ignore[misc]
                     )
                 )
         return timers
 
     async def _consume(self, live: _Live, message: t.LiveClientMessage) -> None:
         session = live.session
-        session.consumed.append(message)
+        session.consume(message, codec.encode_client_message(message), self.consumed_limit)
         realtime = message.realtime_input
         if realtime is not None:
             if realtime.audio is not None:
@@ -753,15 +927,36 @@ class Emulator(LiveServer):
         resumption = session.setup.session_resumption
         if resumption is None:
             return
-        resumable = not session.generating and not live.pending
+        # A handle restores the consumed messages and the turn count, not the
+        # middle of a turn: none while a reply, a tool call or the user's
+        # speech (from its detected start to its end) is in progress.
+        resumable = not session.generating and not live.pending and not live.in_turn
         update = t.LiveServerSessionResumptionUpdate(resumable=resumable, new_handle="")
         if resumable:
             handle = secrets.token_urlsafe(12)
-            self._handles[handle] = (session.id, session.index)
+            session.handles[handle] = (session.index, session.turns)
+            self._handles[handle] = session.id
+            if len(session.handles) > _MAX_HANDLES:
+                oldest = next(iter(session.handles))
+                del session.handles[oldest]
+                self._handles.pop(oldest, None)
             update.new_handle = handle
             if resumption.transparent:
                 update.last_consumed_client_message_index = session.index
         await live.send(t.LiveServerMessage(session_resumption_update=update))
+
+
+async def _quietly(action: Awaitable[None]) -> None:
+    """Run a timer's action on a connection, which may have ended meanwhile."""
+    with contextlib.suppress(ConnectionClosed):
+        await action
+
+
+def _pause_reading(peer: Peer, delay: float) -> None:
+    """Stop reading a connection for a while: pings (and everything else) wait."""
+    transport = peer.ws.transport
+    transport.pause_reading()
+    asyncio.get_running_loop().call_later(delay, transport.resume_reading)
 
 
 def _script_value(script: Any, name: str, default: Any) -> Any:

@@ -39,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
+import msgspec
 import websockets
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -58,6 +59,7 @@ __all__ = [
     "LiveServer",
     "Peer",
     "SetupRejected",
+    "check_client_message",
     "connection_end",
     "server_ssl_context",
 ]
@@ -349,6 +351,28 @@ def _setup_model(payload: bytes | None) -> str | None:
     return setup.model if setup is not None else None
 
 
+_CLIENT_KINDS = tuple(f.name for f in msgspec.structs.fields(t.LiveClientMessage))
+
+
+def check_client_message(payload: bytes | str) -> t.LiveClientMessage:
+    """Decode a client frame as the real server judges it; :class:`DecodeError` if invalid.
+
+    The real server parses proto3 JSON strictly: besides a frame that does not
+    decode, a field it does not know and a message with more than one kind
+    (the envelope is a oneof) are invalid arguments (1007).
+    """
+    message, report = codec.inspect_frame(payload, direction="client")
+    assert isinstance(message, t.LiveClientMessage)
+    if report.unknown_fields:
+        raise DecodeError(
+            f"unknown field(s): {', '.join(report.unknown_fields)}", path=report.unknown_fields[0]
+        )
+    kinds = [name for name in _CLIENT_KINDS if getattr(message, name) is not None]
+    if len(kinds) != 1:
+        raise DecodeError(f"a client message has exactly one kind; this one has {', '.join(kinds)}")
+    return message
+
+
 class Peer:
     """One client connection, as a server session sees it: frames both ways, logged."""
 
@@ -423,15 +447,21 @@ class Peer:
         """Drop the TCP connection with no close frame (the client sees 1006)."""
         self.ws.transport.abort()
 
-    async def read_setup(self, known_models: Iterable[str] | None = None) -> t.LiveClientSetup:
+    async def read_setup(
+        self, known_models: Iterable[str] | None = None, *, strict: bool = False
+    ) -> t.LiveClientSetup:
         """Read and check the first client message; close as the real server does if bad.
 
         It must decode, be a ``setup`` and carry a ``model``; otherwise the
-        connection closes with 1007 and the real reason text.
+        connection closes with 1007 and the real reason text. With ``strict``
+        it is judged as the real server does (:func:`check_client_message`:
+        no unknown field, one message kind).
         """
         payload = await self.recv()
         try:
-            message = codec.decode_client_message(payload)
+            message = (
+                check_client_message(payload) if strict else codec.decode_client_message(payload)
+            )
         except DecodeError as exc:
             log.info("closing: first frame is not a valid client message: %s", exc)
             await self.close(*CLOSE_INVALID_ARGUMENT)
