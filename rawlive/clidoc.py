@@ -20,8 +20,8 @@ START = "<!-- cli-reference:start -->"
 END = "<!-- cli-reference:end -->"
 
 
-def _command(name: str, command: click.Command) -> list[str]:
-    ctx = click.Context(command, info_name=f"rawlive {name}")
+def _command(name: str, command: click.Command, parent: click.Context) -> list[str]:
+    ctx = click.Context(command, info_name=f"rawlive {name}", parent=parent)
     usage = " ".join(command.collect_usage_pieces(ctx))
     out = [f"### `rawlive {name}`", "", "```", f"rawlive {name} {usage}".rstrip(), "```", ""]
     help_text = inspect.cleandoc(command.help or "")
@@ -42,12 +42,13 @@ def _command(name: str, command: click.Command) -> list[str]:
 def reference() -> str:
     """The Markdown reference of every ``rawlive`` command, in the CLI's order."""
     assert isinstance(cli, click.Group)
-    ctx = click.Context(cli, info_name="rawlive")
+    # The group's context settings (``-h`` for help) reach the commands, as when run.
+    ctx = click.Context(cli, info_name="rawlive", **cli.context_settings)
     out: list[str] = []
     for name in cli.list_commands(ctx):
         command = cli.get_command(ctx, name)
         if command is not None and not command.hidden:
-            out += _command(name, command)
+            out += _command(name, command, ctx)
     return "\n".join(out).rstrip() + "\n"
 
 
