@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format schemas bench readme clean
+.PHONY: install demo test fuzz lint format schemas bench readme clean
 
 install: $(STAMP)
 
@@ -26,7 +26,16 @@ demo: install
 		--emulator-script fixtures/scripts/demo.toml --out reply.wav | tee transcript.txt
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m coverage erase
+	$(BIN)/python -m coverage run -m pytest -q
+	$(BIN)/python -m coverage combine -q
+	$(BIN)/python -m coverage report --fail-under=90
+
+# The fuzz tests' long run: thousands of random and mutated frames, cassettes
+# and audio headers per target, random seeds, no deadline (a few minutes).
+# `make test` runs the same tests with the short, derandomized `ci` profile.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
 
 lint: install
 	$(BIN)/ruff check rawlive tests bench

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from rawlive import __version__
-from rawlive.errors import RawliveError
+from rawlive.errors import ConfigError, RawliveError
 
 EXIT_BAD_INPUT = 2
 EXIT_CONNECTION = 3
@@ -603,6 +603,8 @@ def send(
         _fail(str(exc))
     except ReplyTimeout as exc:
         _fail(str(exc), EXIT_CONNECTION)
+    except ConfigError as exc:  # bad input (an endpoint URL, a config), not the connection
+        _fail(str(exc))
     except RawliveError as exc:
         _fail(str(exc), EXIT_CONNECTION)
     except OSError as exc:

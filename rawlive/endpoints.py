@@ -23,6 +23,9 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
+
 from rawlive.errors import ConfigError
 
 __all__ = [
@@ -153,6 +156,25 @@ def _env_key(env: Mapping[str, str]) -> str | None:
     return env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
 
 
+def _check_url(url: str, secrets: Iterable[str]) -> None:
+    """Refuse now, redacted, a URL that ``websockets`` would refuse when dialling.
+
+    Its error (``InvalidURI``, ``ValueError`` for a bad port) quotes the whole
+    URL, query credentials included (``ws:///ws?key=...``, an
+    ``access_token`` appended after a ``#fragment``), and it would escape
+    as is. Raised outside the ``except`` so that the original is not kept as
+    the new error's context either.
+    """
+    try:
+        parse_uri(url)
+        return
+    except InvalidURI as exc:
+        problem = exc.msg
+    except ValueError as exc:  # a port out of range or not a number; a bad IDNA host
+        problem = str(exc)
+    raise ConfigError(f"invalid endpoint URL {redact(url, secrets)!r}: {redact(problem, secrets)}")
+
+
 def resolve(
     *,
     api_key: str | None = None,
@@ -239,6 +261,7 @@ def resolve(
     if query:
         separator = "&" if urllib.parse.urlsplit(url).query else "?"
         url += separator + urllib.parse.urlencode(query, safe="/")
+    _check_url(url, secrets)
 
     return Endpoint(
         url=url,

@@ -207,6 +207,8 @@ class Protocol:
         self.transparent = bool(resumption and resumption.transparent)
         #: Latest resumable handle (``None`` until the server sends one).
         self.handle: str | None = resumption.handle if resumption else None
+        #: The handle the latest ``setup`` carried (``None``: a new session).
+        self.setup_handle: str | None = None
         self.state = State.IDLE
         #: Number of client messages sent after setup so far (rule 2).
         self.message_index = 0
@@ -233,11 +235,13 @@ class Protocol:
         if self.state is State.CLOSED:
             raise ProtocolError("the session is closed")
         setup = self.setup
+        self.setup_handle = None
         if self.resumable and self.handle:
             resumption = setup.session_resumption or t.SessionResumptionConfig()
             setup = msgspec.structs.replace(
                 setup, session_resumption=msgspec.structs.replace(resumption, handle=self.handle)
             )
+            self.setup_handle = self.handle
         self.state = State.SETUP_SENT
         self.connections += 1
         self.go_away_deadline = None
@@ -266,6 +270,17 @@ class Protocol:
     @property
     def kept_messages(self) -> int:
         return len(self._kept)
+
+    @property
+    def replay_from(self) -> int:
+        """Index of the first message :meth:`replay` sends (``message_index + 1``: none).
+
+        The resumed state is taken to hold every message before it: exactly so
+        in transparent mode; otherwise the messages in flight when the server
+        issued the handle (sent before its update arrived, consumed after) are
+        not in it, and the wire does not say which they are.
+        """
+        return self._kept[0].index if self._kept else self.message_index + 1
 
     # -- client to server -----------------------------------------------------
 

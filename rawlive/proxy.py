@@ -52,7 +52,8 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.connection import Connection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.uri import parse_uri
 
 from rawlive import endpoints
 from rawlive.errors import ConfigError
@@ -175,6 +176,20 @@ class Proxy(LiveServer):
             raise ConfigError(
                 f"upstream must be a ws:// or wss:// URL, got {endpoints.redact(upstream)!r}"
             )
+        # Checked now: dialling a bad one (``ws://:8765``, a bad port) would fail
+        # for every client with the URL, the client's credentials appended, in
+        # the error.
+        problem: str | None = None
+        try:
+            parse_uri(upstream)
+        except InvalidURI as exc:
+            problem = exc.msg
+        except ValueError as exc:
+            problem = str(exc)
+        if problem is not None:
+            raise ConfigError(
+                f"invalid upstream URL {endpoints.redact(upstream)!r}: " + endpoints.redact(problem)
+            )
         super().__init__(**kwargs)
         self.upstream = upstream
         self.upstream_ssl = _upstream_ssl(upstream, upstream_ca_file)
@@ -208,7 +223,7 @@ class Proxy(LiveServer):
                     logging.getLogger("rawlive.proxy.upstream"), secrets
                 ),
             )
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
             detail = (
                 f"HTTP {exc.response.status_code}"
                 if isinstance(exc, InvalidStatus)

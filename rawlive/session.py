@@ -97,13 +97,18 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
     """Not a wire message: marks in :meth:`Session.receive` where a reconnection happened.
 
     All the wire fields are ``None``, so code written for the SDK passes over
-    it. ``reason`` is ``"go_away"`` or ``"dropped"``; ``replayed`` counts the
-    client messages sent again.
+    it. ``reason`` is ``"go_away"`` or ``"dropped"``; ``handle`` is the one
+    resumed from (``None``: none had come, a new session began);
+    ``replayed`` counts the client messages sent again, from index
+    ``replay_from`` on (client messages are numbered from 1 across the
+    session; :attr:`rawlive.protocol.Protocol.replay_from` says what the
+    resumed state holds of the messages before it).
     """
 
     reason: str = ""
     handle: str | None = None
     replayed: int = 0
+    replay_from: int = 0
     connection: int = 0
 
 
@@ -284,10 +289,14 @@ class Session:
                 await ws.send(frame, text=True)
             else:
                 await self._send_frame(ws, frame)
+            return
         except ConnectionClosed:
             # The reader sees the same close and decides what follows.
-            if not self._protocol.resumable:
-                raise self._closed_error(ws) from None
+            if self._protocol.resumable:
+                return
+        # Raised outside the ``except``, so that the ConnectionClosed, whose
+        # message quotes the close reason unredacted, is not kept as context.
+        raise self._closed_error(ws)
 
     async def send_realtime_input(
         self,
@@ -436,14 +445,22 @@ class Session:
         self._reconnecting = asyncio.create_task(self._reconnect(reason), name="rawlive-resume")
 
     async def _reconnect(self, reason: str) -> None:
+        old, reader = self._ws, self._reader
+        self._ws = None
+        if old is not None:
+            await _close_quietly(old)
+            # A peer that does not answer the close (a stalled socket) would
+            # keep the old connection open, and its reader feeding the stream
+            # and the protocol alongside the new one: end it for good, and let
+            # its reader finish, so that everything the old connection
+            # received comes before the new one's messages.
+            old.transport.abort()
+        if reader is not None and reader is not asyncio.current_task():
+            await asyncio.wait({reader})  # (its outcome is the reader's business)
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
             self._go_away_timer = None
-        old = self._ws
-        self._ws = None
         self._protocol.connection_lost()
-        if old is not None:
-            await _close_quietly(old)
         policy = self._reconnect_policy
         delay = policy.first_delay
         error: BaseException | None = None
@@ -452,6 +469,7 @@ class Session:
                 await self._open_connection()
                 ws = self._ws
                 assert ws is not None
+                replay_from = self._protocol.replay_from
                 replay = self._protocol.replay()
                 for frame in replay:
                     await self._send_frame(ws, frame)
@@ -474,8 +492,10 @@ class Session:
             self._queue.put_nowait(
                 SessionResumed(
                     reason=reason,
-                    handle=self._protocol.handle,
+                    # The handle resumed from: a newer one may have come since.
+                    handle=self._protocol.setup_handle,
                     replayed=len(replay),
+                    replay_from=replay_from,
                     connection=self._protocol.connections,
                 )
             )
@@ -579,6 +599,9 @@ async def _dial(endpoint: endpoints.Endpoint, options: Mapping[str, Any]) -> Cli
     kwargs: dict[str, Any] = dict(options)
     if endpoint.secure:
         kwargs.setdefault("ssl", endpoint.ssl or _default_ssl_context())
+    # The errors are raised outside the ``except``: the original (a refusal's
+    # response with its body, a close with its reason) may quote a secret, and
+    # ``from None`` would still keep it as the new error's ``__context__``.
     try:
         return await websockets.connect(
             endpoint.url,
@@ -590,15 +613,16 @@ async def _dial(endpoint: endpoints.Endpoint, options: Mapping[str, Any]) -> Cli
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
-        raise ConnectError(
+        error = ConnectError(
             f"the server refused the WebSocket handshake with HTTP {status} at "
             f"{endpoint.redacted_url()}" + (": check the API key" if status in (401, 403) else "")
-        ) from None
+        )
     except (OSError, InvalidHandshake, TimeoutError) as exc:
-        raise ConnectError(
+        error = ConnectError(
             f"cannot connect to {endpoint.redacted_url()}: "
             f"{endpoint.redact(str(exc)) or type(exc).__name__}"
-        ) from None
+        )
+    raise error
 
 
 async def _recv_first(ws: ClientConnection, endpoint: endpoints.Endpoint) -> bytes | str:
@@ -606,9 +630,10 @@ async def _recv_first(ws: ClientConnection, endpoint: endpoints.Endpoint) -> byt
         return await ws.recv()
     except ConnectionClosed as exc:
         rcvd = exc.rcvd
-        raise LiveConnectionClosed(
-            rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "", secrets=endpoint.secrets
-        ) from None
+    # Outside the ``except``: the ConnectionClosed quotes the reason unredacted.
+    raise LiveConnectionClosed(
+        rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "", secrets=endpoint.secrets
+    )
 
 
 class _Connect:

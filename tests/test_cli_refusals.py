@@ -1,0 +1,63 @@
+"""Option combinations the commands refuse: one ``rawlive:`` line, exit status 2, and
+nothing started (in-process through click's runner, so each case costs no new process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rawlive.cli import main
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+SPOKEN = str(FIXTURES / "audio" / "weather-16k-mono.wav")
+CASSETTE = str(FIXTURES / "sessions" / "hello-text.jsonl")
+
+
+def _refused(args: list[str], *, env: dict[str, str] | None = None) -> str:
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rawlive: "), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--keyfile", "key.pem"], "--keyfile needs --certfile"),
+        (["replay", CASSETTE, "--speed", "-1"], "--speed must not be negative"),
+        (
+            ["proxy", "--upstream", "ws://:8765", "--listen", "127.0.0.1:0"],
+            "invalid upstream URL 'ws://:8765': hostname isn't provided",
+        ),
+        (["replay", CASSETTE, "--policy", "fuzzy"], "unknown --policy 'fuzzy' (known: semantic"),
+        (["send", SPOKEN, "--endpoint", "ws://127.0.0.1:1", "--emulator"], "not both"),
+        (["send", SPOKEN, "--emulator", "--chunk-ms", "0"], "--chunk-ms and --timeout"),
+        (["send", SPOKEN, "--emulator", "--speed", "-2"], "--speed and --tail-silence"),
+        (["send", SPOKEN, "--emulator", "--timeout", "0"], "--timeout must be positive"),
+        (
+            ["send", SPOKEN, "--emulator-script", str(FIXTURES / "scripts" / "demo.toml")],
+            "--emulator-script goes with --emulator",
+        ),
+    ],
+)
+def test_a_bad_option_combination_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    assert message in _refused(args)
+
+
+def test_a_reply_file_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "no-such-folder" / "reply.wav"
+    line = _refused(["send", SPOKEN, "--emulator", "--fast", "--out", str(out)])
+    assert str(out) in line and "cannot write" in line and "No such file or directory" in line
+
+
+def test_replay_of_a_cassette_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    line = _refused(["replay", str(tmp_path / "missing.jsonl")])
+    assert "missing.jsonl" in line
+
+
+def test_audit_of_a_missing_cassette_is_named(tmp_path: Path) -> None:
+    line = _refused(["audit", str(tmp_path / "missing.jsonl")])
+    assert "missing.jsonl" in line
