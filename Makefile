@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test fuzz lint format schemas bench readme clean
+.PHONY: install demo test fuzz soak lint format schemas bench readme clean
 
 install: $(STAMP)
 
@@ -36,6 +36,14 @@ test: install
 # `make test` runs the same tests with the short, derandomized `ci` profile.
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
+
+# The soak at full scale (not part of `make test`, which runs it in seconds):
+# a 30-minute session (sent 6 times faster than real time; RAWLIVE_SOAK_SPEED
+# to change) with a goAway every simulated minute, drops, late pongs and 1011s,
+# with and without transparent mode and through the proxy; then 200 sessions
+# for 5 minutes against one emulator, checked for leaks. About 20 minutes.
+soak: install
+	RAWLIVE_SOAK=long $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_soak.py
 
 lint: install
 	$(BIN)/ruff check rawlive tests bench
