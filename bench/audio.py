@@ -11,7 +11,7 @@ Cases (``python -m bench audio`` runs both):
   :func:`peak_rss` (``os.wait4``), so the same figure can be taken through
   ``rawlive send --fast`` against the emulator.
 * ``audio.pacing`` - 10 minutes of 40 ms chunks paced at ``--speed 1.0``
-  (20 s with ``--quick``) by :class:`rawlive.audio.Pacer`, in an asyncio loop
+  (5 s with ``--quick``) by :class:`rawlive.audio.Pacer`, in an asyncio loop
   that encodes each chunk while a receiver task decodes a 200 ms reply every
   200 ms into a ``WavWriter``. Targets: p99 lateness of a chunk against its
   schedule ≤ 2 ms, lateness of the last chunk (drift at the end) ≤ 5 ms; the
@@ -90,7 +90,7 @@ def _worker(*args: str) -> list[str]:
 
 @register("audio.memory", "peak RSS streaming a 60-min WAV minus a 1-min WAV (iter_pcm+chunks)")
 def memory(ctx: Context) -> Iterator[Row]:
-    long_min, short_min = 60, 1
+    long_min, short_min = (10 if ctx.quick else 60), 1
     repeats = 2 if ctx.quick else 5
     with tempfile.TemporaryDirectory(prefix="rawlive-bench-audio-") as tmp:
         files = {
@@ -142,7 +142,7 @@ PACE_MODES = ("rawlive", "naive", "sleep-only")
 
 @register("audio.pacing", "p99 lateness and end drift pacing 40 ms chunks at speed 1.0")
 def pacing(ctx: Context) -> Iterator[Row]:
-    seconds = 20 if ctx.quick else 600
+    seconds = 5 if ctx.quick else 600
     with tempfile.TemporaryDirectory(prefix="rawlive-bench-pace-") as tmp:
         path = os.path.join(tmp, "speech.wav")
         write_wav(path, seconds)

@@ -141,7 +141,7 @@ def _summary(stdout: str) -> dict[str, Any]:
 
 @register("send.memory", "peak RSS of `rawlive send --fast` of a 60-min WAV minus a 1-min WAV")
 def memory(ctx: Context) -> Iterator[Row]:
-    long_min, short_min = 60, 1
+    long_min, short_min = (10 if ctx.quick else 60), 1
     pairs = 1 if ctx.quick else 5
     rss: dict[int, list[int]] = {short_min: [], long_min: []}
     runs: dict[int, list[dict[str, Any]]] = {short_min: [], long_min: []}
@@ -270,7 +270,7 @@ def _command(argv: Sequence[str], env: dict[str, str], log: IO[bytes]) -> float:
 def cpu(ctx: Context) -> Iterator[Row]:
     from bench.client import _server, _tls_files
 
-    seconds, rounds = (5, 1) if ctx.quick else (20, 3)
+    seconds, rounds = (2, 1) if ctx.quick else (20, 3)
     whole: dict[str, list[float]] = {side: [] for side in ("command", *WORKERS)}
     window: dict[str, list[dict[str, Any]]] = {side: [] for side in WORKERS}
     with (
