@@ -452,31 +452,6 @@ def _secret_forms(secret: str) -> set[str]:
     return {f for f in forms if f}
 
 
-_SLOT_PARAMS = frozenset({"key", "access_token", "token"})
-_SLOT_HEADERS = frozenset({"x-goog-api-key", "authorization", "proxy-authorization"})
-
-
-def _slot_values(url: str | None, headers: Iterable[tuple[str, str]]) -> list[str]:
-    """The values in a URL's and headers' credential slots, as written and decoded.
-
-    A key given only in an endpoint URL (``?key=...``) is then known, and kept
-    out of the frames too.
-    """
-    values: list[str] = []
-    if url is not None:
-        for pair in urllib.parse.urlsplit(url).query.split("&"):
-            name, _, raw = pair.partition("=")
-            if urllib.parse.unquote_plus(name).lower() in _SLOT_PARAMS and raw:
-                values += [raw, urllib.parse.unquote(raw), urllib.parse.unquote_plus(raw)]
-    for name, value in headers:
-        if name.lower() in _SLOT_HEADERS and value:
-            values.append(value)
-            scheme, _, credential = value.partition(" ")
-            if credential and scheme.lower() in ("bearer", "basic", "token"):
-                values.append(credential.strip())
-    return values
-
-
 def _redact_json(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, str):
         return endpoints.redact(value, secrets)
@@ -642,7 +617,7 @@ class CassetteWriter:
         if self._started is not None:
             return
         headers = list(headers)
-        self.add_secrets(_slot_values(url, headers))
+        self.add_secrets(endpoints.credentials(url, headers))
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._write(
             CassetteHeader(
@@ -663,7 +638,7 @@ class CassetteWriter:
         """A connection opened (numbered from 1), with its handshake request headers."""
         t = self._now()
         headers = list(headers)
-        self.add_secrets(_slot_values(url, headers))
+        self.add_secrets(endpoints.credentials(url, headers))
         self._write(
             ConnectEvent(
                 t=t,

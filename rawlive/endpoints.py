@@ -33,6 +33,7 @@ __all__ = [
     "REDACTED",
     "Endpoint",
     "RedactingLogger",
+    "credentials",
     "gemini_path",
     "redact",
     "resolve",
@@ -51,6 +52,30 @@ _SECRET_PARAM_RE = re.compile(r"(?i)((?<![\w-])(?:key|access_token|token)=)[^&#\
 _SECRET_HEADER_RE = re.compile(
     r"(?i)((?:x-goog-api-key|authorization|proxy-authorization)\s*[:=]\s*)[^\r\n,\"']+"
 )
+
+
+def credentials(url: str | None, headers: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """The values in a URL's (or request path's) and headers' credential slots.
+
+    Query values come as written and decoded; an ``Authorization`` value
+    whole and without its scheme (``Bearer``, ``Basic``, ``Token``). Values
+    already :data:`REDACTED` are left out. For the secrets of a handshake
+    that rawlive was not told about: a key given only in an endpoint URL, a
+    client's handshake through the proxy, a cassette written by hand.
+    """
+    values: list[str] = []
+    if url is not None:
+        for pair in urllib.parse.urlsplit(url).query.split("&"):
+            name, _, raw = pair.partition("=")
+            if urllib.parse.unquote_plus(name).lower() in _SECRET_PARAMS and raw:
+                values += [raw, urllib.parse.unquote(raw), urllib.parse.unquote_plus(raw)]
+    for name, value in headers:
+        if name.lower() in _SECRET_HEADERS and value:
+            values.append(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.lower() in ("bearer", "basic", "token"):
+                values.append(credential.strip())
+    return [v for v in dict.fromkeys(values) if v != REDACTED]
 
 
 def gemini_path(api_version: str = "v1beta", *, constrained: bool = False) -> str:

@@ -92,9 +92,6 @@ _HOP_HEADERS = frozenset(
         "proxy-authenticate",
     }
 )
-# Credential slots of the handshake, whose values are secrets.
-_SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization"})
-_SECRET_PARAMS = frozenset({"key", "access_token", "token"})
 
 
 def upstream_url(upstream: str, request_path: str) -> str:
@@ -116,26 +113,10 @@ def forwarded_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str
     ]
 
 
-def _handshake_secrets(request_path: str, headers: Iterable[tuple[str, str]]) -> list[str]:
-    """Credential values in a client handshake: auth headers and query parameters."""
-    secrets: list[str] = []
-    for name, value in headers:
-        if name.lower() in _SECRET_HEADERS and value:
-            secrets.append(value)
-            scheme, _, credential = value.partition(" ")
-            if credential and scheme.lower() in ("bearer", "basic", "token"):
-                secrets.append(credential.strip())
-    query = request_path.partition("?")[2]
-    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=False):
-        if name.lower() in _SECRET_PARAMS and value:
-            secrets.append(value)
-    return secrets
-
-
 def connection_secrets(capture: CapturedConnection) -> list[str]:
     """The credentials a client's handshake carried, to keep out of anything printed."""
     query = urllib.parse.urlencode(capture.query, doseq=True)
-    return _handshake_secrets(capture.path + ("?" + query if query else ""), capture.headers)
+    return endpoints.credentials(capture.path + ("?" + query if query else ""), capture.headers)
 
 
 def _upstream_ssl(
@@ -200,7 +181,7 @@ class Proxy(LiveServer):
         request = peer.ws.request
         assert request is not None
         headers = list(request.headers.raw_items())
-        secrets = _handshake_secrets(request.path, headers)
+        secrets = endpoints.credentials(request.path, headers)
         if peer.recorder is not None:
             # The base learns the credential slots too; these also cover a
             # bare credential (``Bearer`` stripped, query value decoded).

@@ -41,7 +41,6 @@ import html
 import math
 import os
 import struct
-import urllib.parse
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,8 +100,6 @@ FLOOR_DB = -60.0
 MAX_FINDINGS = 300
 
 _NORMAL_CLOSES = frozenset({1000, 1001, 1005})
-_SECRET_PARAMS = frozenset({"key", "access_token", "token"})
-_SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization", "proxy-authorization"})
 
 
 # ---------------------------------------------------------------------------
@@ -265,18 +262,7 @@ class Timeline:
 
 def _slot_secrets(url: str | None, headers: Iterable[tuple[str, str]]) -> list[str]:
     """Credential values in a URL's and headers' slots (a hand-made cassette may hold them)."""
-    found: list[str] = []
-    if url:
-        for name, value in urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query):
-            if name.lower() in _SECRET_PARAMS and value and value != endpoints.REDACTED:
-                found.append(value)
-    for name, value in headers:
-        if name.lower() in _SECRET_HEADERS and value and value != endpoints.REDACTED:
-            found.append(value)
-            _, _, credential = value.partition(" ")
-            if credential:
-                found.append(credential.strip())
-    return [s for s in found if len(s) >= 4]
+    return [s for s in endpoints.credentials(url, headers) if len(s) >= 4]
 
 
 def _rate(mime: str | None, default: int) -> int:

@@ -141,3 +141,19 @@ def test_redacting_logger_keeps_handshake_headers_out_of_debug_logs(
         logger.info("payload mentions %s", KEY)
     assert len(caplog.records) == 3
     assert KEY not in caplog.text and TOKEN not in caplog.text
+
+
+def test_credentials_found_in_url_and_header_slots() -> None:
+    found = endpoints.credentials(
+        "/ws/x?alt=1&key=AIza%2Fkey+1&access_token=tok",
+        [("Authorization", "Bearer ya29.abc"), ("x-goog-api-key", endpoints.REDACTED)],
+    )
+    assert found == [
+        "AIza%2Fkey+1",
+        "AIza/key+1",
+        "AIza/key 1",
+        "tok",
+        "Bearer ya29.abc",
+        "ya29.abc",
+    ]
+    assert endpoints.credentials(None, [("User-Agent", "x")]) == []
