@@ -754,6 +754,8 @@ class _Template:
     #: The message's audio blobs, and what the pure rules found in it (by rule).
     blobs: list[lt.Blob] = dataclasses.field(default_factory=list)
     pure_found: list[tuple[str, tuple[str, ...]]] | None = None
+    #: The other rules its frames need run.
+    impure: tuple[Rule, ...] | None = None
 
     def rebuild(self, data: bytes) -> lt.LiveClientMessage | lt.LiveServerMessage:
         """The template's message with other audio (used to prove the template)."""
@@ -952,7 +954,9 @@ class Auditor:
             for name, messages in tpl.pure_found:
                 for message in messages:
                     self._add(name, message, step.t, step.connection)
-            rules = _impure_rules_for(triggers)
+            if tpl.impure is None:
+                tpl.impure = _impure_rules_for(triggers)
+            rules = tpl.impure
         for r in rules:
             for message in r.check(state, step):
                 self._add(r.name, message, step.t, step.connection)
@@ -980,14 +984,17 @@ class Auditor:
     # -- frames -------------------------------------------------------------
 
     def _frame(self, event: FrameEvent) -> None:
-        state = self._conn(event.connection)
+        # (The hot path of an audit: locals rather than repeated attribute lookups.)
+        sender, number = event.sender, event.connection
+        state = self._conns.get(number) or self._conn(number)
         # The text as recorded is the frame (no copy to bytes) unless audio was elided.
+        text = event.text
         payload: str | bytes = (
-            event.text if event.text is not None and not event.elided else event.wire_payload()
+            text if text is not None and not event.elided else event.wire_payload()
         )
-        kinds = self._kinds[event.sender]
+        kinds = self._kinds[sender]
         kinds[event.kind] = kinds.get(event.kind, 0) + 1
-        tpl = self._templates.match(payload, event.sender)
+        tpl = self._templates.match(payload, sender)
         if tpl is not None:
             message, report, triggers = tpl.message, tpl.report, tpl.triggers
         else:
@@ -1008,15 +1015,15 @@ class Auditor:
             self.fields.setdefault(event.sender, set()).update(report.key_paths)
         if report.unknown_fields or report.unknown_enum_values:
             self._drift(report, event)
-        if isinstance(message, lt.LiveClientMessage):
+        if sender == "client":
+            assert isinstance(message, lt.LiveClientMessage)
             blobs = None if tpl is None else tpl.blobs
-            step = Step(
-                "frame", event.t, event.connection, "client", message, None, report, None, "", blobs
-            )
+            step = Step("frame", event.t, number, "client", message, None, report, None, "", blobs)
             self._run_rules(state, step, triggers, tpl)
             self._after_client(state, step, message, report)
         else:
-            step = Step("frame", event.t, event.connection, "server", None, message, report)
+            assert isinstance(message, lt.LiveServerMessage)
+            step = Step("frame", event.t, number, "server", None, message, report)
             self._run_rules(state, step, triggers, tpl)
             self._after_server(state, step, message)
 
@@ -1135,10 +1142,8 @@ class Auditor:
         turn = self._turns.get(number)
         if turn is None:
             turn = self._turns[number] = Turn(number)
-
-        def since_user() -> float | None:
-            return None if turn.user_end_t is None else step.t - turn.user_end_t
-
+        # Seconds since the end of the user's input (None: no input yet).
+        since_user = None if turn.user_end_t is None else step.t - turn.user_end_t
         if msg.tool_call is not None:
             self._reply_started[number] = True
             state.playout_end = None  # the pause for the tool is not an underrun
@@ -1154,17 +1159,18 @@ class Auditor:
         sc = msg.server_content
         if sc is not None:
             if sc.input_transcription is not None and turn.first_input_transcription is None:
-                turn.first_input_transcription = since_user()
+                turn.first_input_transcription = since_user
             parts = sc.model_turn.parts or [] if sc.model_turn is not None else []
             for part in parts:
                 blob = part.inline_data
                 if blob is not None and (blob.mime_type or "").startswith("audio/"):
-                    self.metrics.audio_out_chunks.append(len(blob.data or b""))
+                    metrics = self.metrics
+                    metrics.audio_out_chunks.append(len(blob.data or b""))
                     seconds = _pcm_seconds(blob, 24000)
-                    self.metrics.audio_out_seconds += seconds
+                    metrics.audio_out_seconds += seconds
                     self._playout(state, turn, step.t, seconds)
                     if turn.first_reply_audio is None:
-                        turn.first_reply_audio = since_user()
+                        turn.first_reply_audio = since_user
             if parts:
                 self._reply_started[number] = True
             if sc.interrupted or sc.turn_complete:
@@ -1173,9 +1179,9 @@ class Auditor:
                 turn.interrupted = True
                 self.metrics.interruptions += 1
             if sc.generation_complete and turn.generation_complete is None:
-                turn.generation_complete = since_user()
+                turn.generation_complete = since_user
             if sc.turn_complete:
-                turn.turn_complete = since_user()
+                turn.turn_complete = since_user
                 self.metrics.turns.append(turn)
                 self._turns[number] = Turn(number)
                 self._reply_started[number] = False

@@ -801,7 +801,8 @@ class CassetteReader:
         while True:
             # Blocks of whole lines decoded in one call; a block with a bad
             # line (or an event after ``end``) is read again line by line,
-            # which says where the problem is.
+            # which says where the problem is. Lines are counted only then.
+            start = self._file.tell()
             block = self._file.read(_BLOCK)
             if not block:
                 return
@@ -812,15 +813,15 @@ class CassetteReader:
                 events = _event_decoder.decode_lines(block)
             except _JSON_ERRORS:
                 events = None
-            if events is not None and not any(isinstance(e, EndEvent) for e in events[:-1]):
+            if events is not None and not any(type(e) is EndEvent for e in events[:-1]):
                 if self.complete and events:
                     events = None  # an event after the end: found and reported below
                 else:
-                    self._line += block.count(b"\n") + (not block.endswith(b"\n"))
                     if events and isinstance(events[-1], EndEvent):
                         self.complete = True
                     yield from events
                     continue
+            self._line = self._lines_before(start)
             for raw in _lines(block):
                 event = self._line_event(raw)
                 if event is None:
@@ -828,6 +829,18 @@ class CassetteReader:
                         return
                     continue
                 yield event
+
+    def _lines_before(self, offset: int) -> int:
+        """How many lines the file has before byte ``offset`` (for naming a bad line)."""
+        count = 0
+        with open(self.path, "rb") as file:
+            while offset > 0:
+                chunk = file.read(min(offset, _BLOCK))
+                if not chunk:
+                    break
+                count += chunk.count(b"\n")
+                offset -= len(chunk)
+        return count
 
     def _line_event(self, raw: bytes) -> CassetteEvent | None:
         """One line's event (``None`` for a blank line or a cut-off last line)."""

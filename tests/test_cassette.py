@@ -207,6 +207,28 @@ def test_garbage_in_the_middle_is_a_decode_error_naming_the_line(tmp_path: Path)
         read_cassette(path)
 
 
+@pytest.mark.parametrize("block", [64, 300, 1 << 20])
+def test_a_bad_line_is_named_whichever_block_of_the_file_it_is_read_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # The reader decodes blocks of lines at once and counts lines only for a
+    # block with a problem: the number must be right in any block.
+    monkeypatch.setattr(cassette, "_BLOCK", block)
+    path = tmp_path / "c.jsonl"
+    _write_sample(path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    good = lines[1:-1] * 5  # no end event but the last
+    bad_at = len(good) - 2
+    good[bad_at] = b'{"type":"frame","t":0.1,"conn\n'
+    path.write_bytes(b"".join([lines[0], *good, lines[-1]]))
+    with pytest.raises(rawlive.DecodeError, match=rf"{path.name}:{bad_at + 2}: invalid cassette"):
+        read_cassette(path)
+    good[bad_at] = lines[1]
+    path.write_bytes(b"".join([lines[0], *good, b"\n", lines[-1]]))
+    tape = read_cassette(path)
+    assert tape.complete and len(tape.events) == len(good) + 1
+
+
 def test_an_unknown_event_type_is_a_decode_error_naming_the_line(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     _write_sample(path)
