@@ -109,7 +109,7 @@ import dataclasses
 import os
 import re
 import threading
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,6 +128,7 @@ __all__ = ["MODES", "LiveCassette", "LiveNetworkRefused", "live_endpoint"]
 MODES = ("none", "once", "new_episodes", "all")
 
 _T = TypeVar("_T")
+S = TypeVar("S", bound=LiveServer)
 
 
 class LiveNetworkRefused(RuntimeError):
@@ -343,6 +344,13 @@ class LiveCassette:
     def partial(self) -> Path:
         return self.path.with_name(self.path.name + ".partial")
 
+    def _stop_server(self) -> None:
+        if self.server is not None and self.loop is not None:
+            try:
+                self.loop.run(self.server.stop())
+            finally:
+                self.loop.close()
+
     def finish(self, *, passed: bool) -> str | None:
         """End the replay or recording (once); what went wrong with the cassette, if anything."""
         if self.finished:
@@ -354,18 +362,11 @@ class LiveCassette:
                 os.replace(self.partial, self.path)
             else:
                 self.partial.unlink(missing_ok=True)
-            if self.server is not None and self.loop is not None:  # an embedded emulator
-                try:
-                    self.loop.run(self.server.stop())
-                finally:
-                    self.loop.close()
+            self._stop_server()  # an embedded emulator, if any
             return None
-        assert isinstance(self.server, ReplayServer) and self.loop is not None
+        assert isinstance(self.server, ReplayServer)
         server = self.server
-        try:
-            self.loop.run(server.stop())
-        finally:
-            self.loop.close()
+        self._stop_server()
         problems = [str(m) for m in server.mismatches]
         left = server.remaining(allow=_patterns(self.marker.allow_unused))
         if left:
@@ -394,19 +395,26 @@ class LiveCassette:
 _STATE = pytest.StashKey[LiveCassette]()
 
 
-def _start_replay(path: Path, mode: str, marker: _Marker) -> LiveCassette:
+def _start_server(make: Callable[[], S]) -> tuple[S, _LoopThread]:
+    """Start the server ``make()`` builds on a loop of its own thread; both, for stopping."""
     loop = _LoopThread()
 
-    async def start() -> ReplayServer:
-        server = ReplayServer(path, policy=marker.policy, speed=marker.speed)
+    async def start() -> S:
+        server = make()
         await server.start()
         return server
 
     try:
-        server = loop.run(start())
+        return loop.run(start()), loop
     except BaseException:
         loop.close()
         raise
+
+
+def _start_replay(path: Path, mode: str, marker: _Marker) -> LiveCassette:
+    server, loop = _start_server(
+        lambda: ReplayServer(path, policy=marker.policy, speed=marker.speed)
+    )
     return LiveCassette(path, mode, server.url, marker, server=server, loop=loop)
 
 
@@ -417,18 +425,7 @@ def _start_recording(config: pytest.Config, path: Path, mode: str, marker: _Mark
     if upstream == "emulator":
         from rawlive.emulator import Emulator
 
-        loop = _LoopThread()
-
-        async def start() -> LiveServer:
-            server = Emulator()
-            await server.start()
-            return server
-
-        try:
-            emulator = loop.run(start())
-        except BaseException:
-            loop.close()
-            raise
+        emulator, loop = _start_server(Emulator)
         upstream = emulator.url
     if upstream is not None:
         url = upstream
