@@ -24,13 +24,15 @@ import json
 import math
 import os
 import re
+import urllib.parse
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 import pybase64
 
+from rawlive import endpoints
 from rawlive import types as lt
 from rawlive.cassette import (
     CassetteEvent,
@@ -45,6 +47,9 @@ from rawlive.cassette import (
 from rawlive.codec import WireReport, inspect_frame
 from rawlive.errors import DecodeError
 from rawlive.protocol import close_hint
+
+if TYPE_CHECKING:  # the proxy hooks' arguments; the auditor needs no server
+    from rawlive.server import CapturedConnection, ConnectionEnd, Frame
 
 __all__ = [
     "RULES",
@@ -1372,17 +1377,42 @@ class LiveAudit:
     frames pass and when the connection ends; ``on_finding(key, finding)`` is
     called for each finding the moment it is found, and :meth:`close` returns
     the connection's :class:`Report` (its metrics are complete then).
+
+    :meth:`on_frame` and :meth:`on_close` are those two as a
+    :class:`rawlive.proxy.Proxy`'s hooks (``Proxy(..., on_frame=audit.on_frame,
+    on_close=audit.on_close)``); then finding messages come with the
+    credentials of the connection's handshake redacted, and ``on_end(key,
+    report, end)`` is called with each connection's report and how it ended.
     """
 
     def __init__(
         self,
         on_finding: Callable[[Hashable, Finding], None] | None = None,
         *,
+        on_end: Callable[[Hashable, Report, ConnectionEnd], None] | None = None,
         model: str | None = None,
     ) -> None:
         self.on_finding = on_finding
+        self.on_end = on_end
         self.model = model
         self._open: dict[Hashable, Auditor] = {}
+        self._secrets: dict[Hashable, list[str]] = {}
+
+    def on_frame(self, capture: CapturedConnection, frame: Frame) -> None:
+        """A proxy's ``on_frame`` hook: :meth:`frame`, keyed by the connection's number."""
+        if capture.number not in self._secrets:
+            query = urllib.parse.urlencode(capture.query, doseq=True)
+            path = capture.path + ("?" + query if query else "")
+            self._secrets[capture.number] = endpoints.credentials(path, capture.headers)
+        binary = frame.opcode == "binary"
+        self.frame(capture.number, frame.sender, frame.payload, frame.time, binary=binary)
+
+    def on_close(self, capture: CapturedConnection, end: ConnectionEnd) -> None:
+        """A proxy's ``on_close`` hook: :meth:`close`, then ``on_end`` with the report."""
+        report = self.close(capture.number, end.time, end.code, end.reason)
+        self._secrets.pop(capture.number, None)
+        if self.on_end is not None:
+            self.on_end(capture.number, report, end)
 
     def _auditor(self, key: Hashable) -> Auditor:
         auditor = self._open.get(key)
@@ -1393,8 +1423,10 @@ class LiveAudit:
 
     def _emit(self, key: Hashable, auditor: Auditor, before: int) -> None:
         if self.on_finding is not None:
+            secrets = self._secrets.get(key, ())
             for finding in auditor.findings[before:]:
-                self.on_finding(key, finding)
+                message = endpoints.redact(finding.message, secrets)
+                self.on_finding(key, dataclasses.replace(finding, message=message))
 
     def frame(self, key: Hashable, sender: str, payload: bytes, t: float, *, binary: bool) -> None:
         """One frame of connection ``key``: ``sender`` ``client`` or ``server``, at ``t`` s."""

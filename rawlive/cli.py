@@ -298,47 +298,29 @@ def proxy(
 
 
 def _live_audit_hooks() -> dict[str, Any]:
-    """``on_frame``/``on_close`` hooks printing each connection's findings and summary."""
-    from rawlive.audit import Finding, LiveAudit
-    from rawlive.endpoints import redact
-    from rawlive.proxy import connection_secrets
-    from rawlive.server import CapturedConnection, ConnectionEnd, Frame
-
-    secrets: dict[Hashable, list[str]] = {}
+    """A proxy's hooks printing each connection's findings live and a summary at its end."""
+    from rawlive.audit import Finding, LiveAudit, Report
+    from rawlive.server import ConnectionEnd
 
     def show(number: Hashable, finding: Finding) -> None:
         when = "" if finding.t is None else f" t={finding.t:.3f}"
         text = f"[conn {number}] {finding.severity} {finding.rule} ({finding.section}){when}: "
-        click.echo(redact(text + finding.message, secrets.get(number, ())))
+        click.echo(text + finding.message)
 
-    audit = LiveAudit(show)
-
-    def on_frame(capture: CapturedConnection, frame: Frame) -> None:
-        if capture.number not in secrets:
-            secrets[capture.number] = connection_secrets(capture)
-        audit.frame(
-            capture.number,
-            frame.sender,
-            frame.payload,
-            frame.time,
-            binary=frame.opcode == "binary",
-        )
-
-    def on_close(capture: CapturedConnection, end: ConnectionEnd) -> None:
-        report = audit.close(capture.number, end.time, end.code, end.reason)
+    def summary(number: Hashable, report: Report, end: ConnectionEnd) -> None:
         m = report.metrics
         first = m.latencies()["first_reply_audio"]
         latency = "" if first is None else f", first reply audio p50 {first['p50']:.3f} s"
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("error", "warning", "info"))
         by = f" by {end.by}" if end.by else ""
         click.echo(
-            f"[conn {capture.number}] closed {end.code}{by} after {end.time:.1f} s: "
+            f"[conn {number}] closed {end.code}{by} after {end.time:.1f} s: "
             f"{len(m.turns)} turns{latency}, audio in {m.audio_in_seconds:.1f} s, "
             f"out {m.audio_out_seconds:.1f} s; findings {counts}"
         )
-        secrets.pop(capture.number, None)
 
-    return {"on_frame": on_frame, "on_close": on_close}
+    audit = LiveAudit(show, on_end=summary)
+    return {"on_frame": audit.on_frame, "on_close": audit.on_close}
 
 
 @main.command()

@@ -63,7 +63,6 @@ __all__ = [
     "CLOSE_BAD_GATEWAY",
     "FrameHook",
     "Proxy",
-    "connection_secrets",
     "forwarded_headers",
     "upstream_url",
 ]
@@ -111,12 +110,6 @@ def forwarded_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str
         for name, value in headers
         if name.lower() not in _HOP_HEADERS and not name.lower().startswith("sec-websocket-")
     ]
-
-
-def connection_secrets(capture: CapturedConnection) -> list[str]:
-    """The credentials a client's handshake carried, to keep out of anything printed."""
-    query = urllib.parse.urlencode(capture.query, doseq=True)
-    return endpoints.credentials(capture.path + ("?" + query if query else ""), capture.headers)
 
 
 def _upstream_ssl(
