@@ -103,9 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.results is not None:
         args.results.write_text(RESULTS_INTRO + body)
     if args.readme is not None:
+        from rawlive.clidoc import replace_section
+
         readme = args.readme.read_text()
-        start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
-        args.readme.write_text(readme[:start] + "\n" + body + readme[end:])
+        args.readme.write_text(replace_section(readme, body, README_START, README_END))
     if args.json is not None:
         args.json.write_text(json.dumps(to_json(env, rows), indent=2, ensure_ascii=False) + "\n")
     if any(row.error for row in rows):

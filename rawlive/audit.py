@@ -1461,11 +1461,6 @@ class LiveAudit:
         self._emit(key, auditor, before)
         return auditor.report(f"connection {key}")
 
-    @property
-    def open(self) -> int:
-        """Connections seen and not yet closed."""
-        return len(self._open)
-
 
 # ---------------------------------------------------------------------------
 # Diff of two sessions

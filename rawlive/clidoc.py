@@ -52,16 +52,21 @@ def reference() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def section(readme: str) -> str:
+def section(readme: str, start: str = START, end: str = END) -> str:
     """The generated part of a README (between the markers)."""
-    start, end = readme.index(START) + len(START), readme.index(END)
-    return readme[start:end].strip("\n") + "\n"
+    first, last = readme.index(start) + len(start), readme.index(end)
+    return readme[first:last].strip("\n") + "\n"
+
+
+def replace_section(readme: str, body: str, start: str = START, end: str = END) -> str:
+    """``readme`` with ``body`` between the markers (``make bench`` fills its table so too)."""
+    first, last = readme.index(start) + len(start), readme.index(end)
+    return readme[:first] + "\n" + body + readme[last:]
 
 
 def updated(readme: str) -> str:
-    """``readme`` with its generated part rewritten."""
-    start, end = readme.index(START) + len(START), readme.index(END)
-    return readme[:start] + "\n" + reference() + readme[end:]
+    """``readme`` with its CLI reference rewritten."""
+    return replace_section(readme, reference())
 
 
 def main(argv: list[str]) -> int:
