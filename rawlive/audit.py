@@ -46,7 +46,7 @@ from rawlive.cassette import (
 )
 from rawlive.codec import WireReport, inspect_frame
 from rawlive.errors import DecodeError
-from rawlive.protocol import close_hint
+from rawlive.protocol import NORMAL_CLOSE_CODES, close_hint
 
 if TYPE_CHECKING:  # the proxy hooks' arguments; the auditor needs no server
     from rawlive.server import CapturedConnection, ConnectionEnd, Frame
@@ -521,7 +521,7 @@ def _audio_rate_mismatch(state: ConnState, step: Step) -> Iterator[str]:
 def _close_code(state: ConnState, step: Step) -> Iterator[str]:
     """A connection closed with an error code; the hint says what to do."""
     code = step.close_code
-    if step.kind != "close" or code is None or code in (1000, 1001, 1005):
+    if step.kind != "close" or code is None or code in NORMAL_CLOSE_CODES:
         return
     hint = close_hint(code, step.close_reason)
     reason = f": {step.close_reason}" if step.close_reason else ""

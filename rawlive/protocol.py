@@ -45,6 +45,7 @@ from rawlive.errors import RawliveError, UnknownMessageError
 __all__ = [
     "CLOSE_HINTS",
     "FATAL_CLOSE_CODES",
+    "NORMAL_CLOSE_CODES",
     "ClientMessage",
     "Protocol",
     "ProtocolError",
@@ -68,6 +69,9 @@ class ProtocolError(RawliveError):
 # Close codes the real server uses for errors the client must fix: retrying
 # the same setup would fail the same way.
 FATAL_CLOSE_CODES = frozenset({1007, 1008})
+
+#: Close codes of a session that ended as meant (normal, going away, no code).
+NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
 
 # (code, start of the reason) -> what to do about it. PROTOCOL.md §5.3.
 CLOSE_HINTS: list[tuple[int, str, str]] = [

@@ -61,7 +61,7 @@ from rawlive.cassette import (
     TruncatedCassetteWarning,
 )
 from rawlive.errors import DecodeError, ServerErrorPayload
-from rawlive.protocol import close_hint
+from rawlive.protocol import NORMAL_CLOSE_CODES, close_hint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,8 +98,6 @@ FRAGMENT_GAP = 2.0
 FLOOR_DB = -60.0
 #: Audit findings listed one by one (the rest are counted by rule).
 MAX_FINDINGS = 300
-
-_NORMAL_CLOSES = frozenset({1000, 1001, 1005})
 
 
 # ---------------------------------------------------------------------------
@@ -482,7 +480,7 @@ class _Reader:
         detail = f"connection {event.connection} closed {by} with {event.code}"
         detail += f": {event.reason}" if event.reason else ""
         detail += f" ({hint})" if hint else ""
-        error = event.code not in _NORMAL_CLOSES
+        error = event.code not in NORMAL_CLOSE_CODES
         self.mark(event.t, "close", f"close {event.code}", detail, error=error)
         for span in self.open_calls.values():
             span.end = event.t
@@ -1165,7 +1163,7 @@ class _Page:
                 )
             )
         for conn in conns:
-            if conn.code is not None and conn.code not in _NORMAL_CLOSES:
+            if conn.code is not None and conn.code not in NORMAL_CLOSE_CODES:
                 by = f"by the {conn.by}" if conn.by else "(dropped, no close frame)"
                 text = f"Connection {conn.number} was closed {by} with {conn.code}"
                 text += f": “{conn.reason}”" if conn.reason else ""
@@ -1430,7 +1428,7 @@ class _Page:
                 by = f"by the {c.by}" if c.by else "dropped"
                 close = f"{c.code} {by}" + (f": {c.reason}" if c.reason else "")
                 hint = close_hint(c.code, c.reason) or (
-                    "normal closure" if c.code in _NORMAL_CLOSES else ""
+                    "normal closure" if c.code in NORMAL_CLOSE_CODES else ""
                 )
             self.w(
                 f'<tr data-connection="{c.number}" data-close-code="{c.code or ""}">'
