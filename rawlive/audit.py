@@ -44,7 +44,7 @@ from rawlive.cassette import (
     TruncatedCassetteWarning,
     frame_kind,
 )
-from rawlive.codec import WireReport, inspect_frame
+from rawlive.codec import WireReport, inspect_frame, mime_rate
 from rawlive.errors import DecodeError
 from rawlive.protocol import NORMAL_CLOSE_CODES, close_hint
 
@@ -74,7 +74,6 @@ SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
 GAP_MIN_SECONDS = 0.02
 #: Seconds between two video frames below which the 1 fps limit is exceeded (with jitter).
 MIN_VIDEO_INTERVAL = 0.95
-_RATE = re.compile(r"rate=(\d+)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,9 +298,10 @@ def _audio_mime_rate(state: ConnState, step: Step) -> Iterator[str]:
     """Raw PCM audio must say its sample rate in the MIME type (``audio/pcm;rate=16000``)."""
     for blob in _audio_blobs(step):
         mime = blob.mime_type or ""
-        if mime.startswith("audio/pcm") and not _RATE.search(mime):
+        rate = mime_rate(mime)
+        if mime.startswith("audio/pcm") and rate is None:
             yield f"audio MIME type {mime!r} has no rate="
-        elif (m := _RATE.search(mime)) and not 8000 <= int(m.group(1)) <= 48000:
+        elif rate is not None and not 8000 <= rate <= 48000:
             yield f"audio MIME type {mime!r} has an implausible rate"
 
 
@@ -693,11 +693,10 @@ _RATES: dict[str, int | None] = {}
 
 
 def _mime_rate(mime: str) -> int | None:
-    """The ``rate=`` of a MIME type, if it says one (memoised: streams repeat one type)."""
+    """:func:`rawlive.codec.mime_rate`, memoised: a stream repeats one MIME type."""
     if mime in _RATES:
         return _RATES[mime]
-    match = _RATE.search(mime)
-    rate = int(match.group(1)) if match else None
+    rate = mime_rate(mime)
     if len(_RATES) < 256:
         _RATES[mime] = rate
     return rate

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -47,6 +48,7 @@ __all__ = [
     "encode_client_message",
     "encode_server_message",
     "inspect_frame",
+    "mime_rate",
     "to_builtins",
     "unknown_paths",
 ]
@@ -54,6 +56,18 @@ __all__ = [
 S = TypeVar("S")
 
 _BOM = b"\xef\xbb\xbf"
+
+
+_MIME_RATE = re.compile(r"rate=([0-9]{1,9})(?![0-9])")
+
+
+def mime_rate(mime: str | None) -> int | None:
+    """The sample rate a MIME type declares (``audio/pcm;rate=16000``: 16000).
+
+    ``None`` when it declares none, or none a number of up to 9 digits can say.
+    """
+    match = _MIME_RATE.search(mime or "")
+    return int(match.group(1)) if match else None
 
 
 def _enc_hook(obj: Any) -> Any:

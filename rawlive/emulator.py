@@ -127,9 +127,6 @@ def model_id(model: str) -> str:
     return model.rsplit("/", 1)[-1]
 
 
-_RATE_DIGITS = re.compile(r"[0-9]{1,9}(?![0-9])")
-
-
 def _audio_rate(blob: t.Blob) -> int:
     """An audio blob's sample rate (``rate=`` in its MIME type, else 16 kHz).
 
@@ -141,8 +138,7 @@ def _audio_rate(blob: t.Blob) -> int:
         return 16_000
     from rawlive.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
-    match = _RATE_DIGITS.match(mime, mime.index("rate=") + len("rate="))
-    rate = int(match.group()) if match else 0
+    rate = codec.mime_rate(mime) or 0
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise DecodeError(f"unsupported audio sample rate in {mime!r}")
     return rate

@@ -264,11 +264,7 @@ def _slot_secrets(url: str | None, headers: Iterable[tuple[str, str]]) -> list[s
 
 
 def _rate(mime: str | None, default: int) -> int:
-    for param in (mime or "").split(";")[1:]:
-        name, _, value = param.strip().partition("=")
-        if name == "rate" and value.isdigit() and int(value) > 0:
-            return int(value)
-    return default
+    return codec.mime_rate(mime) or default
 
 
 def _is_audio(blob: lt.Blob | None) -> bool:
