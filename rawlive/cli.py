@@ -294,7 +294,7 @@ def proxy(
         _fail(str(exc))
 
     asyncio.run(_serve_until_stopped(server, "rawlive proxy", host, port))
-    click.echo(f"rawlive proxy stopped ({len(server.connections)} connections)", err=True)
+    click.echo(f"rawlive proxy stopped ({server.accepted} connections)", err=True)
 
 
 def _live_audit_hooks() -> dict[str, Any]:

@@ -288,7 +288,7 @@ async def test_ctrl_c_mid_stream_leaves_a_valid_wav(tmp_path: Path) -> None:
 
 async def test_record_writes_the_whole_session_as_a_cassette(tmp_path: Path) -> None:
     script = load_script(FIXTURES / "scripts" / "demo.toml")
-    async with Emulator(script=script, speed=0) as emulator:
+    async with Emulator(script=script, speed=0, capture_frames=True) as emulator:
         code, _, stderr = await _send(
             str(REFERENCE),
             "--endpoint",

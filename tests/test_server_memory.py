@@ -1,0 +1,144 @@
+"""Servers stay bounded: what closed connections leave behind, measured.
+
+Thirty connections with setups of a few MiB (a long ``systemInstruction``)
+go through the emulator, a plain :class:`LiveServer` and the replay server
+(each mismatching); once they are closed and collected, the memory the server
+still holds (``tracemalloc``: what was allocated since it started and is
+still alive) must be near nothing, or within the documented cap for what
+resumable sessions keep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import websockets
+
+from rawlive.server import CaptureServer, LiveServer
+
+GEMINI_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+MODEL = "models/gemini-live-2.5-flash-preview"
+MIB = 2**20
+CONNECTIONS = 30
+LARGE = 2 * MIB  # each setup's systemInstruction, in characters
+
+
+def _setup(letter: str, size: int, **extra: Any) -> str:
+    """A setup frame whose system instruction is ``size`` times ``letter``."""
+    setup = {"model": MODEL, "systemInstruction": {"parts": [{"text": letter * size}]}, **extra}
+    return json.dumps({"setup": setup})
+
+
+async def _connect(url: str, frame: str) -> Any:
+    ws = await websockets.connect(url + GEMINI_PATH, max_size=None)
+    await ws.send(frame)
+    return ws
+
+
+async def _handle_after_a_turn(ws: Any) -> str:
+    """Say something and return the resumption handle that comes after the reply."""
+    await ws.recv()  # setupComplete
+    await ws.send(json.dumps({"realtimeInput": {"text": "hello"}}))
+    async for raw in ws:
+        update = json.loads(raw).get("sessionResumptionUpdate") or {}
+        if update.get("resumable") and update.get("newHandle"):
+            return str(update["newHandle"])
+    raise AssertionError(f"closed before a handle: {ws.close_code} {ws.close_reason}")
+
+
+async def _resume(url: str, handle: str) -> tuple[int | None, str | None]:
+    """Resume with ``handle``: ``(None, None)`` when set up, else the close."""
+    frame = json.dumps({"setup": {"model": MODEL, "sessionResumption": {"handle": handle}}})
+    async with await _connect(url, frame) as ws:
+        try:
+            first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        except websockets.ConnectionClosed:
+            return ws.close_code, ws.close_reason
+        assert "setupComplete" in first
+        return None, None
+
+
+class _Retained:
+    """Memory allocated since ``start`` and still alive at ``stop`` (MiB, after gc)."""
+
+    def __init__(self) -> None:
+        self.mib = 0.0
+
+    def start(self) -> None:
+        gc.collect()
+        self._before = tracemalloc.get_traced_memory()[0]
+
+    def stop(self) -> None:
+        gc.collect()
+        self.mib = (tracemalloc.get_traced_memory()[0] - self._before) / MIB
+
+
+@pytest.fixture
+def retained() -> Iterator[_Retained]:
+    tracemalloc.start()
+    try:
+        yield _Retained()
+    finally:
+        tracemalloc.stop()
+
+
+async def _warm_up(url: str) -> None:
+    """One small connection first: imports and caches are not what is measured."""
+    async with await _connect(url, _setup("w", 10, sessionResumption={})) as ws:
+        await _handle_after_a_turn(ws)
+
+
+# -- the base server --------------------------------------------------------------------------
+
+
+async def test_closed_connections_keep_a_bounded_summary_in_live_server(
+    retained: _Retained,
+) -> None:
+    async with LiveServer(keep_closed=5) as server:
+        async with await _connect(server.url, _setup("w", 10)) as ws:
+            await ws.recv()
+        retained.start()
+        for i in range(CONNECTIONS):
+            async with await _connect(server.url, _setup(chr(65 + i % 26), LARGE)) as ws:
+                await ws.recv()
+                await ws.send(json.dumps({"realtimeInput": {"text": "x" * LARGE}}))
+        await asyncio.sleep(0.1)
+        retained.stop()
+        assert server.accepted == CONNECTIONS + 1
+        assert [c.number for c in server.connections] == list(range(27, 32))
+        last = server.connections[-1]
+        # A summary: the handshake and the close, not the setup or the frames.
+        assert (last.path, last.close_code, last.setup, last.frames) == (
+            GEMINI_PATH,
+            1000,
+            None,
+            [],
+        )
+        await server.wait_for_connections(CONNECTIONS + 1)
+    print(f"\nLiveServer: {CONNECTIONS} closed connections retain {retained.mib:.2f} MiB")
+    assert retained.mib < 1, f"{retained.mib:.1f} MiB retained"
+
+
+async def test_a_capture_server_keeps_everything_it_was_asked_to() -> None:
+    async with CaptureServer(keep_closed=1) as server:
+        for i in range(3):
+            async with await _connect(server.url, _setup(chr(65 + i), 100)) as ws:
+                await ws.recv()
+        await asyncio.sleep(0.05)
+    assert [c.number for c in server.connections] == [1, 2, 3]
+    for capture in server.connections:
+        assert capture.setup is not None and capture.setup.system_instruction is not None
+        assert [f.sender for f in capture.frames] == ["client", "server"]
+
+
+def test_a_negative_keep_closed_is_refused() -> None:
+    from rawlive.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="keep_closed must be 0 or more"):
+        LiveServer(keep_closed=-1)
