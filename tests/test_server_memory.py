@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import websockets
 
+from rawlive.emulator import Emulator
 from rawlive.server import CaptureServer, LiveServer
 
 GEMINI_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
@@ -92,6 +93,101 @@ async def _warm_up(url: str) -> None:
     """One small connection first: imports and caches are not what is measured."""
     async with await _connect(url, _setup("w", 10, sessionResumption={})) as ws:
         await _handle_after_a_turn(ws)
+
+
+# -- the emulator ------------------------------------------------------------------------------
+
+
+async def test_closed_connections_leave_the_emulator_near_its_baseline(
+    retained: _Retained,
+) -> None:
+    async with Emulator(speed=0) as emulator:
+        await _warm_up(emulator.url)
+        retained.start()
+        for i in range(CONNECTIONS):
+            async with await _connect(emulator.url, _setup(chr(65 + i % 26), LARGE)) as ws:
+                await ws.recv()  # setupComplete
+                await ws.send(json.dumps({"realtimeInput": {"text": "x" * LARGE}}))
+                await ws.recv()  # the reply: the message was consumed
+        await asyncio.sleep(0.1)
+        retained.stop()
+        print(f"\nemulator: {CONNECTIONS} closed connections retain {retained.mib:.1f} MiB")
+        assert retained.mib < 2, f"{retained.mib:.1f} MiB retained (120 MiB went through)"
+        # Nothing of them can be resumed (no handle was issued): nothing kept.
+        assert list(emulator.sessions) == ["emulated-1"]  # the warm-up's, with a handle
+
+
+async def test_resumable_sessions_are_capped_in_bytes_oldest_forgotten_first(
+    retained: _Retained,
+) -> None:
+    cap = 8 * MIB
+    async with Emulator(speed=0, resumable_bytes=cap) as emulator:
+        await _warm_up(emulator.url)
+        retained.start()
+        handles = []
+        for i in range(CONNECTIONS):
+            frame = _setup(chr(65 + i % 26), LARGE, sessionResumption={})
+            async with await _connect(emulator.url, frame) as ws:
+                handles.append(await _handle_after_a_turn(ws))
+        await asyncio.sleep(0.1)
+        retained.stop()
+        kept = [s for s in emulator.sessions.values() if s.handles]
+        assert 1 <= len(kept) <= cap // LARGE
+        assert sum(s.kept_bytes for s in emulator.sessions.values()) <= cap
+        # The oldest are forgotten: their handles are refused as the real
+        # server refuses an expired one; the latest still resumes.
+        assert await _resume(emulator.url, handles[0]) == (
+            1008,
+            "BidiGenerateContent session not found",
+        )
+        assert await _resume(emulator.url, handles[-1]) == (None, None)
+    print(
+        f"\nemulator: {CONNECTIONS} resumable sessions of {LARGE // MIB} MiB setups retain "
+        f"{retained.mib:.1f} MiB (cap {cap // MIB} MiB)"
+    )
+    assert retained.mib < cap / MIB * 1.5 + 2, f"{retained.mib:.1f} MiB retained"
+
+
+async def test_resumable_sessions_are_capped_in_count_oldest_forgotten_first() -> None:
+    async with Emulator(speed=0, resumable_sessions=3) as emulator:
+        handles = []
+        for _ in range(5):
+            async with await _connect(emulator.url, _setup("s", 10, sessionResumption={})) as ws:
+                handles.append(await _handle_after_a_turn(ws))
+        await asyncio.sleep(0.05)
+        assert len(emulator.sessions) == 3
+        for handle in handles[:2]:
+            code, reason = await _resume(emulator.url, handle)
+            assert (code, reason) == (1008, "BidiGenerateContent session not found")
+        for handle in handles[2:]:
+            assert await _resume(emulator.url, handle) == (None, None)
+
+
+async def test_a_resumed_session_is_not_evicted_while_its_connection_is_open() -> None:
+    """The caps bound what idle sessions keep; a session in use stays whatever its size."""
+    async with Emulator(speed=0, resumable_bytes=1) as emulator:
+        ws = await _connect(emulator.url, _setup("o", 1000, sessionResumption={}))
+        handle = await _handle_after_a_turn(ws)
+        for _ in range(2):  # others come and go meanwhile
+            async with await _connect(emulator.url, _setup("p", 10, sessionResumption={})) as o:
+                await _handle_after_a_turn(o)
+        await asyncio.sleep(0.05)
+        assert [s.open_connections for s in emulator.sessions.values()] == [1]
+        await ws.close()
+        await asyncio.sleep(0.05)
+        assert emulator.sessions == {}  # over the cap once idle
+        assert await _resume(emulator.url, handle) == (
+            1008,
+            "BidiGenerateContent session not found",
+        )
+
+
+@pytest.mark.parametrize("options", [{"resumable_bytes": -1}, {"resumable_sessions": -1}])
+def test_negative_caps_are_refused(options: dict[str, int]) -> None:
+    from rawlive.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=next(iter(options))):
+        Emulator(**options)
 
 
 # -- the base server --------------------------------------------------------------------------
