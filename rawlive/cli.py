@@ -218,6 +218,8 @@ def replay(
         _fail(f"cannot read {cassette}: {exc.strerror or exc}")
 
     asyncio.run(_serve_until_stopped(server, "rawlive replay", host, port))
+    if server.mismatch_count > len(server.mismatches):
+        click.echo(f"{server.mismatch_count} mismatches; the latest follow:", err=True)
     for mismatch in server.mismatches:
         click.echo(str(mismatch), err=True)
     click.echo(f"rawlive replay stopped ({len(server.remaining())} frames unused)", err=True)

@@ -15,12 +15,15 @@ import gc
 import json
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 
+from rawlive import cassette
 from rawlive.emulator import Emulator
+from rawlive.replay import ReplayServer
 from rawlive.server import CaptureServer, LiveServer
 
 GEMINI_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
@@ -93,6 +96,7 @@ async def _warm_up(url: str) -> None:
     """One small connection first: imports and caches are not what is measured."""
     async with await _connect(url, _setup("w", 10, sessionResumption={})) as ws:
         await _handle_after_a_turn(ws)
+    await asyncio.sleep(0.1)  # the server is done with it
 
 
 # -- the emulator ------------------------------------------------------------------------------
@@ -238,3 +242,56 @@ def test_a_negative_keep_closed_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="keep_closed must be 0 or more"):
         LiveServer(keep_closed=-1)
+
+
+# -- the replay server --------------------------------------------------------------------------
+
+
+def _mismatching_cassette(path: Path, connections: int, size: int) -> Path:
+    """A cassette of ``connections`` connections whose recorded setups clients will not match."""
+    writer = cassette.CassetteWriter(path)
+    writer.write_header(url="ws://127.0.0.1", model=MODEL)
+    for number in range(1, connections + 1):
+        writer.write_connect(number, "ws://127.0.0.1" + GEMINI_PATH, [])
+        writer.write_frame(number, "client", "text", _setup("z", size).encode())
+        writer.write_frame(number, "server", "text", b'{"setupComplete":{}}')
+        writer.write_close(number, 1000, "", "client")
+    writer.close()
+    return path
+
+
+async def test_mismatching_connections_leave_the_replay_server_near_its_baseline(
+    tmp_path: Path, retained: _Retained
+) -> None:
+    path = _mismatching_cassette(tmp_path / "c.jsonl", CONNECTIONS + 1, LARGE)
+    async with ReplayServer(path, speed=0) as server:
+        async with await _connect(server.url, _setup("w", 10)) as ws:
+            await ws.wait_closed()  # the warm-up mismatches too
+        await asyncio.sleep(0.1)  # the server is done with it
+        retained.start()
+        for i in range(CONNECTIONS):
+            async with await _connect(server.url, _setup(chr(65 + i % 25), LARGE)) as ws:
+                await ws.wait_closed()
+            assert ws.close_code == 1008
+        await asyncio.sleep(0.1)
+        retained.stop()
+    print(f"\nreplay: {CONNECTIONS} mismatching connections retain {retained.mib:.2f} MiB")
+    assert retained.mib < 2, f"{retained.mib:.1f} MiB retained"
+    assert len(server.mismatches) == CONNECTIONS + 1
+    last = server.mismatches[-1]
+    # What the report needs is kept: the first difference and where.
+    assert last.first.path == "setup.systemInstruction.parts[0].text"
+    letter = chr(65 + (CONNECTIONS - 1) % 25)
+    assert str(last.first).startswith(f"setup.systemInstruction.parts[0].text: got '{letter * 6}")
+    assert ", expected 'zzzzzz" in str(last.first) and str(last.first).endswith("z...")
+    assert f"({len(_setup(letter, LARGE))} characters)" in str(last)  # the frame, cut
+
+
+async def test_the_replay_server_keeps_the_latest_mismatches(tmp_path: Path) -> None:
+    path = _mismatching_cassette(tmp_path / "c.jsonl", 6, 10)
+    async with ReplayServer(path, speed=0, mismatch_limit=4) as server:
+        for i in range(6):
+            async with await _connect(server.url, _setup(chr(65 + i), 10)) as ws:
+                await ws.wait_closed()
+    assert [m.connection for m in server.mismatches] == [3, 4, 5, 6]
+    assert server.mismatch_count == 6
