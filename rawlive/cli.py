@@ -192,7 +192,8 @@ def replay(
     Each client connection gets the next recorded one; each client message
     must match the next recorded one under --policy, and the server messages
     recorded after it are sent back. A mismatch closes with 1008 and a reason
-    naming the first difference (logged in full with -v).
+    naming the first difference (the diff is logged with -v, and the latest
+    100 mismatches are printed at the end).
     """
     _logging(verbose)
     from rawlive.replay import MATCHERS, ReplayServer

@@ -187,7 +187,7 @@ async def test_a_resumed_session_is_not_evicted_while_its_connection_is_open() -
 
 
 @pytest.mark.parametrize("options", [{"resumable_bytes": -1}, {"resumable_sessions": -1}])
-def test_negative_caps_are_refused(options: dict[str, int]) -> None:
+def test_negative_caps_are_refused(options: dict[str, Any]) -> None:
     from rawlive.errors import ConfigError
 
     with pytest.raises(ConfigError, match=next(iter(options))):
