@@ -192,7 +192,8 @@ def replay(
     Each client connection gets the next recorded one; each client message
     must match the next recorded one under --policy, and the server messages
     recorded after it are sent back. A mismatch closes with 1008 and a reason
-    naming the first difference (logged in full with -v).
+    naming the first difference (the diff is logged with -v, and the latest
+    100 mismatches are printed at the end).
     """
     _logging(verbose)
     from rawlive.replay import MATCHERS, ReplayServer
@@ -218,6 +219,8 @@ def replay(
         _fail(f"cannot read {cassette}: {exc.strerror or exc}")
 
     asyncio.run(_serve_until_stopped(server, "rawlive replay", host, port))
+    if server.mismatch_count > len(server.mismatches):
+        click.echo(f"{server.mismatch_count} mismatches; the latest follow:", err=True)
     for mismatch in server.mismatches:
         click.echo(str(mismatch), err=True)
     click.echo(f"rawlive replay stopped ({len(server.remaining())} frames unused)", err=True)
@@ -294,7 +297,7 @@ def proxy(
         _fail(str(exc))
 
     asyncio.run(_serve_until_stopped(server, "rawlive proxy", host, port))
-    click.echo(f"rawlive proxy stopped ({len(server.connections)} connections)", err=True)
+    click.echo(f"rawlive proxy stopped ({server.accepted} connections)", err=True)
 
 
 def _live_audit_hooks() -> dict[str, Any]:

@@ -37,8 +37,15 @@ module owns what a session is on the server side:
   numbered from 1 across its connections (the index
   ``lastConsumedClientMessageIndex`` reports) and kept compactly: a 64-bit
   digest of each, the most recent ones in full (``consumed_limit``), so that
-  memory does not grow with a session's audio. Sessions and their handles
-  are forgotten ``session_ttl`` after their last connection ends.
+  memory does not grow with a session's audio.
+* **What is kept after a session's connections end**: only what a handle can
+  still resume. A session with no handle is forgotten when its last
+  connection ends; one with handles is kept for ``session_ttl``, within two
+  caps on the idle sessions kept: ``resumable_sessions`` of them and
+  ``resumable_bytes`` of state in all (:attr:`EmulatedSession.kept_bytes`),
+  the one idle longest forgotten first. A forgotten session's handles are
+  refused as the real server refuses an expired one. ``keep_sessions``
+  keeps every session for ``session_ttl``, for a test to look at.
 * **Resumption**: with ``sessionResumption`` in the setup, handles come after
   each turn and every ``resumption_interval`` messages (resumable only while
   no reply, tool call or user speech is in progress); a handle restores the
@@ -74,7 +81,7 @@ from websockets.protocol import State
 
 from rawlive import codec
 from rawlive import types as t
-from rawlive.errors import DecodeError
+from rawlive.errors import ConfigError, DecodeError
 from rawlive.script import Reply, Script
 from rawlive.server import (
     CLOSE_INVALID_ARGUMENT,
@@ -224,6 +231,8 @@ class EmulatedSession:
     ended: float | None = None
     #: Resumable handles, oldest first: handle -> (index, turns) of its state.
     handles: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: Size of the setup's JSON encoding (part of :attr:`kept_bytes`).
+    setup_bytes: int = 0
     _sizes: collections.deque[int] = dataclasses.field(default_factory=collections.deque)
     _kept_bytes: int = 0
 
@@ -231,6 +240,11 @@ class EmulatedSession:
     def index(self) -> int:
         """Index of the last consumed client message (1-based; 0 = none)."""
         return len(self.digests)
+
+    @property
+    def kept_bytes(self) -> int:
+        """What the session holds, in bytes: its setup's and kept messages' JSON, its digests."""
+        return self.setup_bytes + self._kept_bytes + self.digests.itemsize * len(self.digests)
 
     @property
     def first_kept(self) -> int:
@@ -601,7 +615,14 @@ class Emulator(LiveServer):
     bytes of recent messages each session keeps in full
     (:attr:`EmulatedSession.consumed`; ``None``: all); ``session_ttl`` is how
     long a session and its handles outlive its last connection (2 hours, as
-    the real server's handles). Other options are
+    the real server's handles). A session no handle can resume is forgotten
+    with its last connection; of those that can, at most
+    ``resumable_sessions`` (100) are kept once idle, holding at most
+    ``resumable_bytes`` (32 MiB) in all (``None``: no cap), the one idle
+    longest forgotten first (its handles then close with 1008
+    ``BidiGenerateContent session not found``); ``keep_sessions`` keeps every
+    session for ``session_ttl`` whatever the caps, for a test that looks at
+    a session once its connections are over. Other options are
     :class:`~rawlive.server.LiveServer`'s: ``record_dir`` writes each
     connection to a cassette there.
     """
@@ -618,12 +639,21 @@ class Emulator(LiveServer):
         resumption_interval: int = 20,
         consumed_limit: int | None = 2**20,
         session_ttl: float = 7200.0,
+        resumable_sessions: int | None = 100,
+        resumable_bytes: int | None = 32 * 2**20,
+        keep_sessions: bool = False,
         frames: str | None = None,
         pretty: bool | None = None,
         speed: float | None = None,
         chunk_ms: float | None = None,
         **server_options: Any,
     ) -> None:
+        for name, cap in (
+            ("resumable_sessions", resumable_sessions),
+            ("resumable_bytes", resumable_bytes),
+        ):
+            if cap is not None and cap < 0:
+                raise ConfigError(f"{name} must be 0 or more (None: no cap), not {cap}")
         super().__init__(**server_options)
         self.script = script
         self.models = dict(KNOWN_MODELS)
@@ -635,6 +665,9 @@ class Emulator(LiveServer):
         self.resumption_interval = max(1, resumption_interval)
         self.consumed_limit = consumed_limit
         self.session_ttl = session_ttl
+        self.resumable_sessions = resumable_sessions
+        self.resumable_bytes = resumable_bytes
+        self.keep_sessions = keep_sessions
         self.frames: Any = frames or _script_value(script, "frames", "text")
         self.pretty = bool(pretty if pretty is not None else _script_value(script, "pretty", False))
         self.speed_factor = float(
@@ -753,6 +786,10 @@ class Emulator(LiveServer):
             session.open_connections -= 1
             if not session.open_connections:
                 session.ended = time.monotonic()
+                if not self.keep_sessions:
+                    if not session.handles:
+                        self._forget(session)  # nothing can resume it
+                    self._cap_idle()
 
     async def _admit(self, peer: Peer, setup: t.LiveClientSetup) -> EmulatedSession:
         model = setup.model or ""
@@ -788,9 +825,10 @@ class Emulator(LiveServer):
             for forgotten in session.restore(resumption.handle):
                 self._handles.pop(forgotten, None)
             session.setup = setup
-            return session
-        session = EmulatedSession(id=f"emulated-{next(self._ids)}", setup=setup)
-        self.sessions[session.id] = session
+        else:
+            session = EmulatedSession(id=f"emulated-{next(self._ids)}", setup=setup)
+            self.sessions[session.id] = session
+        session.setup_bytes = len(codec.encode_client_message(t.LiveClientMessage(setup=setup)))
         return session
 
     def _supersede(self, live: _Live) -> None:
@@ -811,9 +849,31 @@ class Emulator(LiveServer):
                 and session.ended is not None
                 and now - session.ended > self.session_ttl
             ):
-                del self.sessions[session.id]
-                for handle in session.handles:
-                    self._handles.pop(handle, None)
+                self._forget(session)
+
+    def _forget(self, session: EmulatedSession) -> None:
+        """Drop a session and its handles (they now resume as an unknown handle)."""
+        self.sessions.pop(session.id, None)
+        for handle in session.handles:
+            self._handles.pop(handle, None)
+
+    def _cap_idle(self) -> None:
+        """Keep the idle sessions within ``resumable_sessions`` and ``resumable_bytes``.
+
+        The one idle longest goes first; a session with a connection open is
+        never forgotten.
+        """
+        idle = [s for s in self.sessions.values() if not s.open_connections]
+        idle.sort(key=lambda s: s.ended or 0.0)
+        count, total = len(idle), sum(s.kept_bytes for s in idle)
+        for session in idle:
+            over_count = self.resumable_sessions is not None and count > self.resumable_sessions
+            over_bytes = self.resumable_bytes is not None and total > self.resumable_bytes
+            if not (over_count or over_bytes):
+                break
+            log.info("forgetting idle session %s (caps on resumable sessions)", session.id)
+            self._forget(session)
+            count, total = count - 1, total - session.kept_bytes
 
     def _schedule(self, live: _Live) -> list[asyncio.TimerHandle]:
         loop = asyncio.get_running_loop()

@@ -34,7 +34,11 @@ chunks go out once the audio received passes the same point. After the last
 expected client frame it ends the connection as recorded: the server's close
 code and reason, a dropped connection (no close frame), or it waits for the
 client to close. A mismatch closes with 1008 and a reason naming the first
-difference; :attr:`ReplayServer.mismatches` keeps the full diff.
+difference; :attr:`ReplayServer.mismatches` keeps the diff, bounded: the
+latest ``mismatch_limit`` mismatches, each with its first 20 differences,
+values over 4 KiB reduced to how they read (:class:`Clipped`) and the frames
+cut to 300 characters, so that a long-running replay does not grow with
+what its clients get wrong.
 :attr:`ReplayServer.consumed` and :meth:`ReplayServer.remaining` say how much
 of the cassette was used, for a test that must use it all.
 """
@@ -65,12 +69,13 @@ from rawlive.cassette import (
     frame_kind,
     read_cassette,
 )
-from rawlive.errors import DecodeError
+from rawlive.errors import ConfigError, DecodeError
 from rawlive.server import Frame, LiveServer, Peer
 
 __all__ = [
     "CLOSE_MISMATCH",
     "MATCHERS",
+    "Clipped",
     "Difference",
     "Matcher",
     "Mismatch",
@@ -85,6 +90,12 @@ log = logging.getLogger("rawlive.replay")
 
 #: The close code of a mismatch (policy violation).
 CLOSE_MISMATCH = 1008
+
+#: What a :class:`Mismatch` keeps: differences, characters (or bytes) of a
+#: difference's value, characters of each frame.
+_KEPT_DIFFERENCES = 20
+_KEPT_VALUE = 4096
+_KEPT_FRAME = 300
 
 
 # ---------------------------------------------------------------------------
@@ -121,6 +132,34 @@ class _Missing:
 
 #: Stands for an absent key in a :class:`Difference`.
 MISSING: Any = _Missing()
+
+
+class Clipped:
+    """Stands for a value too large to keep in a :class:`Mismatch`: how it reads.
+
+    ``text`` is the start of the value's ``repr`` (for bytes, their length and
+    digest), which is all a report shows of it.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _kept(value: Any) -> Any:
+    """A difference's value as a mismatch keeps it: itself, or :class:`Clipped` if large."""
+    if isinstance(value, bytes | bytearray):
+        return value if len(value) <= _KEPT_VALUE else Clipped(_short(value))
+    if isinstance(value, str) and len(value) <= _KEPT_VALUE:
+        return value
+    if not isinstance(value, str | dict | list):
+        return value  # scalars, MISSING
+    text = repr(value)
+    return value if len(text) <= _KEPT_VALUE else Clipped(text[:200])
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -162,12 +201,15 @@ def differences(expected: Any, got: Any, path: str = "") -> list[Difference]:
 
 @dataclasses.dataclass
 class Mismatch:
-    """A client frame the recording did not expect, with the full diff.
+    """A client frame the recording did not expect, with its diff, bounded.
 
     ``connection`` is the recorded connection's number and ``index`` the
     expected client frame's (both from 1; ``index`` is 0 for a connection the
     cassette does not have); ``expected`` and ``got`` are the frames' text
-    (``None`` when there was none).
+    (``None`` when there was none), cut to 300 characters and their length.
+    Only the first 20 ``differences`` are kept (``omitted`` counts the rest),
+    and a value of over 4 KiB as :class:`Clipped`: what a report shows, in
+    memory that does not grow with the frames.
     """
 
     connection: int
@@ -176,6 +218,17 @@ class Mismatch:
     expected: str | None
     got: str | None
     policy: str
+    omitted: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.differences) > _KEPT_DIFFERENCES:
+            self.omitted += len(self.differences) - _KEPT_DIFFERENCES
+        self.differences = [
+            Difference(d.path, _kept(d.expected), _kept(d.got))
+            for d in self.differences[:_KEPT_DIFFERENCES]
+        ]
+        self.expected = None if self.expected is None else _clip(self.expected)
+        self.got = None if self.got is None else _clip(self.got)
 
     @property
     def first(self) -> Difference:
@@ -192,15 +245,20 @@ class Mismatch:
             f"of connection {self.connection}:"
         ]
         lines += [f"  {d}" for d in self.differences]
+        if self.omitted:
+            lines.append(f"  ... and {self.omitted} more difference(s)")
         if self.expected is not None:
-            lines.append(f"  expected frame: {_clip(self.expected)}")
+            lines.append(f"  expected frame: {self.expected}")
         if self.got is not None:
-            lines.append(f"  received frame: {_clip(self.got)}")
+            lines.append(f"  received frame: {self.got}")
         return "\n".join(lines)
 
 
-def _clip(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+def _clip(text: str, limit: int = _KEPT_FRAME) -> str:
+    """The start of a long text and its length; a text it returned comes back as it is."""
+    if len(text) <= limit + 40:  # room for the "... (n characters)" it adds
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 # ---------------------------------------------------------------------------
@@ -511,6 +569,14 @@ def _connections(cassette: Cassette, matcher: Matcher) -> list[_Recorded]:
 # ---------------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class _Progress:
+    """How far an ended connection's replay went: steps matched, server frames sent."""
+
+    pos: int
+    sent: int
+
+
 class _Ended(Exception):
     """The replay of a connection ended (mismatch, or the recorded close was sent)."""
 
@@ -727,7 +793,7 @@ class _Replay:
             got=None if got is None else got.decode("utf-8", "replace"),
             policy=self.matcher.name,
         )
-        self.server.mismatches.append(mismatch)
+        self.server.add_mismatch(mismatch)
         log.info("%s", mismatch)
         self.closing = True
         await _close_draining(self.peer, CLOSE_MISMATCH, mismatch.reason)
@@ -774,7 +840,8 @@ class ReplayServer(LiveServer):
     any endpoint replays for a client pointed at this one.
 
     After (or during) a replay, :attr:`mismatches` lists the frames that did
-    not match, :attr:`consumed` counts the recorded frames used (client
+    not match (the latest ``mismatch_limit``; :attr:`mismatch_count` counts
+    them all), :attr:`consumed` counts the recorded frames used (client
     frames matched, server frames sent) and :meth:`remaining` lists the rest.
     """
 
@@ -784,8 +851,11 @@ class ReplayServer(LiveServer):
         *,
         policy: str | Matcher = "semantic",
         speed: float = 1.0,
+        mismatch_limit: int = 100,
         **server_options: Any,
     ) -> None:
+        if mismatch_limit < 1:
+            raise ConfigError(f"mismatch_limit must be 1 or more, not {mismatch_limit}")
         super().__init__(**server_options)
         if isinstance(policy, str):
             try:
@@ -799,11 +869,15 @@ class ReplayServer(LiveServer):
         self.matcher: Matcher = policy
         self.speed = float(speed)
         self.recorded = _connections(self.cassette, policy)
-        #: Every mismatch, in order (each with the full diff: ``str(mismatch)``).
+        #: The latest ``mismatch_limit`` mismatches, in order (``str(mismatch)``: the diff).
         self.mismatches: list[Mismatch] = []
+        self.mismatch_limit = mismatch_limit
+        #: Every mismatch so far, kept or not.
+        self.mismatch_count = 0
         #: Recorded frames used so far: client frames matched plus server frames sent.
         self.consumed = 0
-        self._replays: list[_Replay] = []
+        #: Per connection served: its replay, then (once it ended) its progress.
+        self._replays: list[_Replay | _Progress] = []
 
     @property
     def total(self) -> int:
@@ -853,6 +927,8 @@ class ReplayServer(LiveServer):
     async def session(self, peer: Peer) -> None:
         index = len(self._replays)
         if index >= len(self.recorded):
+            # After its setup, as the real server refuses a session.
+            got = await peer.recv()
             mismatch = Mismatch(
                 connection=index + 1,
                 index=0,
@@ -864,15 +940,22 @@ class ReplayServer(LiveServer):
                     )
                 ],
                 expected=None,
-                got=None,
+                got=got.decode("utf-8", "replace"),
                 policy=self.matcher.name,
             )
-            self.mismatches.append(mismatch)
-            # After its setup, as the real server refuses a session.
-            got = await peer.recv()
-            mismatch.got = got.decode("utf-8", "replace")
+            self.add_mismatch(mismatch)
             await _close_draining(peer, CLOSE_MISMATCH, mismatch.reason)
             return
         replay = _Replay(self, peer, self.recorded[index])
         self._replays.append(replay)
-        await replay.run()
+        try:
+            await replay.run()
+        finally:
+            # Only its progress outlives the connection (for remaining()).
+            self._replays[index] = _Progress(replay.pos, replay.sent)
+
+    def add_mismatch(self, mismatch: Mismatch) -> None:
+        """Count a mismatch and keep it, with the latest ``mismatch_limit`` ones."""
+        self.mismatch_count += 1
+        self.mismatches.append(mismatch)
+        del self.mismatches[: max(len(self.mismatches) - self.mismatch_limit, 0)]

@@ -22,6 +22,12 @@ the request path, request headers redacted), the frames received as ``from:
 bytes) and the ``close`` (``by`` the side that sent the first close frame).
 The header's model is the first frame's ``setup.model``. A subclass that
 writes to the socket itself calls :meth:`Peer.record` for each frame.
+
+Memory: a server keeps what a connection needs while it is open. Once it has
+ended, ``connections`` keeps a summary of it (handshake, close code and
+reason; not its setup or frames), for the latest ``keep_closed`` closed
+connections only, unless ``capture_frames`` asked to keep everything
+(:class:`CaptureServer` does, for tests).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import msgspec
 import websockets
@@ -47,7 +53,7 @@ from websockets.http11 import Request, Response
 
 from rawlive import cassette, codec, endpoints
 from rawlive import types as t
-from rawlive.errors import DecodeError
+from rawlive.errors import ConfigError, DecodeError
 
 __all__ = [
     "CLOSE_INVALID_ARGUMENT",
@@ -128,9 +134,11 @@ class LiveServer:
     """A Live API server on a local port; subclasses implement :meth:`session`.
 
     Use it as an async context manager; ``url`` is then ``ws://host:port``
-    (``wss://`` with ``ssl``). ``connections`` keeps every connection's
-    capture, in order. ``record_dir`` records each connection into a
-    cassette there (see the module docstring).
+    (``wss://`` with ``ssl``). ``connections`` holds the connections'
+    captures, in order: with ``capture_frames``, every one of them with its
+    frames and setup; otherwise the open ones and the latest ``keep_closed``
+    closed ones, each reduced to a summary when it ends (see the module
+    docstring). ``record_dir`` records each connection into a cassette there.
     """
 
     def __init__(
@@ -140,18 +148,25 @@ class LiveServer:
         port: int = 0,
         ssl: ssl.SSLContext | None = None,
         max_size: int | None = 16 * 2**20,
-        capture_frames: bool = True,
+        capture_frames: bool = False,
+        keep_closed: int = 256,
         record_dir: str | os.PathLike[str] | None = None,
         on_close: CloseHook | None = None,
     ) -> None:
+        if keep_closed < 0:
+            raise ConfigError(f"keep_closed must be 0 or more, not {keep_closed}")
         self.host = host
         #: ``on_close(capture, end)``: called once per connection when it has ended.
         self.on_close = on_close
         #: Where each connection's cassette is written (``None``: not recorded).
         self.record_dir = None if record_dir is None else Path(record_dir)
-        #: Keep every frame of every connection in memory (for tests); a
-        #: long-running server turns it off and keeps only the handshakes.
+        #: Keep every connection, its setup and every frame in memory (for
+        #: tests); off, a closed connection leaves only a summary behind.
         self.capture_frames = capture_frames
+        #: Without ``capture_frames``: how many closed connections to keep.
+        self.keep_closed = keep_closed
+        #: Connections accepted so far (``connections`` may hold fewer).
+        self.accepted = 0
         self.port = port
         self.ssl = ssl
         self.max_size = max_size
@@ -216,7 +231,7 @@ class LiveServer:
         """Wait until at least ``count`` connections have been accepted."""
         async with self.new_connection:
             await asyncio.wait_for(
-                self.new_connection.wait_for(lambda: len(self.connections) >= count), timeout
+                self.new_connection.wait_for(lambda: self.accepted >= count), timeout
             )
 
     # -- per connection -------------------------------------------------------
@@ -231,10 +246,11 @@ class LiveServer:
             headers=list(request.headers.raw_items()),
         )
         async with self.new_connection:
+            self.accepted += 1
+            capture.number = self.accepted
             self.connections.append(capture)
-            capture.number = len(self.connections)
             self.new_connection.notify_all()
-        recorder = self._recorder(len(self.connections), request)
+        recorder = self._recorder(capture.number, request)
         conn = Peer(
             ws, capture, time.monotonic(), keep_frames=self.capture_frames, recorder=recorder
         )
@@ -258,6 +274,16 @@ class LiveServer:
                 except Exception:
                     log.exception("on_close hook failed")
             capture.closed.set()
+            if not self.capture_frames:
+                self._summarise(capture)
+
+    def _summarise(self, capture: CapturedConnection) -> None:
+        """Reduce an ended connection to its summary; keep the latest ``keep_closed``."""
+        capture.setup = None
+        closed = [c for c in self.connections if c.closed.is_set()]
+        excess = {id(c) for c in closed[: max(len(closed) - self.keep_closed, 0)]}
+        if excess:
+            self.connections[:] = [c for c in self.connections if id(c) not in excess]
 
     def _recorder(self, number: int, request: Request) -> _ConnectionRecorder | None:
         if self.record_dir is None:
@@ -475,4 +501,11 @@ class Peer:
 
 
 class CaptureServer(LiveServer):
-    """Answers ``setup`` with ``setupComplete`` and records everything; for tests."""
+    """Answers ``setup`` with ``setupComplete`` and records everything; for tests.
+
+    It keeps every connection with its setup and frames (``capture_frames``
+    on by default).
+    """
+
+    def __init__(self, *, capture_frames: bool = True, **options: Any) -> None:
+        super().__init__(capture_frames=capture_frames, **options)

@@ -308,7 +308,7 @@ async def test_a_recorded_session_holds_every_frame_of_both_connections_in_order
     tmp_path: Path, frames: str
 ) -> None:
     path = tmp_path / "session.jsonl"
-    async with rawlive.emulator.serve(speed=0, frames=frames) as emu:
+    async with rawlive.emulator.serve(speed=0, frames=frames, capture_frames=True) as emu:
         async with rawlive.connect(
             MODEL,
             {"session_resumption": {}},
@@ -392,7 +392,7 @@ async def test_a_key_never_appears_in_the_file_whatever_field_or_frame_it_is_in(
     tmp_path: Path, where: str
 ) -> None:
     path = tmp_path / f"{where}.jsonl"
-    async with rawlive.emulator.serve(speed=0) as emu:
+    async with rawlive.emulator.serve(speed=0, capture_frames=True) as emu:
         options: dict[str, Any] = {"endpoint": emu.url}
         if where == "url":
             options["endpoint"] = f"{emu.url}?key={QUOTED_KEY}"  # the standard path is added

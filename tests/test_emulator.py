@@ -281,7 +281,7 @@ async def test_session_limit_ends_the_session_with_deadline_exceeded() -> None:
 
 @pytest.mark.parametrize(("frames", "pretty"), [("binary", False), ("text", True)])
 async def test_frame_options_change_the_wire_not_the_messages(frames: str, pretty: bool) -> None:
-    async with Emulator(frames=frames, pretty=pretty) as emulator:
+    async with Emulator(frames=frames, pretty=pretty, capture_frames=True) as emulator:
         async with rawlive.connect(HALF, endpoint=emulator.url) as session:
             await session.send_realtime_input(text="hi")
             messages = await asyncio.wait_for(_until_turn_complete(session), 5)

@@ -219,7 +219,7 @@ async def test_fault_actions_end_the_connection_as_asked(
 
 async def test_unknown_message_kinds_from_a_script_are_skipped_by_rawlive(tmp_path: Path) -> None:
     script = _script(tmp_path, '[[faults]]\nat = "after_setup"\naction = "unknown_message"\n')
-    async with Emulator(script=script, speed=0) as emulator:
+    async with Emulator(script=script, speed=0, capture_frames=True) as emulator:
         async with rawlive.connect(NATIVE, endpoint=emulator.url) as session:
             await session.send_realtime_input(text="hi")
             messages = await asyncio.wait_for(_turn(session), 5)

@@ -25,7 +25,13 @@ from rawlive.cassette import CloseEvent, read_cassette
 from rawlive.cli import main
 from rawlive.emulator import Emulator
 from rawlive.proxy import CLOSE_BAD_GATEWAY, Proxy, forwarded_headers, upstream_url
-from rawlive.server import CapturedConnection, Frame, LiveServer, Peer, server_ssl_context
+from rawlive.server import (
+    CapturedConnection,
+    CaptureServer,
+    Frame,
+    Peer,
+    server_ssl_context,
+)
 
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -39,7 +45,7 @@ def _wire(frames: list[Frame], sender: str) -> list[tuple[str, bytes]]:
     return [(f.opcode, f.payload) for f in frames if f.sender == sender]
 
 
-class Echo(LiveServer):
+class Echo(CaptureServer):
     """Echoes each frame with its opcode, plus a binary one; closes or drops on request."""
 
     async def session(self, peer: Peer) -> None:
@@ -95,7 +101,10 @@ async def test_frames_pass_both_ways_unchanged_and_are_recorded_without_secrets(
     sent: list[str | bytes] = ['{"setup": {"model": "m"}}', b"\x01\x02raw", "\u00e9t\u00e9"]
     async with Echo() as upstream:
         async with Proxy(
-            upstream.url, record_dir=tmp_path, on_frame=lambda c, f: seen.append((c, f))
+            upstream.url,
+            record_dir=tmp_path,
+            on_frame=lambda c, f: seen.append((c, f)),
+            capture_frames=True,
         ) as proxy:
             url = f"{proxy.url}{PATH}?key={urllib.parse.quote(QUERY_KEY, safe='')}"
             ws, received = await _exchange(url, sent)
@@ -197,7 +206,10 @@ async def _turn(session: rawlive.Session) -> list[t.LiveServerMessage]:
 
 async def test_a_rawlive_session_through_the_proxy_to_the_emulator(tmp_path: Path) -> None:
     pcm = b"".join(audio.iter_pcm(SPOKEN))[: 16000 * 2]  # 1 s
-    async with Emulator(speed=0) as emulator, Proxy(emulator.url, record_dir=tmp_path) as proxy:
+    async with (
+        Emulator(speed=0, capture_frames=True) as emulator,
+        Proxy(emulator.url, record_dir=tmp_path, capture_frames=True) as proxy,
+    ):
         async with rawlive.connect(NATIVE, endpoint=proxy.url, api_key=API_KEY) as session:
             await session.send_client_content(
                 turns=t.Content(role="user", parts=[t.Part(text="hello")])
@@ -238,7 +250,7 @@ async def test_the_official_sdk_through_a_wss_proxy_is_recorded_byte_for_byte(
     ca_file, server_pem = tls
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
     async with (
-        Emulator(speed=0) as emulator,
+        Emulator(speed=0, capture_frames=True) as emulator,
         Proxy(emulator.url, ssl=server_ssl_context(server_pem), record_dir=tmp_path) as proxy,
     ):
         assert proxy.url.startswith("wss://")

@@ -14,12 +14,19 @@ from websockets.exceptions import ConnectionClosed
 import rawlive
 from rawlive.emulator import Emulator
 from rawlive.proxy import Proxy
-from rawlive.server import CapturedConnection, Frame, LiveServer, Peer, server_ssl_context
+from rawlive.server import (
+    CapturedConnection,
+    CaptureServer,
+    Frame,
+    LiveServer,
+    Peer,
+    server_ssl_context,
+)
 
 PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 
 
-class Echo(LiveServer):
+class Echo(CaptureServer):
     async def session(self, peer: Peer) -> None:
         async for payload in peer:
             await peer.send(payload, opcode=peer.capture.frames[-1].opcode)

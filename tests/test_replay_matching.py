@@ -12,6 +12,7 @@ import pytest
 from rawlive.replay import (
     MATCHERS,
     MISSING,
+    Clipped,
     Difference,
     Mismatch,
     SemanticMatcher,
@@ -163,3 +164,31 @@ def test_a_long_frame_is_clipped_in_the_report() -> None:
     frame = '{"realtimeInput":{"text":"' + "y" * 1000 + '"}}'
     mismatch = Mismatch(1, 1, [Difference("", 1, 2)], frame, None, "strict")
     assert f"... ({len(frame)} characters)" in str(mismatch)
+
+
+def test_a_mismatch_keeps_a_bounded_diff_that_reads_as_the_full_one() -> None:
+    """Large values become what a report shows of them; the report reads the same."""
+    text, data = "y" * 100_000, bytes(range(256)) * 400
+    nested = {"parts": [{"text": text}]}
+    full = [
+        Difference("a.text", text, "x"),
+        Difference("a.data", data, b""),
+        Difference("a.content", nested, MISSING),
+    ]
+    mismatch = Mismatch(1, 1, list(full), "f" * 100_000, "g", "strict")
+    assert [str(d) for d in mismatch.differences] == [str(d) for d in full]
+    assert [d.path for d in mismatch.differences] == ["a.text", "a.data", "a.content"]
+    kept = [d.expected for d in mismatch.differences]
+    assert all(isinstance(value, Clipped) for value in kept)
+    assert sum(len(repr(value)) for value in kept) < 1000
+    assert mismatch.expected is not None and len(mismatch.expected) < 400
+    assert mismatch.expected.endswith("... (100000 characters)") and mismatch.got == "g"
+    assert str(Mismatch(**vars(mismatch))) == str(mismatch)  # kept as it is the second time
+
+
+def test_a_mismatch_keeps_its_first_differences_and_counts_the_rest() -> None:
+    found = [Difference(f"a[{i}]", i, -i) for i in range(50)]
+    mismatch = Mismatch(1, 1, found, None, None, "strict")
+    assert mismatch.differences == found[:20] and mismatch.omitted == 30
+    assert str(mismatch).splitlines()[-1] == "  ... and 30 more difference(s)"
+    assert mismatch.first == found[0]

@@ -73,7 +73,7 @@ async def test_every_format_reaches_the_server_as_16khz_mono_of_the_same_speech(
     tmp_path: Path, name: str
 ) -> None:
     out = tmp_path / "reply.wav"
-    async with Emulator(speed=0) as emulator:
+    async with Emulator(speed=0, keep_sessions=True) as emulator:
         code, stdout, stderr = await _send(
             str(AUDIO / name), "--endpoint", emulator.url, "--fast", "--out", str(out)
         )
@@ -183,7 +183,7 @@ async def test_tools_file_answers_the_scripted_call(tmp_path: Path) -> None:
         )
     )
     script = load_script(FIXTURES / "scripts" / "weather.toml")
-    async with Emulator(script=script, speed=0) as emulator:
+    async with Emulator(script=script, speed=0, keep_sessions=True) as emulator:
         code, stdout, stderr = await _send(
             str(REFERENCE),
             "--endpoint",
@@ -215,7 +215,7 @@ async def test_a_bad_tools_file_exits_2(tmp_path: Path, content: str) -> None:
 
 
 async def test_manual_vad_delimits_the_turn_with_activity_signals(tmp_path: Path) -> None:
-    async with Emulator(speed=0) as emulator:
+    async with Emulator(speed=0, keep_sessions=True) as emulator:
         code, _, stderr = await _send(
             str(REFERENCE),
             "--endpoint",
@@ -288,7 +288,7 @@ async def test_ctrl_c_mid_stream_leaves_a_valid_wav(tmp_path: Path) -> None:
 
 async def test_record_writes_the_whole_session_as_a_cassette(tmp_path: Path) -> None:
     script = load_script(FIXTURES / "scripts" / "demo.toml")
-    async with Emulator(script=script, speed=0) as emulator:
+    async with Emulator(script=script, speed=0, capture_frames=True) as emulator:
         code, _, stderr = await _send(
             str(REFERENCE),
             "--endpoint",
@@ -383,7 +383,7 @@ async def test_a_fast_upload_of_many_utterances_ends_after_the_last_turn(tmp_pat
     # Uploaded faster than real time, each utterance barges in on the reply to
     # the one before (as on the real server): every turn still completes, and
     # the run waits for the last one.
-    async with Emulator(speed=0) as emulator:
+    async with Emulator(speed=0, keep_sessions=True) as emulator:
         code, stdout, stderr = await _send(
             str(_three_sentences(tmp_path)),
             "--endpoint",
