@@ -30,6 +30,7 @@ from rawlive.errors import ConfigError
 
 __all__ = [
     "GEMINI_HOST",
+    "MIN_FOUND_SECRET_LENGTH",
     "REDACTED",
     "Endpoint",
     "RedactingLogger",
@@ -45,27 +46,45 @@ GEMINI_HOST = "generativelanguage.googleapis.com"
 REDACTED = "<redacted>"
 Backend = Literal["gemini", "vertex"]
 
+#: Values found in a credential slot shorter than this are not searched for
+#: elsewhere in a text (they cannot be told from ordinary words); the slot
+#: itself is redacted whatever the value's length.
+MIN_FOUND_SECRET_LENGTH = 4
+
 # Query parameters and headers that carry credentials, whatever their value.
-_SECRET_PARAMS = ("key", "access_token", "token")
+_SECRET_PARAMS = frozenset({"key", "access_token", "token"})
 _SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization", "proxy-authorization"})
-_SECRET_PARAM_RE = re.compile(r"(?i)((?<![\w-])(?:key|access_token|token)=)[^&#\s\"']*")
+# Any ``name=value``: the name is decoded before it is compared (``%6Bey`` is ``key``).
+_PARAM_RE = re.compile(r"(?<![\w%-])([\w%-]+)=([^&#\s\"']*)")
+# A header's whole value, list commas included (``x-goog-api-key: a, KEY``).
 _SECRET_HEADER_RE = re.compile(
-    r"(?i)((?:x-goog-api-key|authorization|proxy-authorization)\s*[:=]\s*)[^\r\n,\"']+"
+    r"(?i)((?:x-goog-api-key|authorization|proxy-authorization)\s*[:=]\s*)[^\r\n\"']+"
 )
+# A URL's userinfo (``wss://user:password@host``): user and password alike.
+_USERINFO_RE = re.compile(r"(?i)(?<![\w+.-])((?:wss?|https?)://)[^\s/?#@\"']+@")
 
 
 def credentials(url: str | None, headers: Iterable[tuple[str, str]] = ()) -> list[str]:
     """The values in a URL's (or request path's) and headers' credential slots.
 
-    Query values come as written and decoded; an ``Authorization`` value
-    whole and without its scheme (``Bearer``, ``Basic``, ``Token``). Values
-    already :data:`REDACTED` are left out. For the secrets of a handshake
-    that rawlive was not told about: a key given only in an endpoint URL, a
-    client's handshake through the proxy, a cassette written by hand.
+    The slots: the URL's userinfo (user and password: websockets sends them
+    as ``Basic`` credentials), the ``key``/``access_token``/``token`` query
+    parameters (names decoded) and the ``x-goog-api-key``/``Authorization``
+    headers. URL values come as written and decoded; an ``Authorization``
+    value whole and without its scheme (``Bearer``, ``Basic``, ``Token``).
+    Values already :data:`REDACTED` are left out. For the secrets of a
+    handshake that rawlive was not told about: a key given only in an
+    endpoint URL, a client's handshake through the proxy, a cassette written
+    by hand.
     """
     values: list[str] = []
     if url is not None:
-        for pair in urllib.parse.urlsplit(url).query.split("&"):
+        parts = urllib.parse.urlsplit(url)
+        userinfo, at, _ = parts.netloc.rpartition("@")
+        for raw in userinfo.split(":", 1) if at else ():
+            if raw:
+                values += [raw, urllib.parse.unquote(raw)]
+        for pair in parts.query.split("&"):
             name, _, raw = pair.partition("=")
             if urllib.parse.unquote_plus(name).lower() in _SECRET_PARAMS and raw:
                 values += [raw, urllib.parse.unquote(raw), urllib.parse.unquote_plus(raw)]
@@ -98,12 +117,20 @@ def vertex_host(location: str | None) -> str:
     return f"{location}-aiplatform.googleapis.com"
 
 
+def _redact_param(match: re.Match[str]) -> str:
+    if urllib.parse.unquote_plus(match.group(1)).lower() in _SECRET_PARAMS:
+        return f"{match.group(1)}={REDACTED}"
+    return match.group(0)
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every given secret, and anything in a credential slot, replaced.
 
-    Credential slots are the ``key``/``access_token``/``token`` query
-    parameters and the ``x-goog-api-key``/``Authorization`` headers, so a
-    secret is hidden even when rawlive was not told its value.
+    Credential slots are a URL's userinfo (``ws://user:password@host``), the
+    ``key``/``access_token``/``token`` query parameters (however their names
+    are percent-encoded) and the ``x-goog-api-key``/``Authorization``
+    headers (their whole value), so a secret is hidden even when rawlive was
+    not told its value.
     """
     for secret in secrets:
         if secret:
@@ -111,7 +138,10 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
             quoted = urllib.parse.quote(secret, safe="")
             if quoted != secret:
                 text = text.replace(quoted, REDACTED)
-    text = _SECRET_PARAM_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    if "=" in text:
+        text = _PARAM_RE.sub(_redact_param, text)
+    if "@" in text:
+        text = _USERINFO_RE.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return _SECRET_HEADER_RE.sub(lambda m: m.group(1) + REDACTED, text)
 
 
@@ -227,7 +257,8 @@ def resolve(
     * ``endpoint``: a ``ws://``/``wss://`` (or ``http(s)://``) URL. With no
       path (``ws://127.0.0.1:8765``) the chosen backend's standard path is
       appended; with a path it is used as is. ``ca_file`` trusts a local
-      server's certificate.
+      server's certificate. A credential in the URL (``?key=``, a userinfo
+      ``user:password@``) is one of the endpoint's secrets too.
 
     Raises :class:`~rawlive.ConfigError` when there is nothing to connect
     with, naming what to set.
@@ -286,6 +317,9 @@ def resolve(
     if query:
         separator = "&" if urllib.parse.urlsplit(url).query else "?"
         url += separator + urllib.parse.urlencode(query, safe="/")
+    # A credential written in the endpoint URL is as secret as one given apart.
+    found = credentials(endpoint) if endpoint is not None else []
+    secrets += [v for v in found if len(v) >= MIN_FOUND_SECRET_LENGTH]
     _check_url(url, secrets)
 
     return Endpoint(

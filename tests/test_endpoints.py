@@ -157,3 +157,41 @@ def test_credentials_found_in_url_and_header_slots() -> None:
         "ya29.abc",
     ]
     assert endpoints.credentials(None, [("User-Agent", "x")]) == []
+
+
+def test_credentials_in_a_urls_userinfo_are_found_user_and_password() -> None:
+    found = endpoints.credentials("ws://some%2Duser:AIza%2Fkey@h:1/ws?x=1")
+    assert found == ["some%2Duser", "some-user", "AIza%2Fkey", "AIza/key"]
+    assert endpoints.credentials("ws://h:1/ws") == []
+
+
+def test_redact_hides_a_urls_userinfo_whatever_its_value() -> None:
+    text = "cannot connect to ws://user:pass@127.0.0.1:1/ws (and wss://u@h, https://a:b@h/x)"
+    assert endpoints.redact(text) == (
+        "cannot connect to ws://<redacted>@127.0.0.1:1/ws "
+        "(and wss://<redacted>@h, https://<redacted>@h/x)"
+    )
+    assert endpoints.redact("mail me at user@example.com") == "mail me at user@example.com"
+
+
+def test_redact_hides_query_parameters_with_percent_encoded_names() -> None:
+    text = "GET /ws?%6Bey=a&x=1&%6b%65%79=b&acc%65ss_token=c&%74oken=d&k%65y_x=e HTTP/1.1"
+    assert endpoints.redact(text) == (
+        "GET /ws?%6Bey=<redacted>&x=1&%6b%65%79=<redacted>&acc%65ss_token=<redacted>"
+        "&%74oken=<redacted>&k%65y_x=e HTTP/1.1"
+    )
+
+
+def test_redact_hides_a_credential_headers_whole_value_commas_included() -> None:
+    assert endpoints.redact("< x-goog-api-key: a, zzz") == "< x-goog-api-key: <redacted>"
+    assert endpoints.redact("> Authorization: Bearer a, Bearer b\n> Host: h") == (
+        "> Authorization: <redacted>\n> Host: h"
+    )
+
+
+def test_a_key_in_the_endpoint_url_is_one_of_its_secrets() -> None:
+    ep = endpoints.resolve(endpoint=f"ws://127.0.0.1:1/ws?key={KEY}", env={})
+    assert KEY in ep.secrets
+    ep = endpoints.resolve(endpoint=f"ws://user:{KEY}@127.0.0.1:1/ws", env={})
+    assert KEY in ep.secrets and "user" in ep.secrets
+    assert KEY not in repr(ep) and "user" not in repr(ep)

@@ -46,6 +46,7 @@ from rawlive.cassette import FrameEvent, read_cassette
 from rawlive.emulator import Emulator
 from rawlive.proxy import Proxy
 from rawlive.replay import ReplayServer
+from rawlive.report import write_report
 from rawlive.server import CapturedConnection
 
 # Distinctive, with the characters that URL encoding changes ("/", "+", "="),
@@ -55,6 +56,8 @@ KEY = "AIzaSyRAWLIVE-SWEEPKEY-0123456789abcdef"
 TOKEN = "auth_tokens/rawlive+SWEEPTOKEN/0123456789abc=="
 BEARER = "ya29.rawlive-SWEEPBEARER/0123456789+abcdef"
 MARKERS = ("SWEEPKEY", "SWEEPTOKEN", "SWEEPBEARER")
+# The user part of a URL's userinfo (``ws://USER:KEY@host``): kept out too, conservatively.
+USER = "rawlive-SWEEPUSER"
 
 MODEL = "gemini-live-2.5-flash-preview"
 CONFIG: dict[str, Any] = {"response_modalities": ["TEXT"]}
@@ -109,9 +112,9 @@ def _forms(secret: str) -> dict[str, str]:
 
 FORMS = [
     (f"{name} {form_name}", form)
-    for name, secret in (("key", KEY), ("token", TOKEN), ("bearer", BEARER))
+    for name, secret in (("key", KEY), ("token", TOKEN), ("bearer", BEARER), ("user", USER))
     for form_name, form in _forms(secret).items()
-] + [(f"marker {m}", m) for m in MARKERS]
+] + [(f"marker {m}", m) for m in (*MARKERS, "SWEEPUSER")]
 
 
 def test_every_form_is_distinct_from_the_secret_where_encoding_changes_it() -> None:
@@ -350,7 +353,7 @@ def _given(request: Request) -> str:
     return (
         request.headers.get("x-goog-api-key")
         or request.headers.get("authorization")
-        or query["access_token"][0]
+        or (query.get("access_token") or query["key"])[0]
     )
 
 
@@ -670,4 +673,123 @@ async def test_the_command_line_shows_the_secret_nowhere(
     await servers.stop()
     sweep.add("log records at DEBUG (this process)", debug_log.getvalue())
     assert slot in first.stderr.decode()  # the handshake at DEBUG, redacted
+    sweep.check()
+
+
+# ---------------------------------------------------------------------------
+# Credentials in the other slots of a handshake
+# ---------------------------------------------------------------------------
+
+SEND = ["send", str(SPOKEN), "--fast", "--json", "-vv", "--timeout", "20"]
+
+
+async def test_a_credential_in_the_urls_userinfo_is_a_secret_everywhere(
+    tmp_path: Path, sweep: Sweep, debug_log: io.StringIO
+) -> None:
+    recorded = tmp_path / "client.jsonl"
+    async with Emulator(speed=0) as emulator:
+        endpoint = f"ws://{USER}:{KEY}@{emulator.url.removeprefix('ws://')}"
+        async with rawlive.connect(MODEL, CONFIG, endpoint=endpoint, record=recorded) as session:
+            sweep.add("repr(session)", repr(session))
+            sweep.add("repr(session.endpoint)", repr(session.endpoint))
+            assert "received: hello" in await _turn(session)
+    # websockets sends the userinfo as Basic credentials: the secret was used.
+    sent = dict((k.lower(), v) for k, v in emulator.connections[0].headers)["authorization"]
+    assert base64.b64decode(sent.removeprefix("Basic ")).decode() == f"{USER}:{KEY}"
+
+    down = f"127.0.0.1:{_closed_port()}"
+    error = await _fail(sweep, "unreachable", endpoint=f"ws://{USER}:{KEY}@{down}")
+    assert isinstance(error, rawlive.ConnectError) and "<redacted>@" in str(error)
+    error = await _fail(sweep, "invalid URL", endpoint=f"ws://{USER}:{KEY}@127.0.0.1:99999")
+    assert isinstance(error, rawlive.ConfigError)
+    with pytest.raises(rawlive.ConfigError) as info:
+        Proxy(f"ws://{USER}:{KEY}@:8765")
+    sweep.add_exception("a proxy's invalid upstream URL", info.value)
+    # A proxy whose upstream is down warns, naming the upstream URL.
+    async with Proxy(f"ws://{USER}:{KEY}@{down}") as proxy:
+        await _fail(sweep, "through a proxy, upstream down", endpoint=proxy.url)
+
+    report = write_report(recorded, tmp_path / "client.html")
+    assert report.bytes > 0
+    cassettes = [p for p in sweep.add_files(tmp_path) if p.suffix == ".jsonl"]
+    sweep.add_audits(cassettes)
+    log = debug_log.getvalue()
+    sweep.add("log records at DEBUG", log)
+    assert "cannot reach upstream ws://<redacted>@127.0.0.1:" in log
+    assert '"url":"ws://<redacted>@127.0.0.1:' in recorded.read_text()
+    sweep.check()
+
+
+async def test_a_key_given_only_in_the_endpoint_url_is_kept_out_of_an_echoing_close_reason(
+    sweep: Sweep, debug_log: io.StringIO
+) -> None:
+    async with Remote("1008") as remote:
+        endpoint = f"{remote.url}/ws/custom?key={KEY}"
+        error = await _fail(sweep, "closed (1008), key in the URL", endpoint=endpoint)
+        assert isinstance(error, rawlive.LiveConnectionClosed) and error.code == 1008
+        assert error.reason == "API key not valid: <redacted>"
+        failed = await Process(*SEND, "--endpoint", endpoint, env=_env()).run()
+        assert KEY in remote.reached
+    assert failed.swept(sweep).returncode == 3, failed.stderr.decode()
+    assert b"API key not valid: <redacted>" in failed.stderr
+    sweep.add("log records at DEBUG", debug_log.getvalue())
+    sweep.check()
+
+
+_CLIENT_LOG = logging.getLogger("tests.secrets.client")
+_CLIENT_LOG.propagate = False  # a foreign client: only the servers' logs are rawlive's
+_CLIENT_LOG.addHandler(logging.NullHandler())
+_SETUP = json.dumps({"setup": {"model": f"models/{MODEL}"}})
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        (f"?%6Bey={KEY}", []),
+        (f"?%6b%65%79={KEY}&x=1", []),
+        (f"?x=1&acc%65ss_token={urllib.parse.quote(TOKEN, safe='')}", []),
+        (f"?%74oken={urllib.parse.quote(TOKEN, safe='')}", []),
+        ("", [("x-goog-api-key", f"not-a-key, {KEY}")]),
+        ("", [("x-goog-api-key", "not-a-key"), ("x-goog-api-key", KEY)]),
+        ("", [("Authorization", f"Bearer not-a-token, Bearer {BEARER}")]),
+        ("", [("Authorization", "Bearer not-a-token"), ("Authorization", f"Bearer {BEARER}")]),
+    ],
+    ids=[
+        "encoded-key-name",
+        "encoded-key-name-lowercase",
+        "encoded-access-token-name",
+        "encoded-token-name",
+        "key-after-a-comma",
+        "repeated-key-header",
+        "bearer-after-a-comma",
+        "repeated-authorization",
+    ],
+)
+async def test_servers_logs_show_no_credential_however_the_handshake_spells_it(
+    tmp_path: Path,
+    sweep: Sweep,
+    debug_log: io.StringIO,
+    query: str,
+    headers: list[tuple[str, str]],
+) -> None:
+    # A foreign client (not rawlive's) -> the recording proxy -> the emulator, both at -vv.
+    async with (
+        Emulator(speed=0, record_dir=tmp_path / "emulator") as emulator,
+        Proxy(emulator.url, record_dir=tmp_path / "proxy") as proxy,
+    ):
+        async with websockets.connect(
+            proxy.url + rawlive.endpoints.gemini_path() + query,
+            additional_headers=headers,
+            compression=None,
+            logger=_CLIENT_LOG,
+        ) as ws:
+            await ws.send(_SETUP)
+            assert "setupComplete" in str(await ws.recv())
+    handshake = [f"{k}: {v}" for k, v in emulator.connections[0].headers]
+    handshake.append(urllib.parse.unquote(emulator.connections[0].path + query))
+    assert any(s in line for s in (KEY, TOKEN, BEARER) for line in handshake)
+    sweep.add_files(tmp_path)
+    log = debug_log.getvalue()
+    sweep.add("log records at DEBUG", log)
+    assert "websockets.server DEBUG < GET /ws/" in log
     sweep.check()
