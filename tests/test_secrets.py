@@ -793,3 +793,18 @@ async def test_servers_logs_show_no_credential_however_the_handshake_spells_it(
     sweep.add("log records at DEBUG", log)
     assert "websockets.server DEBUG < GET /ws/" in log
     sweep.check()
+
+
+async def test_a_key_passed_as_the_model_is_kept_out_of_the_cassette_header(
+    tmp_path: Path, sweep: Sweep
+) -> None:
+    recorded = tmp_path / "client.jsonl"
+    async with Emulator(speed=0, models=[KEY]) as emulator:
+        async with rawlive.connect(
+            f"models/{KEY}", CONFIG, endpoint=emulator.url, api_key=KEY, record=recorded
+        ) as session:
+            assert "received: hello" in await _turn(session)
+    assert _reached(emulator.connections[0], KEY)
+    assert read_cassette(recorded).header.model == "models/<redacted>"
+    sweep.add_files(tmp_path)
+    sweep.check()
