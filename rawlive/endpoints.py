@@ -34,6 +34,7 @@ __all__ = [
     "REDACTED",
     "Endpoint",
     "RedactingLogger",
+    "Redactor",
     "credentials",
     "gemini_path",
     "redact",
@@ -143,6 +144,49 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     if "@" in text:
         text = _USERINFO_RE.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return _SECRET_HEADER_RE.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class Redactor:
+    """Redacts text of known secrets and of those later found in credential slots.
+
+    For what is shown of a recording (``rawlive report``, ``rawlive audit``,
+    a proxy's live audit): a cassette written by hand or by an older tool,
+    or a client's handshake, may hold a credential rawlive was not told
+    about. :meth:`learn` finds the values in a URL's and headers' slots
+    (:func:`credentials`, at least :data:`MIN_FOUND_SECRET_LENGTH`
+    characters); calling the redactor applies :func:`redact` with every
+    secret known so far.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: list[str] = []
+        # Short texts already redacted: findings and labels repeat, frame after frame.
+        self._done: dict[str, str] = {}
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Keep these values out of every text redacted from now on."""
+        for secret in secrets:
+            if len(secret) >= MIN_FOUND_SECRET_LENGTH and secret not in self.secrets:
+                self.secrets.append(secret)
+                self._done.clear()
+
+    def learn(self, url: str | None, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Add the values in this URL's and these headers' credential slots."""
+        self.add(credentials(url, headers))
+
+    def __call__(self, text: str) -> str:
+        done = self._done.get(text)
+        if done is None:
+            done = redact(text, self.secrets)
+            if len(text) <= 256:
+                if len(self._done) >= 4096:
+                    self._done.clear()
+                self._done[text] = done
+        return done
+
+    def __repr__(self) -> str:
+        return f"<Redactor of {len(self.secrets)} secret(s)>"
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -42,11 +42,11 @@ from websockets.http11 import Request, Response
 
 import rawlive
 from rawlive.audit import audit_cassette
-from rawlive.cassette import FrameEvent, read_cassette
+from rawlive.cassette import FrameEvent, frame_kind, read_cassette
 from rawlive.emulator import Emulator
 from rawlive.proxy import Proxy
 from rawlive.replay import ReplayServer
-from rawlive.report import write_report
+from rawlive.report import render_report, write_report
 from rawlive.server import CapturedConnection
 
 # Distinctive, with the characters that URL encoding changes ("/", "+", "="),
@@ -807,4 +807,65 @@ async def test_a_key_passed_as_the_model_is_kept_out_of_the_cassette_header(
     assert _reached(emulator.connections[0], KEY)
     assert read_cassette(recorded).header.model == "models/<redacted>"
     sweep.add_files(tmp_path)
+    sweep.check()
+
+
+def _hand_written_cassette(path: Path) -> Path:
+    """A cassette holding the key as an older tool (or a hand) may have written it."""
+    lines: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "format": "rawlive-cassette",
+            "version": 1,
+            "rawliveVersion": "0.0.1",
+            "created": "2025-06-01T12:00:00.000000Z",
+            "url": f"wss://{rawlive.endpoints.GEMINI_HOST}/ws/x?key={KEY}",
+            "headers": [["x-goog-api-key", KEY]],
+            "model": KEY,
+        },
+        {"type": "connect", "t": 0.0, "connection": 1, "url": f"wss://h/ws/x?key={KEY}"},
+    ]
+    frames = [
+        ("client", {"setup": {"model": f"models/{MODEL}"}}),
+        ("server", {"setupComplete": {}}),
+        ("server", {"serverContent": {KEY: 1, "turnComplete": True}}),
+        ("server", f'{{"broken": "{KEY}'),
+    ]
+    for i, (sender, payload) in enumerate(frames):
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        lines.append(
+            {"type": "frame", "t": 0.01 * (i + 1), "connection": 1, "from": sender}
+            | {"opcode": "text", "kind": frame_kind(text), "text": text}
+        )
+    lines.append(
+        {"type": "close", "t": 1.0, "connection": 1, "code": 1008, "reason": f"bad key {KEY}"}
+    )
+    lines.append({"type": "end", "t": 1.0})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+async def test_audit_redacts_a_secret_a_cassette_already_holds_as_the_report_does(
+    tmp_path: Path, sweep: Sweep
+) -> None:
+    cassette = _hand_written_cassette(tmp_path / "old.jsonl")
+    other = _hand_written_cassette(tmp_path / "other.jsonl")
+    report = audit_cassette(cassette)
+    # The audit saw the secret (in the close reason, the unknown key, the model)...
+    assert any("bad key <redacted>" in f.message for f in report.findings)
+    assert report.model == "<redacted>"
+    sweep.add("audit", report.render())
+    sweep.add("audit --json", json.dumps(report.to_builtins()))
+    sweep.add("audit findings", repr(report))
+    sweep.add("report page", render_report(cassette))
+    env = _env()
+    for args in (
+        ["audit", "--fail-on", "never", str(cassette)],
+        ["audit", "--json", "--fail-on", "never", str(cassette)],
+        ["audit", "--diff", str(cassette), str(other)],
+        ["audit", "--diff", "--json", str(cassette), str(other)],
+    ):
+        done = await Process(*args, env=env).run()
+        assert done.swept(sweep).returncode in (0, 1), done.stderr.decode()
+        assert b"Traceback" not in done.stderr
     sweep.check()
