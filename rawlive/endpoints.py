@@ -9,12 +9,14 @@ a custom ``ws://``/``wss://`` URL such as a local rawlive server. Its ``repr``,
 :meth:`Endpoint.redacted_url` and :meth:`Endpoint.redacted_headers` never show
 a secret; :func:`redact` and :class:`RedactingLogger` keep them out of
 messages and of the ``websockets`` handshake log, which prints every request
-header at DEBUG.
+header at DEBUG. :func:`resolve` refuses to send a credential in clear (plain
+``ws://``) to any host but this machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -37,6 +39,7 @@ __all__ = [
     "Redactor",
     "credentials",
     "gemini_path",
+    "is_loopback",
     "redact",
     "resolve",
     "vertex_host",
@@ -274,6 +277,39 @@ def _check_url(url: str, secrets: Iterable[str]) -> None:
     raise ConfigError(f"invalid endpoint URL {redact(url, secrets)!r}: {redact(problem, secrets)}")
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a URL's host name) is this machine: 127.0.0.0/8, ``::1``, ``localhost``."""
+    if not host:
+        return False
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _check_transport(url: str, sent: list[tuple[str, str]], secrets: Iterable[str]) -> None:
+    """Refuse to send credentials in clear (plain ``ws://``) to a host not this machine.
+
+    ``sent`` says what the handshake would carry and how to drop each one;
+    checked before any connection is attempted.
+    """
+    host = urllib.parse.urlsplit(url).hostname
+    if not sent or url.startswith("wss://") or is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to send {' and '.join(what for what, _ in sent)} in clear over plain ws:// "
+        f"to {host}, which is not this machine ({redact(url, secrets)}): use a wss:// "
+        f"endpoint, or connect without {'it' if len(sent) == 1 else 'them'} "
+        f"({'; '.join(drop for _, drop in sent)})"
+    )
+
+
 def resolve(
     *,
     api_key: str | None = None,
@@ -304,8 +340,13 @@ def resolve(
       server's certificate. A credential in the URL (``?key=``, a userinfo
       ``user:password@``) is one of the endpoint's secrets too.
 
+    No credential goes in clear to another machine: with any (the key, from
+    the environment too, a token, a credential header or one in the URL), a
+    plain ``ws://`` endpoint must be loopback (127.0.0.0/8, ``::1``,
+    ``localhost``). ``api_key=""`` connects without the environment's key.
+
     Raises :class:`~rawlive.ConfigError` when there is nothing to connect
-    with, naming what to set.
+    with, naming what to set, or when a credential would go in clear.
     """
     env = os.environ if env is None else env
     key = api_key if api_key is not None else _env_key(env)
@@ -365,6 +406,9 @@ def resolve(
     found = credentials(endpoint) if endpoint is not None else []
     secrets += [v for v in found if len(v) >= MIN_FOUND_SECRET_LENGTH]
     _check_url(url, secrets)
+    token_sent = access_token if vertex else None  # (Vertex AI's OAuth; else unused)
+    key_sent = None if token_sent else key
+    _check_transport(url, _sent(key_sent, api_key, env, token_sent, extra, found), secrets)
 
     return Endpoint(
         url=url,
@@ -374,6 +418,36 @@ def resolve(
         ssl=_ssl_context(ca_file),
         api_version=version,
     )
+
+
+def _sent(
+    key: str | None,
+    api_key: str | None,
+    env: Mapping[str, str],
+    access_token: str | None,
+    extra: list[tuple[str, str]],
+    in_url: list[str],
+) -> list[tuple[str, str]]:
+    """The credentials a handshake carries: (what it is, how to leave it out).
+
+    ``key`` and ``access_token`` as sent (``None`` when not).
+    """
+    sent: list[tuple[str, str]] = []
+    if in_url:
+        sent.append(("the credential in the endpoint URL", "remove it from the URL"))
+    if access_token:
+        sent.append(("the access token", "leave out access_token"))
+    if key:
+        what = "the ephemeral token" if key.startswith("auth_tokens/") else "the API key"
+        if api_key is not None:
+            sent.append((what, "pass api_key=''"))
+        else:
+            var = "GEMINI_API_KEY" if env.get("GEMINI_API_KEY") else "GOOGLE_API_KEY"
+            sent.append((f"{what} from {var}", f"unset {var} or set it empty"))
+    for name, value in extra:
+        if name.lower() in _SECRET_HEADERS and value:
+            sent.append((f"the {name} header", f"leave out the {name} header"))
+    return sent
 
 
 class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

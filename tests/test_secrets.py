@@ -21,6 +21,7 @@ import asyncio
 import base64
 import dataclasses
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -868,4 +869,99 @@ async def test_audit_redacts_a_secret_a_cassette_already_holds_as_the_report_doe
         done = await Process(*args, env=env).run()
         assert done.swept(sweep).returncode in (0, 1), done.stderr.decode()
         assert b"Traceback" not in done.stderr
+    sweep.check()
+
+
+# ---------------------------------------------------------------------------
+# No credential in clear over the network
+# ---------------------------------------------------------------------------
+
+#: TEST-NET-1 (RFC 5737), documentation only: never dialled by these tests, and
+#: the refusal must come before any attempt.
+ELSEWHERE = "192.0.2.1:9"
+
+
+@pytest.fixture
+def dialled(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every connection attempt, each refused: websockets' dial, and any socket not loopback."""
+    attempts: list[object] = []
+
+    async def no_dial(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("this test dials nothing")
+
+    real_connect = socket.socket.connect
+
+    def loopback_only(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and not ipaddress.ip_address(address[0]).is_loopback:
+            attempts.append(address)
+            raise OSError(f"this test never connects to {address[0]}")
+        real_connect(self, address)
+
+    monkeypatch.setattr(websockets, "connect", no_dial)
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+    return attempts
+
+
+@pytest.mark.parametrize(
+    ("options", "env"),
+    [
+        ({"api_key": KEY}, {}),
+        ({}, {"GEMINI_API_KEY": KEY}),
+        ({}, {"GOOGLE_API_KEY": KEY}),
+        ({"api_key": TOKEN}, {}),
+        ({"vertex": True, "access_token": BEARER, "location": "us-central1"}, {}),
+        ({"headers": {"Authorization": f"Bearer {BEARER}"}}, {}),
+        ({"endpoint": f"ws://{ELSEWHERE}/ws/custom?key={KEY}"}, {}),
+        ({"endpoint": f"ws://{USER}:{KEY}@{ELSEWHERE}"}, {}),
+        ({"endpoint": f"http://{ELSEWHERE}"}, {"GEMINI_API_KEY": KEY}),
+    ],
+    ids=[
+        "api-key",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "ephemeral-token",
+        "vertex-oauth",
+        "authorization-header",
+        "key-in-the-url",
+        "userinfo",
+        "http-url",
+    ],
+)
+async def test_no_credential_goes_over_plain_ws_to_a_host_not_loopback(
+    sweep: Sweep,
+    dialled: list[object],
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, Any],
+    env: dict[str, str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    options = {"endpoint": f"ws://{ELSEWHERE}", **options}
+    error = await asyncio.wait_for(_fail(sweep, "plain ws:// elsewhere", **options), 5)
+    assert dialled == []
+    assert isinstance(error, rawlive.ConfigError)
+    message = str(error)
+    assert "plain ws://" in message and "wss://" in message and "\n" not in message
+    assert "192.0.2.1" in message
+    sweep.check()
+
+
+def test_rawlive_send_refuses_a_key_for_plain_ws_elsewhere_before_dialling(
+    tmp_path: Path, sweep: Sweep, dialled: list[object]
+) -> None:
+    from click.testing import CliRunner
+
+    from rawlive.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [*SEND, "--endpoint", f"ws://{ELSEWHERE}", "--out", str(tmp_path / "reply.wav")],
+        env={"GEMINI_API_KEY": KEY, "GOOGLE_API_KEY": None},
+    )
+    sweep.add("rawlive send: output", result.output)
+    assert dialled == []
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "wss://" in result.output
+    assert "GEMINI_API_KEY" in result.output  # how to proceed without it
     sweep.check()
