@@ -896,8 +896,13 @@ def _audio_of(
 class Auditor:
     """Consumes cassette events one at a time; collects findings, drift and metrics."""
 
-    def __init__(self, *, model: str | None = None) -> None:
+    def __init__(
+        self, *, model: str | None = None, redact: endpoints.Redactor | None = None
+    ) -> None:
         self.default_model = model
+        #: Keeps credentials out of findings and the report: it learns those
+        #: in each connection's URL and headers (give it the header's too).
+        self.redact = endpoints.Redactor() if redact is None else redact
         self.findings: list[Finding] = []
         self.drift: dict[tuple[str, str], DriftEntry] = {}
         self.metrics = Metrics()
@@ -913,16 +918,26 @@ class Auditor:
         self.fields: dict[str, set[str]] = {}
 
     def report(self, path: str, model: str | None = None) -> Report:
-        """What was found so far, as a :class:`Report` (call :meth:`finish` first)."""
-        kinds = {sender: dict(sorted(k.items())) for sender, k in self._kinds.items() if k}
+        """What was found so far, as a :class:`Report` (call :meth:`finish` first).
+
+        Every string that came from the recording is redacted (:attr:`redact`).
+        """
+        r = self.redact
+        kinds = {s: _redact_keys(dict(sorted(k.items())), r) for s, k in self._kinds.items() if k}
+        model = model or self.default_model
+        m = self.metrics
         return Report(
             path=path,
-            model=model or self.default_model,
+            model=None if model is None else r(model),
             findings=list(self.findings),
-            drift=list(self.drift.values()),
-            metrics=self.metrics,
+            drift=[dataclasses.replace(d, path=r(d.path)) for d in self.drift.values()],
+            metrics=dataclasses.replace(
+                m,
+                prompt_tokens=_redact_keys(m.prompt_tokens, r),
+                response_tokens=_redact_keys(m.response_tokens, r),
+            ),
             kinds=kinds,
-            fields={sender: sorted(paths) for sender, paths in sorted(self.fields.items())},
+            fields={s: sorted({r(p) for p in paths}) for s, paths in sorted(self.fields.items())},
         )
 
     # -- plumbing -----------------------------------------------------------
@@ -935,6 +950,7 @@ class Auditor:
 
     def _add(self, name: str, message: str, when: float | None, connection: int | None) -> None:
         r = RULES[name]
+        message = self.redact(message)
         self.findings.append(Finding(name, r.severity, r.section, message, when, connection))
         if name == "mixed-casing" and connection is not None:
             self._conn(connection).mixed_reported = True
@@ -970,6 +986,7 @@ class Auditor:
         if isinstance(event, FrameEvent):  # (nearly every event)
             self._frame(event)
         elif isinstance(event, ConnectEvent):
+            self.redact.learn(event.url, event.headers)
             self._conn(event.connection)
         elif isinstance(event, CloseEvent):
             self._close(event.connection, event.t, event.code, event.reason)
@@ -1341,16 +1358,29 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _redact_keys(counts: dict[str, int], redact: Callable[[str], str]) -> dict[str, int]:
+    """Counts by name, the names redacted (two that become one are added up)."""
+    out: dict[str, int] = {}
+    for name, count in counts.items():
+        name = redact(name)
+        out[name] = out.get(name, 0) + count
+    return out
+
+
 def audit_cassette(path: str | os.PathLike[str]) -> Report:
     """Audit a cassette file.
 
     A bad header (not a cassette) raises :class:`rawlive.DecodeError`; a bad
     event line or a cut-off last line ends the audit there with a finding.
+    The credentials found in the cassette's URLs and headers are kept out of
+    the report, as ``rawlive report`` keeps them out of its page (a cassette
+    written by hand or by an older tool may hold one).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedCassetteWarning)
         with CassetteReader(path) as reader:
             auditor = Auditor(model=reader.header.model)
+            auditor.redact.learn(reader.header.url, reader.header.headers)
             try:
                 for event in reader:
                     auditor.feed(event)
@@ -1379,7 +1409,7 @@ class LiveAudit:
 
     :meth:`on_frame` and :meth:`on_close` are those two as a
     :class:`rawlive.proxy.Proxy`'s hooks (``Proxy(..., on_frame=audit.on_frame,
-    on_close=audit.on_close)``); then finding messages come with the
+    on_close=audit.on_close)``); then findings and reports come with the
     credentials of the connection's handshake redacted, and ``on_end(key,
     report, end)`` is called with each connection's report and how it ended.
     """
@@ -1395,21 +1425,24 @@ class LiveAudit:
         self.on_end = on_end
         self.model = model
         self._open: dict[Hashable, Auditor] = {}
-        self._secrets: dict[Hashable, list[str]] = {}
+
+    def _learn(self, capture: CapturedConnection) -> None:
+        """A new connection's auditor learns the credentials of its handshake."""
+        if capture.number not in self._open:
+            query = urllib.parse.urlencode(capture.query, doseq=True)
+            path = capture.path + ("?" + query if query else "")
+            self._auditor(capture.number).redact.learn(path, capture.headers)
 
     def on_frame(self, capture: CapturedConnection, frame: Frame) -> None:
         """A proxy's ``on_frame`` hook: :meth:`frame`, keyed by the connection's number."""
-        if capture.number not in self._secrets:
-            query = urllib.parse.urlencode(capture.query, doseq=True)
-            path = capture.path + ("?" + query if query else "")
-            self._secrets[capture.number] = endpoints.credentials(path, capture.headers)
+        self._learn(capture)
         binary = frame.opcode == "binary"
         self.frame(capture.number, frame.sender, frame.payload, frame.time, binary=binary)
 
     def on_close(self, capture: CapturedConnection, end: ConnectionEnd) -> None:
         """A proxy's ``on_close`` hook: :meth:`close`, then ``on_end`` with the report."""
+        self._learn(capture)
         report = self.close(capture.number, end.time, end.code, end.reason)
-        self._secrets.pop(capture.number, None)
         if self.on_end is not None:
             self.on_end(capture.number, report, end)
 
@@ -1422,10 +1455,8 @@ class LiveAudit:
 
     def _emit(self, key: Hashable, auditor: Auditor, before: int) -> None:
         if self.on_finding is not None:
-            secrets = self._secrets.get(key, ())
             for finding in auditor.findings[before:]:
-                message = endpoints.redact(finding.message, secrets)
-                self.on_finding(key, dataclasses.replace(finding, message=message))
+                self.on_finding(key, finding)
 
     def frame(self, key: Hashable, sender: str, payload: bytes, t: float, *, binary: bool) -> None:
         """One frame of connection ``key``: ``sender`` ``client`` or ``server``, at ``t`` s."""

@@ -85,11 +85,12 @@ is what replay serves.
 Secrets: the writer is given the credential values (an API key, a token;
 ``rawlive.connect`` gives it the endpoint's). Every string it writes has each
 of them, and each of their URL-encoded and JSON-escaped forms, replaced by
-``<redacted>``: header, URLs, headers, close reasons, ``meta`` and frame
-payloads (in the payload bytes, before base64). URLs and headers also have
-their credential slots redacted whatever the value (the ``key``,
-``access_token`` and ``token`` query parameters, ``x-goog-api-key`` and
-``Authorization`` headers: :func:`rawlive.endpoints.redact`), and a value
+``<redacted>``: every field of the header (``model`` and ``meta`` too), URLs,
+headers, close reasons and frame payloads (in the payload bytes, before
+base64). URLs and headers also have their credential slots redacted whatever
+the value (a URL's userinfo, the ``key``, ``access_token`` and ``token``
+query parameters, ``x-goog-api-key`` and ``Authorization`` headers:
+:func:`rawlive.endpoints.redact`), and a value
 found in such a slot joins the known secrets, so a key given only in an
 endpoint URL is kept out of the frames too. Frame payloads are searched for
 the values only, not for slots: frames carry no credential slots, and a
@@ -611,7 +612,8 @@ class CassetteWriter:
     ) -> None:
         """Write the header line; the clock of ``t`` starts here.
 
-        Once: when the header is already written (by an earlier call, or by
+        Every string of it is redacted (a key passed as the model by mistake
+        too). Once: when the header is already written (by an earlier call, or by
         the first event), this does nothing.
         """
         if self._started is not None:
@@ -624,8 +626,8 @@ class CassetteWriter:
                 created=created,
                 url=None if url is None else self._redact(url),
                 headers=self._redacted_headers(headers),
-                model=model,
-                api_version=api_version,
+                model=None if model is None else self._redact(model),
+                api_version=None if api_version is None else self._redact(api_version),
                 elide_audio=self.elide_audio,
                 meta=_redact_json(self.meta, self._forms),
             )

@@ -9,12 +9,14 @@ a custom ``ws://``/``wss://`` URL such as a local rawlive server. Its ``repr``,
 :meth:`Endpoint.redacted_url` and :meth:`Endpoint.redacted_headers` never show
 a secret; :func:`redact` and :class:`RedactingLogger` keep them out of
 messages and of the ``websockets`` handshake log, which prints every request
-header at DEBUG.
+header at DEBUG. :func:`resolve` refuses to send a credential in clear (plain
+``ws://``) to any host but this machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -30,11 +32,14 @@ from rawlive.errors import ConfigError
 
 __all__ = [
     "GEMINI_HOST",
+    "MIN_FOUND_SECRET_LENGTH",
     "REDACTED",
     "Endpoint",
     "RedactingLogger",
+    "Redactor",
     "credentials",
     "gemini_path",
+    "is_loopback",
     "redact",
     "resolve",
     "vertex_host",
@@ -45,27 +50,45 @@ GEMINI_HOST = "generativelanguage.googleapis.com"
 REDACTED = "<redacted>"
 Backend = Literal["gemini", "vertex"]
 
+#: Values found in a credential slot shorter than this are not searched for
+#: elsewhere in a text (they cannot be told from ordinary words); the slot
+#: itself is redacted whatever the value's length.
+MIN_FOUND_SECRET_LENGTH = 4
+
 # Query parameters and headers that carry credentials, whatever their value.
-_SECRET_PARAMS = ("key", "access_token", "token")
+_SECRET_PARAMS = frozenset({"key", "access_token", "token"})
 _SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization", "proxy-authorization"})
-_SECRET_PARAM_RE = re.compile(r"(?i)((?<![\w-])(?:key|access_token|token)=)[^&#\s\"']*")
+# Any ``name=value``: the name is decoded before it is compared (``%6Bey`` is ``key``).
+_PARAM_RE = re.compile(r"(?<![\w%-])([\w%-]+)=([^&#\s\"']*)")
+# A header's whole value, list commas included (``x-goog-api-key: a, KEY``).
 _SECRET_HEADER_RE = re.compile(
-    r"(?i)((?:x-goog-api-key|authorization|proxy-authorization)\s*[:=]\s*)[^\r\n,\"']+"
+    r"(?i)((?:x-goog-api-key|authorization|proxy-authorization)\s*[:=]\s*)[^\r\n\"']+"
 )
+# A URL's userinfo (``wss://user:password@host``): user and password alike.
+_USERINFO_RE = re.compile(r"(?i)(?<![\w+.-])((?:wss?|https?)://)[^\s/?#@\"']+@")
 
 
 def credentials(url: str | None, headers: Iterable[tuple[str, str]] = ()) -> list[str]:
     """The values in a URL's (or request path's) and headers' credential slots.
 
-    Query values come as written and decoded; an ``Authorization`` value
-    whole and without its scheme (``Bearer``, ``Basic``, ``Token``). Values
-    already :data:`REDACTED` are left out. For the secrets of a handshake
-    that rawlive was not told about: a key given only in an endpoint URL, a
-    client's handshake through the proxy, a cassette written by hand.
+    The slots: the URL's userinfo (user and password: websockets sends them
+    as ``Basic`` credentials), the ``key``/``access_token``/``token`` query
+    parameters (names decoded) and the ``x-goog-api-key``/``Authorization``
+    headers. URL values come as written and decoded; an ``Authorization``
+    value whole and without its scheme (``Bearer``, ``Basic``, ``Token``).
+    Values already :data:`REDACTED` are left out. For the secrets of a
+    handshake that rawlive was not told about: a key given only in an
+    endpoint URL, a client's handshake through the proxy, a cassette written
+    by hand.
     """
     values: list[str] = []
     if url is not None:
-        for pair in urllib.parse.urlsplit(url).query.split("&"):
+        parts = urllib.parse.urlsplit(url)
+        userinfo, at, _ = parts.netloc.rpartition("@")
+        for raw in userinfo.split(":", 1) if at else ():
+            if raw:
+                values += [raw, urllib.parse.unquote(raw)]
+        for pair in parts.query.split("&"):
             name, _, raw = pair.partition("=")
             if urllib.parse.unquote_plus(name).lower() in _SECRET_PARAMS and raw:
                 values += [raw, urllib.parse.unquote(raw), urllib.parse.unquote_plus(raw)]
@@ -98,12 +121,20 @@ def vertex_host(location: str | None) -> str:
     return f"{location}-aiplatform.googleapis.com"
 
 
+def _redact_param(match: re.Match[str]) -> str:
+    if urllib.parse.unquote_plus(match.group(1)).lower() in _SECRET_PARAMS:
+        return f"{match.group(1)}={REDACTED}"
+    return match.group(0)
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every given secret, and anything in a credential slot, replaced.
 
-    Credential slots are the ``key``/``access_token``/``token`` query
-    parameters and the ``x-goog-api-key``/``Authorization`` headers, so a
-    secret is hidden even when rawlive was not told its value.
+    Credential slots are a URL's userinfo (``ws://user:password@host``), the
+    ``key``/``access_token``/``token`` query parameters (however their names
+    are percent-encoded) and the ``x-goog-api-key``/``Authorization``
+    headers (their whole value), so a secret is hidden even when rawlive was
+    not told its value.
     """
     for secret in secrets:
         if secret:
@@ -111,8 +142,54 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
             quoted = urllib.parse.quote(secret, safe="")
             if quoted != secret:
                 text = text.replace(quoted, REDACTED)
-    text = _SECRET_PARAM_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    if "=" in text:
+        text = _PARAM_RE.sub(_redact_param, text)
+    if "@" in text:
+        text = _USERINFO_RE.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return _SECRET_HEADER_RE.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class Redactor:
+    """Redacts text of known secrets and of those later found in credential slots.
+
+    For what is shown of a recording (``rawlive report``, ``rawlive audit``,
+    a proxy's live audit): a cassette written by hand or by an older tool,
+    or a client's handshake, may hold a credential rawlive was not told
+    about. :meth:`learn` finds the values in a URL's and headers' slots
+    (:func:`credentials`, at least :data:`MIN_FOUND_SECRET_LENGTH`
+    characters); calling the redactor applies :func:`redact` with every
+    secret known so far.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: list[str] = []
+        # Short texts already redacted: findings and labels repeat, frame after frame.
+        self._done: dict[str, str] = {}
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Keep these values out of every text redacted from now on."""
+        for secret in secrets:
+            if len(secret) >= MIN_FOUND_SECRET_LENGTH and secret not in self.secrets:
+                self.secrets.append(secret)
+                self._done.clear()
+
+    def learn(self, url: str | None, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Add the values in this URL's and these headers' credential slots."""
+        self.add(credentials(url, headers))
+
+    def __call__(self, text: str) -> str:
+        done = self._done.get(text)
+        if done is None:
+            done = redact(text, self.secrets)
+            if len(text) <= 256:
+                if len(self._done) >= 4096:
+                    self._done.clear()
+                self._done[text] = done
+        return done
+
+    def __repr__(self) -> str:
+        return f"<Redactor of {len(self.secrets)} secret(s)>"
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -200,6 +277,39 @@ def _check_url(url: str, secrets: Iterable[str]) -> None:
     raise ConfigError(f"invalid endpoint URL {redact(url, secrets)!r}: {redact(problem, secrets)}")
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a URL's host name) is this machine: 127.0.0.0/8, ``::1``, ``localhost``."""
+    if not host:
+        return False
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _check_transport(url: str, sent: list[tuple[str, str]], secrets: Iterable[str]) -> None:
+    """Refuse to send credentials in clear (plain ``ws://``) to a host not this machine.
+
+    ``sent`` says what the handshake would carry and how to drop each one;
+    checked before any connection is attempted.
+    """
+    host = urllib.parse.urlsplit(url).hostname
+    if not sent or url.startswith("wss://") or is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to send {' and '.join(what for what, _ in sent)} in clear over plain ws:// "
+        f"to {host}, which is not this machine ({redact(url, secrets)}): use a wss:// "
+        f"endpoint, or connect without {'it' if len(sent) == 1 else 'them'} "
+        f"({'; '.join(drop for _, drop in sent)})"
+    )
+
+
 def resolve(
     *,
     api_key: str | None = None,
@@ -227,10 +337,16 @@ def resolve(
     * ``endpoint``: a ``ws://``/``wss://`` (or ``http(s)://``) URL. With no
       path (``ws://127.0.0.1:8765``) the chosen backend's standard path is
       appended; with a path it is used as is. ``ca_file`` trusts a local
-      server's certificate.
+      server's certificate. A credential in the URL (``?key=``, a userinfo
+      ``user:password@``) is one of the endpoint's secrets too.
+
+    No credential goes in clear to another machine: with any (the key, from
+    the environment too, a token, a credential header or one in the URL), a
+    plain ``ws://`` endpoint must be loopback (127.0.0.0/8, ``::1``,
+    ``localhost``). ``api_key=""`` connects without the environment's key.
 
     Raises :class:`~rawlive.ConfigError` when there is nothing to connect
-    with, naming what to set.
+    with, naming what to set, or when a credential would go in clear.
     """
     env = os.environ if env is None else env
     key = api_key if api_key is not None else _env_key(env)
@@ -286,7 +402,13 @@ def resolve(
     if query:
         separator = "&" if urllib.parse.urlsplit(url).query else "?"
         url += separator + urllib.parse.urlencode(query, safe="/")
+    # A credential written in the endpoint URL is as secret as one given apart.
+    found = credentials(endpoint) if endpoint is not None else []
+    secrets += [v for v in found if len(v) >= MIN_FOUND_SECRET_LENGTH]
     _check_url(url, secrets)
+    token_sent = access_token if vertex else None  # (Vertex AI's OAuth; else unused)
+    key_sent = None if token_sent else key
+    _check_transport(url, _sent(key_sent, api_key, env, token_sent, extra, found), secrets)
 
     return Endpoint(
         url=url,
@@ -296,6 +418,36 @@ def resolve(
         ssl=_ssl_context(ca_file),
         api_version=version,
     )
+
+
+def _sent(
+    key: str | None,
+    api_key: str | None,
+    env: Mapping[str, str],
+    access_token: str | None,
+    extra: list[tuple[str, str]],
+    in_url: list[str],
+) -> list[tuple[str, str]]:
+    """The credentials a handshake carries: (what it is, how to leave it out).
+
+    ``key`` and ``access_token`` as sent (``None`` when not).
+    """
+    sent: list[tuple[str, str]] = []
+    if in_url:
+        sent.append(("the credential in the endpoint URL", "remove it from the URL"))
+    if access_token:
+        sent.append(("the access token", "leave out access_token"))
+    if key:
+        what = "the ephemeral token" if key.startswith("auth_tokens/") else "the API key"
+        if api_key is not None:
+            sent.append((what, "pass api_key=''"))
+        else:
+            var = "GEMINI_API_KEY" if env.get("GEMINI_API_KEY") else "GOOGLE_API_KEY"
+            sent.append((f"{what} from {var}", f"unset {var} or set it empty"))
+    for name, value in extra:
+        if name.lower() in _SECRET_HEADERS and value:
+            sent.append((f"the {name} header", f"leave out the {name} header"))
+    return sent
 
 
 class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

@@ -166,6 +166,13 @@ class Proxy(LiveServer):
             )
         super().__init__(**kwargs)
         self.upstream = upstream
+        # A credential written in the upstream URL (``user:password@``, ``?key=``)
+        # is kept out of every connection's log lines and cassette.
+        self._upstream_secrets = [
+            s
+            for s in endpoints.credentials(upstream)
+            if len(s) >= endpoints.MIN_FOUND_SECRET_LENGTH
+        ]
         self.upstream_ssl = _upstream_ssl(upstream, upstream_ca_file)
         self.on_frame = on_frame
         self.open_timeout = open_timeout
@@ -174,7 +181,7 @@ class Proxy(LiveServer):
         request = peer.ws.request
         assert request is not None
         headers = list(request.headers.raw_items())
-        secrets = endpoints.credentials(request.path, headers)
+        secrets = endpoints.credentials(request.path, headers) + self._upstream_secrets
         if peer.recorder is not None:
             # The base learns the credential slots too; these also cover a
             # bare credential (``Bearer`` stripped, query value decoded).

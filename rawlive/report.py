@@ -13,9 +13,10 @@ usage) and writes the HTML; :func:`write_report` saves it.
 The page asks for nothing: CSS and SVG are inline, there is no script, no
 font and no URL but ``data:`` audio and ``#`` references, and a
 Content-Security-Policy forbids the browser any other load. Every string
-from the recording goes through :func:`rawlive.endpoints.redact` with the
-credentials found in the cassette's header and connections, so no key or
-token is printed even from a cassette written by hand.
+from the recording goes through a :class:`rawlive.endpoints.Redactor` that
+learns the credentials in the cassette's header and connections (as
+:func:`rawlive.audit.audit_cassette` does), so no key or token is printed
+even from a cassette written by hand.
 
 Sizes stay bounded whatever the session's length: the timeline is at most
 :data:`MAX_PLOT_WIDTH` pixels wide, each envelope is one SVG path of one
@@ -42,7 +43,6 @@ import math
 import os
 import struct
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -228,7 +228,8 @@ class Timeline:
 
     path: str
     header: CassetteHeader
-    secrets: list[str]
+    #: The credentials found in the cassette's URLs and headers, kept out of the page.
+    redact: endpoints.Redactor
     #: The time axis: the recording's length, or longer when audio plays past its end.
     duration: float = 0.0
     #: The time of the last event: how long the recording lasted.
@@ -249,18 +250,10 @@ class Timeline:
     audio_limit: int = DEFAULT_AUDIO_LIMIT
     audio_embedded: int = 0
 
-    def redact(self, text: str) -> str:
-        return endpoints.redact(text, self.secrets)
-
 
 # ---------------------------------------------------------------------------
 # Reading: one pass over the cassette
 # ---------------------------------------------------------------------------
-
-
-def _slot_secrets(url: str | None, headers: Iterable[tuple[str, str]]) -> list[str]:
-    """Credential values in a URL's and headers' slots (a hand-made cassette may hold them)."""
-    return [s for s in endpoints.credentials(url, headers) if len(s) >= 4]
 
 
 def _rate(mime: str | None, default: int) -> int:
@@ -458,7 +451,7 @@ class _Reader:
         if isinstance(event, ConnectEvent):
             conn = self.conn(event.connection)
             conn.opened = event.t
-            self.tl.secrets.extend(_slot_secrets(event.url, event.headers))
+            self.tl.redact.learn(event.url, event.headers)
             self.mark(event.t, "connect", f"connect #{event.connection}", f"{event.url}")
         elif isinstance(event, FrameEvent):
             self.tl.frames[event.sender] += 1
@@ -636,8 +629,9 @@ def read_timeline(
     """
     with CassetteReader(path) as reader:
         header = reader.header
-        secrets = _slot_secrets(header.url, header.headers)
-        timeline = Timeline(str(path), header, secrets, audio_limit=max(0, audio_limit))
+        redact = endpoints.Redactor()
+        redact.learn(header.url, header.headers)
+        timeline = Timeline(str(path), header, redact, audio_limit=max(0, audio_limit))
         builder = _Reader(timeline)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TruncatedCassetteWarning)

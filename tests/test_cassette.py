@@ -553,3 +553,20 @@ def test_the_module_documents_every_line_type() -> None:
     for name in ('"header"', "connect", "frame", "close", "end", "elideAudio", "b64", "kind"):
         assert f"``{name}``" in doc
     assert os.fspath(Path("schemas/cassette.schema.json").name) in doc
+
+
+def test_every_field_of_the_header_is_redacted(tmp_path: Path) -> None:
+    # A key passed by mistake as the model (or anywhere the header holds a string).
+    path = tmp_path / "c.jsonl"
+    with CassetteWriter(path, secrets=[KEY], meta={"note": f"key {KEY}"}) as writer:
+        writer.write_header(
+            url=f"ws://h/ws/{KEY}",
+            headers=[("x-custom", KEY)],
+            model=f"models/{KEY}",
+            api_version=KEY,
+        )
+    header = read_cassette(path).header
+    assert header.model == "models/<redacted>" and header.api_version == "<redacted>"
+    assert header.url == "ws://h/ws/<redacted>" and header.headers == [("x-custom", "<redacted>")]
+    assert header.meta == {"note": "key <redacted>"}
+    assert KEY not in path.read_text()

@@ -157,3 +157,81 @@ def test_credentials_found_in_url_and_header_slots() -> None:
         "ya29.abc",
     ]
     assert endpoints.credentials(None, [("User-Agent", "x")]) == []
+
+
+def test_credentials_in_a_urls_userinfo_are_found_user_and_password() -> None:
+    found = endpoints.credentials("ws://some%2Duser:AIza%2Fkey@h:1/ws?x=1")
+    assert found == ["some%2Duser", "some-user", "AIza%2Fkey", "AIza/key"]
+    assert endpoints.credentials("ws://h:1/ws") == []
+
+
+def test_redact_hides_a_urls_userinfo_whatever_its_value() -> None:
+    text = "cannot connect to ws://user:pass@127.0.0.1:1/ws (and wss://u@h, https://a:b@h/x)"
+    assert endpoints.redact(text) == (
+        "cannot connect to ws://<redacted>@127.0.0.1:1/ws "
+        "(and wss://<redacted>@h, https://<redacted>@h/x)"
+    )
+    assert endpoints.redact("mail me at user@example.com") == "mail me at user@example.com"
+
+
+def test_redact_hides_query_parameters_with_percent_encoded_names() -> None:
+    text = "GET /ws?%6Bey=a&x=1&%6b%65%79=b&acc%65ss_token=c&%74oken=d&k%65y_x=e HTTP/1.1"
+    assert endpoints.redact(text) == (
+        "GET /ws?%6Bey=<redacted>&x=1&%6b%65%79=<redacted>&acc%65ss_token=<redacted>"
+        "&%74oken=<redacted>&k%65y_x=e HTTP/1.1"
+    )
+
+
+def test_redact_hides_a_credential_headers_whole_value_commas_included() -> None:
+    assert endpoints.redact("< x-goog-api-key: a, zzz") == "< x-goog-api-key: <redacted>"
+    assert endpoints.redact("> Authorization: Bearer a, Bearer b\n> Host: h") == (
+        "> Authorization: <redacted>\n> Host: h"
+    )
+
+
+def test_a_key_in_the_endpoint_url_is_one_of_its_secrets() -> None:
+    ep = endpoints.resolve(endpoint=f"ws://127.0.0.1:1/ws?key={KEY}", env={})
+    assert KEY in ep.secrets
+    ep = endpoints.resolve(endpoint=f"ws://user:{KEY}@127.0.0.1:1/ws", env={})
+    assert KEY in ep.secrets and "user" in ep.secrets
+    assert KEY not in repr(ep) and "user" not in repr(ep)
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.8.9.10", "[::1]", "localhost", "LocalHost", "[::ffff:127.0.0.1]"]
+)
+def test_credentials_may_go_over_plain_ws_to_loopback(host: str) -> None:
+    ep = endpoints.resolve(api_key=KEY, endpoint=f"ws://{host}:1", env={})
+    assert ("x-goog-api-key", KEY) in ep.headers
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "options", "hint"),
+    [
+        ("ws://192.0.2.1:1", {"api_key": KEY}, "api_key=''"),
+        ("ws://192.0.2.1:1", {"env": {"GEMINI_API_KEY": KEY}}, "GEMINI_API_KEY"),
+        ("ws://192.0.2.1:1", {"env": {"GOOGLE_API_KEY": KEY}}, "GOOGLE_API_KEY"),
+        ("http://localhost.example:1", {"api_key": TOKEN}, "api_key=''"),
+        ("ws://[2001:db8::1]:1", {"vertex": True, "access_token": "ya29.x"}, "access_token"),
+        ("ws://192.0.2.1:1", {"headers": {"Authorization": "Bearer b"}}, "header"),
+        (f"ws://192.0.2.1:1/ws?key={KEY}", {}, "from the URL"),
+        (f"ws://u:{KEY}@192.0.2.1:1/ws", {}, "from the URL"),
+    ],
+)
+def test_no_credential_goes_over_plain_ws_to_a_host_not_loopback(
+    endpoint: str, options: dict[str, object], hint: str
+) -> None:
+    kwargs: dict[str, object] = {"env": {}, **options}
+    with pytest.raises(rawlive.ConfigError) as info:
+        endpoints.resolve(endpoint=endpoint, **kwargs)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "in clear" in message and "wss://" in message and hint in message
+    assert KEY not in message and TOKEN not in message
+
+
+def test_credentials_go_over_wss_anywhere_and_nothing_secret_over_plain_ws() -> None:
+    assert endpoints.resolve(api_key=KEY, endpoint="wss://192.0.2.1:1", env={}).headers
+    assert endpoints.resolve(endpoint="ws://192.0.2.1:1", env={}).headers == ()
+    # An empty key is no key: how to drop the environment's for one endpoint.
+    ep = endpoints.resolve(api_key="", endpoint="ws://192.0.2.1:1", env={"GEMINI_API_KEY": KEY})
+    assert ep.headers == ()

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import dataclasses
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -42,10 +43,11 @@ from websockets.http11 import Request, Response
 
 import rawlive
 from rawlive.audit import audit_cassette
-from rawlive.cassette import FrameEvent, read_cassette
+from rawlive.cassette import FrameEvent, frame_kind, read_cassette
 from rawlive.emulator import Emulator
 from rawlive.proxy import Proxy
 from rawlive.replay import ReplayServer
+from rawlive.report import render_report, write_report
 from rawlive.server import CapturedConnection
 
 # Distinctive, with the characters that URL encoding changes ("/", "+", "="),
@@ -55,6 +57,8 @@ KEY = "AIzaSyRAWLIVE-SWEEPKEY-0123456789abcdef"
 TOKEN = "auth_tokens/rawlive+SWEEPTOKEN/0123456789abc=="
 BEARER = "ya29.rawlive-SWEEPBEARER/0123456789+abcdef"
 MARKERS = ("SWEEPKEY", "SWEEPTOKEN", "SWEEPBEARER")
+# The user part of a URL's userinfo (``ws://USER:KEY@host``): kept out too, conservatively.
+USER = "rawlive-SWEEPUSER"
 
 MODEL = "gemini-live-2.5-flash-preview"
 CONFIG: dict[str, Any] = {"response_modalities": ["TEXT"]}
@@ -109,9 +113,9 @@ def _forms(secret: str) -> dict[str, str]:
 
 FORMS = [
     (f"{name} {form_name}", form)
-    for name, secret in (("key", KEY), ("token", TOKEN), ("bearer", BEARER))
+    for name, secret in (("key", KEY), ("token", TOKEN), ("bearer", BEARER), ("user", USER))
     for form_name, form in _forms(secret).items()
-] + [(f"marker {m}", m) for m in MARKERS]
+] + [(f"marker {m}", m) for m in (*MARKERS, "SWEEPUSER")]
 
 
 def test_every_form_is_distinct_from_the_secret_where_encoding_changes_it() -> None:
@@ -350,7 +354,7 @@ def _given(request: Request) -> str:
     return (
         request.headers.get("x-goog-api-key")
         or request.headers.get("authorization")
-        or query["access_token"][0]
+        or (query.get("access_token") or query["key"])[0]
     )
 
 
@@ -670,4 +674,294 @@ async def test_the_command_line_shows_the_secret_nowhere(
     await servers.stop()
     sweep.add("log records at DEBUG (this process)", debug_log.getvalue())
     assert slot in first.stderr.decode()  # the handshake at DEBUG, redacted
+    sweep.check()
+
+
+# ---------------------------------------------------------------------------
+# Credentials in the other slots of a handshake
+# ---------------------------------------------------------------------------
+
+SEND = ["send", str(SPOKEN), "--fast", "--json", "-vv", "--timeout", "20"]
+
+
+async def test_a_credential_in_the_urls_userinfo_is_a_secret_everywhere(
+    tmp_path: Path, sweep: Sweep, debug_log: io.StringIO
+) -> None:
+    recorded = tmp_path / "client.jsonl"
+    async with Emulator(speed=0) as emulator:
+        endpoint = f"ws://{USER}:{KEY}@{emulator.url.removeprefix('ws://')}"
+        async with rawlive.connect(MODEL, CONFIG, endpoint=endpoint, record=recorded) as session:
+            sweep.add("repr(session)", repr(session))
+            sweep.add("repr(session.endpoint)", repr(session.endpoint))
+            assert "received: hello" in await _turn(session)
+    # websockets sends the userinfo as Basic credentials: the secret was used.
+    sent = dict((k.lower(), v) for k, v in emulator.connections[0].headers)["authorization"]
+    assert base64.b64decode(sent.removeprefix("Basic ")).decode() == f"{USER}:{KEY}"
+
+    down = f"127.0.0.1:{_closed_port()}"
+    error = await _fail(sweep, "unreachable", endpoint=f"ws://{USER}:{KEY}@{down}")
+    assert isinstance(error, rawlive.ConnectError) and "<redacted>@" in str(error)
+    error = await _fail(sweep, "invalid URL", endpoint=f"ws://{USER}:{KEY}@127.0.0.1:99999")
+    assert isinstance(error, rawlive.ConfigError)
+    with pytest.raises(rawlive.ConfigError) as info:
+        Proxy(f"ws://{USER}:{KEY}@:8765")
+    sweep.add_exception("a proxy's invalid upstream URL", info.value)
+    # A proxy whose upstream is down warns, naming the upstream URL.
+    async with Proxy(f"ws://{USER}:{KEY}@{down}") as proxy:
+        await _fail(sweep, "through a proxy, upstream down", endpoint=proxy.url)
+
+    report = write_report(recorded, tmp_path / "client.html")
+    assert report.bytes > 0
+    cassettes = [p for p in sweep.add_files(tmp_path) if p.suffix == ".jsonl"]
+    sweep.add_audits(cassettes)
+    log = debug_log.getvalue()
+    sweep.add("log records at DEBUG", log)
+    assert "cannot reach upstream ws://<redacted>@127.0.0.1:" in log
+    assert '"url":"ws://<redacted>@127.0.0.1:' in recorded.read_text()
+    sweep.check()
+
+
+async def test_a_key_given_only_in_the_endpoint_url_is_kept_out_of_an_echoing_close_reason(
+    sweep: Sweep, debug_log: io.StringIO
+) -> None:
+    async with Remote("1008") as remote:
+        endpoint = f"{remote.url}/ws/custom?key={KEY}"
+        error = await _fail(sweep, "closed (1008), key in the URL", endpoint=endpoint)
+        assert isinstance(error, rawlive.LiveConnectionClosed) and error.code == 1008
+        assert error.reason == "API key not valid: <redacted>"
+        failed = await Process(*SEND, "--endpoint", endpoint, env=_env()).run()
+        assert KEY in remote.reached
+    assert failed.swept(sweep).returncode == 3, failed.stderr.decode()
+    assert b"API key not valid: <redacted>" in failed.stderr
+    sweep.add("log records at DEBUG", debug_log.getvalue())
+    sweep.check()
+
+
+_CLIENT_LOG = logging.getLogger("tests.secrets.client")
+_CLIENT_LOG.propagate = False  # a foreign client: only the servers' logs are rawlive's
+_CLIENT_LOG.addHandler(logging.NullHandler())
+_SETUP = json.dumps({"setup": {"model": f"models/{MODEL}"}})
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        (f"?%6Bey={KEY}", []),
+        (f"?%6b%65%79={KEY}&x=1", []),
+        (f"?x=1&acc%65ss_token={urllib.parse.quote(TOKEN, safe='')}", []),
+        (f"?%74oken={urllib.parse.quote(TOKEN, safe='')}", []),
+        ("", [("x-goog-api-key", f"not-a-key, {KEY}")]),
+        ("", [("x-goog-api-key", "not-a-key"), ("x-goog-api-key", KEY)]),
+        ("", [("Authorization", f"Bearer not-a-token, Bearer {BEARER}")]),
+        ("", [("Authorization", "Bearer not-a-token"), ("Authorization", f"Bearer {BEARER}")]),
+    ],
+    ids=[
+        "encoded-key-name",
+        "encoded-key-name-lowercase",
+        "encoded-access-token-name",
+        "encoded-token-name",
+        "key-after-a-comma",
+        "repeated-key-header",
+        "bearer-after-a-comma",
+        "repeated-authorization",
+    ],
+)
+async def test_servers_logs_show_no_credential_however_the_handshake_spells_it(
+    tmp_path: Path,
+    sweep: Sweep,
+    debug_log: io.StringIO,
+    query: str,
+    headers: list[tuple[str, str]],
+) -> None:
+    # A foreign client (not rawlive's) -> the recording proxy -> the emulator, both at -vv.
+    async with (
+        Emulator(speed=0, record_dir=tmp_path / "emulator") as emulator,
+        Proxy(emulator.url, record_dir=tmp_path / "proxy") as proxy,
+    ):
+        async with websockets.connect(
+            proxy.url + rawlive.endpoints.gemini_path() + query,
+            additional_headers=headers,
+            compression=None,
+            logger=_CLIENT_LOG,
+        ) as ws:
+            await ws.send(_SETUP)
+            assert "setupComplete" in str(await ws.recv())
+    handshake = [f"{k}: {v}" for k, v in emulator.connections[0].headers]
+    handshake.append(urllib.parse.unquote(emulator.connections[0].path + query))
+    assert any(s in line for s in (KEY, TOKEN, BEARER) for line in handshake)
+    sweep.add_files(tmp_path)
+    log = debug_log.getvalue()
+    sweep.add("log records at DEBUG", log)
+    assert "websockets.server DEBUG < GET /ws/" in log
+    sweep.check()
+
+
+async def test_a_key_passed_as_the_model_is_kept_out_of_the_cassette_header(
+    tmp_path: Path, sweep: Sweep
+) -> None:
+    recorded = tmp_path / "client.jsonl"
+    async with Emulator(speed=0, models=[KEY]) as emulator:
+        async with rawlive.connect(
+            f"models/{KEY}", CONFIG, endpoint=emulator.url, api_key=KEY, record=recorded
+        ) as session:
+            assert "received: hello" in await _turn(session)
+    assert _reached(emulator.connections[0], KEY)
+    assert read_cassette(recorded).header.model == "models/<redacted>"
+    sweep.add_files(tmp_path)
+    sweep.check()
+
+
+def _hand_written_cassette(path: Path) -> Path:
+    """A cassette holding the key as an older tool (or a hand) may have written it."""
+    lines: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "format": "rawlive-cassette",
+            "version": 1,
+            "rawliveVersion": "0.0.1",
+            "created": "2025-06-01T12:00:00.000000Z",
+            "url": f"wss://{rawlive.endpoints.GEMINI_HOST}/ws/x?key={KEY}",
+            "headers": [["x-goog-api-key", KEY]],
+            "model": KEY,
+        },
+        {"type": "connect", "t": 0.0, "connection": 1, "url": f"wss://h/ws/x?key={KEY}"},
+    ]
+    frames = [
+        ("client", {"setup": {"model": f"models/{MODEL}"}}),
+        ("server", {"setupComplete": {}}),
+        ("server", {"serverContent": {KEY: 1, "turnComplete": True}}),
+        ("server", f'{{"broken": "{KEY}'),
+    ]
+    for i, (sender, payload) in enumerate(frames):
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        lines.append(
+            {"type": "frame", "t": 0.01 * (i + 1), "connection": 1, "from": sender}
+            | {"opcode": "text", "kind": frame_kind(text), "text": text}
+        )
+    lines.append(
+        {"type": "close", "t": 1.0, "connection": 1, "code": 1008, "reason": f"bad key {KEY}"}
+    )
+    lines.append({"type": "end", "t": 1.0})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+async def test_audit_redacts_a_secret_a_cassette_already_holds_as_the_report_does(
+    tmp_path: Path, sweep: Sweep
+) -> None:
+    cassette = _hand_written_cassette(tmp_path / "old.jsonl")
+    other = _hand_written_cassette(tmp_path / "other.jsonl")
+    report = audit_cassette(cassette)
+    # The audit saw the secret (in the close reason, the unknown key, the model)...
+    assert any("bad key <redacted>" in f.message for f in report.findings)
+    assert report.model == "<redacted>"
+    sweep.add("audit", report.render())
+    sweep.add("audit --json", json.dumps(report.to_builtins()))
+    sweep.add("audit findings", repr(report))
+    sweep.add("report page", render_report(cassette))
+    env = _env()
+    for args in (
+        ["audit", "--fail-on", "never", str(cassette)],
+        ["audit", "--json", "--fail-on", "never", str(cassette)],
+        ["audit", "--diff", str(cassette), str(other)],
+        ["audit", "--diff", "--json", str(cassette), str(other)],
+    ):
+        done = await Process(*args, env=env).run()
+        assert done.swept(sweep).returncode in (0, 1), done.stderr.decode()
+        assert b"Traceback" not in done.stderr
+    sweep.check()
+
+
+# ---------------------------------------------------------------------------
+# No credential in clear over the network
+# ---------------------------------------------------------------------------
+
+#: TEST-NET-1 (RFC 5737), documentation only: never dialled by these tests, and
+#: the refusal must come before any attempt.
+ELSEWHERE = "192.0.2.1:9"
+
+
+@pytest.fixture
+def dialled(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every connection attempt, each refused: websockets' dial, and any socket not loopback."""
+    attempts: list[object] = []
+
+    async def no_dial(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("this test dials nothing")
+
+    real_connect = socket.socket.connect
+
+    def loopback_only(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and not ipaddress.ip_address(address[0]).is_loopback:
+            attempts.append(address)
+            raise OSError(f"this test never connects to {address[0]}")
+        real_connect(self, address)
+
+    monkeypatch.setattr(websockets, "connect", no_dial)
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+    return attempts
+
+
+@pytest.mark.parametrize(
+    ("options", "env"),
+    [
+        ({"api_key": KEY}, {}),
+        ({}, {"GEMINI_API_KEY": KEY}),
+        ({}, {"GOOGLE_API_KEY": KEY}),
+        ({"api_key": TOKEN}, {}),
+        ({"vertex": True, "access_token": BEARER, "location": "us-central1"}, {}),
+        ({"headers": {"Authorization": f"Bearer {BEARER}"}}, {}),
+        ({"endpoint": f"ws://{ELSEWHERE}/ws/custom?key={KEY}"}, {}),
+        ({"endpoint": f"ws://{USER}:{KEY}@{ELSEWHERE}"}, {}),
+        ({"endpoint": f"http://{ELSEWHERE}"}, {"GEMINI_API_KEY": KEY}),
+    ],
+    ids=[
+        "api-key",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "ephemeral-token",
+        "vertex-oauth",
+        "authorization-header",
+        "key-in-the-url",
+        "userinfo",
+        "http-url",
+    ],
+)
+async def test_no_credential_goes_over_plain_ws_to_a_host_not_loopback(
+    sweep: Sweep,
+    dialled: list[object],
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, Any],
+    env: dict[str, str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    options = {"endpoint": f"ws://{ELSEWHERE}", **options}
+    error = await asyncio.wait_for(_fail(sweep, "plain ws:// elsewhere", **options), 5)
+    assert dialled == []
+    assert isinstance(error, rawlive.ConfigError)
+    message = str(error)
+    assert "plain ws://" in message and "wss://" in message and "\n" not in message
+    assert "192.0.2.1" in message
+    sweep.check()
+
+
+def test_rawlive_send_refuses_a_key_for_plain_ws_elsewhere_before_dialling(
+    tmp_path: Path, sweep: Sweep, dialled: list[object]
+) -> None:
+    from click.testing import CliRunner
+
+    from rawlive.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [*SEND, "--endpoint", f"ws://{ELSEWHERE}", "--out", str(tmp_path / "reply.wav")],
+        env={"GEMINI_API_KEY": KEY, "GOOGLE_API_KEY": None},
+    )
+    sweep.add("rawlive send: output", result.output)
+    assert dialled == []
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "wss://" in result.output
+    assert "GEMINI_API_KEY" in result.output  # how to proceed without it
     sweep.check()
