@@ -142,12 +142,14 @@ class Session:
         reconnect: Reconnect,
         connect_options: dict[str, Any],
         recorder: cassette.Recorder | None = None,
+        setup_timeout: float | None = None,
     ) -> None:
         self._protocol = protocol
         self.endpoint = endpoint
         self._vertex = vertex
         self._reconnect_policy = reconnect
         self._connect_options = connect_options
+        self._setup_timeout = setup_timeout
         self._ws: ClientConnection | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._open = asyncio.Event()
@@ -218,7 +220,7 @@ class Session:
             # Closed before our setup went out? _recv_first reports the close.
             with contextlib.suppress(ConnectionClosed):
                 await self._send_frame(ws, setup)
-            first = await _recv_first(ws, self.endpoint)
+            first = await _recv_first(ws, self.endpoint, self._setup_timeout)
             if recorder is not None:
                 self._record_received(first, self._protocol.connections)
             message = self._protocol.receive(first, asyncio.get_running_loop().time())
@@ -625,11 +627,20 @@ async def _dial(endpoint: endpoints.Endpoint, options: Mapping[str, Any]) -> Cli
     raise error
 
 
-async def _recv_first(ws: ClientConnection, endpoint: endpoints.Endpoint) -> bytes | str:
+async def _recv_first(
+    ws: ClientConnection, endpoint: endpoints.Endpoint, timeout: float | None
+) -> bytes | str:
+    """The first server message, which must come within ``timeout`` seconds of setup."""
     try:
-        return await ws.recv()
+        async with asyncio.timeout(timeout):
+            return await ws.recv()
     except ConnectionClosed as exc:
         rcvd = exc.rcvd
+    except TimeoutError:
+        raise ConnectError(
+            f"no setupComplete within {timeout:g} s of sending setup to "
+            f"{endpoint.redacted_url()}: raise setup_timeout if the server is slow"
+        ) from None
     # Outside the ``except``: the ConnectionClosed quotes the reason unredacted.
     raise LiveConnectionClosed(
         rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "", secrets=endpoint.secrets
@@ -677,6 +688,7 @@ def connect(
     ping_interval: float | None = 20.0,
     ping_timeout: float | None = 60.0,
     open_timeout: float | None = 10.0,
+    setup_timeout: float | None = 10.0,
     max_size: int | None = 64 * 2**20,
     reconnect: Reconnect | None = None,
     record: str | os.PathLike[str] | cassette.Recorder | None = None,
@@ -696,6 +708,11 @@ def connect(
     A first message other than ``setupComplete`` raises
     :class:`~rawlive.protocol.ProtocolError`; a refused or dropped connection
     :class:`ConnectError` or :class:`LiveConnectionClosed`.
+
+    ``open_timeout`` bounds the WebSocket handshake and ``setup_timeout`` the
+    wait for ``setupComplete`` after ``setup`` (:class:`ConnectError` when it
+    runs out; ``None``: no limit), on the first connection and on every
+    resume attempt alike.
 
     ``record`` records the session into a cassette (:mod:`rawlive.cassette`):
     a path to write, or a :class:`~rawlive.cassette.CassetteWriter` (or any
@@ -744,6 +761,7 @@ def connect(
             reconnect=reconnect or Reconnect(),
             connect_options=options,
             recorder=recorder,
+            setup_timeout=setup_timeout,
         )
         try:
             await session._start()

@@ -147,6 +147,21 @@ async def test_a_close_before_setup_complete_while_resuming_is_reported_as_that_
     assert len(server.connections) == 3
 
 
+async def test_no_setup_complete_within_the_setup_timeout_fails_the_connect() -> None:
+    async def script(peer: Peer, number: int) -> None:
+        await peer.read_setup()
+        async for _ in peer:  # never answers setup
+            pass
+
+    key = "setup-timeout-key-0123456789"
+    async with Server(script) as server:
+        with pytest.raises(rawlive.ConnectError, match=r"no setupComplete within 0\.3 s") as info:
+            await asyncio.wait_for(
+                rawlive.connect(MODEL, endpoint=server.url, api_key=key, setup_timeout=0.3), 10
+            )
+    assert "raise setup_timeout" in str(info.value) and key not in str(info.value)
+
+
 async def test_closing_during_a_reconnection_stops_it() -> None:
     reconnecting = asyncio.Event()
 
