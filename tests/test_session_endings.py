@@ -121,6 +121,7 @@ async def test_a_fatal_close_while_resuming_ends_the_session_with_that_close() -
             with pytest.raises(rawlive.LiveConnectionClosed) as info:
                 await _drain(session)
     assert info.value.code == 1008 and info.value.fatal
+    assert str(info.value).startswith("could not resume the session: connection closed with 1008")
     assert len(server.connections) == 2  # a fatal close is not retried
 
 
