@@ -28,6 +28,13 @@ session's state lives here, under these rules:
 5. ``goAway`` sets :attr:`Protocol.go_away_deadline` = now + ``timeLeft``.
 6. ``usageMetadata`` reports add up in :attr:`Protocol.usage`.
 7. A message of an unknown kind is skipped with a warning, never fatal.
+8. A resume attempt fails when its connection ends before ``setupComplete``
+   (a refused handshake, a close, a first message that is not a valid
+   ``setupComplete``, none in time) or while the kept messages are re-sent.
+   It is tried again with the same handle, a bounded number of times, unless
+   it ended with a fatal close: the same setup would be refused the same way
+   (:func:`retry_resume`). When no attempt is left the session is over
+   (:meth:`Protocol.close`), with the last failure as its error.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ __all__ = [
     "State",
     "UsageTotals",
     "close_hint",
+    "retry_resume",
 ]
 
 ClientMessage = (
@@ -148,6 +156,15 @@ def close_hint(code: int | None, reason: str) -> str | None:
         if code == known_code and (not start or start in reason):
             return hint
     return None
+
+
+def retry_resume(close_code: int | None) -> bool:
+    """Whether a failed resume attempt may be tried again (rule 8).
+
+    ``close_code`` is the close that ended the attempt, ``None`` when it
+    failed otherwise (refused, timed out, no valid ``setupComplete``).
+    """
+    return close_code not in FATAL_CLOSE_CODES
 
 
 class State(enum.Enum):

@@ -12,7 +12,10 @@ which owns all state; this module owns sockets, tasks and time:
   drop. It closes the old socket, sends ``setup`` with the latest handle,
   re-sends the messages the protocol kept, and yields a
   :class:`SessionResumed` marker in the stream. Retries are bounded with
-  exponential backoff; fatal closes (1007, 1008) are never retried.
+  exponential backoff; fatal closes (1007, 1008) are never retried. A resume
+  whose attempts all fail ends the stream with an error that says so (rule 8
+  of :mod:`rawlive.protocol`); every attempt waits for ``setupComplete`` at
+  most ``setup_timeout``, like the first connection.
 
 With ``record=``, a :class:`rawlive.cassette.CassetteWriter` records every
 connection, frame (exact bytes and opcode, both ways) and close of the
@@ -54,6 +57,7 @@ from rawlive.protocol import (
     ProtocolError,
     State,
     close_hint,
+    retry_resume,
 )
 
 __all__ = [
@@ -78,15 +82,19 @@ class LiveConnectionClosed(RawliveError):
     """The server or the network ended the session abnormally.
 
     ``code`` and ``reason`` are the close frame's (1006 when none arrived);
-    ``hint`` says what to do when the reason is a known one.
+    ``hint`` says what to do when the reason is a known one; ``context``, when
+    given, says what the close interrupted (``"could not resume the session"``).
     """
 
-    def __init__(self, code: int | None, reason: str, *, secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self, code: int | None, reason: str, *, secrets: Sequence[str] = (), context: str = ""
+    ) -> None:
         self.code = code
         self.reason = endpoints.redact(reason, secrets)
         self.hint = close_hint(code, reason)
         text = f"connection closed with {code}" + (f": {self.reason}" if self.reason else "")
-        super().__init__(text + (f" ({self.hint})" if self.hint else ""))
+        text += f" ({self.hint})" if self.hint else ""
+        super().__init__(f"{context}: {text}" if context else text)
 
     @property
     def fatal(self) -> bool:
@@ -142,12 +150,14 @@ class Session:
         reconnect: Reconnect,
         connect_options: dict[str, Any],
         recorder: cassette.Recorder | None = None,
+        setup_timeout: float | None = None,
     ) -> None:
         self._protocol = protocol
         self.endpoint = endpoint
         self._vertex = vertex
         self._reconnect_policy = reconnect
         self._connect_options = connect_options
+        self._setup_timeout = setup_timeout
         self._ws: ClientConnection | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._open = asyncio.Event()
@@ -218,7 +228,7 @@ class Session:
             # Closed before our setup went out? _recv_first reports the close.
             with contextlib.suppress(ConnectionClosed):
                 await self._send_frame(ws, setup)
-            first = await _recv_first(ws, self.endpoint)
+            first = await _recv_first(ws, self.endpoint, self._setup_timeout)
             if recorder is not None:
                 self._record_received(first, self._protocol.connections)
             message = self._protocol.receive(first, asyncio.get_running_loop().time())
@@ -352,8 +362,10 @@ class Session:
         """Every server message, across turns and reconnections, until the session ends.
 
         Ends normally when the server closes with 1000 or the session is
-        closed; raises :class:`LiveConnectionClosed` when it ends abnormally.
-        A reconnection shows up as a :class:`SessionResumed` item.
+        closed; raises :class:`LiveConnectionClosed` when it ends abnormally,
+        and a :class:`ConnectError` (or the close) saying "could not resume
+        the session" when a resume fails. A reconnection shows up as a
+        :class:`SessionResumed` item.
         """
         while True:
             item = await self._queue.get()
@@ -444,7 +456,8 @@ class Session:
         self._open.clear()
         self._reconnecting = asyncio.create_task(self._reconnect(reason), name="rawlive-resume")
 
-    async def _reconnect(self, reason: str) -> None:
+    async def _end_connection(self) -> None:
+        """End the current connection for good and let its reader finish."""
         old, reader = self._ws, self._reader
         self._ws = None
         if old is not None:
@@ -457,6 +470,26 @@ class Session:
             old.transport.abort()
         if reader is not None and reader is not asyncio.current_task():
             await asyncio.wait({reader})  # (its outcome is the reader's business)
+
+    async def _reconnect(self, reason: str) -> None:
+        # Whatever happens, the session either goes on or ends here: an error
+        # escaping this task would leave receive() waiting for good.
+        try:
+            await self._resume(reason)
+        except Exception as exc:  # not expected: a fault of rawlive's own
+            log.error("resuming the session failed: %s", type(exc).__name__)
+            self._finish(
+                RawliveError(
+                    f"could not resume the session: {type(exc).__name__}: "
+                    + self.endpoint.redact(str(exc))
+                )
+            )
+        finally:
+            self._reconnecting = None
+
+    async def _resume(self, reason: str) -> None:
+        """Open a new connection with the latest handle and replay (rule 8's attempts)."""
+        await self._end_connection()
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
             self._go_away_timer = None
@@ -464,7 +497,14 @@ class Session:
         policy = self._reconnect_policy
         delay = policy.first_delay
         error: BaseException | None = None
-        for attempt in range(1, policy.attempts + 1):
+        attempt = 0
+        while attempt < policy.attempts:
+            if attempt:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, policy.max_delay)
+            if self._protocol.state is State.CLOSED:
+                return  # ended meanwhile, by the reader of an attempt's connection
+            attempt += 1
             try:
                 await self._open_connection()
                 ws = self._ws
@@ -473,20 +513,17 @@ class Session:
                 replay = self._protocol.replay()
                 for frame in replay:
                     await self._send_frame(ws, frame)
-            except (
-                ConnectError,
-                LiveConnectionClosed,
-                ConnectionClosed,
-                OSError,
-                ProtocolError,
-            ) as exc:
+            except (RawliveError, ConnectionClosed, OSError) as exc:
                 error = exc
+                await self._end_connection()  # one that failed during the replay
                 self._protocol.connection_lost()
-                if _code_of(exc) in FATAL_CLOSE_CODES:
+                log.info(
+                    "reconnect attempt %d failed: %s",
+                    attempt,
+                    self.endpoint.redact(_resume_failure(exc)),
+                )
+                if not retry_resume(_code_of(exc)):
                     break
-                log.info("reconnect attempt %d failed: %s", attempt, self.endpoint.redact(str(exc)))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, policy.max_delay)
                 continue
             log.info("session resumed (%s), %d messages replayed", reason, len(replay))
             self._queue.put_nowait(
@@ -499,22 +536,23 @@ class Session:
                     connection=self._protocol.connections,
                 )
             )
-            self._reconnecting = None
             self._open.set()
             return
-        self._reconnecting = None
+        self._finish(self._resume_error(error, attempt))
+
+    def _resume_error(self, error: BaseException | None, attempts: int) -> RawliveError:
+        """The error a resume that failed ``attempts`` times ends the session with."""
+        context = "could not resume the session" + (
+            f" after {attempts} attempts" if attempts > 1 else ""
+        )
+        secrets = self.endpoint.secrets
         if isinstance(error, LiveConnectionClosed):
-            failure: BaseException = error
-        elif isinstance(error, ConnectionClosed) and error.rcvd is not None:
-            failure = LiveConnectionClosed(
-                error.rcvd.code, error.rcvd.reason, secrets=self.endpoint.secrets
-            )
-        else:
-            failure = ConnectError(
-                f"could not resume the session after {policy.attempts} attempts: "
-                + self.endpoint.redact(str(error))
-            )
-        self._finish(failure)
+            return LiveConnectionClosed(error.code, error.reason, secrets=secrets, context=context)
+        if isinstance(error, ConnectionClosed) and error.rcvd is not None:
+            rcvd = error.rcvd
+            return LiveConnectionClosed(rcvd.code, rcvd.reason, secrets=secrets, context=context)
+        what = _resume_failure(error) if error is not None else "no attempt was made"
+        return ConnectError(f"{context}: {self.endpoint.redact(what)}")
 
     # -- closing --------------------------------------------------------------
 
@@ -534,10 +572,10 @@ class Session:
         self._closing = True
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
-        if self._reconnecting is not None:
-            self._reconnecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconnecting
+        reconnecting = self._reconnecting
+        if reconnecting is not None:
+            reconnecting.cancel()
+            await asyncio.wait({reconnecting})  # it ends the session itself, never raises
         ws = self._ws
         if ws is not None:
             await _close_quietly(ws)
@@ -558,6 +596,14 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _resume_failure(exc: BaseException) -> str:
+    """What went wrong in a resume attempt, in words (not yet redacted)."""
+    if isinstance(exc, DecodeError) and not isinstance(exc, ProtocolError):
+        # Only the first message is decoded here: the reader decodes the rest.
+        return f"the first message is not a valid setupComplete: {exc}"
+    return str(exc) or type(exc).__name__
 
 
 def _code_of(exc: BaseException) -> int | None:
@@ -625,11 +671,20 @@ async def _dial(endpoint: endpoints.Endpoint, options: Mapping[str, Any]) -> Cli
     raise error
 
 
-async def _recv_first(ws: ClientConnection, endpoint: endpoints.Endpoint) -> bytes | str:
+async def _recv_first(
+    ws: ClientConnection, endpoint: endpoints.Endpoint, timeout: float | None
+) -> bytes | str:
+    """The first server message, which must come within ``timeout`` seconds of setup."""
     try:
-        return await ws.recv()
+        async with asyncio.timeout(timeout):
+            return await ws.recv()
     except ConnectionClosed as exc:
         rcvd = exc.rcvd
+    except TimeoutError:
+        raise ConnectError(
+            f"no setupComplete within {timeout:g} s of sending setup to "
+            f"{endpoint.redacted_url()}: raise setup_timeout if the server is slow"
+        ) from None
     # Outside the ``except``: the ConnectionClosed quotes the reason unredacted.
     raise LiveConnectionClosed(
         rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "", secrets=endpoint.secrets
@@ -677,6 +732,7 @@ def connect(
     ping_interval: float | None = 20.0,
     ping_timeout: float | None = 60.0,
     open_timeout: float | None = 10.0,
+    setup_timeout: float | None = 10.0,
     max_size: int | None = 64 * 2**20,
     reconnect: Reconnect | None = None,
     record: str | os.PathLike[str] | cassette.Recorder | None = None,
@@ -696,6 +752,11 @@ def connect(
     A first message other than ``setupComplete`` raises
     :class:`~rawlive.protocol.ProtocolError`; a refused or dropped connection
     :class:`ConnectError` or :class:`LiveConnectionClosed`.
+
+    ``open_timeout`` bounds the WebSocket handshake and ``setup_timeout`` the
+    wait for ``setupComplete`` after ``setup`` (:class:`ConnectError` when it
+    runs out; ``None``: no limit), on the first connection and on every
+    resume attempt alike.
 
     ``record`` records the session into a cassette (:mod:`rawlive.cassette`):
     a path to write, or a :class:`~rawlive.cassette.CassetteWriter` (or any
@@ -744,6 +805,7 @@ def connect(
             reconnect=reconnect or Reconnect(),
             connect_options=options,
             recorder=recorder,
+            setup_timeout=setup_timeout,
         )
         try:
             await session._start()

@@ -7,7 +7,7 @@ import pytest
 
 from rawlive import codec
 from rawlive import types as t
-from rawlive.protocol import Protocol, ProtocolError, State
+from rawlive.protocol import Protocol, ProtocolError, State, retry_resume
 
 SETUP_COMPLETE = b'{"setupComplete":{}}'
 
@@ -261,3 +261,13 @@ def test_sent_frames_are_the_codecs_frames() -> None:
     protocol = _opened(_setup())
     message = _text("hello")
     assert protocol.send(message) == codec.encode_client_message(message)
+
+
+@pytest.mark.parametrize(
+    ("close_code", "retried"),
+    [(None, True), (1006, True), (1011, True), (1000, True), (1007, False), (1008, False)],
+)
+def test_a_failed_resume_attempt_is_retried_unless_it_ended_with_a_fatal_close(
+    close_code: int | None, retried: bool
+) -> None:
+    assert retry_resume(close_code) is retried

@@ -121,6 +121,7 @@ async def test_a_fatal_close_while_resuming_ends_the_session_with_that_close() -
             with pytest.raises(rawlive.LiveConnectionClosed) as info:
                 await _drain(session)
     assert info.value.code == 1008 and info.value.fatal
+    assert str(info.value).startswith("could not resume the session: connection closed with 1008")
     assert len(server.connections) == 2  # a fatal close is not retried
 
 
@@ -145,6 +146,21 @@ async def test_a_close_before_setup_complete_while_resuming_is_reported_as_that_
                 await _drain(session)
     assert info.value.code == 1011 and not info.value.fatal
     assert len(server.connections) == 3
+
+
+async def test_no_setup_complete_within_the_setup_timeout_fails_the_connect() -> None:
+    async def script(peer: Peer, number: int) -> None:
+        await peer.read_setup()
+        async for _ in peer:  # never answers setup
+            pass
+
+    key = "setup-timeout-key-0123456789"
+    async with Server(script) as server:
+        with pytest.raises(rawlive.ConnectError, match=r"no setupComplete within 0\.3 s") as info:
+            await asyncio.wait_for(
+                rawlive.connect(MODEL, endpoint=server.url, api_key=key, setup_timeout=0.3), 10
+            )
+    assert "raise setup_timeout" in str(info.value) and key not in str(info.value)
 
 
 async def test_closing_during_a_reconnection_stops_it() -> None:

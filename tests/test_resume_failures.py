@@ -1,0 +1,204 @@
+"""A resume that fails ends the session promptly, with a rawlive error that says so.
+
+Every way a resume can fail, at each step (the handshake refused, the
+connection closed before or after ``setup``, a first message that is not a
+valid ``setupComplete``, no answer until the setup timeout), on a resume
+triggered by ``goAway`` and by a drop, on the first resume's attempts and on a
+second resume after one that worked: ``receive()`` ends with a
+:class:`rawlive.RawliveError` naming the failure (the key redacted),
+``close()`` afterwards does not raise, and every test is bounded so that a
+regression fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+
+import pytest
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+import rawlive
+from rawlive import types as t
+from rawlive.protocol import Protocol
+from rawlive.server import LiveServer, Peer
+
+MODEL = "gemini-live-2.5-flash-preview"
+KEY = "resume-test-key-0123456789"
+HANDLE = b'{"sessionResumptionUpdate":{"newHandle":"h-1","resumable":true}}'
+GO_AWAY = b'{"goAway":{"timeLeft":"0s"}}'
+#: How long any of these sessions may take to end (a hang fails here).
+BOUND = 10.0
+SETUP_TIMEOUT = 0.5
+
+#: How a resume connection fails, by the step it fails at.
+FAILURES = [
+    "http-403",  # the handshake is refused
+    "http-500",
+    "close-before-setup",  # accepted, closed before reading setup
+    "close-after-setup",  # setup read, closed with 1011 (the reason quotes the key)
+    "drop-after-setup",  # setup read, dropped with no close frame (1006)
+    "malformed-json",  # a frame that is not JSON where setupComplete should be
+    "invalid-setup-complete",  # JSON, but setupComplete of the wrong type
+    "error-payload",  # {"error": ...} instead of setupComplete
+    "other-message-first",  # serverContent before setupComplete
+    "unknown-message-first",  # a kind this version does not know
+    "silent",  # setup read, nothing sent: the setup timeout ends the wait
+]
+
+REFUSALS = {"http-403": HTTPStatus.FORBIDDEN, "http-500": HTTPStatus.INTERNAL_SERVER_ERROR}
+FIRST_MESSAGES = {
+    "malformed-json": b'{"setupComplete":{',
+    "invalid-setup-complete": b'{"setupComplete":[]}',
+    "error-payload": b'{"error":{"code":500,"message":"backend unavailable"}}',
+    "other-message-first": b'{"serverContent":{"turnComplete":true}}',
+    "unknown-message-first": b'{"somethingNew":{}}',
+}
+
+
+class Resuming(LiveServer):
+    """Plays ``plan``: one entry per connection (the last one repeats).
+
+    ``"go_away"``/``"drop"`` answer setup, send a resumable handle and then
+    send ``goAway`` or drop the connection; any other entry is a failure from
+    :data:`FAILURES`.
+    """
+
+    def __init__(self, plan: list[str]) -> None:
+        super().__init__()
+        self.plan = plan
+        self.handshakes = 0
+
+    def _step(self, number: int) -> str:
+        return self.plan[min(number, len(self.plan)) - 1]
+
+    def _check_path(self, ws: ServerConnection, request: Request) -> Response | None:
+        self.handshakes += 1
+        status = REFUSALS.get(self._step(self.handshakes))
+        if status is not None:
+            return ws.respond(status, f"refused: API key {KEY}\n")
+        return None
+
+    async def session(self, peer: Peer) -> None:
+        step = self._step(self.handshakes)
+        if step == "close-before-setup":
+            await peer.close(1011, "Internal error occurred.")
+            return
+        await peer.read_setup()
+        if step in ("go_away", "drop"):
+            await peer.send(b'{"setupComplete":{}}')
+            await peer.send(HANDLE)
+            if step == "drop":
+                peer.abort()
+                return
+            await peer.send(GO_AWAY)
+        elif step == "close-after-setup":
+            await peer.close(1011, f"Internal error occurred for {KEY}.")
+            return
+        elif step == "drop-after-setup":
+            peer.abort()
+            return
+        elif step in FIRST_MESSAGES:
+            await peer.send(FIRST_MESSAGES[step])
+        async for _ in peer:
+            pass
+
+
+async def _run(plan: list[str], attempts: int) -> tuple[rawlive.RawliveError, Resuming]:
+    """Connect, read until the session fails; return the error (close() must not raise)."""
+    async with Resuming(plan) as server:
+        session = await asyncio.wait_for(
+            rawlive.connect(
+                MODEL,
+                {"session_resumption": {}},
+                endpoint=server.url,
+                api_key=KEY,
+                reconnect=rawlive.Reconnect(attempts=attempts, first_delay=0.01),
+                setup_timeout=SETUP_TIMEOUT,
+            ),
+            BOUND,
+        )
+        received: list[t.LiveServerMessage] = []
+
+        async def drain() -> None:
+            async for message in session.receive():
+                received.append(message)
+
+        try:
+            with pytest.raises(rawlive.RawliveError) as info:
+                await asyncio.wait_for(drain(), BOUND)
+        finally:
+            await asyncio.wait_for(session.close(), BOUND)
+        # A second receive() ends the same way, at once.
+        with pytest.raises(type(info.value)):
+            await asyncio.wait_for(drain(), 1.0)
+    error = info.value
+    assert "resum" in str(error), str(error)
+    assert KEY not in str(error) and KEY not in repr(error)
+    return error, server
+
+
+def _check_kind(error: rawlive.RawliveError, failure: str) -> None:
+    """The error is the failure's own: its type and what its message says."""
+    if failure in ("close-before-setup", "close-after-setup", "drop-after-setup"):
+        assert isinstance(error, rawlive.LiveConnectionClosed)
+        assert error.code == (1006 if failure == "drop-after-setup" else 1011)
+        return
+    assert isinstance(error, rawlive.ConnectError)
+    expected = {
+        "http-403": "HTTP 403",
+        "http-500": "HTTP 500",
+        "malformed-json": "not a valid setupComplete: malformed JSON",
+        "invalid-setup-complete": "not a valid setupComplete: invalid LiveServerMessage",
+        "error-payload": "server error 500: backend unavailable",
+        "other-message-first": "expected setupComplete as the first message, got serverContent",
+        "unknown-message-first": "expected setupComplete first",
+        "silent": f"no setupComplete within {SETUP_TIMEOUT:g} s",
+    }[failure]
+    assert expected in str(error), str(error)
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+@pytest.mark.parametrize("trigger", ["go_away", "drop"])
+async def test_a_resume_whose_attempts_all_fail_ends_the_session(
+    trigger: str, failure: str
+) -> None:
+    error, server = await _run([trigger, failure], attempts=2)
+    _check_kind(error, failure)
+    assert "after 2 attempts" in str(error)
+    assert server.handshakes == 3  # the first connection and two attempts
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+@pytest.mark.parametrize("trigger", ["go_away", "drop"])
+async def test_a_second_resume_that_fails_ends_the_session(trigger: str, failure: str) -> None:
+    # The first resume works (and ends the same way as the first connection);
+    # the second one's attempts fail: a different failure first, then this one.
+    error, server = await _run([trigger, trigger, "drop-after-setup", failure], attempts=2)
+    _check_kind(error, failure)
+    assert server.handshakes == 4
+
+
+async def _drain(session: rawlive.Session) -> None:
+    async for _ in session.receive():
+        pass
+
+
+async def test_an_unexpected_fault_while_resuming_ends_the_session_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(self: Protocol) -> list[bytes]:
+        raise RuntimeError(f"replay broke near {KEY}")
+
+    monkeypatch.setattr(Protocol, "replay", broken)
+    async with Resuming(["drop", "go_away"]) as server:
+        session = await rawlive.connect(
+            MODEL, {"session_resumption": {}}, endpoint=server.url, api_key=KEY
+        )
+        with pytest.raises(rawlive.RawliveError) as info:
+            await asyncio.wait_for(_drain(session), BOUND)
+        await asyncio.wait_for(session.close(), BOUND)
+    assert str(info.value) == (
+        "could not resume the session: RuntimeError: replay broke near <redacted>"
+    )
