@@ -497,13 +497,25 @@ def send(
     and no --endpoint, use --emulator to run against the local emulator.
     """
     _logging(verbose)
-    from rawlive import audio, endpoints
+    from rawlive import audio, endpoints, files
     from rawlive.send import ReplyTimeout, build_config, load_tools
 
     if endpoint and emulator:
         _fail("give either --endpoint or --emulator, not both")
     if chunk_ms <= 0 or speed < 0 or tail_silence < 0 or timeout <= 0:
         _fail("--chunk-ms and --timeout must be positive, --speed and --tail-silence not negative")
+    try:
+        files.check_outputs(
+            {
+                "FILE": file,
+                "--tools": tools_path,
+                "--emulator-script": emulator_script,
+                "--ca-file": ca_file,
+            },
+            {"--out": out, "--record": record},
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
     try:
         audio.file_info(file)
     except audio.AudioFileError as exc:
