@@ -129,7 +129,7 @@ from typing import IO, Annotated, Any, Literal, Protocol, Self, TypeAlias
 import msgspec
 import pybase64
 
-from rawlive import __version__, endpoints
+from rawlive import __version__, endpoints, files
 from rawlive.errors import DecodeError
 
 __all__ = [
@@ -155,6 +155,7 @@ __all__ = [
 
 FORMAT: Literal["rawlive-cassette"] = "rawlive-cassette"
 VERSION = 1
+_BINARY = getattr(os, "O_BINARY", 0)
 #: Secret values shorter than this are not searched for in what is written.
 MIN_SECRET_LENGTH = 8
 
@@ -522,6 +523,14 @@ class CassetteWriter:
     :meth:`add_secrets`); ``elide_audio`` replaces audio payloads by their
     length and hash; ``meta`` is free-form JSON data for the header.
 
+    Where a file is already there: ``exclusive`` creates ``path`` only when
+    the name is free and never writes through a symlink at it
+    (``FileExistsError`` otherwise). ``staged`` leaves ``path`` as it is
+    until :meth:`publish`: the cassette is written beside it and put in its
+    place by one rename (:class:`rawlive.files.StagedFile`); closed
+    unpublished, it is kept at ``path`` only if nothing is there. A failed
+    write raises ``OSError`` naming ``path``.
+
     The header is written by :meth:`write_header`, or with what is known by
     the first event. Writes happen in the caller's thread (for a session: on
     the event loop); each is one small ``write`` to the OS page cache.
@@ -536,6 +545,8 @@ class CassetteWriter:
         secrets: Iterable[str] = (),
         elide_audio: bool = False,
         meta: dict[str, Any] | None = None,
+        exclusive: bool = False,
+        staged: bool = False,
     ) -> None:
         self.path = Path(path)
         self.elide_audio = elide_audio
@@ -544,7 +555,15 @@ class CassetteWriter:
         self._forms: tuple[str, ...] = ()
         self._byte_forms: tuple[bytes, ...] = ()
         self.add_secrets(secrets)
-        self._file: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115 (closed by close())
+        self._staged: files.StagedFile | None = None
+        if staged:
+            self._staged = files.StagedFile(self.path)
+            fd = self._staged.fd
+        elif exclusive:
+            fd = files.create_new(self.path)
+        else:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o666)
+        self._file: IO[bytes] | None = open(fd, "wb")  # noqa: SIM115 (closed by close())
         self._started: float | None = None
         self._buffer = bytearray()
         #: Events written so far (the header not counted).
@@ -598,8 +617,16 @@ class CassetteWriter:
                 if raw in buffer:
                     buffer = bytearray(buffer.replace(raw, escaped))
         buffer.extend(b"\n")
-        self._file.write(buffer)
-        self._file.flush()
+        try:
+            self._file.write(buffer)
+            self._file.flush()
+        except OSError as exc:
+            raise files.named(exc, self.path) from None
+
+    def publish(self) -> None:
+        """Put a ``staged`` cassette in ``path``'s place (nothing to do otherwise)."""
+        if self._staged is not None:
+            self._staged.publish()
 
     def write_header(
         self,
@@ -712,8 +739,11 @@ class CassetteWriter:
         try:
             self._write(EndEvent(t=self._now()))
         finally:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # a failed write was raised already
+                file.close()
+            if self._staged is not None and not self._staged.published:
+                self._staged.publish(replace=False)
 
     def __enter__(self) -> Self:
         return self

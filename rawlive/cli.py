@@ -543,6 +543,7 @@ def send(
     pace = None if fast else speed
 
     async def run() -> int:
+        from rawlive.cassette import CassetteWriter
         from rawlive.emulator import Emulator
         from rawlive.send import stream_file
         from rawlive.session import connect
@@ -556,16 +557,26 @@ def send(
             await local.start()
         url = local.url if local is not None else endpoint
         started = time.monotonic()
+        recorder: CassetteWriter | None = None
         try:
-            with audio.WavWriter(out, rate=audio.OUTPUT_RATE) as reply:
+            # Both outputs are written beside their files and put in place only
+            # once setupComplete has arrived: a failed connection leaves a
+            # previous reply and recording as they were. The WAV first: it is
+            # removed unpublished if the recording cannot be written.
+            with audio.WavWriter(out, rate=audio.OUTPUT_RATE, staged=True) as reply:
+                if record is not None:
+                    recorder = CassetteWriter(record, staged=True)
                 async with connect(
                     model,
                     config,
                     endpoint=url,
                     api_version=api_version,
                     ca_file=ca_file,
-                    record=record,
+                    record=recorder,
                 ) as session:
+                    if recorder is not None:
+                        recorder.publish()
+                    reply.publish()
                     summary = await stream_file(
                         session,
                         file,
@@ -583,6 +594,9 @@ def send(
             printer.summary(summary)
             return 0
         finally:
+            if recorder is not None:
+                with contextlib.suppress(OSError):  # its failure is the one being raised
+                    recorder.close()
             if local is not None:
                 await local.stop()
 
@@ -601,8 +615,8 @@ def send(
         _fail(str(exc))
     except RawliveError as exc:
         _fail(str(exc), EXIT_CONNECTION)
-    except OSError as exc:
-        _fail(f"cannot write {out}: {exc.strerror or exc}")
+    except OSError as exc:  # the writers name their file
+        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
     raise SystemExit(code)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -396,3 +397,57 @@ async def test_a_fast_upload_of_many_utterances_ends_after_the_last_turn(tmp_pat
         (session,) = emulator.sessions.values()
     assert code == 0, stderr
     assert json.loads(stdout.splitlines()[-1])["turns"] == session.turns == 3
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_a_failed_connection_leaves_the_previous_reply_and_recording_untouched(
+    tmp_path: Path,
+) -> None:
+    out, record = tmp_path / "reply.wav", tmp_path / "session.jsonl"
+    out.write_bytes((AUDIO / "reply-sunny-24k.wav").read_bytes())
+    record.write_bytes((FIXTURES / "sessions" / "hello-text.jsonl").read_bytes())
+    out.chmod(0o640)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    outputs = ("--out", str(out), "--record", str(record), "--fast")
+    refused = ("--endpoint", f"ws://127.0.0.1:{_closed_port()}")
+    async with Emulator(speed=0) as emulator:
+        rejected = ("--endpoint", emulator.url, "--model", "gemini-unknown")  # closed: 1008
+        for where in (refused, rejected):
+            code, _, stderr = await _send(str(REFERENCE), *where, *outputs)
+            assert code == 3, stderr
+            assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        code, _, stderr = await _send(str(REFERENCE), "--endpoint", emulator.url, *outputs)
+    assert code == 0, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)  # no temporary left
+    assert read_cassette(record).complete and sf.info(out).samplerate == 24_000
+    assert out.read_bytes() != before["reply.wav"] and out.stat().st_mode & 0o777 == 0o640
+
+
+async def test_a_failed_connection_creates_no_reply(tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    code, _, stderr = await _send(
+        str(REFERENCE), "--endpoint", f"ws://127.0.0.1:{_closed_port()}", "--out", str(out)
+    )
+    assert code == 3, stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["/dev/full", "no-such-folder/session.jsonl"])
+async def test_a_recording_that_cannot_be_written_is_named_and_leaves_no_reply(
+    tmp_path: Path, where: str
+) -> None:
+    record = where if where.startswith("/") else str(tmp_path / where)
+    out = tmp_path / "reply.wav"
+    code, _, stderr = await _send(
+        str(REFERENCE), "--emulator", "--fast", "--out", str(out), "--record", record
+    )
+    assert code == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"rawlive: cannot write {record}: "), stderr
+    assert str(out) not in stderr and not out.exists()
