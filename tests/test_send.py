@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -451,3 +452,31 @@ async def test_a_recording_that_cannot_be_written_is_named_and_leaves_no_reply(
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"rawlive: cannot write {record}: "), stderr
     assert str(out) not in stderr and not out.exists()
+
+
+async def test_a_recording_failing_mid_session_ends_it_at_once_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    from rawlive.cassette import CassetteWriter
+    from rawlive.send import stream_file
+    from rawlive.session import connect
+
+    class DiskFull(CassetteWriter):
+        """Fills up as the reply comes in (written by the session's reader)."""
+
+        def write_frame(self, connection: int, sender: Any, opcode: Any, payload: Any) -> None:
+            if sender == "server" and self.events > 3:
+                raise OSError(28, "No space left on device", str(self.path))
+            super().write_frame(connection, sender, opcode, payload)
+
+    record = tmp_path / "session.jsonl"
+    async with Emulator(speed=0) as emulator:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(OSError) as caught:
+            async with connect(
+                "gemini-live-2.5-flash-preview", endpoint=emulator.url, record=DiskFull(record)
+            ) as session:
+                await stream_file(session, REFERENCE, speed=None, timeout=30)
+    assert caught.value.filename == str(record)
+    assert asyncio.get_running_loop().time() - started < 10  # not after the 30 s timeout
+    assert read_cassette(record).events  # what was written before is readable
