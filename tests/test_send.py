@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from rawlive import types as t
 from rawlive.cassette import read_cassette
 from rawlive.emulator import Emulator
 from rawlive.script import load_script
+from rawlive.server import LiveServer, Peer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AUDIO = FIXTURES / "audio"
@@ -480,3 +482,67 @@ async def test_a_recording_failing_mid_session_ends_it_at_once_naming_the_file(
     assert caught.value.filename == str(record)
     assert asyncio.get_running_loop().time() - started < 10  # not after the 30 s timeout
     assert read_cassette(record).events  # what was written before is readable
+
+
+class _MixedReply(LiveServer):
+    """Answers the audio with parts of every kind: audio at 24 kHz, at 16 kHz and with no
+    rate, an image, a video and audio in another codec."""
+
+    PARTS = (
+        ("audio/pcm;rate=24000", np.full(2400, 1000, dtype="<i2").tobytes()),  # 0.1 s
+        ("audio/pcm;rate=16000", np.full(8000, 1000, dtype="<i2").tobytes()),  # 0.5 s
+        ("image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 996),
+        ("audio/pcm", np.full(4800, 1000, dtype="<i2").tobytes()),  # 0.2 s at 24 kHz
+        ("video/mp4", b"\x00" * 500),
+        ("audio/opus", b"\x4f\x67\x67\x53" * 50),
+        ("image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 996),
+    )
+
+    async def session(self, peer: Peer) -> None:
+        await peer.read_setup()
+        await peer.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
+        async for payload in peer:
+            if b"audioStreamEnd" in payload:
+                break
+        for mime, data in self.PARTS:
+            part = t.Part(inline_data=t.Blob(data=data, mime_type=mime))
+            content = t.LiveServerContent(model_turn=t.Content(role="model", parts=[part]))
+            await peer.send(t.LiveServerMessage(server_content=content))
+        await peer.send(t.LiveServerMessage(server_content=t.LiveServerContent(turn_complete=True)))
+        async for _ in peer:
+            pass
+
+
+async def test_only_audio_goes_into_the_reply_resampled_to_24khz_and_the_rest_is_counted(
+    tmp_path: Path,
+) -> None:
+    from rawlive.audio import WavWriter
+    from rawlive.send import Event, stream_file
+    from rawlive.session import connect
+
+    events: list[Event] = []
+    async with _MixedReply() as server:
+        async with connect("gemini-live-2.5-flash-preview", endpoint=server.url) as session:
+            with WavWriter(tmp_path / "reply.wav") as reply:
+                summary = await stream_file(
+                    session, REFERENCE, reply=reply, speed=None, settle=0.1, on_event=events.append
+                )
+    data, rate = sf.read(tmp_path / "reply.wav", dtype="int16")
+    assert rate == 24_000
+    assert abs(len(data) - 0.8 * 24_000) <= 48  # 0.1 s + 0.5 s resampled + 0.2 s, nothing else
+    assert np.all(np.abs(data[4800:12000].astype(int) - 1000) < 50)  # the 16 kHz part, in tune
+    assert summary.reply_seconds == pytest.approx(0.8, abs=0.002)
+    assert summary.skipped == {
+        "image/jpeg": {"parts": 2, "bytes": 2000},
+        "video/mp4": {"parts": 1, "bytes": 500},
+        "audio/opus": {"parts": 1, "bytes": 200},
+    }
+    skipped = [e.to_json() for e in events if e.kind == "skipped"]
+    assert [(e["mime_type"], e["bytes"]) for e in skipped] == [
+        ("image/jpeg", 1000),
+        ("video/mp4", 500),
+        ("audio/opus", 200),
+        ("image/jpeg", 1000),
+    ]
+    assert summary.to_json()["skipped"]["image/jpeg"] == {"parts": 2, "bytes": 2000}
+    assert any("image/jpeg: 2 parts, 2000 bytes" in line for line in summary.lines())
