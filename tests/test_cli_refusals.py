@@ -33,6 +33,10 @@ def _refused(args: list[str], *, env: dict[str, str] | None = None) -> str:
             ["proxy", "--upstream", "ws://:8765", "--listen", "127.0.0.1:0"],
             "invalid upstream URL 'ws://:8765': hostname isn't provided",
         ),
+        (
+            ["proxy", "--upstream", "ws://127.0.0.1:1", "--record", "/dev/full/recordings"],
+            "cannot record into /dev/full/recordings: Not a directory",
+        ),
         (["replay", CASSETTE, "--policy", "fuzzy"], "unknown --policy 'fuzzy' (known: semantic"),
         (["send", SPOKEN, "--endpoint", "ws://127.0.0.1:1", "--emulator"], "not both"),
         (["send", SPOKEN, "--emulator", "--chunk-ms", "0"], "--chunk-ms and --timeout"),
