@@ -642,12 +642,13 @@ def report(cassette: str, out: str | None, audio_limit: float) -> None:
     """
     from pathlib import Path
 
+    from rawlive import files
     from rawlive.report import write_report
 
     if audio_limit < 0:
         _fail("--audio-limit must not be negative")
     target = Path(out) if out else Path(cassette).with_suffix(".html")
-    if target.resolve() == Path(cassette).resolve():
+    if files.same_file(target, cassette):
         _fail(f"the page would overwrite the cassette {cassette}: give -o")
     try:
         written = write_report(cassette, target, audio_limit=round(audio_limit * 1_000_000))
