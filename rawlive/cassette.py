@@ -304,7 +304,17 @@ class Cassette(msgspec.Struct, kw_only=True):
 
 
 class TruncatedCassetteWarning(UserWarning):
-    """A cassette's last line is cut off; it was read up to the cut."""
+    """A cassette's last line is cut off; it was read up to the cut.
+
+    ``path`` is the cassette, ``line`` the cut-off line's number and
+    ``offset`` the byte it starts at (what a command line says in one line).
+    """
+
+    def __init__(self, message: str, *, path: str = "", line: int = 0, offset: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.offset = offset
 
 
 # ---------------------------------------------------------------------------
@@ -852,8 +862,10 @@ class CassetteReader:
                     yield from events
                     continue
             self._line = self._lines_before(start)
+            offset = start
             for raw in _lines(block):
-                event = self._line_event(raw)
+                event = self._line_event(raw, offset)
+                offset += len(raw)
                 if event is None:
                     if self.truncated:
                         return
@@ -872,8 +884,8 @@ class CassetteReader:
                 offset -= len(chunk)
         return count
 
-    def _line_event(self, raw: bytes) -> CassetteEvent | None:
-        """One line's event (``None`` for a blank line or a cut-off last line)."""
+    def _line_event(self, raw: bytes, offset: int) -> CassetteEvent | None:
+        """One line's event (``None`` for a blank line or a cut-off last line at ``offset``)."""
         self._line += 1
         if raw.isspace():
             return None
@@ -884,9 +896,13 @@ class CassetteReader:
                 # A partial last line: what a killed writer leaves behind.
                 self.truncated = True
                 warnings.warn(
-                    f"{self.path}: line {self._line} is cut off (the recording stopped "
-                    f"mid-write); read up to line {self._line - 1}",
-                    TruncatedCassetteWarning,
+                    TruncatedCassetteWarning(
+                        f"{self.path}: line {self._line} is cut off (the recording stopped "
+                        f"mid-write); read up to line {self._line - 1}",
+                        path=str(self.path),
+                        line=self._line,
+                        offset=offset,
+                    ),
                     stacklevel=self._stacklevel + 1,
                 )
                 return None

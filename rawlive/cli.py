@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Hashable
 from typing import Any, NoReturn
 
@@ -195,6 +196,7 @@ def replay(
     naming the first difference (logged in full with -v).
     """
     _logging(verbose)
+    from rawlive.cassette import TruncatedCassetteWarning
     from rawlive.replay import MATCHERS, ReplayServer
 
     if policy not in MATCHERS:
@@ -203,19 +205,33 @@ def replay(
         _fail("--speed must not be negative")
     context = _server_tls(certfile, keyfile)
     try:
-        server = ReplayServer(
-            cassette,
-            host=host,
-            port=port,
-            ssl=context,
-            policy=policy,
-            speed=speed,
-            capture_frames=False,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TruncatedCassetteWarning)
+            server = ReplayServer(
+                cassette,
+                host=host,
+                port=port,
+                ssl=context,
+                policy=policy,
+                speed=speed,
+                capture_frames=False,
+            )
     except RawliveError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot read {cassette}: {exc.strerror or exc}")
+    for warning in caught:
+        if isinstance(warning.message, TruncatedCassetteWarning):
+            frames = len(server.cassette.frames())
+            click.echo(
+                f"warning: {cassette}: last line cut off at byte {warning.message.offset}; "
+                f"replaying the {frames} frames before it",
+                err=True,
+            )
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
 
     asyncio.run(_serve_until_stopped(server, "rawlive replay", host, port))
     for mismatch in server.mismatches:
