@@ -38,6 +38,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from rawlive import files
 from rawlive.errors import RawliveError
 
 if TYPE_CHECKING:
@@ -478,11 +479,22 @@ class WavWriter:
     Bytes that do not complete a frame (an odd byte of a 16-bit sample) wait
     for the next write; :meth:`close` drops them. WAV cannot exceed 4 GiB
     (about 24 hours of 24 kHz mono): a write past that raises
-    :class:`AudioFileError`.
+    :class:`AudioFileError`; a failed write raises ``OSError`` naming ``path``.
+
+    With ``staged``, ``path`` is left as it is until :meth:`publish`: the WAV
+    is written beside it and put in its place by one rename
+    (:class:`rawlive.files.StagedFile`), so a run that fails before it has
+    anything to say leaves a previous file untouched; closing an unpublished
+    writer removes its file.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], rate: int = OUTPUT_RATE, channels: int = 1
+        self,
+        path: str | os.PathLike[str],
+        rate: int = OUTPUT_RATE,
+        channels: int = 1,
+        *,
+        staged: bool = False,
     ) -> None:
         if rate <= 0 or channels <= 0:
             raise ValueError(f"rate and channels must be positive, not {rate!r}, {channels!r}")
@@ -492,13 +504,29 @@ class WavWriter:
         self._frame = 2 * channels
         self._data_bytes = 0
         self._pending = b""
+        self._staged: files.StagedFile | None = None
         try:
-            self._fd: int | None = os.open(
-                self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666
-            )
+            if staged:
+                self._staged = files.StagedFile(self.path)
+                self._fd: int | None = self._staged.fd
+            else:
+                self._fd = os.open(
+                    self.path,
+                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0),
+                    0o666,
+                )
         except OSError as exc:
             raise AudioFileError(f"{self.path}: cannot write ({exc.strerror})") from None
-        self._write_all(self._header(0))
+        try:
+            self._write_all(self._header(0))
+        except BaseException:
+            self.close()
+            raise
+
+    def publish(self) -> None:
+        """Put a ``staged`` WAV in ``path``'s place (nothing to do otherwise)."""
+        if self._staged is not None:
+            self._staged.publish()
 
     def _header(self, data_bytes: int) -> bytes:
         return _WAV_HEADER.pack(
@@ -520,14 +548,20 @@ class WavWriter:
     def _write_all(self, data: bytes | memoryview) -> None:
         assert self._fd is not None
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise files.named(exc, self.path) from None
 
     def _write_at(self, offset: int, value: int) -> None:
         assert self._fd is not None
         field = struct.pack("<I", value)
         if hasattr(os, "pwrite"):
-            os.pwrite(self._fd, field, offset)
+            try:
+                os.pwrite(self._fd, field, offset)
+            except OSError as exc:
+                raise files.named(exc, self.path) from None
         else:  # pragma: no cover - Windows
             end = os.lseek(self._fd, 0, os.SEEK_CUR)
             os.lseek(self._fd, offset, os.SEEK_SET)
@@ -565,10 +599,15 @@ class WavWriter:
         return self._fd is None
 
     def close(self) -> None:
-        """Close the file (it is already complete); bytes short of a frame are dropped."""
+        """Close the file (it is already complete); bytes short of a frame are dropped.
+
+        An unpublished ``staged`` WAV is removed: ``path`` stays as it was.
+        """
         if self._fd is not None:
             fd, self._fd = self._fd, None
             self._pending = b""
+            if self._staged is not None and not self._staged.published:
+                self._staged.discard()
             os.close(fd)
 
     def __enter__(self) -> WavWriter:

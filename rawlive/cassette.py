@@ -130,7 +130,7 @@ from typing import IO, Annotated, Any, Literal, Protocol, Self, TypeAlias
 import msgspec
 import pybase64
 
-from rawlive import __version__, endpoints
+from rawlive import __version__, endpoints, files
 from rawlive.errors import DecodeError
 
 __all__ = [
@@ -156,6 +156,7 @@ __all__ = [
 
 FORMAT: Literal["rawlive-cassette"] = "rawlive-cassette"
 VERSION = 1
+_BINARY = getattr(os, "O_BINARY", 0)
 #: Secret values shorter than this are not searched for in what is written.
 MIN_SECRET_LENGTH = 8
 
@@ -304,7 +305,17 @@ class Cassette(msgspec.Struct, kw_only=True):
 
 
 class TruncatedCassetteWarning(UserWarning):
-    """A cassette's last line is cut off; it was read up to the cut."""
+    """A cassette's last line is cut off; it was read up to the cut.
+
+    ``path`` is the cassette, ``line`` the cut-off line's number and
+    ``offset`` the byte it starts at (what a command line says in one line).
+    """
+
+    def __init__(self, message: str, *, path: str = "", line: int = 0, offset: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.offset = offset
 
 
 # ---------------------------------------------------------------------------
@@ -523,6 +534,14 @@ class CassetteWriter:
     :meth:`add_secrets`); ``elide_audio`` replaces audio payloads by their
     length and hash; ``meta`` is free-form JSON data for the header.
 
+    Where a file is already there: ``exclusive`` creates ``path`` only when
+    the name is free and never writes through a symlink at it
+    (``FileExistsError`` otherwise). ``staged`` leaves ``path`` as it is
+    until :meth:`publish`: the cassette is written beside it and put in its
+    place by one rename (:class:`rawlive.files.StagedFile`); closed
+    unpublished, it is kept at ``path`` only if nothing is there. A failed
+    write raises ``OSError`` naming ``path``.
+
     The header is written by :meth:`write_header`, or with what is known by
     the first event. Writes happen in the caller's thread (for a session: on
     the event loop); each is one small ``write`` to the OS page cache.
@@ -537,6 +556,8 @@ class CassetteWriter:
         secrets: Iterable[str] = (),
         elide_audio: bool = False,
         meta: dict[str, Any] | None = None,
+        exclusive: bool = False,
+        staged: bool = False,
     ) -> None:
         self.path = Path(path)
         self.elide_audio = elide_audio
@@ -545,7 +566,15 @@ class CassetteWriter:
         self._forms: tuple[str, ...] = ()
         self._byte_forms: tuple[bytes, ...] = ()
         self.add_secrets(secrets)
-        self._file: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115 (closed by close())
+        self._staged: files.StagedFile | None = None
+        if staged:
+            self._staged = files.StagedFile(self.path)
+            fd = self._staged.fd
+        elif exclusive:
+            fd = files.create_new(self.path)
+        else:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o666)
+        self._file: IO[bytes] | None = open(fd, "wb")  # noqa: SIM115 (closed by close())
         self._started: float | None = None
         self._buffer = bytearray()
         #: Events written so far (the header not counted).
@@ -599,8 +628,16 @@ class CassetteWriter:
                 if raw in buffer:
                     buffer = bytearray(buffer.replace(raw, escaped))
         buffer.extend(b"\n")
-        self._file.write(buffer)
-        self._file.flush()
+        try:
+            self._file.write(buffer)
+            self._file.flush()
+        except OSError as exc:
+            raise files.named(exc, self.path) from None
+
+    def publish(self) -> None:
+        """Put a ``staged`` cassette in ``path``'s place (nothing to do otherwise)."""
+        if self._staged is not None:
+            self._staged.publish()
 
     def write_header(
         self,
@@ -714,8 +751,11 @@ class CassetteWriter:
         try:
             self._write(EndEvent(t=self._now()))
         finally:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # a failed write was raised already
+                file.close()
+            if self._staged is not None and not self._staged.published:
+                self._staged.publish(replace=False)
 
     def __enter__(self) -> Self:
         return self
@@ -824,8 +864,10 @@ class CassetteReader:
                     yield from events
                     continue
             self._line = self._lines_before(start)
+            offset = start
             for raw in _lines(block):
-                event = self._line_event(raw)
+                event = self._line_event(raw, offset)
+                offset += len(raw)
                 if event is None:
                     if self.truncated:
                         return
@@ -844,8 +886,8 @@ class CassetteReader:
                 offset -= len(chunk)
         return count
 
-    def _line_event(self, raw: bytes) -> CassetteEvent | None:
-        """One line's event (``None`` for a blank line or a cut-off last line)."""
+    def _line_event(self, raw: bytes, offset: int) -> CassetteEvent | None:
+        """One line's event (``None`` for a blank line or a cut-off last line at ``offset``)."""
         self._line += 1
         if raw.isspace():
             return None
@@ -856,9 +898,13 @@ class CassetteReader:
                 # A partial last line: what a killed writer leaves behind.
                 self.truncated = True
                 warnings.warn(
-                    f"{self.path}: line {self._line} is cut off (the recording stopped "
-                    f"mid-write); read up to line {self._line - 1}",
-                    TruncatedCassetteWarning,
+                    TruncatedCassetteWarning(
+                        f"{self.path}: line {self._line} is cut off (the recording stopped "
+                        f"mid-write); read up to line {self._line - 1}",
+                        path=str(self.path),
+                        line=self._line,
+                        offset=offset,
+                    ),
                     stacklevel=self._stacklevel + 1,
                 )
                 return None

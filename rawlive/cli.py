@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Hashable
 from typing import Any, NoReturn
 
@@ -196,6 +197,7 @@ def replay(
     100 mismatches are printed at the end).
     """
     _logging(verbose)
+    from rawlive.cassette import TruncatedCassetteWarning
     from rawlive.replay import MATCHERS, ReplayServer
 
     if policy not in MATCHERS:
@@ -204,19 +206,33 @@ def replay(
         _fail("--speed must not be negative")
     context = _server_tls(certfile, keyfile)
     try:
-        server = ReplayServer(
-            cassette,
-            host=host,
-            port=port,
-            ssl=context,
-            policy=policy,
-            speed=speed,
-            capture_frames=False,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TruncatedCassetteWarning)
+            server = ReplayServer(
+                cassette,
+                host=host,
+                port=port,
+                ssl=context,
+                policy=policy,
+                speed=speed,
+                capture_frames=False,
+            )
     except RawliveError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot read {cassette}: {exc.strerror or exc}")
+    for warning in caught:
+        if isinstance(warning.message, TruncatedCassetteWarning):
+            frames = len(server.cassette.frames())
+            click.echo(
+                f"warning: {cassette}: last line cut off at byte {warning.message.offset}; "
+                f"replaying the {frames} frames before it",
+                err=True,
+            )
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
 
     asyncio.run(_serve_until_stopped(server, "rawlive replay", host, port))
     if server.mismatch_count > len(server.mismatches):
@@ -500,13 +516,25 @@ def send(
     and no --endpoint, use --emulator to run against the local emulator.
     """
     _logging(verbose)
-    from rawlive import audio, endpoints
+    from rawlive import audio, endpoints, files
     from rawlive.send import ReplyTimeout, build_config, load_tools
 
     if endpoint and emulator:
         _fail("give either --endpoint or --emulator, not both")
     if chunk_ms <= 0 or speed < 0 or tail_silence < 0 or timeout <= 0:
         _fail("--chunk-ms and --timeout must be positive, --speed and --tail-silence not negative")
+    try:
+        files.check_outputs(
+            {
+                "FILE": file,
+                "--tools": tools_path,
+                "--emulator-script": emulator_script,
+                "--ca-file": ca_file,
+            },
+            {"--out": out, "--record": record},
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
     try:
         audio.file_info(file)
     except audio.AudioFileError as exc:
@@ -534,6 +562,7 @@ def send(
     pace = None if fast else speed
 
     async def run() -> int:
+        from rawlive.cassette import CassetteWriter
         from rawlive.emulator import Emulator
         from rawlive.send import stream_file
         from rawlive.session import connect
@@ -547,16 +576,26 @@ def send(
             await local.start()
         url = local.url if local is not None else endpoint
         started = time.monotonic()
+        recorder: CassetteWriter | None = None
         try:
-            with audio.WavWriter(out, rate=audio.OUTPUT_RATE) as reply:
+            # Both outputs are written beside their files and put in place only
+            # once setupComplete has arrived: a failed connection leaves a
+            # previous reply and recording as they were. The WAV first: it is
+            # removed unpublished if the recording cannot be written.
+            with audio.WavWriter(out, rate=audio.OUTPUT_RATE, staged=True) as reply:
+                if record is not None:
+                    recorder = CassetteWriter(record, staged=True)
                 async with connect(
                     model,
                     config,
                     endpoint=url,
                     api_version=api_version,
                     ca_file=ca_file,
-                    record=record,
+                    record=recorder,
                 ) as session:
+                    if recorder is not None:
+                        recorder.publish()
+                    reply.publish()
                     summary = await stream_file(
                         session,
                         file,
@@ -574,6 +613,9 @@ def send(
             printer.summary(summary)
             return 0
         finally:
+            if recorder is not None:
+                with contextlib.suppress(OSError):  # its failure is the one being raised
+                    recorder.close()
             if local is not None:
                 await local.stop()
 
@@ -592,8 +634,8 @@ def send(
         _fail(str(exc))
     except RawliveError as exc:
         _fail(str(exc), EXIT_CONNECTION)
-    except OSError as exc:
-        _fail(f"cannot write {out}: {exc.strerror or exc}")
+    except OSError as exc:  # the writers name their file
+        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
     raise SystemExit(code)
 
 
@@ -619,12 +661,13 @@ def report(cassette: str, out: str | None, audio_limit: float) -> None:
     """
     from pathlib import Path
 
+    from rawlive import files
     from rawlive.report import write_report
 
     if audio_limit < 0:
         _fail("--audio-limit must not be negative")
     target = Path(out) if out else Path(cassette).with_suffix(".html")
-    if target.resolve() == Path(cassette).resolve():
+    if files.same_file(target, cassette):
         _fail(f"the page would overwrite the cassette {cassette}: give -o")
     try:
         written = write_report(cassette, target, audio_limit=round(audio_limit * 1_000_000))

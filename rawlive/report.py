@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from rawlive import __version__, codec, endpoints
+from rawlive import __version__, codec, endpoints, files
 from rawlive import types as lt
 from rawlive.audit import SEVERITIES, Report, Turn, audit_cassette
 from rawlive.cassette import (
@@ -1522,7 +1522,10 @@ def write_report(
     timeline, page = _build(cassette, audio_limit)
     data = page.encode("utf-8")
     target = Path(out)
-    target.write_bytes(data)
+    try:
+        target.write_bytes(data)
+    except OSError as exc:  # a failed write (a full disk) names no file
+        raise files.named(exc, target) from None
     notes = []
     if timeline.truncated:
         notes.append("the recording was cut off")

@@ -54,7 +54,8 @@ class Event:
 
     Kinds: ``input_transcription``, ``output_transcription``, ``text``,
     ``tool_call``, ``tool_response``, ``interrupted``, ``turn_complete``,
-    ``go_away``, ``resumed``, ``progress``, ``audio_sent``.
+    ``go_away``, ``resumed``, ``progress``, ``audio_sent``, ``skipped``
+    (``inlineData`` that is not audio: its ``mime_type`` and ``bytes``).
     """
 
     kind: str
@@ -81,6 +82,9 @@ class Summary:
     close_reason: str = ""
     reply_path: str | None = None
     pacing_p99_late_ms: float | None = None
+    #: ``inlineData`` left out of the reply audio (not PCM audio), by MIME type:
+    #: ``{"image/jpeg": {"parts": 2, "bytes": 20480}}``.
+    skipped: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"event": "summary", **dataclasses.asdict(self)}
@@ -107,7 +111,17 @@ class Summary:
             f"response: {tokens(self.response_tokens)}; total {self.total_tokens}",
             f"close                    {self.close_code}"
             + (f" {self.close_reason}" if self.close_reason else ""),
-        ]
+        ] + (
+            [
+                "skipped (not audio)      "
+                + "; ".join(
+                    f"{mime}: {n['parts']} parts, {n['bytes']} bytes"
+                    for mime, n in self.skipped.items()
+                )
+            ]
+            if self.skipped
+            else []
+        )
 
 
 @dataclasses.dataclass
@@ -258,6 +272,7 @@ async def stream_file(
 
     sender = asyncio.create_task(send(), name="rawlive-send-audio")
     first_reply: float | None = None
+    to_output = _ToOutputRate()
 
     # With automatic activity detection the server may take several turns from
     # one file, and a turnComplete can close an earlier one. The run ends once
@@ -302,12 +317,22 @@ async def stream_file(
                     if part.text and not part.thought:
                         event("text", text=part.text)
                     if part.inline_data and part.inline_data.data:
+                        mime = part.inline_data.mime_type
                         data = bytes(part.inline_data.data)
+                        rate = _pcm_rate(mime)
+                        if rate is None:
+                            skipped = summary.skipped.setdefault(
+                                mime or "(none)", {"parts": 0, "bytes": 0}
+                            )
+                            skipped["parts"] += 1
+                            skipped["bytes"] += len(data)
+                            event("skipped", mime_type=mime, bytes=len(data))
+                            continue
                         if first_reply is None and audio_done.is_set():
                             first_reply = time.monotonic()
-                        summary.reply_seconds += len(data) / 2 / audio.OUTPUT_RATE
+                        summary.reply_seconds += len(data) / 2 / rate
                         if reply is not None:
-                            reply.write(data)
+                            reply.write(to_output.feed(rate, data))
                 if content.interrupted:
                     event("interrupted")
                 if content.turn_complete:
@@ -346,6 +371,8 @@ async def stream_file(
         summary.close_code, summary.close_reason = exc.code, exc.reason
         raise
     finally:
+        if reply is not None and not reply.closed:
+            reply.write(to_output.flush())
         if not sender.done():
             sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
@@ -354,6 +381,39 @@ async def stream_file(
     if first_reply is not None and sent_at:
         summary.first_reply_latency = max(0.0, first_reply - sent_at[0])
     return summary
+
+
+def _pcm_rate(mime: str | None) -> int | None:
+    """The sample rate of a reply part that is PCM audio; ``None`` for anything else.
+
+    ``audio/pcm`` with no rate is the 24 kHz output audio (Vertex AI says no
+    rate); an image, a video, audio in another codec or at an unusable rate
+    does not belong in the reply WAV.
+    """
+    if (mime or "").partition(";")[0].strip().lower() != "audio/pcm":
+        return None
+    rate = codec.mime_rate(mime)
+    if rate is None:
+        return audio.OUTPUT_RATE
+    return rate if audio.MIN_SAMPLE_RATE <= rate <= audio.MAX_SAMPLE_RATE else None
+
+
+class _ToOutputRate:
+    """Reply audio at any rate as 24 kHz PCM, for one WAV (soxr's state kept across parts)."""
+
+    def __init__(self) -> None:
+        self._resampler: audio.PcmResampler | None = None
+
+    def feed(self, rate: int, pcm: bytes) -> bytes:
+        head = b""
+        if self._resampler is None or self._resampler.in_rate != rate:
+            head = self.flush()  # the end of the audio at the previous rate
+            self._resampler = audio.PcmResampler(rate, audio.OUTPUT_RATE)
+        return head + self._resampler.feed_pcm(pcm)
+
+    def flush(self) -> bytes:
+        """What the resampler still holds (at the end, or when the rate changes)."""
+        return b"" if self._resampler is None else self._resampler.flush()
 
 
 def _has_output(message: t.LiveServerMessage) -> bool:

@@ -15,7 +15,11 @@ connection after the handshake.
 Recording: with ``record_dir``, every connection is written to its own
 cassette (:mod:`rawlive.cassette`) in that directory, named
 ``connection-0001.jsonl``, ``connection-0002.jsonl``... in the order the
-connections were accepted (an existing file of that name is overwritten). It
+connections were accepted. The directory is created and checked when the
+server is made (:class:`~rawlive.errors.ConfigError` if no file can be
+created there); numbering goes on after the highest recording already there,
+and no existing file is overwritten nor a symlink written through (a name
+taken meanwhile is skipped). It
 is the server's view: the handshake as ``connect`` (URL ``ws://host:port`` plus
 the request path, request headers redacted), the frames received as ``from:
 "client"``, the frames sent as ``from: "server"`` (with their opcode and exact
@@ -36,7 +40,9 @@ import asyncio
 import dataclasses
 import logging
 import os
+import re
 import ssl
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -160,6 +166,8 @@ class LiveServer:
         self.on_close = on_close
         #: Where each connection's cassette is written (``None``: not recorded).
         self.record_dir = None if record_dir is None else Path(record_dir)
+        #: The number of the last recording in ``record_dir``.
+        self._recorded = 0 if self.record_dir is None else _prepare_record_dir(self.record_dir)
         #: Keep every connection, its setup and every frame in memory (for
         #: tests); off, a closed connection leaves only a summary behind.
         self.capture_frames = capture_frames
@@ -250,7 +258,7 @@ class LiveServer:
             capture.number = self.accepted
             self.connections.append(capture)
             self.new_connection.notify_all()
-        recorder = self._recorder(capture.number, request)
+        recorder = self._recorder(request)
         conn = Peer(
             ws, capture, time.monotonic(), keep_frames=self.capture_frames, recorder=recorder
         )
@@ -285,11 +293,20 @@ class LiveServer:
         if excess:
             self.connections[:] = [c for c in self.connections if id(c) not in excess]
 
-    def _recorder(self, number: int, request: Request) -> _ConnectionRecorder | None:
+    def _recorder(self, request: Request) -> _ConnectionRecorder | None:
         if self.record_dir is None:
             return None
-        self.record_dir.mkdir(parents=True, exist_ok=True)
-        writer = cassette.CassetteWriter(self.record_dir / f"connection-{number:04d}.jsonl")
+        while True:
+            self._recorded += 1
+            path = self.record_dir / f"connection-{self._recorded:04d}.jsonl"
+            try:
+                writer = cassette.CassetteWriter(path, exclusive=True)
+            except FileExistsError:
+                continue  # taken since the start (another server, a planted symlink)
+            except OSError as exc:
+                log.error("not recording a connection: cannot create %s: %s", path, exc.strerror)
+                return None
+            break
         return _ConnectionRecorder(writer, self.url + request.path, request.headers.raw_items())
 
     async def session(self, peer: Peer) -> None:
@@ -298,6 +315,26 @@ class LiveServer:
         await peer.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
         async for _ in peer:
             pass
+
+
+_RECORDING = re.compile(r"connection-([0-9]+)\.jsonl")
+
+
+def _prepare_record_dir(path: Path) -> int:
+    """Create ``path`` if need be, check a file can be created in it, and return the
+    highest connection number recorded there already (0: none)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".rawlive-probe-")
+        os.close(fd)
+        os.unlink(probe)
+        names = os.listdir(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot record into {path}: {exc.strerror or exc}; give a folder rawlive can write"
+        ) from None
+    numbers = (int(m.group(1)) for name in names if (m := _RECORDING.fullmatch(name)))
+    return max(numbers, default=0)
 
 
 def _fit_reason(reason: str, limit: int = 123) -> str:

@@ -403,6 +403,10 @@ class Session:
                     self._begin_reconnect("go_away")
         except ConnectionClosed:
             pass
+        except OSError as exc:  # the recording cannot be written (a full disk): end, naming it
+            self._finish(exc)
+            await _close_quietly(ws)
+            return
         except (DecodeError, ProtocolError) as exc:
             self._finish(exc)
             await _close_quietly(ws, 1007, "invalid message from server")

@@ -3,6 +3,7 @@ nothing started (in-process through click's runner, so each case costs no new pr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,10 @@ def _refused(args: list[str], *, env: dict[str, str] | None = None) -> str:
         (
             ["proxy", "--upstream", "ws://:8765", "--listen", "127.0.0.1:0"],
             "invalid upstream URL 'ws://:8765': hostname isn't provided",
+        ),
+        (
+            ["proxy", "--upstream", "ws://127.0.0.1:1", "--record", "/dev/full/recordings"],
+            "cannot record into /dev/full/recordings: Not a directory",
         ),
         (["replay", CASSETTE, "--policy", "fuzzy"], "unknown --policy 'fuzzy' (known: semantic"),
         (["send", SPOKEN, "--endpoint", "ws://127.0.0.1:1", "--emulator"], "not both"),
@@ -61,3 +66,41 @@ def test_replay_of_a_cassette_that_cannot_be_read_is_named(tmp_path: Path) -> No
 def test_audit_of_a_missing_cassette_is_named(tmp_path: Path) -> None:
     line = _refused(["audit", str(tmp_path / "missing.jsonl")])
     assert "missing.jsonl" in line
+
+
+def _outputs_clashing(tmp_path: Path) -> list[tuple[list[str], str]]:
+    """``send`` arguments naming an output that is an input or another output."""
+    spoken = tmp_path / "question.wav"
+    spoken.write_bytes(Path(SPOKEN).read_bytes())
+    tools = tmp_path / "tools.json"
+    tools.write_text('{"function_declarations": [{"name": "f"}]}')
+    (tmp_path / "link.wav").symlink_to(spoken)
+    os.link(spoken, tmp_path / "hard.wav")
+    (tmp_path / "sub").mkdir()
+    other = str(tmp_path / "sub" / ".." / "out.wav")
+    base = ["send", str(spoken), "--emulator", "--fast"]
+    return [
+        ([*base, "--out", str(spoken)], "--out"),
+        ([*base, "--record", str(spoken)], "--record"),
+        ([*base, "--out", str(tmp_path / "link.wav")], "--out"),
+        ([*base, "--record", str(tmp_path / "hard.wav")], "--record"),
+        ([*base, "--tools", str(tools), "--record", str(tools)], "--record"),
+        ([*base, "--out", str(tmp_path / "out.wav"), "--record", other], "--record"),
+    ]
+
+
+def test_an_output_that_is_an_input_or_another_output_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    for args, option in _outputs_clashing(tmp_path):
+        before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        line = _refused(args)
+        assert option in line and ("is the input" in line or "same file" in line), line
+        after = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        assert after == before, args  # nothing written, nothing created
+
+
+def test_two_outputs_may_both_be_dev_null(tmp_path: Path) -> None:
+    args = ["send", SPOKEN, "--emulator", "--fast", "--out", os.devnull, "--record", os.devnull]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output

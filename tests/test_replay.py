@@ -547,3 +547,35 @@ def test_the_cli_refuses_a_bad_cassette_with_one_line_and_exit_2(tmp_path: Path)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1, result.stderr
         assert lines[0].startswith("rawlive: ") and "Traceback" not in result.stderr
+
+
+async def test_the_cli_replays_a_cut_off_cassette_with_one_clean_warning(tmp_path: Path) -> None:
+    import signal
+    import sys
+
+    whole = (FIXTURES / "sessions" / "hello-text.jsonl").read_bytes()
+    cut_at = whole.rindex(b"\n", 0, len(whole) - 1) + 1  # the end event's line starts here
+    cassette = tmp_path / "cut.jsonl"
+    cassette.write_bytes(whole[: cut_at + 10])
+    frames = len(read_cassette(FIXTURES / "sessions" / "hello-text.jsonl").frames())
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rawlive",
+        "replay",
+        str(cassette),
+        "--port",
+        "0",
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stderr is not None
+    first = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
+    second = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
+    process.send_signal(signal.SIGINT)
+    await asyncio.wait_for(process.wait(), 20)
+    assert first == (
+        f"warning: {cassette}: last line cut off at byte {cut_at}; "
+        f"replaying the {frames} frames before it\n"
+    )
+    assert second.startswith("rawlive replay listening on ")

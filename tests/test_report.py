@@ -13,6 +13,7 @@ import dataclasses
 import html
 import importlib.util
 import json
+import os
 import re
 import shutil
 import struct
@@ -639,11 +640,26 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path: Path, make: Any, mess
     assert not (tmp_path / "out.html").exists()
 
 
-def test_an_unwritable_page_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
-    target = tmp_path / "no" / "such" / "dir.html"
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("no/such/dir.html", "No such file or directory"), ("/dev/full", "No space left on device")],
+)
+def test_an_unwritable_page_is_one_line_and_exit_status_2(
+    tmp_path: Path, where: str, reason: str
+) -> None:
+    target = tmp_path / where
     result = _run("report", str(FIXTURES / "report-empty.jsonl"), "-o", str(target))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"rawlive: cannot write {target}: No such file or directory"
+    assert result.stderr.strip() == f"rawlive: cannot write {target}: {reason}"
+
+
+def test_a_page_that_is_the_cassette_under_another_name_is_refused(tmp_path: Path) -> None:
+    cassette = tmp_path / "session.jsonl"
+    shutil.copy(FIXTURES / "report-empty.jsonl", cassette)
+    os.link(cassette, tmp_path / "page.html")
+    result = _run("report", str(cassette), "-o", str(tmp_path / "page.html"))
+    assert result.returncode == 2 and "would overwrite the cassette" in result.stderr
+    assert cassette.read_bytes() == (FIXTURES / "report-empty.jsonl").read_bytes()
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -7,16 +7,20 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from rawlive import types as t
 from rawlive.cassette import read_cassette
 from rawlive.emulator import Emulator
 from rawlive.script import load_script
+from rawlive.server import LiveServer, Peer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AUDIO = FIXTURES / "audio"
@@ -396,3 +400,149 @@ async def test_a_fast_upload_of_many_utterances_ends_after_the_last_turn(tmp_pat
         (session,) = emulator.sessions.values()
     assert code == 0, stderr
     assert json.loads(stdout.splitlines()[-1])["turns"] == session.turns == 3
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_a_failed_connection_leaves_the_previous_reply_and_recording_untouched(
+    tmp_path: Path,
+) -> None:
+    out, record = tmp_path / "reply.wav", tmp_path / "session.jsonl"
+    out.write_bytes((AUDIO / "reply-sunny-24k.wav").read_bytes())
+    record.write_bytes((FIXTURES / "sessions" / "hello-text.jsonl").read_bytes())
+    out.chmod(0o640)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    outputs = ("--out", str(out), "--record", str(record), "--fast")
+    refused = ("--endpoint", f"ws://127.0.0.1:{_closed_port()}")
+    async with Emulator(speed=0) as emulator:
+        rejected = ("--endpoint", emulator.url, "--model", "gemini-unknown")  # closed: 1008
+        for where in (refused, rejected):
+            code, _, stderr = await _send(str(REFERENCE), *where, *outputs)
+            assert code == 3, stderr
+            assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        code, _, stderr = await _send(str(REFERENCE), "--endpoint", emulator.url, *outputs)
+    assert code == 0, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)  # no temporary left
+    assert read_cassette(record).complete and sf.info(out).samplerate == 24_000
+    assert out.read_bytes() != before["reply.wav"] and out.stat().st_mode & 0o777 == 0o640
+
+
+async def test_a_failed_connection_creates_no_reply(tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    code, _, stderr = await _send(
+        str(REFERENCE), "--endpoint", f"ws://127.0.0.1:{_closed_port()}", "--out", str(out)
+    )
+    assert code == 3, stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["/dev/full", "no-such-folder/session.jsonl"])
+async def test_a_recording_that_cannot_be_written_is_named_and_leaves_no_reply(
+    tmp_path: Path, where: str
+) -> None:
+    record = where if where.startswith("/") else str(tmp_path / where)
+    out = tmp_path / "reply.wav"
+    code, _, stderr = await _send(
+        str(REFERENCE), "--emulator", "--fast", "--out", str(out), "--record", record
+    )
+    assert code == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"rawlive: cannot write {record}: "), stderr
+    assert str(out) not in stderr and not out.exists()
+
+
+async def test_a_recording_failing_mid_session_ends_it_at_once_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    from rawlive.cassette import CassetteWriter
+    from rawlive.send import stream_file
+    from rawlive.session import connect
+
+    class DiskFull(CassetteWriter):
+        """Fills up as the reply comes in (written by the session's reader)."""
+
+        def write_frame(self, connection: int, sender: Any, opcode: Any, payload: Any) -> None:
+            if sender == "server" and self.events > 3:
+                raise OSError(28, "No space left on device", str(self.path))
+            super().write_frame(connection, sender, opcode, payload)
+
+    record = tmp_path / "session.jsonl"
+    async with Emulator(speed=0) as emulator:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(OSError) as caught:
+            async with connect(
+                "gemini-live-2.5-flash-preview", endpoint=emulator.url, record=DiskFull(record)
+            ) as session:
+                await stream_file(session, REFERENCE, speed=None, timeout=30)
+    assert caught.value.filename == str(record)
+    assert asyncio.get_running_loop().time() - started < 10  # not after the 30 s timeout
+    assert read_cassette(record).events  # what was written before is readable
+
+
+class _MixedReply(LiveServer):
+    """Answers the audio with parts of every kind: audio at 24 kHz, at 16 kHz and with no
+    rate, an image, a video and audio in another codec."""
+
+    PARTS = (
+        ("audio/pcm;rate=24000", np.full(2400, 1000, dtype="<i2").tobytes()),  # 0.1 s
+        ("audio/pcm;rate=16000", np.full(8000, 1000, dtype="<i2").tobytes()),  # 0.5 s
+        ("image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 996),
+        ("audio/pcm", np.full(4800, 1000, dtype="<i2").tobytes()),  # 0.2 s at 24 kHz
+        ("video/mp4", b"\x00" * 500),
+        ("audio/opus", b"\x4f\x67\x67\x53" * 50),
+        ("image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 996),
+    )
+
+    async def session(self, peer: Peer) -> None:
+        await peer.read_setup()
+        await peer.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
+        async for payload in peer:
+            if b"audioStreamEnd" in payload:
+                break
+        for mime, data in self.PARTS:
+            part = t.Part(inline_data=t.Blob(data=data, mime_type=mime))
+            content = t.LiveServerContent(model_turn=t.Content(role="model", parts=[part]))
+            await peer.send(t.LiveServerMessage(server_content=content))
+        await peer.send(t.LiveServerMessage(server_content=t.LiveServerContent(turn_complete=True)))
+        async for _ in peer:
+            pass
+
+
+async def test_only_audio_goes_into_the_reply_resampled_to_24khz_and_the_rest_is_counted(
+    tmp_path: Path,
+) -> None:
+    from rawlive.audio import WavWriter
+    from rawlive.send import Event, stream_file
+    from rawlive.session import connect
+
+    events: list[Event] = []
+    async with _MixedReply() as server:
+        async with connect("gemini-live-2.5-flash-preview", endpoint=server.url) as session:
+            with WavWriter(tmp_path / "reply.wav") as reply:
+                summary = await stream_file(
+                    session, REFERENCE, reply=reply, speed=None, settle=0.1, on_event=events.append
+                )
+    data, rate = sf.read(tmp_path / "reply.wav", dtype="int16")
+    assert rate == 24_000
+    assert abs(len(data) - 0.8 * 24_000) <= 48  # 0.1 s + 0.5 s resampled + 0.2 s, nothing else
+    assert np.all(np.abs(data[4800:12000].astype(int) - 1000) < 50)  # the 16 kHz part, in tune
+    assert summary.reply_seconds == pytest.approx(0.8, abs=0.002)
+    assert summary.skipped == {
+        "image/jpeg": {"parts": 2, "bytes": 2000},
+        "video/mp4": {"parts": 1, "bytes": 500},
+        "audio/opus": {"parts": 1, "bytes": 200},
+    }
+    skipped = [e.to_json() for e in events if e.kind == "skipped"]
+    assert [(e["mime_type"], e["bytes"]) for e in skipped] == [
+        ("image/jpeg", 1000),
+        ("video/mp4", 500),
+        ("audio/opus", 200),
+        ("image/jpeg", 1000),
+    ]
+    assert summary.to_json()["skipped"]["image/jpeg"] == {"parts": 2, "bytes": 2000}
+    assert any("image/jpeg: 2 parts, 2000 bytes" in line for line in summary.lines())

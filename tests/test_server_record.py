@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import rawlive
 from rawlive.cassette import CloseEvent, ConnectEvent, FrameEvent, read_cassette
 from rawlive.emulator import serve
+from rawlive.errors import ConfigError
+from rawlive.proxy import Proxy
 from rawlive.replay import ReplayServer
 
 MODEL = "gemini-live-2.5-flash-preview"
@@ -70,3 +74,48 @@ async def test_each_connection_gets_a_cassette(tmp_path: Path) -> None:
     assert names == ["connection-0001.jsonl", "connection-0002.jsonl"]
     kinds = [e.kind for e in read_cassette(tmp_path / names[1]).events if isinstance(e, FrameEvent)]
     assert kinds[:2] == ["setup", "setupComplete"]
+
+
+async def _one_connection(record_dir: Path) -> None:
+    async with serve(speed=0, record_dir=record_dir) as emulator:
+        async with rawlive.connect(MODEL, CONFIG, endpoint=emulator.url) as session:
+            await session.send_realtime_input(text="hi")
+        await emulator.wait_for_connections(1)
+        await emulator.connections[0].closed.wait()
+
+
+async def test_a_restarted_server_never_overwrites_a_recording(tmp_path: Path) -> None:
+    await _one_connection(tmp_path)
+    first = (tmp_path / "connection-0001.jsonl").read_bytes()
+    (tmp_path / "connection-0007.jsonl").write_text("someone else's\n")
+    await _one_connection(tmp_path)  # a restart: numbering goes on after the highest
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["connection-0001.jsonl", "connection-0007.jsonl", "connection-0008.jsonl"]
+    assert (tmp_path / "connection-0001.jsonl").read_bytes() == first
+    assert (tmp_path / "connection-0007.jsonl").read_text() == "someone else's\n"
+    assert read_cassette(tmp_path / "connection-0008.jsonl").complete
+
+
+async def test_a_symlink_planted_at_the_next_name_is_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    record_dir = tmp_path / "record"
+    record_dir.mkdir()
+
+    async with serve(speed=0, record_dir=record_dir) as emulator:
+        (record_dir / "connection-0001.jsonl").symlink_to(victim)
+        async with rawlive.connect(MODEL, CONFIG, endpoint=emulator.url) as session:
+            await session.send_realtime_input(text="hi")
+        await emulator.wait_for_connections(1)
+        await emulator.connections[0].closed.wait()
+    assert victim.read_text() == "keep"
+    assert (record_dir / "connection-0001.jsonl").is_symlink()
+    assert read_cassette(record_dir / "connection-0002.jsonl").complete
+
+
+@pytest.mark.parametrize("where", ["a-file", "/dev/full/x", "/proc/rawlive-record"])
+def test_a_record_dir_that_cannot_be_written_is_refused_at_once(tmp_path: Path, where: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    record_dir = tmp_path / where
+    with pytest.raises(ConfigError, match=r"cannot record into .*: "):
+        Proxy("ws://127.0.0.1:1", record_dir=record_dir)
