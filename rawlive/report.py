@@ -1522,9 +1522,19 @@ def write_report(
     timeline, page = _build(cassette, audio_limit)
     data = page.encode("utf-8")
     target = Path(out)
+    # Written beside the target and renamed over it: a failure halfway (a full
+    # disk) leaves the previous page whole, never a truncated one.
+    staged = files.StagedFile(target)
     try:
-        target.write_bytes(data)
-    except OSError as exc:  # a failed write (a full disk) names no file
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(staged.fd, view) :]
+        finally:
+            os.close(staged.fd)
+        staged.publish()
+    except OSError as exc:  # a failed write names no file
+        staged.discard()
         raise files.named(exc, target) from None
     notes = []
     if timeline.truncated:

@@ -653,6 +653,27 @@ def test_an_unwritable_page_is_one_line_and_exit_status_2(
     assert result.stderr.strip() == f"rawlive: cannot write {target}: {reason}"
 
 
+def test_a_write_failing_halfway_leaves_the_previous_page_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = tmp_path / "page.html"
+    page.write_bytes(b"the previous page")
+    real_write = os.write
+
+    def write_then_fill(fd: int, data: Any) -> int:  # the disk fills after 1 KiB
+        if os.fstat(fd).st_size >= 1024:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, bytes(data[:1024]))
+
+    monkeypatch.setattr(os, "write", write_then_fill)
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        write_report(FIXTURES / "report-voice.jsonl", page)
+    monkeypatch.undo()
+    assert caught.value.filename == str(page)
+    assert page.read_bytes() == b"the previous page"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]  # no temporary left
+
+
 def test_a_page_that_is_the_cassette_under_another_name_is_refused(tmp_path: Path) -> None:
     cassette = tmp_path / "session.jsonl"
     shutil.copy(FIXTURES / "report-empty.jsonl", cassette)
