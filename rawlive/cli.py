@@ -560,8 +560,10 @@ def send(
     config = build_config(system=system, voice=voice, manual_vad=manual_vad, tools=tools)
     printer = _Printer(as_json=as_json, progress=not as_json and sys.stderr.isatty())
     pace = None if fast else speed
+    published = False  # whether --out (and --record) are in place, i.e. setupComplete came
 
     async def run() -> int:
+        nonlocal published
         from rawlive.cassette import CassetteWriter
         from rawlive.emulator import Emulator
         from rawlive.send import stream_file
@@ -596,6 +598,7 @@ def send(
                     if recorder is not None:
                         recorder.publish()
                     reply.publish()
+                    published = True
                     summary = await stream_file(
                         session,
                         file,
@@ -622,9 +625,13 @@ def send(
     try:
         code = asyncio.run(run())
     except KeyboardInterrupt:
-        click.echo(
-            "\nrawlive: interrupted; the reply WAV and the recording are valid so far", err=True
+        said = (
+            "interrupted; the reply WAV and the recording are valid so far"
+            if published
+            else "interrupted before setupComplete; nothing was written, "
+            "existing files are untouched"
         )
+        click.echo(f"\nrawlive: {said}", err=True)
         raise SystemExit(130) from None
     except audio.AudioFileError as exc:
         _fail(str(exc))

@@ -280,6 +280,7 @@ async def test_ctrl_c_mid_stream_leaves_a_valid_wav(tmp_path: Path) -> None:
         _, stderr = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 130, stderr.decode()
     assert "Traceback" not in stderr.decode()
+    assert "the reply WAV and the recording are valid so far" in stderr.decode()
     info = sf.info(out)
     assert (info.samplerate, info.channels) == (24_000, 1)
     data, _ = sf.read(out, dtype="int16")
@@ -288,6 +289,43 @@ async def test_ctrl_c_mid_stream_leaves_a_valid_wav(tmp_path: Path) -> None:
     sent = [e for e in cassette.frames(sender="client") if "realtimeInput.audio" in e.kind]
     received = [e for e in cassette.frames(sender="server") if "modelTurn" in e.kind]
     assert len(sent) > 100 and received  # every frame up to the interrupt is there
+
+
+class _SilentServer(LiveServer):
+    """Takes the setup and never answers it."""
+
+    async def session(self, peer: Peer) -> None:
+        async for _ in peer:
+            pass
+
+
+async def test_ctrl_c_before_setup_complete_leaves_existing_files_untouched(
+    tmp_path: Path,
+) -> None:
+    out, record = tmp_path / "reply.wav", tmp_path / "session.jsonl"
+    out.write_bytes(b"yesterday's reply")
+    record.write_bytes(b"yesterday's recording")
+    async with _SilentServer() as server:
+        process = await asyncio.create_subprocess_exec(
+            *RAWLIVE,
+            *("send", str(REFERENCE), "--endpoint", server.url),
+            *("--out", str(out), "--record", str(record)),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+            env=ENV,
+        )
+        await server.wait_for_connections(1, timeout=20)
+        await asyncio.sleep(0.3)  # the setup is sent; setupComplete never comes
+        process.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 130, stderr.decode()
+    said = stderr.decode().strip()
+    assert said.endswith("nothing was written, existing files are untouched"), said
+    assert "valid so far" not in said and "Traceback" not in said
+    assert out.read_bytes() == b"yesterday's reply"
+    assert record.read_bytes() == b"yesterday's recording"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reply.wav", "session.jsonl"]
 
 
 async def test_record_writes_the_whole_session_as_a_cassette(tmp_path: Path) -> None:
