@@ -140,6 +140,7 @@ class LiveServer:
         port: int = 0,
         ssl: ssl.SSLContext | None = None,
         max_size: int | None = 16 * 2**20,
+        max_queue: int = 16,
         capture_frames: bool = True,
         record_dir: str | os.PathLike[str] | None = None,
         on_close: CloseHook | None = None,
@@ -155,6 +156,7 @@ class LiveServer:
         self.port = port
         self.ssl = ssl
         self.max_size = max_size
+        self.max_queue = max_queue
         self.connections: list[CapturedConnection] = []
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -173,6 +175,7 @@ class LiveServer:
             self.port,
             ssl=self.ssl,
             max_size=self.max_size,
+            max_queue=self.max_queue,
             compression=None,
             ping_interval=None,
             process_request=self._check_path,
