@@ -250,6 +250,13 @@ def replay(
     is_flag=True,
     help="Audit each connection live: print findings as they happen and a summary at its end.",
 )
+@click.option(
+    "--findings-per-rule",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Show and keep this many findings of each rule; count the rest (0: no limit).",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def proxy(
     listen: str,
@@ -259,6 +266,7 @@ def proxy(
     keyfile: str | None,
     upstream_ca_file: str | None,
     live_audit: bool,
+    findings_per_rule: int,
     verbose: int,
 ) -> None:
     """Forward Live API clients to --upstream unchanged, recording each connection.
@@ -278,7 +286,7 @@ def proxy(
     host = host.strip("[]") or "127.0.0.1"
     port = int(port_text)
     context = _server_tls(certfile, keyfile)
-    hooks = _live_audit_hooks() if live_audit else {}
+    hooks = _live_audit_hooks(findings_per_rule or None) if live_audit else {}
     try:
         server = Proxy(
             upstream,
@@ -297,7 +305,7 @@ def proxy(
     click.echo(f"rawlive proxy stopped ({len(server.connections)} connections)", err=True)
 
 
-def _live_audit_hooks() -> dict[str, Any]:
+def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
     """A proxy's hooks printing each connection's findings live and a summary at its end."""
     from rawlive.audit import Finding, LiveAudit, Report
     from rawlive.server import ConnectionEnd
@@ -307,11 +315,19 @@ def _live_audit_hooks() -> dict[str, Any]:
         text = f"[conn {number}] {finding.severity} {finding.rule} ({finding.section}){when}: "
         click.echo(text + finding.message)
 
+    def limit(number: Hashable, rule: str, shown: int) -> None:
+        click.echo(
+            f"[conn {number}] further {rule} findings are counted, not shown (first {shown})"
+        )
+
     def summary(number: Hashable, report: Report, end: ConnectionEnd) -> None:
         m = report.metrics
         first = m.latencies()["first_reply_audio"]
         latency = "" if first is None else f", first reply audio p50 {first['p50']:.3f} s"
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("error", "warning", "info"))
+        hidden = report.not_shown()
+        if hidden:
+            counts += " (not shown: " + ", ".join(f"{n} {r}" for r, n in hidden.items()) + ")"
         by = f" by {end.by}" if end.by else ""
         click.echo(
             f"[conn {number}] closed {end.code}{by} after {end.time:.1f} s: "
@@ -319,7 +335,7 @@ def _live_audit_hooks() -> dict[str, Any]:
             f"out {m.audio_out_seconds:.1f} s; findings {counts}"
         )
 
-    audit = LiveAudit(show, on_end=summary)
+    audit = LiveAudit(show, on_end=summary, on_limit=limit, max_per_rule=max_per_rule)
     return {"on_frame": audit.on_frame, "on_close": audit.on_close}
 
 
@@ -340,7 +356,16 @@ def _live_audit_hooks() -> dict[str, Any]:
     help="Compare two sessions A B: message kinds, field sets, findings and latencies. "
     "Exit 1 when kinds appeared or vanished or the field sets differ.",
 )
-def audit(cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool) -> None:
+@click.option(
+    "--findings-per-rule",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Show and keep this many findings of each rule; count the rest (0: no limit).",
+)
+def audit(
+    cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool, findings_per_rule: int
+) -> None:
     """Check recorded sessions against the protocol rules; print findings and metrics.
 
     With --diff, CASSETTES are two sessions A B, and what changed from A to B
@@ -353,7 +378,7 @@ def audit(cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool) -
     reports = []
     for path in cassettes:
         try:
-            reports.append(audit_cassette(path))
+            reports.append(audit_cassette(path, max_per_rule=findings_per_rule or None))
         except RawliveError as exc:
             _fail(str(exc))
         except OSError as exc:
