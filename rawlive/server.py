@@ -130,7 +130,10 @@ class LiveServer:
     Use it as an async context manager; ``url`` is then ``ws://host:port``
     (``wss://`` with ``ssl``). ``connections`` keeps every connection's
     capture, in order. ``record_dir`` records each connection into a
-    cassette there (see the module docstring).
+    cassette there (see the module docstring). ``max_queue`` is how many
+    received frames ``websockets`` buffers per connection before it stops
+    reading from the socket (backpressure on a client sending faster than the
+    session reads; each frame up to ``max_size`` bytes).
     """
 
     def __init__(
