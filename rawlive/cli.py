@@ -45,6 +45,38 @@ def _server_tls(certfile: str | None, keyfile: str | None) -> Any:
         _fail(f"cannot load the certificate {certfile}: {exc}")
 
 
+def _guard_options(command: Any) -> Any:
+    """The options every server command has: --setup-timeout and --allow-origin."""
+    command = click.option(
+        "--allow-origin",
+        "allow_origins",
+        multiple=True,
+        metavar="ORIGIN",
+        help="Also accept browser pages of this origin, e.g. https://app.example "
+        "(repeatable; * for any). Local pages and non-browser clients always are.",
+    )(command)
+    return click.option(
+        "--setup-timeout",
+        default=30.0,
+        show_default=True,
+        type=float,
+        help="Close a connection that sends no setup within this many seconds (0: never).",
+    )(command)
+
+
+def _guards(setup_timeout: float, allow_origins: tuple[str, ...]) -> dict[str, Any]:
+    """The server options of --setup-timeout and --allow-origin; bad ones exit 2."""
+    from rawlive.server import check_origin
+
+    if not setup_timeout >= 0:
+        _fail("--setup-timeout must not be negative (0: no timeout)")
+    try:
+        origins = [check_origin(origin) for origin in allow_origins]
+    except ConfigError as exc:
+        _fail(f"--allow-origin: {exc}")
+    return {"setup_timeout": setup_timeout or None, "allow_origins": origins}
+
+
 def _load_script(path: str | None) -> Any:
     """The emulator script at ``path`` (``None``: none); a bad one ends with exit 2."""
     if path is None:
@@ -107,6 +139,7 @@ def main() -> None:
 @click.option("--speed", type=float, help="Reply audio pacing: 1 real time, 0 unpaced.")
 @click.option("--frames", type=click.Choice(["text", "binary"]), help="Opcode of server frames.")
 @click.option("--pretty", is_flag=True, default=None, help="Pretty-print server JSON.")
+@_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def serve(
     host: str,
@@ -122,6 +155,8 @@ def serve(
     speed: float | None,
     frames: str | None,
     pretty: bool | None,
+    setup_timeout: float,
+    allow_origins: tuple[str, ...],
     verbose: int,
 ) -> None:
     """Run the local Live API emulator until Ctrl-C.
@@ -136,6 +171,7 @@ def serve(
 
     script = _load_script(script_path)
     context = _server_tls(certfile, keyfile)
+    guards = _guards(setup_timeout, allow_origins)
 
     emulator = Emulator(
         host=host,
@@ -151,6 +187,7 @@ def serve(
         frames=frames,
         pretty=pretty,
         capture_frames=False,  # a long-running server must not grow with its traffic
+        **guards,
     )
 
     asyncio.run(_serve_until_stopped(emulator, "rawlive emulator", host, port))
@@ -176,6 +213,7 @@ def serve(
 )
 @click.option("--certfile", type=click.Path(dir_okay=False), help="PEM certificate: serve wss://.")
 @click.option("--keyfile", type=click.Path(dir_okay=False), help="PEM key for --certfile.")
+@_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def replay(
     cassette: str,
@@ -185,6 +223,8 @@ def replay(
     policy: str,
     certfile: str | None,
     keyfile: str | None,
+    setup_timeout: float,
+    allow_origins: tuple[str, ...],
     verbose: int,
 ) -> None:
     """Serve a recorded CASSETTE to any Live API client until Ctrl-C.
@@ -202,6 +242,7 @@ def replay(
     if speed < 0:
         _fail("--speed must not be negative")
     context = _server_tls(certfile, keyfile)
+    guards = _guards(setup_timeout, allow_origins)
     try:
         server = ReplayServer(
             cassette,
@@ -211,6 +252,7 @@ def replay(
             policy=policy,
             speed=speed,
             capture_frames=False,
+            **guards,
         )
     except RawliveError as exc:
         _fail(str(exc))
@@ -254,9 +296,10 @@ def replay(
     "--findings-per-rule",
     default=20,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=int,
     help="Show and keep this many findings of each rule; count the rest (0: no limit).",
 )
+@_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def proxy(
     listen: str,
@@ -267,6 +310,8 @@ def proxy(
     upstream_ca_file: str | None,
     live_audit: bool,
     findings_per_rule: int,
+    setup_timeout: float,
+    allow_origins: tuple[str, ...],
     verbose: int,
 ) -> None:
     """Forward Live API clients to --upstream unchanged, recording each connection.
@@ -286,6 +331,9 @@ def proxy(
     host = host.strip("[]") or "127.0.0.1"
     port = int(port_text)
     context = _server_tls(certfile, keyfile)
+    guards = _guards(setup_timeout, allow_origins)
+    if findings_per_rule < 0:
+        _fail("--findings-per-rule must not be negative (0: no limit)")
     hooks = _live_audit_hooks(findings_per_rule or None) if live_audit else {}
     try:
         server = Proxy(
@@ -296,6 +344,7 @@ def proxy(
             ssl=context,
             record_dir=record_dir,
             capture_frames=False,
+            **guards,
             **hooks,
         )
     except RawliveError as exc:
@@ -360,7 +409,7 @@ def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
     "--findings-per-rule",
     default=20,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=int,
     help="Show and keep this many findings of each rule; count the rest (0: no limit).",
 )
 def audit(
@@ -373,6 +422,8 @@ def audit(
     """
     from rawlive.audit import audit_cassette, diff_reports
 
+    if findings_per_rule < 0:
+        _fail("--findings-per-rule must not be negative (0: no limit)")
     if diff and len(cassettes) != 2:
         _fail(f"--diff compares two cassettes, A and B; {len(cassettes)} given")
     reports = []

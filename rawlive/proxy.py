@@ -249,6 +249,8 @@ class Proxy(LiveServer):
         try:
             while True:
                 data = await source.recv(decode=None)
+                if sender == "client":
+                    peer.first_frame.set()
                 if keep or hook is not None or recorder is not None:
                     opcode: Opcode = "text" if isinstance(data, str) else "binary"
                     payload = data.encode() if isinstance(data, str) else data
