@@ -77,6 +77,24 @@ def _guards(setup_timeout: float, allow_origins: tuple[str, ...]) -> dict[str, A
     return {"setup_timeout": setup_timeout or None, "allow_origins": origins}
 
 
+#: ``--findings-per-rule`` of audit and proxy --audit (the default is
+#: rawlive.audit.MAX_FINDINGS_PER_RULE, not imported here to keep startup quick).
+_findings_per_rule_option = click.option(
+    "--findings-per-rule",
+    default=20,
+    show_default=True,
+    type=int,
+    help="Show and keep this many findings of each rule; count the rest (0: no limit).",
+)
+
+
+def _per_rule(findings_per_rule: int) -> int | None:
+    """The auditor's ``max_per_rule`` for --findings-per-rule; a negative one exits 2."""
+    if findings_per_rule < 0:
+        _fail("--findings-per-rule must not be negative (0: no limit)")
+    return findings_per_rule or None
+
+
 def _load_script(path: str | None) -> Any:
     """The emulator script at ``path`` (``None``: none); a bad one ends with exit 2."""
     if path is None:
@@ -292,13 +310,7 @@ def replay(
     is_flag=True,
     help="Audit each connection live: print findings as they happen and a summary at its end.",
 )
-@click.option(
-    "--findings-per-rule",
-    default=20,
-    show_default=True,
-    type=int,
-    help="Show and keep this many findings of each rule; count the rest (0: no limit).",
-)
+@_findings_per_rule_option
 @_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def proxy(
@@ -332,9 +344,7 @@ def proxy(
     port = int(port_text)
     context = _server_tls(certfile, keyfile)
     guards = _guards(setup_timeout, allow_origins)
-    if findings_per_rule < 0:
-        _fail("--findings-per-rule must not be negative (0: no limit)")
-    hooks = _live_audit_hooks(findings_per_rule or None) if live_audit else {}
+    hooks = _live_audit_hooks(_per_rule(findings_per_rule)) if live_audit else {}
     try:
         server = Proxy(
             upstream,
@@ -405,13 +415,7 @@ def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
     help="Compare two sessions A B: message kinds, field sets, findings and latencies. "
     "Exit 1 when kinds appeared or vanished or the field sets differ.",
 )
-@click.option(
-    "--findings-per-rule",
-    default=20,
-    show_default=True,
-    type=int,
-    help="Show and keep this many findings of each rule; count the rest (0: no limit).",
-)
+@_findings_per_rule_option
 def audit(
     cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool, findings_per_rule: int
 ) -> None:
@@ -422,14 +426,13 @@ def audit(
     """
     from rawlive.audit import audit_cassette, diff_reports
 
-    if findings_per_rule < 0:
-        _fail("--findings-per-rule must not be negative (0: no limit)")
+    max_per_rule = _per_rule(findings_per_rule)
     if diff and len(cassettes) != 2:
         _fail(f"--diff compares two cassettes, A and B; {len(cassettes)} given")
     reports = []
     for path in cassettes:
         try:
-            reports.append(audit_cassette(path, max_per_rule=findings_per_rule or None))
+            reports.append(audit_cassette(path, max_per_rule=max_per_rule))
         except RawliveError as exc:
             _fail(str(exc))
         except OSError as exc:

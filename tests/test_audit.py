@@ -583,3 +583,11 @@ def test_proxy_audit_prints_the_first_findings_of_a_rule_and_counts_the_rest(
         "findings 100 error, 100 warning, 0 info "
         "(not shown: 97 audio-mime-rate, 97 audio-odd-length)"
     )
+
+
+def test_the_cli_default_is_the_auditors_limit() -> None:
+    from rawlive.audit import MAX_FINDINGS_PER_RULE
+    from rawlive.cli import audit as audit_command
+
+    (option,) = [p for p in audit_command.params if p.name == "findings_per_rule"]
+    assert option.default == MAX_FINDINGS_PER_RULE
