@@ -14,6 +14,11 @@ Rules are small functions registered with :func:`rule`, each with a name, a
 severity and the ``PROTOCOL.md`` section it comes from; :data:`RULES` lists
 them. A rule sees one :class:`Step` (a frame, or the end of a connection)
 and the connection's state *before* that step, and yields messages.
+
+A rule broken on every frame would find once per frame: the auditor keeps
+the first :data:`MAX_FINDINGS_PER_RULE` findings of each rule and counts the
+rest (:attr:`Report.rule_counts`), so its memory and output stay bounded
+however long the session.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ if TYPE_CHECKING:  # the proxy hooks' arguments; the auditor needs no server
     from rawlive.server import CapturedConnection, ConnectionEnd, Frame
 
 __all__ = [
+    "MAX_FINDINGS_PER_RULE",
     "RULES",
     "SEVERITIES",
     "Auditor",
@@ -74,6 +80,8 @@ SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
 GAP_MIN_SECONDS = 0.02
 #: Seconds between two video frames below which the 1 fps limit is exceeded (with jitter).
 MIN_VIDEO_INTERVAL = 0.95
+#: Findings of one rule an audit keeps (and a live audit prints); the rest are counted.
+MAX_FINDINGS_PER_RULE = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -894,16 +902,29 @@ def _audio_of(
 
 
 class Auditor:
-    """Consumes cassette events one at a time; collects findings, drift and metrics."""
+    """Consumes cassette events one at a time; collects findings, drift and metrics.
+
+    ``max_per_rule`` findings of each rule are kept in :attr:`findings`
+    (``None``: all); :attr:`rule_counts` counts every one.
+    """
 
     def __init__(
-        self, *, model: str | None = None, redact: endpoints.Redactor | None = None
+        self,
+        *,
+        model: str | None = None,
+        redact: endpoints.Redactor | None = None,
+        max_per_rule: int | None = MAX_FINDINGS_PER_RULE,
     ) -> None:
         self.default_model = model
         #: Keeps credentials out of findings and the report: it learns those
         #: in each connection's URL and headers (give it the header's too).
         self.redact = endpoints.Redactor() if redact is None else redact
+        self.max_per_rule = max_per_rule
         self.findings: list[Finding] = []
+        #: Findings by rule, those not kept included.
+        self.rule_counts: dict[str, int] = {}
+        #: The rules past ``max_per_rule``, in the order they got there.
+        self.capped: list[str] = []
         self.drift: dict[tuple[str, str], DriftEntry] = {}
         self.metrics = Metrics()
         self._conns: dict[int, ConnState] = {}
@@ -930,6 +951,7 @@ class Auditor:
             path=path,
             model=None if model is None else r(model),
             findings=list(self.findings),
+            rule_counts=dict(sorted(self.rule_counts.items())),
             drift=[dataclasses.replace(d, path=r(d.path)) for d in self.drift.values()],
             metrics=dataclasses.replace(
                 m,
@@ -949,9 +971,13 @@ class Auditor:
         return state
 
     def _add(self, name: str, message: str, when: float | None, connection: int | None) -> None:
-        r = RULES[name]
-        message = self.redact(message)
-        self.findings.append(Finding(name, r.severity, r.section, message, when, connection))
+        count = self.rule_counts[name] = self.rule_counts.get(name, 0) + 1
+        if self.max_per_rule is None or count <= self.max_per_rule:
+            r = RULES[name]
+            message = self.redact(message)
+            self.findings.append(Finding(name, r.severity, r.section, message, when, connection))
+        elif count == self.max_per_rule + 1:
+            self.capped.append(name)
         if name == "mixed-casing" and connection is not None:
             self._conn(connection).mixed_reported = True
 
@@ -1245,21 +1271,41 @@ class Report:
 
     path: str
     model: str | None
+    #: The findings kept: up to the auditor's limit per rule.
     findings: list[Finding]
     drift: list[DriftEntry]
     metrics: Metrics
+    #: Findings by rule, those not kept included (from ``findings`` when not given).
+    rule_counts: dict[str, int] = dataclasses.field(default_factory=dict)
     #: Frames by sender, then cassette ``kind`` (``realtimeInput.audio``...).
     kinds: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     #: Key paths seen, by sender, in wire spelling.
     fields: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.rule_counts:
+            for f in self.findings:
+                self.rule_counts[f.rule] = self.rule_counts.get(f.rule, 0) + 1
+
     def count(self, severity: Severity) -> int:
-        return sum(1 for f in self.findings if f.severity == severity)
+        """Findings of that severity, those not kept included."""
+        return sum(n for name, n in self.rule_counts.items() if RULES[name].severity == severity)
+
+    def not_shown(self) -> dict[str, int]:
+        """Findings found but not kept, by rule (the rules past the limit)."""
+        kept: dict[str, int] = {}
+        for f in self.findings:
+            kept[f.rule] = kept.get(f.rule, 0) + 1
+        return {
+            name: n - kept.get(name, 0)
+            for name, n in self.rule_counts.items()
+            if n > kept.get(name, 0)
+        }
 
     def fails(self, threshold: Severity) -> bool:
         """Whether any finding is at least as severe as ``threshold``."""
         level = SEVERITIES.index(threshold)
-        return any(SEVERITIES.index(f.severity) >= level for f in self.findings)
+        return any(SEVERITIES.index(RULES[name].severity) >= level for name in self.rule_counts)
 
     def to_builtins(self) -> dict[str, Any]:
         return {
@@ -1269,6 +1315,7 @@ class Report:
             "drift": [dataclasses.asdict(d) for d in self.drift],
             "metrics": self.metrics.to_builtins(),
             "counts": {s: self.count(s) for s in SEVERITIES},
+            "rule_counts": self.rule_counts,
             "kinds": self.kinds,
             "fields": self.fields,
         }
@@ -1294,6 +1341,8 @@ class Report:
                 for f in self.findings
             ]
             out.append(_table(["severity", "rule", "section", "conn", "t", "message"], rows))
+        for name, n in self.not_shown().items():
+            out.append(f"... {n} more {name} findings counted, not shown")
         if self.drift:
             out.append("\nschema drift (unknown keys and enum values):")
             rows = [
@@ -1367,8 +1416,10 @@ def _redact_keys(counts: dict[str, int], redact: Callable[[str], str]) -> dict[s
     return out
 
 
-def audit_cassette(path: str | os.PathLike[str]) -> Report:
-    """Audit a cassette file.
+def audit_cassette(
+    path: str | os.PathLike[str], *, max_per_rule: int | None = MAX_FINDINGS_PER_RULE
+) -> Report:
+    """Audit a cassette file, keeping ``max_per_rule`` findings of each rule (``None``: all).
 
     A bad header (not a cassette) raises :class:`rawlive.DecodeError`; a bad
     event line or a cut-off last line ends the audit there with a finding.
@@ -1379,7 +1430,7 @@ def audit_cassette(path: str | os.PathLike[str]) -> Report:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedCassetteWarning)
         with CassetteReader(path) as reader:
-            auditor = Auditor(model=reader.header.model)
+            auditor = Auditor(model=reader.header.model, max_per_rule=max_per_rule)
             auditor.redact.learn(reader.header.url, reader.header.headers)
             try:
                 for event in reader:
@@ -1407,6 +1458,11 @@ class LiveAudit:
     called for each finding the moment it is found, and :meth:`close` returns
     the connection's :class:`Report` (its metrics are complete then).
 
+    Of each rule, the first ``max_per_rule`` findings of a connection are
+    passed on and kept; then ``on_limit(key, rule, max_per_rule)`` is called
+    once, and further findings of that rule are only counted (the report's
+    :attr:`Report.rule_counts`).
+
     :meth:`on_frame` and :meth:`on_close` are those two as a
     :class:`rawlive.proxy.Proxy`'s hooks (``Proxy(..., on_frame=audit.on_frame,
     on_close=audit.on_close)``); then findings and reports come with the
@@ -1419,11 +1475,15 @@ class LiveAudit:
         on_finding: Callable[[Hashable, Finding], None] | None = None,
         *,
         on_end: Callable[[Hashable, Report, ConnectionEnd], None] | None = None,
+        on_limit: Callable[[Hashable, str, int], None] | None = None,
         model: str | None = None,
+        max_per_rule: int | None = MAX_FINDINGS_PER_RULE,
     ) -> None:
         self.on_finding = on_finding
         self.on_end = on_end
+        self.on_limit = on_limit
         self.model = model
+        self.max_per_rule = max_per_rule
         self._open: dict[Hashable, Auditor] = {}
 
     def _learn(self, capture: CapturedConnection) -> None:
@@ -1449,14 +1509,19 @@ class LiveAudit:
     def _auditor(self, key: Hashable) -> Auditor:
         auditor = self._open.get(key)
         if auditor is None:
-            auditor = self._open[key] = Auditor(model=self.model)
+            auditor = self._open[key] = Auditor(model=self.model, max_per_rule=self.max_per_rule)
             auditor.feed(ConnectEvent(t=0.0, connection=1, url=""))
         return auditor
 
-    def _emit(self, key: Hashable, auditor: Auditor, before: int) -> None:
+    def _emit(self, key: Hashable, auditor: Auditor, before: tuple[int, int]) -> None:
+        """Pass on what the last event found: new findings, rules that reached the limit."""
+        found, capped = before
         if self.on_finding is not None:
-            for finding in auditor.findings[before:]:
+            for finding in auditor.findings[found:]:
                 self.on_finding(key, finding)
+        if self.on_limit is not None and self.max_per_rule is not None:
+            for name in auditor.capped[capped:]:
+                self.on_limit(key, name, self.max_per_rule)
 
     def frame(self, key: Hashable, sender: str, payload: bytes, t: float, *, binary: bool) -> None:
         """One frame of connection ``key``: ``sender`` ``client`` or ``server``, at ``t`` s."""
@@ -1476,7 +1541,7 @@ class LiveAudit:
             text=text,
             b64=b64,
         )
-        before = len(auditor.findings)
+        before = len(auditor.findings), len(auditor.capped)
         auditor.feed(event)
         self._emit(key, auditor, before)
 
@@ -1484,7 +1549,7 @@ class LiveAudit:
         """Connection ``key`` ended (``code`` 1006 or ``None``: dropped); its report."""
         auditor = self._auditor(key)
         del self._open[key]
-        before = len(auditor.findings)
+        before = len(auditor.findings), len(auditor.capped)
         code = 1006 if code is None else code
         auditor.feed(CloseEvent(t=t, connection=1, code=code, reason=reason))
         auditor.finish(t)
@@ -1627,11 +1692,7 @@ def diff_reports(a: Report, b: Report) -> Diff:
     metrics = [
         (name, ma[name], mb[name]) for name in ma if ma[name] is not None or mb[name] is not None
     ]
-    rules_a: dict[str, int] = {}
-    rules_b: dict[str, int] = {}
-    for found, into in ((a.findings, rules_a), (b.findings, rules_b)):
-        for f in found:
-            into[f.rule] = into.get(f.rule, 0) + 1
+    rules_a, rules_b = a.rule_counts, b.rule_counts
     findings = [
         (rule, rules_a.get(rule, 0), rules_b.get(rule, 0))
         for rule in sorted(set(rules_a) | set(rules_b))

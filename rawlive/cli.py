@@ -46,6 +46,56 @@ def _server_tls(certfile: str | None, keyfile: str | None) -> Any:
         _fail(f"cannot load the certificate {certfile}: {exc}")
 
 
+def _guard_options(command: Any) -> Any:
+    """The options every server command has: --setup-timeout and --allow-origin."""
+    command = click.option(
+        "--allow-origin",
+        "allow_origins",
+        multiple=True,
+        metavar="ORIGIN",
+        help="Also accept browser pages of this origin, e.g. https://app.example "
+        "(repeatable; * for any). Local pages and non-browser clients always are.",
+    )(command)
+    return click.option(
+        "--setup-timeout",
+        default=30.0,
+        show_default=True,
+        type=float,
+        help="Close a connection that sends no setup within this many seconds (0: never).",
+    )(command)
+
+
+def _guards(setup_timeout: float, allow_origins: tuple[str, ...]) -> dict[str, Any]:
+    """The server options of --setup-timeout and --allow-origin; bad ones exit 2."""
+    from rawlive.server import check_origin
+
+    if not setup_timeout >= 0:
+        _fail("--setup-timeout must not be negative (0: no timeout)")
+    try:
+        origins = [check_origin(origin) for origin in allow_origins]
+    except ConfigError as exc:
+        _fail(f"--allow-origin: {exc}")
+    return {"setup_timeout": setup_timeout or None, "allow_origins": origins}
+
+
+#: ``--findings-per-rule`` of audit and proxy --audit (the default is
+#: rawlive.audit.MAX_FINDINGS_PER_RULE, not imported here to keep startup quick).
+_findings_per_rule_option = click.option(
+    "--findings-per-rule",
+    default=20,
+    show_default=True,
+    type=int,
+    help="Show and keep this many findings of each rule; count the rest (0: no limit).",
+)
+
+
+def _per_rule(findings_per_rule: int) -> int | None:
+    """The auditor's ``max_per_rule`` for --findings-per-rule; a negative one exits 2."""
+    if findings_per_rule < 0:
+        _fail("--findings-per-rule must not be negative (0: no limit)")
+    return findings_per_rule or None
+
+
 def _load_script(path: str | None) -> Any:
     """The emulator script at ``path`` (``None``: none); a bad one ends with exit 2."""
     if path is None:
@@ -108,6 +158,7 @@ def main() -> None:
 @click.option("--speed", type=float, help="Reply audio pacing: 1 real time, 0 unpaced.")
 @click.option("--frames", type=click.Choice(["text", "binary"]), help="Opcode of server frames.")
 @click.option("--pretty", is_flag=True, default=None, help="Pretty-print server JSON.")
+@_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def serve(
     host: str,
@@ -123,6 +174,8 @@ def serve(
     speed: float | None,
     frames: str | None,
     pretty: bool | None,
+    setup_timeout: float,
+    allow_origins: tuple[str, ...],
     verbose: int,
 ) -> None:
     """Run the local Live API emulator until Ctrl-C.
@@ -137,6 +190,7 @@ def serve(
 
     script = _load_script(script_path)
     context = _server_tls(certfile, keyfile)
+    guards = _guards(setup_timeout, allow_origins)
 
     emulator = Emulator(
         host=host,
@@ -152,6 +206,7 @@ def serve(
         frames=frames,
         pretty=pretty,
         capture_frames=False,  # a long-running server must not grow with its traffic
+        **guards,
     )
 
     asyncio.run(_serve_until_stopped(emulator, "rawlive emulator", host, port))
@@ -177,6 +232,7 @@ def serve(
 )
 @click.option("--certfile", type=click.Path(dir_okay=False), help="PEM certificate: serve wss://.")
 @click.option("--keyfile", type=click.Path(dir_okay=False), help="PEM key for --certfile.")
+@_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def replay(
     cassette: str,
@@ -186,6 +242,8 @@ def replay(
     policy: str,
     certfile: str | None,
     keyfile: str | None,
+    setup_timeout: float,
+    allow_origins: tuple[str, ...],
     verbose: int,
 ) -> None:
     """Serve a recorded CASSETTE to any Live API client until Ctrl-C.
@@ -205,6 +263,7 @@ def replay(
     if speed < 0:
         _fail("--speed must not be negative")
     context = _server_tls(certfile, keyfile)
+    guards = _guards(setup_timeout, allow_origins)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TruncatedCassetteWarning)
@@ -216,6 +275,7 @@ def replay(
                 policy=policy,
                 speed=speed,
                 capture_frames=False,
+                **guards,
             )
     except RawliveError as exc:
         _fail(str(exc))
@@ -269,6 +329,8 @@ def replay(
     is_flag=True,
     help="Audit each connection live: print findings as they happen and a summary at its end.",
 )
+@_findings_per_rule_option
+@_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def proxy(
     listen: str,
@@ -278,6 +340,9 @@ def proxy(
     keyfile: str | None,
     upstream_ca_file: str | None,
     live_audit: bool,
+    findings_per_rule: int,
+    setup_timeout: float,
+    allow_origins: tuple[str, ...],
     verbose: int,
 ) -> None:
     """Forward Live API clients to --upstream unchanged, recording each connection.
@@ -297,7 +362,8 @@ def proxy(
     host = host.strip("[]") or "127.0.0.1"
     port = int(port_text)
     context = _server_tls(certfile, keyfile)
-    hooks = _live_audit_hooks() if live_audit else {}
+    guards = _guards(setup_timeout, allow_origins)
+    hooks = _live_audit_hooks(_per_rule(findings_per_rule)) if live_audit else {}
     try:
         server = Proxy(
             upstream,
@@ -307,6 +373,7 @@ def proxy(
             ssl=context,
             record_dir=record_dir,
             capture_frames=False,
+            **guards,
             **hooks,
         )
     except RawliveError as exc:
@@ -316,7 +383,7 @@ def proxy(
     click.echo(f"rawlive proxy stopped ({server.accepted} connections)", err=True)
 
 
-def _live_audit_hooks() -> dict[str, Any]:
+def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
     """A proxy's hooks printing each connection's findings live and a summary at its end."""
     from rawlive.audit import Finding, LiveAudit, Report
     from rawlive.server import ConnectionEnd
@@ -326,11 +393,19 @@ def _live_audit_hooks() -> dict[str, Any]:
         text = f"[conn {number}] {finding.severity} {finding.rule} ({finding.section}){when}: "
         click.echo(text + finding.message)
 
+    def limit(number: Hashable, rule: str, shown: int) -> None:
+        click.echo(
+            f"[conn {number}] further {rule} findings are counted, not shown (first {shown})"
+        )
+
     def summary(number: Hashable, report: Report, end: ConnectionEnd) -> None:
         m = report.metrics
         first = m.latencies()["first_reply_audio"]
         latency = "" if first is None else f", first reply audio p50 {first['p50']:.3f} s"
         counts = ", ".join(f"{report.count(s)} {s}" for s in ("error", "warning", "info"))
+        hidden = report.not_shown()
+        if hidden:
+            counts += " (not shown: " + ", ".join(f"{n} {r}" for r, n in hidden.items()) + ")"
         by = f" by {end.by}" if end.by else ""
         click.echo(
             f"[conn {number}] closed {end.code}{by} after {end.time:.1f} s: "
@@ -338,7 +413,7 @@ def _live_audit_hooks() -> dict[str, Any]:
             f"out {m.audio_out_seconds:.1f} s; findings {counts}"
         )
 
-    audit = LiveAudit(show, on_end=summary)
+    audit = LiveAudit(show, on_end=summary, on_limit=limit, max_per_rule=max_per_rule)
     return {"on_frame": audit.on_frame, "on_close": audit.on_close}
 
 
@@ -359,7 +434,10 @@ def _live_audit_hooks() -> dict[str, Any]:
     help="Compare two sessions A B: message kinds, field sets, findings and latencies. "
     "Exit 1 when kinds appeared or vanished or the field sets differ.",
 )
-def audit(cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool) -> None:
+@_findings_per_rule_option
+def audit(
+    cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool, findings_per_rule: int
+) -> None:
     """Check recorded sessions against the protocol rules; print findings and metrics.
 
     With --diff, CASSETTES are two sessions A B, and what changed from A to B
@@ -367,12 +445,13 @@ def audit(cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool) -
     """
     from rawlive.audit import audit_cassette, diff_reports
 
+    max_per_rule = _per_rule(findings_per_rule)
     if diff and len(cassettes) != 2:
         _fail(f"--diff compares two cassettes, A and B; {len(cassettes)} given")
     reports = []
     for path in cassettes:
         try:
-            reports.append(audit_cassette(path))
+            reports.append(audit_cassette(path, max_per_rule=max_per_rule))
         except RawliveError as exc:
             _fail(str(exc))
         except OSError as exc:

@@ -135,6 +135,12 @@ class Proxy(LiveServer):
     ``open_timeout`` bounds the upstream handshake. The other arguments are
     :class:`~rawlive.server.LiveServer`'s (``ssl`` to listen on ``wss://``,
     ``record_dir`` to record each connection).
+
+    Backpressure: each direction forwards a frame before it reads the next,
+    and both connections buffer at most ``max_queue`` received frames (1 by
+    default; ``websockets``' 16 would hold 16 frames of up to ``max_size``
+    each), so a side that stops reading stops the proxy reading the other
+    side, and a connection holds a few frames at most.
     """
 
     def __init__(
@@ -144,6 +150,7 @@ class Proxy(LiveServer):
         upstream_ca_file: str | os.PathLike[str] | None = None,
         on_frame: FrameHook | None = None,
         open_timeout: float | None = 10.0,
+        max_queue: int = 1,
         **kwargs: Any,
     ) -> None:
         if not upstream.startswith(("ws://", "wss://")):
@@ -164,7 +171,7 @@ class Proxy(LiveServer):
             raise ConfigError(
                 f"invalid upstream URL {endpoints.redact(upstream)!r}: " + endpoints.redact(problem)
             )
-        super().__init__(**kwargs)
+        super().__init__(max_queue=max_queue, **kwargs)
         self.upstream = upstream
         # A credential written in the upstream URL (``user:password@``, ``?key=``)
         # is kept out of every connection's log lines and cassette.
@@ -197,6 +204,7 @@ class Proxy(LiveServer):
                 user_agent_header=user_agent,
                 ssl=self.upstream_ssl,
                 max_size=self.max_size,
+                max_queue=self.max_queue,
                 compression=None,
                 ping_interval=None,
                 open_timeout=self.open_timeout,
@@ -248,6 +256,8 @@ class Proxy(LiveServer):
         try:
             while True:
                 data = await source.recv(decode=None)
+                if sender == "client":
+                    peer.first_frame.set()
                 if keep or hook is not None or recorder is not None:
                     opcode: Opcode = "text" if isinstance(data, str) else "binary"
                     payload = data.encode() if isinstance(data, str) else data

@@ -50,7 +50,7 @@ import msgspec
 
 from rawlive import __version__, codec, endpoints, files
 from rawlive import types as lt
-from rawlive.audit import SEVERITIES, Report, Turn, audit_cassette
+from rawlive.audit import MAX_FINDINGS_PER_RULE, SEVERITIES, Report, Turn, audit_cassette
 from rawlive.cassette import (
     CassetteHeader,
     CassetteReader,
@@ -1263,14 +1263,12 @@ class _Page:
         report = self.report
         counts = ", ".join(f"{report.count(s)} {s}" for s in reversed(SEVERITIES))
         self.w(f'<section id="findings"><h2>Audit findings</h2><p>{counts}.</p>')
-        if len(report.findings) > MAX_FINDINGS:
-            by_rule: dict[str, int] = {}
-            for f in report.findings:
-                by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
-            rules = ", ".join(f"{rule} × {n}" for rule, n in sorted(by_rule.items()))
+        if len(report.findings) > MAX_FINDINGS or report.not_shown():
+            rules = ", ".join(f"{rule} × {n}" for rule, n in sorted(report.rule_counts.items()))
             self.w(
-                f"<p>By rule: {_esc(rules)}. The first {MAX_FINDINGS} are listed; "
-                "<code>rawlive audit</code> lists them all.</p>"
+                f"<p>By rule: {_esc(rules)}. Listed: the first {MAX_FINDINGS_PER_RULE} of each "
+                f"rule, {MAX_FINDINGS} at most; <code>rawlive audit --findings-per-rule 0</code> "
+                "lists them all.</p>"
             )
         if report.findings:
             self.w('<div class="scroll"><table><tr><th>severity</th><th>rule</th>')

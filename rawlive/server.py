@@ -9,6 +9,15 @@ headers) and every frame both ways with its opcode and time; reading and
 validating the client's first message, which must be a ``setup`` with a
 model, closing with the real server's code and reason otherwise.
 
+Two guards protect a server on a developer's machine. A connection that sends
+no first message within ``setup_timeout`` seconds is closed (1008, see
+:data:`CLOSE_SETUP_TIMEOUT`), so idle sockets do not pile up. A handshake
+whose ``Origin`` header names a browser page other than a local one
+(``http(s)://localhost``, ``127.0.0.1`` or ``[::1]``, any port) is refused
+with HTTP 403 unless listed in ``allow_origins``: without it any web page the
+user opens could talk to the server (cross-site WebSocket, DNS rebinding).
+Clients that are not browsers send no ``Origin`` and are accepted.
+
 Subclasses override :meth:`LiveServer.session`, which runs once per
 connection after the handshake.
 
@@ -63,6 +72,8 @@ from rawlive.errors import ConfigError, DecodeError
 
 __all__ = [
     "CLOSE_INVALID_ARGUMENT",
+    "CLOSE_SETUP_TIMEOUT",
+    "DEFAULT_SETUP_TIMEOUT",
     "CaptureServer",
     "CapturedConnection",
     "CloseHook",
@@ -72,7 +83,9 @@ __all__ = [
     "Peer",
     "SetupRejected",
     "check_client_message",
+    "check_origin",
     "connection_end",
+    "origin_allowed",
     "server_ssl_context",
 ]
 
@@ -80,6 +93,18 @@ log = logging.getLogger("rawlive.server")
 
 # The real server's close reasons (PROTOCOL.md §5.3).
 CLOSE_INVALID_ARGUMENT = (1007, "Request contains an invalid argument.")
+#: Closing a connection that sent no setup in time: no real server's close is
+#: recorded for it, so 1008 (policy violation: the client broke the rule that
+#: setup comes first) rather than 1011, which says the server failed and which
+#: clients treat as worth retrying. The reason is formatted with the timeout.
+CLOSE_SETUP_TIMEOUT = (
+    1008,
+    "no setup message within {seconds:g} s of connecting; send setup first",
+)
+#: Seconds a connection may take to send its first message (``setup``).
+DEFAULT_SETUP_TIMEOUT = 30.0
+
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 Opcode = Literal["text", "binary"]
 Direction = Literal["client", "server"]
@@ -136,6 +161,49 @@ def server_ssl_context(
     return context
 
 
+def _origin_parts(origin: str) -> tuple[str, str] | None:
+    """``(scheme, host[:port])`` of a serialized origin, lower-cased; ``None`` if not one."""
+    scheme, sep, rest = origin.strip().lower().partition("://")
+    if not sep or not scheme or not rest or any(c in rest for c in "/?#@ "):
+        return None
+    return scheme, rest
+
+
+def check_origin(origin: str) -> str:
+    """An ``allow_origins`` entry, normalized; :class:`ConfigError` if it is not an origin."""
+    if origin == "*":
+        return origin
+    parts = _origin_parts(origin)
+    if parts is None:
+        raise ConfigError(
+            f"origin {origin!r} is not scheme://host[:port] "
+            "(as a browser sends it: https://app.example, http://localhost:3000) or *"
+        )
+    return "://".join(parts)
+
+
+def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a handshake with this ``Origin`` header (``None``: none) may connect.
+
+    No ``Origin`` (not a browser), a local page (``http(s)://localhost``,
+    ``127.0.0.1`` or ``[::1]``, any port) and the ``allowed`` origins (exact,
+    case-insensitive; ``*`` for any) may; any other page may not.
+    """
+    if origin is None:
+        return True
+    parts = _origin_parts(origin)
+    if parts is None:  # "null" (a sandboxed frame, a file:// page) or garbage
+        return "*" in allowed
+    scheme, authority = parts
+    host, _, port = authority.rpartition(":")
+    if not port.isdigit() or not host:
+        host = authority
+    if scheme in ("http", "https") and host in _LOCAL_HOSTS:
+        return True
+    normalized = f"{scheme}://{authority}"
+    return any(a == "*" or a == normalized for a in allowed)
+
+
 class LiveServer:
     """A Live API server on a local port; subclasses implement :meth:`session`.
 
@@ -145,6 +213,13 @@ class LiveServer:
     frames and setup; otherwise the open ones and the latest ``keep_closed``
     closed ones, each reduced to a summary when it ends (see the module
     docstring). ``record_dir`` records each connection into a cassette there.
+    ``setup_timeout`` closes a connection that sends no first message in that
+    many seconds (``None`` or 0: never); ``allow_origins`` lists the browser
+    origins accepted besides local pages (see the module docstring).
+    ``max_queue`` is how many received frames ``websockets`` buffers per
+    connection before it stops reading from the socket (backpressure on a
+    client sending faster than the session reads; each frame up to
+    ``max_size`` bytes).
     """
 
     def __init__(
@@ -154,13 +229,22 @@ class LiveServer:
         port: int = 0,
         ssl: ssl.SSLContext | None = None,
         max_size: int | None = 16 * 2**20,
+        max_queue: int = 16,
         capture_frames: bool = False,
         keep_closed: int = 256,
         record_dir: str | os.PathLike[str] | None = None,
         on_close: CloseHook | None = None,
+        setup_timeout: float | None = DEFAULT_SETUP_TIMEOUT,
+        allow_origins: Iterable[str] = (),
     ) -> None:
         if keep_closed < 0:
             raise ConfigError(f"keep_closed must be 0 or more, not {keep_closed}")
+        if setup_timeout is not None and not setup_timeout >= 0:
+            raise ConfigError(f"setup_timeout must not be negative, got {setup_timeout}")
+        #: Seconds a connection may take to send its first message (``None``: no limit).
+        self.setup_timeout = setup_timeout or None
+        #: Browser origins accepted besides local pages (normalized; ``*``: any).
+        self.allow_origins = tuple(check_origin(o) for o in allow_origins)
         self.host = host
         #: ``on_close(capture, end)``: called once per connection when it has ended.
         self.on_close = on_close
@@ -178,6 +262,7 @@ class LiveServer:
         self.port = port
         self.ssl = ssl
         self.max_size = max_size
+        self.max_queue = max_queue
         self.connections: list[CapturedConnection] = []
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -196,9 +281,10 @@ class LiveServer:
             self.port,
             ssl=self.ssl,
             max_size=self.max_size,
+            max_queue=self.max_queue,
             compression=None,
             ping_interval=None,
-            process_request=self._check_path,
+            process_request=self._check_request,
             # Clients send credentials in the handshake: keep them out of the
             # log, which prints every request header at DEBUG.
             logger=endpoints.RedactingLogger(logging.getLogger("websockets.server"), ()),
@@ -210,7 +296,15 @@ class LiveServer:
         """Whether to accept a WebSocket at this path (without its query); all, here."""
         return True
 
-    def _check_path(self, ws: ServerConnection, request: Request) -> Response | None:
+    def _check_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, self.allow_origins):
+            log.warning("refusing a connection from the web page of origin %r", origin)
+            return ws.respond(
+                HTTPStatus.FORBIDDEN,
+                f"connections from web pages of origin {origin} are refused; "
+                "allow it with --allow-origin (allow_origins=)\n",
+            )
         path = request.path.partition("?")[0]  # not urlsplit: "//ws/..." is no netloc here
         if self.accepts_path(path):
             return None
@@ -262,6 +356,11 @@ class LiveServer:
         conn = Peer(
             ws, capture, time.monotonic(), keep_frames=self.capture_frames, recorder=recorder
         )
+        deadline = (
+            None
+            if self.setup_timeout is None
+            else asyncio.create_task(_setup_deadline(conn, self.setup_timeout))
+        )
         try:
             await self.session(conn)
         except (ConnectionClosed, SetupRejected):
@@ -270,6 +369,8 @@ class LiveServer:
             log.exception("server session failed")
             await conn.close(1011, "Internal error occurred.")
         finally:
+            if deadline is not None:
+                deadline.cancel()
             await ws.wait_closed()
             capture.close_code = ws.close_code
             capture.close_reason = ws.close_reason
@@ -335,6 +436,20 @@ def _prepare_record_dir(path: Path) -> int:
         ) from None
     numbers = (int(m.group(1)) for name in names if (m := _RECORDING.fullmatch(name)))
     return max(numbers, default=0)
+
+
+async def _setup_deadline(peer: Peer, seconds: float) -> None:
+    """Close ``peer`` if its first frame has not come within ``seconds``."""
+    try:
+        await asyncio.wait_for(peer.first_frame.wait(), seconds)
+        return
+    except TimeoutError:
+        pass
+    log.info("closing: no first message within %g s of connecting", seconds)
+    code, reason = CLOSE_SETUP_TIMEOUT
+    # Shielded: the session ending (the close makes it end) cancels this task,
+    # not the closing handshake.
+    await asyncio.shield(peer.close(code, reason.format(seconds=seconds)))
 
 
 def _fit_reason(reason: str, limit: int = 123) -> str:
@@ -453,6 +568,8 @@ class Peer:
         self.started = started
         self.keep_frames = keep_frames
         self.recorder = recorder
+        #: Set when the client's first frame has come (the setup timeout stops).
+        self.first_frame = asyncio.Event()
 
     def record(self, sender: Direction, opcode: Opcode, payload: bytes) -> None:
         """Write a frame to the connection's cassette, when the server records."""
@@ -468,6 +585,7 @@ class Peer:
         # bytes come straight through (the codec reads bytes).
         opcodes = self.keep_frames or self.recorder is not None
         data = await self.ws.recv(decode=None if opcodes else False)
+        self.first_frame.set()
         payload = data.encode() if isinstance(data, str) else data
         if opcodes:
             opcode: Opcode = "text" if isinstance(data, str) else "binary"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rawlive.audit import RULES, Report, audit_cassette, diff_reports
+from rawlive.audit import RULES, LiveAudit, Report, audit_cassette, diff_reports
 from rawlive.cli import main
 from rawlive.errors import DecodeError
 
@@ -496,3 +497,97 @@ def test_audio_frames_decoded_once_per_shape_audit_exactly_as_decoded_in_full(
     if name == "variants":
         found = {f["rule"] for f in full["findings"]}
         assert {"urlsafe-base64", "audio-mime-rate", "audio-odd-length"} <= found
+
+
+def _odd_session(count: int) -> list[Frame]:
+    """A session whose every audio chunk breaks two rules (odd length, no rate=)."""
+    return [setup(), SETUP_COMPLETE, *(audio(n=641, mime="audio/pcm") for _ in range(count))]
+
+
+def test_findings_are_kept_up_to_a_limit_per_rule_and_the_rest_counted(tmp_path: Path) -> None:
+    report = audit(tmp_path, _odd_session(500))
+    kept = [f.rule for f in report.findings]
+    assert kept.count("audio-odd-length") == kept.count("audio-mime-rate") == 20
+    assert report.rule_counts == {"audio-odd-length": 500, "audio-mime-rate": 500}
+    assert report.count("error") == 500 and report.count("warning") == 500
+    assert report.fails("error")
+    text = report.render()
+    assert "480 more audio-odd-length findings counted, not shown" in text
+    assert text.count("audio-mime-rate") == 21  # 20 rows and the count line
+    data = report.to_builtins()
+    assert data["counts"] == {"info": 0, "warning": 500, "error": 500}
+    assert data["rule_counts"] == {"audio-mime-rate": 500, "audio-odd-length": 500}
+    assert len(data["findings"]) == 40
+    # The limit is the auditor's: none keeps them all.
+    everything = audit_cassette(tmp_path / "c.jsonl", max_per_rule=None)
+    assert len(everything.findings) == 1000 and "not shown" not in everything.render()
+
+
+def test_diff_counts_every_finding_of_a_rule(tmp_path: Path) -> None:
+    a = audit_cassette(write(tmp_path / "a.jsonl", _odd_session(30)))
+    b = audit_cassette(write(tmp_path / "b.jsonl", _odd_session(40)))
+    assert ("audio-odd-length", 30, 40) in diff_reports(a, b).findings
+
+
+def test_live_audit_shows_the_first_findings_of_a_rule_then_says_it_stops() -> None:
+    shown: list[str] = []
+    limited: list[tuple[Hashable, str, int]] = []
+    live = LiveAudit(
+        lambda key, finding: shown.append(finding.rule),
+        on_limit=lambda key, rule, limit: limited.append((key, rule, limit)),
+        max_per_rule=5,
+    )
+    for i, (_, sender, payload) in enumerate(_odd_session(300)):
+        live.frame(7, sender, json.dumps(payload).encode(), i * 0.01, binary=False)
+    report = live.close(7, 4.0, 1000)
+    assert shown.count("audio-odd-length") == shown.count("audio-mime-rate") == 5
+    assert limited == [(7, "audio-odd-length", 5), (7, "audio-mime-rate", 5)] or limited == [
+        (7, "audio-mime-rate", 5),
+        (7, "audio-odd-length", 5),
+    ]
+    assert len(report.findings) == 10 and report.count("error") == 300
+
+
+def test_cli_audit_shows_findings_per_rule_up_to_the_limit(tmp_path: Path) -> None:
+    path = str(write(tmp_path / "odd.jsonl", _odd_session(50)))
+    runner = CliRunner()
+    shown = runner.invoke(main, ["audit", path, "--fail-on", "never"])
+    assert shown.exit_code == 0
+    assert shown.output.count("PCM audio chunk of 641 bytes") == 20
+    assert "30 more audio-odd-length findings counted, not shown" in shown.output
+    assert "findings: 50 error, 50 warning, 0 info" in shown.output
+    every = runner.invoke(main, ["audit", path, "--fail-on", "never", "--findings-per-rule", "0"])
+    assert (
+        every.output.count("PCM audio chunk of 641 bytes") == 50 and "not shown" not in every.output
+    )
+
+
+def test_proxy_audit_prints_the_first_findings_of_a_rule_and_counts_the_rest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rawlive.cli import _live_audit_hooks
+    from rawlive.server import CapturedConnection, ConnectionEnd
+    from rawlive.server import Frame as WireFrame
+
+    hooks = _live_audit_hooks(3)
+    capture = CapturedConnection(path="/ws", query={}, headers=[], number=1)
+    for i, (_, sender, payload) in enumerate(_odd_session(100)):
+        frame = WireFrame(sender, "text", json.dumps(payload).encode(), i * 0.01)  # type: ignore[arg-type]
+        hooks["on_frame"](capture, frame)
+    hooks["on_close"](capture, ConnectionEnd(1000, "", "client", 2.0))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 + 3 + 2 + 1
+    assert sum("error audio-odd-length" in line for line in lines) == 3
+    assert "[conn 1] further audio-odd-length findings are counted, not shown (first 3)" in lines
+    assert lines[-1].endswith(
+        "findings 100 error, 100 warning, 0 info "
+        "(not shown: 97 audio-mime-rate, 97 audio-odd-length)"
+    )
+
+
+def test_the_cli_default_is_the_auditors_limit() -> None:
+    from rawlive.audit import MAX_FINDINGS_PER_RULE
+    from rawlive.cli import audit as audit_command
+
+    (option,) = [p for p in audit_command.params if p.name == "findings_per_rule"]
+    assert option.default == MAX_FINDINGS_PER_RULE

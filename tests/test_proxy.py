@@ -8,6 +8,7 @@ import base64
 import json
 import pathlib
 import sys
+import tracemalloc
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from rawlive.server import (
     CapturedConnection,
     CaptureServer,
     Frame,
+    LiveServer,
     Peer,
     server_ssl_context,
 )
@@ -397,3 +399,93 @@ async def test_proxy_audit_prints_findings_live_and_a_summary_per_connection(
     (cassette,) = sorted(tmp_path.glob("*.jsonl"))
     rules = {f.rule for f in audit_cassette(cassette).findings}
     assert {"audio-mime-rate", "tool-response-unknown-id"} <= rules
+
+
+class Deaf(LiveServer):
+    """Accepts a connection, then stops reading from it (a stuck upstream) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def session(self, peer: Peer) -> None:
+        peer.ws.transport.pause_reading()
+        await self.release.wait()
+        peer.abort()
+
+
+async def _flood(ws: Any, frame: bytes, count: int) -> int:
+    """Send ``frame`` up to ``count`` times until the sends stall; the number sent."""
+    sent = 0
+
+    async def send_all() -> None:
+        nonlocal sent
+        for _ in range(count):
+            await ws.send(frame)
+            sent += 1
+
+    task = asyncio.create_task(send_all())
+    last = -1
+    while not task.done() and sent != last:
+        last = sent
+        await asyncio.sleep(0.5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return sent
+
+
+async def test_an_upstream_that_stops_reading_stops_the_proxy_reading_the_client() -> None:
+    """Backpressure: the proxy holds a few frames, not a queue of them, per direction."""
+    size = 2**20
+    frame = b"\x01" * size
+    options: dict[str, Any] = {"max_size": 2 * size, "capture_frames": False}
+    async with Deaf() as upstream, Proxy(upstream.url, **options) as proxy:
+        async with websockets.connect(proxy.url + PATH, max_size=None) as ws:
+            await ws.send(b"hello")
+            await proxy.wait_for_connections(1)
+            tracemalloc.start()
+            try:
+                sent = await _flood(ws, frame, 80)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            upstream.release.set()  # the upstream drops; the proxy drops the client
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+    assert sent < 80, "the client's sends never stalled"
+    assert peak < 8 * size, f"{peak / size:.1f} frames held while upstream does not read"
+
+
+class Flood(LiveServer):
+    """Sends the frame it is given over and over until the proxy stops taking them."""
+
+    def __init__(self, frame: bytes) -> None:
+        super().__init__()
+        self.frame = frame
+        self.sent = 0
+
+    async def session(self, peer: Peer) -> None:
+        self.sent = await _flood(peer.ws, self.frame, 80)
+        await peer.ws.wait_closed()
+
+
+async def test_a_client_that_stops_reading_stops_the_proxy_reading_the_upstream() -> None:
+    size = 2**20
+    upstream = Flood(b"\x02" * size)
+    options: dict[str, Any] = {"max_size": 2 * size, "capture_frames": False}
+    async with upstream, Proxy(upstream.url, **options) as proxy:
+        async with websockets.connect(proxy.url + PATH, max_size=None) as ws:
+            ws.transport.pause_reading()
+            tracemalloc.start()
+            try:
+                await proxy.wait_for_connections(1)
+                await upstream.wait_for_connections(1)
+                await asyncio.sleep(0.2)
+                while upstream.sent == 0 and not upstream.connections[0].closed.is_set():
+                    await asyncio.sleep(0.2)  # until the upstream's flood has stalled
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            ws.transport.abort()
+    assert upstream.sent < 80, "the upstream's sends never stalled"
+    assert peak < 8 * size, f"{peak / size:.1f} frames held while the client does not read"
