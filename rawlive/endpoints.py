@@ -37,6 +37,8 @@ __all__ = [
     "Endpoint",
     "RedactingLogger",
     "Redactor",
+    "check_transport",
+    "check_url",
     "credentials",
     "gemini_path",
     "is_loopback",
@@ -258,7 +260,7 @@ def _env_key(env: Mapping[str, str]) -> str | None:
     return env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
 
 
-def _check_url(url: str, secrets: Iterable[str]) -> None:
+def check_url(url: str, secrets: Iterable[str], *, what: str = "endpoint") -> None:
     """Refuse now, redacted, a URL that ``websockets`` would refuse when dialling.
 
     Its error (``InvalidURI``, ``ValueError`` for a bad port) quotes the whole
@@ -274,7 +276,7 @@ def _check_url(url: str, secrets: Iterable[str]) -> None:
         problem = exc.msg
     except ValueError as exc:  # a port out of range or not a number; a bad IDNA host
         problem = str(exc)
-    raise ConfigError(f"invalid endpoint URL {redact(url, secrets)!r}: {redact(problem, secrets)}")
+    raise ConfigError(f"invalid {what} URL {redact(url, secrets)!r}: {redact(problem, secrets)}")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -293,7 +295,7 @@ def is_loopback(host: str | None) -> bool:
     return address.is_loopback
 
 
-def _check_transport(url: str, sent: list[tuple[str, str]], secrets: Iterable[str]) -> None:
+def check_transport(url: str, sent: list[tuple[str, str]], secrets: Iterable[str]) -> None:
     """Refuse to send credentials in clear (plain ``ws://``) to a host not this machine.
 
     ``sent`` says what the handshake would carry and how to drop each one;
@@ -405,10 +407,10 @@ def resolve(
     # A credential written in the endpoint URL is as secret as one given apart.
     found = credentials(endpoint) if endpoint is not None else []
     secrets += [v for v in found if len(v) >= MIN_FOUND_SECRET_LENGTH]
-    _check_url(url, secrets)
+    check_url(url, secrets)
     token_sent = access_token if vertex else None  # (Vertex AI's OAuth; else unused)
     key_sent = None if token_sent else key
-    _check_transport(url, _sent(key_sent, api_key, env, token_sent, extra, found), secrets)
+    check_transport(url, _sent(key_sent, api_key, env, token_sent, extra, found), secrets)
 
     return Endpoint(
         url=url,

@@ -15,7 +15,10 @@ path, ``?key=``/``?access_token=``) reaches the same endpoint upstream. With
 a path, that path is used and the client's query is appended to it. The
 client's handshake headers are forwarded (``x-goog-api-key``,
 ``Authorization``, ``User-Agent``, custom headers...), except the hop-by-hop
-and WebSocket ones, which the upstream connection sets itself.
+and WebSocket ones, which the upstream connection sets itself. Credentials
+never go in clear to another machine: with a plain ``ws://`` upstream that is
+not loopback, a client whose handshake carries one is closed with 1008
+before anything is dialled, and an upstream URL holding one is refused.
 
 With ``record_dir`` every connection is recorded as the base class records
 (:mod:`rawlive.server`): ``from: "client"`` for frames the client sent,
@@ -53,7 +56,6 @@ from typing import Any
 import websockets
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.uri import parse_uri
 
 from rawlive import endpoints
 from rawlive.errors import ConfigError
@@ -74,6 +76,10 @@ CLOSE_BAD_GATEWAY = 1014
 
 #: ``on_frame(connection, frame)``: called for every frame passing through.
 FrameHook = Callable[[CapturedConnection, Frame], None]
+
+#: The close code sent to a client whose credentials would go upstream in clear.
+CLOSE_POLICY = 1008
+_CLEAR_TEXT_REASON = "the proxy forwards no credentials over plain ws:// to another host"
 
 # Handshake headers the upstream connection sets itself, or that concern this hop only.
 _HOP_HEADERS = frozenset(
@@ -157,29 +163,23 @@ class Proxy(LiveServer):
             raise ConfigError(
                 f"upstream must be a ws:// or wss:// URL, got {endpoints.redact(upstream)!r}"
             )
-        # Checked now: dialling a bad one (``ws://:8765``, a bad port) would fail
-        # for every client with the URL, the client's credentials appended, in
-        # the error.
-        problem: str | None = None
-        try:
-            parse_uri(upstream)
-        except InvalidURI as exc:
-            problem = exc.msg
-        except ValueError as exc:
-            problem = str(exc)
-        if problem is not None:
-            raise ConfigError(
-                f"invalid upstream URL {endpoints.redact(upstream)!r}: " + endpoints.redact(problem)
-            )
-        super().__init__(max_queue=max_queue, **kwargs)
-        self.upstream = upstream
         # A credential written in the upstream URL (``user:password@``, ``?key=``)
         # is kept out of every connection's log lines and cassette.
-        self._upstream_secrets = [
+        upstream_secrets = [
             s
             for s in endpoints.credentials(upstream)
             if len(s) >= endpoints.MIN_FOUND_SECRET_LENGTH
         ]
+        # Checked now: dialling a bad one (``ws://:8765``, a bad port) would fail
+        # for every client with the URL, the client's credentials appended, in
+        # the error; one in the URL itself must not go in clear to another host.
+        endpoints.check_url(upstream, upstream_secrets, what="upstream")
+        if endpoints.credentials(upstream):
+            sent = [("the credential in the upstream URL", "remove it from the URL")]
+            endpoints.check_transport(upstream, sent, upstream_secrets)
+        super().__init__(max_queue=max_queue, **kwargs)
+        self.upstream = upstream
+        self._upstream_secrets = upstream_secrets
         self.upstream_ssl = _upstream_ssl(upstream, upstream_ca_file)
         self.on_frame = on_frame
         self.open_timeout = open_timeout
@@ -195,6 +195,15 @@ class Proxy(LiveServer):
             peer.recorder.writer.add_secrets(secrets)
         url = upstream_url(self.upstream, request.path)
         forwarded = forwarded_headers(headers)
+        if endpoints.credentials(request.path, forwarded):
+            # Forwarded unchanged, but never in clear to another machine.
+            sent = [("the client's credentials", "the client connects without them")]
+            try:
+                endpoints.check_transport(url, sent, secrets)
+            except ConfigError as exc:
+                log.warning("refusing connection %d: %s", peer.capture.number, exc)
+                await peer.close(CLOSE_POLICY, _CLEAR_TEXT_REASON)
+                return
         user_agent = next((v for k, v in forwarded if k.lower() == "user-agent"), None)
         forwarded = [(k, v) for k, v in forwarded if k.lower() != "user-agent"]
         try:

@@ -965,3 +965,46 @@ def test_rawlive_send_refuses_a_key_for_plain_ws_elsewhere_before_dialling(
     assert "Traceback" not in result.output and "wss://" in result.output
     assert "GEMINI_API_KEY" in result.output  # how to proceed without it
     sweep.check()
+
+
+async def test_the_proxy_forwards_no_credential_in_clear_to_a_host_not_loopback(
+    sweep: Sweep, dialled: list[object], debug_log: io.StringIO, tmp_path: Path
+) -> None:
+    from websockets.asyncio.client import connect as dial  # not the patched websockets.connect
+
+    # This raw client logs its own handshake, key included: not rawlive's output.
+    client_log = logging.getLogger("tests.raw-client")
+    client_log.propagate = False
+    async with Proxy(f"ws://{ELSEWHERE}", record_dir=tmp_path) as proxy:
+        async with dial(
+            proxy.url + f"/ws/custom?key={KEY}",
+            additional_headers={"x-goog-api-key": KEY},
+            logger=client_log,
+        ) as client:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(client.recv(), 5)
+        assert dialled == []  # refused before anything was dialled
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "plain ws://" in closed.value.rcvd.reason
+        # A client without credentials is forwarded as ever (here: dialling is refused).
+        async with dial(proxy.url + "/ws/custom", logger=client_log) as client:
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(client.recv(), 5)
+        assert len(dialled) == 1
+    log = debug_log.getvalue()
+    assert "refusing connection 1" in log and "192.0.2.1" in log
+    sweep.add("debug log", log)
+    sweep.add_files(tmp_path)
+    sweep.check()
+
+
+def test_a_proxy_upstream_holding_a_credential_in_clear_elsewhere_is_refused(
+    sweep: Sweep,
+) -> None:
+    for upstream in (f"ws://{USER}:{KEY}@{ELSEWHERE}", f"ws://{ELSEWHERE}/ws?key={KEY}"):
+        with pytest.raises(rawlive.ConfigError, match=r"plain ws://.*wss://") as refused:
+            Proxy(upstream)
+        sweep.add_exception(upstream.split("/")[2][-12:], refused.value)
+    Proxy(f"ws://127.0.0.1:9/ws?key={KEY}")  # loopback: nothing goes over the network
+    Proxy(f"wss://{USER}:{KEY}@{ELSEWHERE}")
+    sweep.check()
