@@ -330,6 +330,13 @@ def replay(
     help="Audit each connection live: print findings as they happen and a summary at its end.",
 )
 @_findings_per_rule_option
+@click.option(
+    "--stall-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Drop both sides when one takes no frame for this long (s; 0: wait for ever).",
+)
 @_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def proxy(
@@ -341,6 +348,7 @@ def proxy(
     upstream_ca_file: str | None,
     live_audit: bool,
     findings_per_rule: int,
+    stall_timeout: float,
     setup_timeout: float,
     allow_origins: tuple[str, ...],
     verbose: int,
@@ -363,6 +371,8 @@ def proxy(
     port = int(port_text)
     context = _server_tls(certfile, keyfile)
     guards = _guards(setup_timeout, allow_origins)
+    if stall_timeout < 0:
+        _fail("--stall-timeout must not be negative (0: wait for ever)")
     hooks = _live_audit_hooks(_per_rule(findings_per_rule)) if live_audit else {}
     try:
         server = Proxy(
@@ -373,6 +383,7 @@ def proxy(
             ssl=context,
             record_dir=record_dir,
             capture_frames=False,
+            stall_timeout=stall_timeout or None,
             **guards,
             **hooks,
         )

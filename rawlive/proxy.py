@@ -146,7 +146,11 @@ class Proxy(LiveServer):
     and both connections buffer at most ``max_queue`` received frames (1 by
     default; ``websockets``' 16 would hold 16 frames of up to ``max_size``
     each), so a side that stops reading stops the proxy reading the other
-    side, and a connection holds a few frames at most.
+    side, and a connection holds a few frames at most. A side that takes no
+    frame for ``stall_timeout`` seconds (``None``: wait for ever) is dropped,
+    and the other side with it: an upstream that stops reading for good does
+    not hold the connection, nor :meth:`stop`, for ever (while the proxy
+    waits on it, it reads nothing from the client, not even a drop).
     """
 
     def __init__(
@@ -157,6 +161,7 @@ class Proxy(LiveServer):
         on_frame: FrameHook | None = None,
         open_timeout: float | None = 10.0,
         max_queue: int = 1,
+        stall_timeout: float | None = 60.0,
         **kwargs: Any,
     ) -> None:
         if not upstream.startswith(("ws://", "wss://")):
@@ -183,6 +188,11 @@ class Proxy(LiveServer):
         self.upstream_ssl = _upstream_ssl(upstream, upstream_ca_file)
         self.on_frame = on_frame
         self.open_timeout = open_timeout
+        if stall_timeout is not None and not stall_timeout > 0:
+            raise ConfigError(
+                f"stall_timeout must be positive (None: no limit), not {stall_timeout}"
+            )
+        self.stall_timeout = stall_timeout
 
     async def session(self, peer: Peer) -> None:
         request = peer.ws.request
@@ -282,9 +292,21 @@ class Proxy(LiveServer):
                             except Exception:
                                 log.exception("on_frame hook failed")
                 try:
-                    await target.send(data)
+                    async with asyncio.timeout(self.stall_timeout):
+                        await target.send(data)
                 except ConnectionClosed:
                     return  # the target ended first: its own pump passes that on
+                except TimeoutError:
+                    taker = "upstream" if sender == "client" else "client"
+                    log.warning(
+                        "connection %d: the %s took no frame for %g s; dropping both sides",
+                        capture.number,
+                        taker,
+                        self.stall_timeout,
+                    )
+                    target.transport.abort()  # a frame is half sent: nothing else will do
+                    source.transport.abort()
+                    return
         except ConnectionClosed:
             pass
         await _mirror_close(source, target)

@@ -44,6 +44,10 @@ def _refused(args: list[str], *, env: dict[str, str] | None = None) -> str:
             ["proxy", "--upstream", "ws://127.0.0.1:1", "--setup-timeout", "-1"],
             "--setup-timeout must not be negative",
         ),
+        (
+            ["proxy", "--upstream", "ws://127.0.0.1:1", "--stall-timeout", "-1"],
+            "--stall-timeout must not be negative",
+        ),
         (["serve", "--allow-origin", "app.example"], "--allow-origin: origin 'app.example' is not"),
         (["replay", CASSETTE, "--allow-origin", "x"], "--allow-origin: origin 'x' is not"),
         (

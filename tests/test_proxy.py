@@ -8,6 +8,7 @@ import base64
 import json
 import pathlib
 import sys
+import time
 import tracemalloc
 import urllib.parse
 from pathlib import Path
@@ -454,6 +455,33 @@ async def test_an_upstream_that_stops_reading_stops_the_proxy_reading_the_client
                 await asyncio.wait_for(ws.recv(), 5)
     assert sent < 80, "the client's sends never stalled"
     assert peak < 8 * size, f"{peak / size:.1f} frames held while upstream does not read"
+
+
+async def test_an_upstream_that_takes_nothing_for_stall_timeout_is_dropped_with_its_client() -> (
+    None
+):
+    """Blocked forwarding to a deaf upstream, the proxy lets both sides go (and stops)."""
+    size = 2**20
+    frame = b"\x01" * size
+    options: dict[str, Any] = {"max_size": 2 * size, "capture_frames": False}
+
+    async def scenario() -> float:
+        async with Deaf() as upstream:
+            async with Proxy(upstream.url, stall_timeout=2.0, **options) as proxy:
+                async with websockets.connect(proxy.url + PATH, max_size=None) as ws:
+                    await ws.send(b"hello")
+                    await proxy.wait_for_connections(1)
+                    started = time.monotonic()
+                    assert await _flood(ws, frame, 80) < 80  # the proxy is stuck upstream
+                    with pytest.raises(ConnectionClosed):
+                        await asyncio.wait_for(ws.recv(), 10)  # dropped by the proxy
+                    await asyncio.wait_for(proxy.connections[0].closed.wait(), 5)
+                    ended = time.monotonic() - started
+                upstream.release.set()
+            return ended
+
+    ended = await asyncio.wait_for(scenario(), 30)
+    assert 2.0 <= ended < 6.0, f"the proxy let go {ended:.1f} s after the flood began"
 
 
 class Flood(LiveServer):
