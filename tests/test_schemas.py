@@ -53,7 +53,7 @@ def _texts(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _reshaped(node: Any, text: Callable[[str], str]) -> Any:
-    """``node`` with every title and description passed through ``text``, nulls first."""
+    """``node``, its titles and descriptions cleaned then passed through ``text``, nulls first."""
     if isinstance(node, tuple):
         return tuple(_reshaped(item, text) for item in node)
     if isinstance(node, list):
@@ -63,7 +63,7 @@ def _reshaped(node: Any, text: Callable[[str], str]) -> Any:
     out = {}
     for key, value in node.items():
         if key in ("title", "description") and isinstance(value, str):
-            out[key] = text(value)
+            out[key] = text(inspect.cleandoc(value))  # from the clean form, whatever msgspec gave
         elif key in ("properties", "$defs"):  # names (a field may be called anyOf) -> schemas
             out[key] = {name: _reshaped(sub, text) for name, sub in value.items()}
         elif key == "anyOf":
