@@ -7,16 +7,35 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test fuzz soak lint format schemas bench readme clean
+# make test-lowest: the same tests in a venv of its own with the lowest version
+# of every requirement pyproject.toml allows (constraints derived from it).
+LOWEST       := .venv-lowest
+LOWEST_BIN   := $(LOWEST)/bin
+LOWEST_STAMP := $(LOWEST)/.installed
+
+.PHONY: install install-lowest demo test test-lowest fuzz soak lint format schemas bench readme clean
 
 install: $(STAMP)
 
-# Re-install only when the project's metadata changed: fast when done.
+# Re-install only when the project's metadata changed: fast when done. Every
+# requirement at the newest version its range allows (--upgrade, eagerly), even
+# in a venv that had older ones.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]'
 	@touch $(STAMP)
+
+install-lowest: $(LOWEST_STAMP)
+
+# Each requirement pinned to its floor; what they pull in comes at its newest.
+$(LOWEST_STAMP): pyproject.toml .ci/lowest_constraints.py
+	@test -x $(LOWEST_BIN)/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(LOWEST_BIN)/python .ci/lowest_constraints.py pyproject.toml > $(LOWEST)/constraints.txt
+	$(LOWEST_BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager \
+		-c $(LOWEST)/constraints.txt -e '.[dev]'
+	@touch $(LOWEST_STAMP)
 
 # The main job on the embedded emulator: stream a spoken question, print the
 # transcripts, leave the spoken answer in reply.wav and the transcript in
@@ -25,11 +44,19 @@ demo: install
 	set -o pipefail; $(BIN)/rawlive send fixtures/audio/weather-16k-mono.wav --emulator \
 		--emulator-script fixtures/scripts/demo.toml --out reply.wav | tee transcript.txt
 
+# The tests under coverage, with the python of the venv given ($(1)).
+define run_tests
+	$(1)/python -m coverage erase
+	$(1)/python -m coverage run -m pytest -q
+	$(1)/python -m coverage combine -q
+	$(1)/python -m coverage report --fail-under=90
+endef
+
 test: install
-	$(BIN)/python -m coverage erase
-	$(BIN)/python -m coverage run -m pytest -q
-	$(BIN)/python -m coverage combine -q
-	$(BIN)/python -m coverage report --fail-under=90
+	$(call run_tests,$(BIN))
+
+test-lowest: install-lowest
+	$(call run_tests,$(LOWEST_BIN))
 
 # The fuzz tests' long run: thousands of random and mutated frames, cassettes
 # and audio headers per target, random seeds, no deadline (a few minutes).
@@ -46,13 +73,13 @@ soak: install
 	RAWLIVE_SOAK=long $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_soak.py
 
 lint: install
-	$(BIN)/ruff check rawlive tests bench
-	$(BIN)/ruff format --check rawlive tests bench
-	$(BIN)/mypy --strict rawlive
+	$(BIN)/ruff check rawlive tests bench .ci
+	$(BIN)/ruff format --check rawlive tests bench .ci
+	$(BIN)/mypy --strict rawlive .ci/lowest_constraints.py
 
 format: install
-	$(BIN)/ruff check --fix rawlive tests bench
-	$(BIN)/ruff format rawlive tests bench
+	$(BIN)/ruff check --fix rawlive tests bench .ci
+	$(BIN)/ruff format rawlive tests bench .ci
 
 schemas: install
 	$(BIN)/python -m rawlive.schema schemas
@@ -66,4 +93,4 @@ readme: install
 	$(BIN)/python -m rawlive.clidoc README.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

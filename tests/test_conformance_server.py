@@ -23,7 +23,6 @@ message at all.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import json
 import re
@@ -499,10 +498,13 @@ def test_text_and_binary_frames_decode_alike(case: str) -> None:
 def test_close_vectors_carry_no_message_and_any_setup_reply_decodes(path: Path) -> None:
     vector = _load(path)
     assert vector["server_close"] is not None
-    raw = vector.get("wire_raw")
-    if raw is not None:  # none do today; if one does, it must behave like any frame
-        with contextlib.suppress(rawlive.DecodeError):
-            assert isinstance(codec.decode_server_message(raw), t.LiveServerMessage)
+    # A close vector is a close and nothing else: the frame the SDK saw, if any,
+    # belongs in a message vector (*.text.json / *.binary.json), which this file
+    # decodes and compares; here it would go untested.
+    assert vector["frame_kind"] is None
+    assert vector["wire"] is None
+    assert vector["wire_raw"] is None
+    assert vector["sdk_parsed"] is None
     session = vector.get("session")
     if session is not None:  # the setupComplete the server sent before closing
         reply = json.dumps({"setupComplete": session["setup_complete"]})

@@ -4,7 +4,9 @@ The browser tests open the pages in headless Chromium through a harness page
 that loads each report in an iframe and reads its rendered DOM (lanes,
 turns, latency brackets with their on-screen widths, tables, notes, the
 resources it fetched, the duration of every embedded clip as the browser
-decodes it). Without a Chromium they skip and say so.
+decodes it). Without a Chromium they skip and say so, except in CI (the
+environment variable ``CI`` set, as .ci/run runs), where they fail: CI installs
+one, so a missing browser is a broken set-up, not a reason to test less.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 import zlib
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -181,11 +183,23 @@ class Browser:
         return png.read_bytes()
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
+def _in_ci() -> bool:
+    """Whether this is a CI run: ``CI`` set to anything but empty, 0 or false."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _no_browser(reason: str) -> NoReturn:
+    """Skip a browser test for ``reason``; in CI fail it, since CI installs Chromium."""
+    if _in_ci():
+        pytest.fail(f"{reason} (CI is set: .ci/run must install Chromium)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _find_browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
+    """A Chromium on PATH that runs headless here (else skip, or fail in CI)."""
     found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
     if found is None:
-        pytest.skip(
+        _no_browser(
             f"no Chromium to check the page in (looked for {', '.join(BROWSERS)} on PATH); "
             "install one (apt-get install chromium, as .ci/run does)"
         )
@@ -195,11 +209,46 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
     try:
         result = chromium.run("--dump-dom", probe.as_uri(), timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"{found} does not run headless here: {exc}")
+        _no_browser(f"{found} does not run headless here: {exc}")
     if 'id="probe"' not in result.stdout:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"{found} does not run headless here: {last}")
+        _no_browser(f"{found} does not run headless here: {last}")
     return chromium
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
+    return _find_browser(tmp_path_factory)
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"),
+    [
+        ("true", pytest.fail.Exception),
+        ("1", pytest.fail.Exception),
+        (None, pytest.skip.Exception),
+        ("", pytest.skip.Exception),
+        ("false", pytest.skip.Exception),
+    ],
+)
+def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, ci: str | None, outcome: type[BaseException]
+) -> None:
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="no Chromium here"):
+        _no_browser("no Chromium here")
+
+
+def test_the_browser_fixture_fails_in_ci_without_a_browser(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="no Chromium to check the page in"):
+        _find_browser(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

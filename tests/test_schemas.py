@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from rawlive import codec, schema
@@ -23,6 +26,92 @@ def test_committed_schema_matches_the_types(name: str) -> None:
     assert path.read_text(encoding="utf-8") == schema.schemas()[name], (
         f"schemas/{name} is out of date with rawlive/types.py: run `make schemas`"
     )
+
+
+def _indented(text: str) -> str:
+    """A docstring as written in a class body (what msgspec 0.19 copies as is)."""
+    first, *rest = text.split("\n")
+    return "\n".join([first, *("    " + line if line else "" for line in rest)]) + "\n    "
+
+
+def _dedented_with_newline(text: str) -> str:
+    """A docstring as Python 3.13 compiles it: dedented, its last newline kept."""
+    return text + "\n" if "\n" in text else text
+
+
+def _texts(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """(path, text) of every title and description in a schema document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("title", "description") and isinstance(value, str):
+                yield f"{where}/{key}", value
+            elif key not in ("examples", "default", "const", "enum"):
+                yield from _texts(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _texts(item, f"{where}/{i}")
+
+
+def _reshaped(node: Any, text: Callable[[str], str]) -> Any:
+    """``node``, its titles and descriptions cleaned then passed through ``text``, nulls first."""
+    if isinstance(node, tuple):
+        return tuple(_reshaped(item, text) for item in node)
+    if isinstance(node, list):
+        return [_reshaped(item, text) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("title", "description") and isinstance(value, str):
+            out[key] = text(inspect.cleandoc(value))  # from the clean form, whatever msgspec gave
+        elif key in ("properties", "$defs"):  # names (a field may be called anyOf) -> schemas
+            out[key] = {name: _reshaped(sub, text) for name, sub in value.items()}
+        elif key == "anyOf":
+            members = _reshaped(value, text)
+            out[key] = sorted(members, key=lambda m: m != {"type": "null"})
+        elif key in ("examples", "default", "const", "enum"):
+            out[key] = value
+        else:
+            out[key] = _reshaped(value, text)
+    return out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [_indented, _dedented_with_newline, lambda s: "\n    " + _indented(s)],
+    ids=["indented-msgspec-0.19", "python-3.13", "opening-line-empty"],
+)
+def test_output_does_not_depend_on_how_msgspec_renders_docstrings(
+    monkeypatch: pytest.MonkeyPatch, text: Callable[[str], str]
+) -> None:
+    # What another msgspec or Python hands the generator: the same schema with
+    # its docstrings kept indented (or not) and an optional's null listed first.
+    expected = schema.schemas()
+    real = msgspec.json.schema_components
+    changed: list[bool] = []
+
+    def other_msgspec(*args: Any, **kwargs: Any) -> Any:
+        given = real(*args, **kwargs)
+        reshaped = _reshaped(given, text)
+        changed.append(reshaped != given)
+        return reshaped
+
+    monkeypatch.setattr(msgspec.json, "schema_components", other_msgspec)
+    assert schema.schemas() == expected
+    assert changed == [True] * len(schema.SCHEMA_FILES)  # each went through the reshaping
+
+
+def test_every_title_and_description_is_clean_and_every_null_last() -> None:
+    multi_line = 0
+    for name, text in schema.schemas().items():
+        document = json.loads(text)
+        for where, value in _texts(document):
+            assert value == inspect.cleandoc(value), f"{name}: {where} is not cleaned"
+            assert value == value.strip(), f"{name}: {where} starts or ends with white space"
+            assert "  \n" not in value, f"{name}: {where} has a line ending in spaces"
+            multi_line += "\n" in value
+        assert '{"type": "null"}, ' not in json.dumps(document), f"{name}: a null before a type"
+    assert multi_line > 10  # the docstrings of several paragraphs are there
 
 
 def test_main_writes_every_schema_file(tmp_path: Path) -> None:
