@@ -363,8 +363,10 @@ class Session:
 
         Ends normally when the server closes with 1000 or the session is
         closed; raises :class:`LiveConnectionClosed` when it ends abnormally,
-        and a :class:`ConnectError` (or the close) saying "could not resume
-        the session" when a resume fails. A reconnection shows up as a
+        a :class:`ConnectError` (or the close) saying "could not resume
+        the session" when a resume fails, and a :class:`RawliveError` saying
+        what failed on a fault of rawlive's own (after which :meth:`close`
+        still returns quietly). A reconnection shows up as a
         :class:`SessionResumed` item.
         """
         while True:
@@ -378,6 +380,21 @@ class Session:
             yield item
 
     async def _read(self, ws: ClientConnection, connection: int) -> None:
+        """One connection's reader task: whatever escapes its reading ends the session.
+
+        An error escaping the task would leave :meth:`receive` waiting for
+        good and make :meth:`close` raise it.
+        """
+        try:
+            await self._read_frames(ws, connection)
+        except Exception as exc:  # not expected: a fault of rawlive's own, or of the recorder
+            log.error("reading from the server failed: %s", type(exc).__name__)
+            self._finish(self._fault("the session failed while reading from the server", exc))
+            await _close_quietly(ws, 1011, "client error")
+            with contextlib.suppress(Exception):  # the recorder may be what failed
+                self._record_close(ws, connection)
+
+    async def _read_frames(self, ws: ClientConnection, connection: int) -> None:
         loop = asyncio.get_running_loop()
         recording = self._recorder is not None
         try:
@@ -478,12 +495,7 @@ class Session:
             await self._resume(reason)
         except Exception as exc:  # not expected: a fault of rawlive's own
             log.error("resuming the session failed: %s", type(exc).__name__)
-            self._finish(
-                RawliveError(
-                    f"could not resume the session: {type(exc).__name__}: "
-                    + self.endpoint.redact(str(exc))
-                )
-            )
+            self._finish(self._fault("could not resume the session", exc))
         finally:
             self._reconnecting = None
 
@@ -560,6 +572,17 @@ class Session:
         code, reason = _close_of(ws)
         return LiveConnectionClosed(code, reason, secrets=self.endpoint.secrets)
 
+    def _fault(self, what: str, exc: Exception) -> RawliveError:
+        """The error an unexpected ``exc`` ends the session with, saying ``what`` failed.
+
+        Its message is redacted; ``exc`` is kept as its ``__cause__`` (for the
+        traceback) only when nothing in ``exc``'s chain quotes a secret.
+        """
+        error = RawliveError(f"{what}: {type(exc).__name__}: " + self.endpoint.redact(str(exc)))
+        if not _quotes_a_secret(exc, self.endpoint):
+            error.__cause__ = exc
+        return error
+
     def _finish(self, error: BaseException | None) -> None:
         if self._protocol.state is State.CLOSED:
             return
@@ -580,8 +603,7 @@ class Session:
         if ws is not None:
             await _close_quietly(ws)
         if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await asyncio.wait({self._reader})  # it ends the session itself, never raises
         self._finish(None)
         if self._recorder is not None:
             self._recorder.close()
@@ -604,6 +626,22 @@ def _resume_failure(exc: BaseException) -> str:
         # Only the first message is decoded here: the reader decodes the rest.
         return f"the first message is not a valid setupComplete: {exc}"
     return str(exc) or type(exc).__name__
+
+
+def _quotes_a_secret(exc: BaseException, endpoint: endpoints.Endpoint) -> bool:
+    """Whether ``exc`` or any error chained to it shows a secret (message, repr, args, fields)."""
+    seen: set[int] = set()
+    chain: list[BaseException | None] = [exc]
+    while chain:
+        current = chain.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        for text in (str(current), repr(current), repr(current.args), repr(vars(current))):
+            if endpoint.redact(text) != text:
+                return True
+        chain += (current.__cause__, current.__context__)  # a suppressed context shows too
+    return False
 
 
 def _code_of(exc: BaseException) -> int | None:
