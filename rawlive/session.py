@@ -15,7 +15,8 @@ which owns all state; this module owns sockets, tasks and time:
   exponential backoff; fatal closes (1007, 1008) are never retried. A resume
   whose attempts all fail ends the stream with an error that says so (rule 8
   of :mod:`rawlive.protocol`); every attempt waits for ``setupComplete`` at
-  most ``setup_timeout``, like the first connection.
+  most ``setup_timeout``, like the first connection, and must have re-sent
+  the kept messages within that time too.
 
 With ``record=``, a :class:`rawlive.cassette.CassetteWriter` records every
 connection, frame (exact bytes and opcode, both ways) and close of the
@@ -212,10 +213,17 @@ class Session:
 
     # -- opening --------------------------------------------------------------
 
-    async def _open_connection(self) -> t.LiveServerMessage:
-        """Open a socket, send setup, return setupComplete (no retries here)."""
+    async def _open_connection(self) -> float | None:
+        """Open a socket, send setup, wait for setupComplete (no retries here).
+
+        Returns the loop time ``setup_timeout`` after setup went out (``None``:
+        no limit), by which a resume must also have re-sent its kept messages.
+        """
         ws = await _dial(self.endpoint, self._connect_options)
         recorder = self._recorder
+        loop = asyncio.get_running_loop()
+        timeout = self._setup_timeout
+        deadline = None if timeout is None else loop.time() + timeout
         try:
             setup = self._protocol.open()
             if recorder is not None:
@@ -228,10 +236,10 @@ class Session:
             # Closed before our setup went out? _recv_first reports the close.
             with contextlib.suppress(ConnectionClosed):
                 await self._send_frame(ws, setup)
-            first = await _recv_first(ws, self.endpoint, self._setup_timeout)
+            first = await _recv_first(ws, self.endpoint, timeout)
             if recorder is not None:
                 self._record_received(first, self._protocol.connections)
-            message = self._protocol.receive(first, asyncio.get_running_loop().time())
+            message = self._protocol.receive(first, loop.time())
         except BaseException:
             await _close_quietly(ws)
             self._protocol.connection_lost()
@@ -242,7 +250,7 @@ class Session:
         self._reader = asyncio.create_task(
             self._read(ws, self._protocol.connections), name="rawlive-reader"
         )
-        return message
+        return deadline
 
     async def _start(self) -> None:
         await self._open_connection()
@@ -473,12 +481,17 @@ class Session:
         self._open.clear()
         self._reconnecting = asyncio.create_task(self._reconnect(reason), name="rawlive-resume")
 
-    async def _end_connection(self) -> None:
-        """End the current connection for good and let its reader finish."""
+    async def _end_connection(self, *, graceful: bool = True) -> None:
+        """End the current connection for good and let its reader finish.
+
+        Not ``graceful``: abort it at once, without a closing handshake (an
+        attempt that failed, perhaps on a server that stopped reading).
+        """
         old, reader = self._ws, self._reader
         self._ws = None
         if old is not None:
-            await _close_quietly(old)
+            if graceful:
+                await _close_quietly(old)
             # A peer that does not answer the close (a stalled socket) would
             # keep the old connection open, and its reader feeding the stream
             # and the protocol alongside the new one: end it for good, and let
@@ -518,16 +531,15 @@ class Session:
                 return  # ended meanwhile, by the reader of an attempt's connection
             attempt += 1
             try:
-                await self._open_connection()
+                deadline = await self._open_connection()
                 ws = self._ws
                 assert ws is not None
                 replay_from = self._protocol.replay_from
                 replay = self._protocol.replay()
-                for frame in replay:
-                    await self._send_frame(ws, frame)
+                await self._replay(ws, replay, deadline)
             except (RawliveError, ConnectionClosed, OSError) as exc:
                 error = exc
-                await self._end_connection()  # one that failed during the replay
+                await self._end_connection(graceful=False)  # one that failed during the replay
                 self._protocol.connection_lost()
                 log.info(
                     "reconnect attempt %d failed: %s",
@@ -551,6 +563,28 @@ class Session:
             self._open.set()
             return
         self._finish(self._resume_error(error, attempt))
+
+    async def _replay(
+        self, ws: ClientConnection, frames: list[bytes], deadline: float | None
+    ) -> None:
+        """Re-send the kept ``frames`` by ``deadline``.
+
+        A server that stopped reading would otherwise stall the resume until
+        keepalive gives up, or for ever with pings off.
+        """
+        try:
+            async with asyncio.timeout_at(deadline):
+                for frame in frames:
+                    await self._send_frame(ws, frame)
+            return
+        except TimeoutError:
+            pass
+        # Raised outside the ``except``: nothing to chain.
+        raise ConnectError(
+            f"re-sending the {len(frames)} kept message(s) did not finish within "
+            f"{self._setup_timeout:g} s of sending setup to {self.endpoint.redacted_url()}: "
+            "the server stopped reading (raise setup_timeout if the link is slow)"
+        )
 
     def _resume_error(self, error: BaseException | None, attempts: int) -> RawliveError:
         """The error a resume that failed ``attempts`` times ends the session with."""
@@ -664,8 +698,12 @@ def _close_of(ws: ClientConnection) -> tuple[int, str]:
 
 
 async def _close_quietly(ws: ClientConnection, code: int = 1000, reason: str = "") -> None:
-    with contextlib.suppress(Exception):
+    """Close ``ws``; abort it when the peer does not complete the close within 2 s."""
+    try:
         await asyncio.wait_for(ws.close(code, reason), timeout=2.0)
+    except Exception:
+        # A peer that stopped reading never answers: its reader would wait on.
+        ws.transport.abort()
 
 
 @functools.cache
@@ -794,7 +832,10 @@ def connect(
     ``open_timeout`` bounds the WebSocket handshake and ``setup_timeout`` the
     wait for ``setupComplete`` after ``setup`` (:class:`ConnectError` when it
     runs out; ``None``: no limit), on the first connection and on every
-    resume attempt alike.
+    resume attempt alike. A resume attempt must also have re-sent the kept
+    messages within ``setup_timeout`` of sending ``setup``, or it fails (and
+    is retried): a whole attempt takes at most ``open_timeout`` +
+    ``setup_timeout``.
 
     ``record`` records the session into a cassette (:mod:`rawlive.cassette`):
     a path to write, or a :class:`~rawlive.cassette.CassetteWriter` (or any

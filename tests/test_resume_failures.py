@@ -202,3 +202,94 @@ async def test_an_unexpected_fault_while_resuming_ends_the_session_too(
     assert str(info.value) == (
         "could not resume the session: RuntimeError: replay broke near <redacted>"
     )
+
+
+class StopsReading(LiveServer):
+    """Connection 1 reads ``expected`` messages without acknowledging any, then
+    ``trigger``s; every resume answers setup, then stops reading altogether."""
+
+    def __init__(self, trigger: str, expected: int) -> None:
+        super().__init__(max_size=None)
+        self.trigger = trigger
+        self.expected = expected
+        self.done = asyncio.Event()
+
+    async def session(self, peer: Peer) -> None:
+        await peer.read_setup()
+        await peer.send(b'{"setupComplete":{}}')
+        if len(self.connections) > 1:
+            peer.ws.transport.pause_reading()  # the re-sent messages pile up, then stall
+            await self.done.wait()
+            peer.abort()  # (reading paused, it would not see the client's end)
+            return
+        # No handle, so nothing is acknowledged: all is kept, to be re-sent.
+        for _ in range(self.expected):
+            await peer.recv()
+        if self.trigger == "drop":
+            peer.abort()
+            return
+        await peer.send(GO_AWAY)
+        async for _ in peer:
+            pass
+
+
+@pytest.mark.parametrize("trigger", ["go_away", "drop"])
+async def test_re_sending_to_a_server_that_stops_reading_fails_the_attempt_in_time(
+    trigger: str,
+) -> None:
+    # 24 MiB kept, more than the socket buffers hold: with keepalive pings off
+    # nothing else ends the wait. Before, the re-send waited for ever.
+    chunk, count = "x" * 2**19, 48
+    async with StopsReading(trigger, count) as server:
+        session = await asyncio.wait_for(
+            rawlive.connect(
+                MODEL,
+                {"session_resumption": {}},
+                endpoint=server.url,
+                api_key=KEY,
+                reconnect=rawlive.Reconnect(attempts=2, first_delay=0.01),
+                setup_timeout=SETUP_TIMEOUT,
+                ping_interval=None,
+            ),
+            BOUND,
+        )
+        try:
+            for _ in range(count):
+                await session.send_realtime_input(text=chunk)
+            with pytest.raises(rawlive.ConnectError) as info:
+                await asyncio.wait_for(_drain(session), BOUND)
+        finally:
+            server.done.set()
+            await asyncio.wait_for(session.close(), BOUND)
+    assert str(info.value).startswith(
+        f"could not resume the session after 2 attempts: re-sending the {count} kept "
+        f"message(s) did not finish within {SETUP_TIMEOUT:g} s of sending setup to ws://"
+    ), str(info.value)
+    assert KEY not in str(info.value)
+    assert len(server.connections) == 3
+
+
+async def test_closing_while_re_sending_to_a_server_that_stopped_reading_returns_promptly() -> None:
+    # The close frame cannot get through either: before, close() then waited
+    # for the stalled connection's reader, until the server gave up.
+    chunk, count = "x" * 2**19, 48
+    async with StopsReading("drop", count) as server:
+        session = await asyncio.wait_for(
+            rawlive.connect(
+                MODEL,
+                {"session_resumption": {}},
+                endpoint=server.url,
+                setup_timeout=None,
+                ping_interval=None,
+            ),
+            BOUND,
+        )
+        try:
+            for _ in range(count):
+                await session.send_realtime_input(text=chunk)
+            await server.wait_for_connections(2, BOUND)
+            await asyncio.sleep(0.2)  # the re-send fills the buffers and stalls
+            await asyncio.wait_for(session.close(), 5.0)
+        finally:
+            server.done.set()
+    assert len(server.connections) == 2
