@@ -16,7 +16,9 @@ which owns all state; this module owns sockets, tasks and time:
   whose attempts all fail ends the stream with an error that says so (rule 8
   of :mod:`rawlive.protocol`); every attempt waits for ``setupComplete`` at
   most ``setup_timeout``, like the first connection, and must have re-sent
-  the kept messages within that time too.
+  the kept messages within that time too. Resumes that each end with nothing
+  new from the server (rule 9) are given up on after
+  ``Reconnect.max_resumes_without_progress`` in a row.
 
 With ``record=``, a :class:`rawlive.cassette.CassetteWriter` records every
 connection, frame (exact bytes and opcode, both ways) and close of the
@@ -49,7 +51,7 @@ from websockets.version import version as websockets_version
 
 from rawlive import __version__, cassette, endpoints, messages
 from rawlive import types as t
-from rawlive.errors import DecodeError, RawliveError
+from rawlive.errors import ConfigError, DecodeError, RawliveError
 from rawlive.protocol import (
     CLOSE_HINTS,
     FATAL_CLOSE_CODES,
@@ -58,6 +60,7 @@ from rawlive.protocol import (
     ProtocolError,
     State,
     close_hint,
+    resume_again,
     retry_resume,
 )
 
@@ -125,11 +128,23 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
 class Reconnect:
     """How hard to try when a resumable session must reconnect."""
 
+    #: Attempts per resume (rule 8 of :mod:`rawlive.protocol`).
     attempts: int = 5
     first_delay: float = 0.1
     max_delay: float = 5.0
     #: Reconnect this long before a goAway's deadline at the latest.
     go_away_margin: float = 2.0
+    #: Give up after this many resumes in a row that made no progress: each
+    #: accepted, then ended with nothing new from the server and no message
+    #: acknowledged (a resume loop, rule 9 of :mod:`rawlive.protocol`).
+    max_resumes_without_progress: int = 3
+
+    def __post_init__(self) -> None:
+        if self.max_resumes_without_progress < 1:
+            raise ConfigError(
+                "Reconnect.max_resumes_without_progress must be at least 1, "
+                f"got {self.max_resumes_without_progress}"
+            )
 
 
 _END = object()
@@ -372,7 +387,8 @@ class Session:
         Ends normally when the server closes with 1000 or the session is
         closed; raises :class:`LiveConnectionClosed` when it ends abnormally,
         a :class:`ConnectError` (or the close) saying "could not resume
-        the session" when a resume fails, and a :class:`RawliveError` saying
+        the session" when a resume fails, an error saying "gave up resuming
+        the session" after a resume loop (protocol rule 9), and a :class:`RawliveError` saying
         what failed on a fault of rawlive's own (after which :meth:`close`
         still returns quietly). A reconnection shows up as a
         :class:`SessionResumed` item.
@@ -513,13 +529,18 @@ class Session:
             self._reconnecting = None
 
     async def _resume(self, reason: str) -> None:
-        """Open a new connection with the latest handle and replay (rule 8's attempts)."""
+        """Open a new connection with the latest handle and replay (rules 8 and 9)."""
+        lost = self._ws
         await self._end_connection()
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
             self._go_away_timer = None
         self._protocol.connection_lost()
         policy = self._reconnect_policy
+        stalled = self._protocol.resumes_without_progress
+        if not resume_again(stalled, policy.max_resumes_without_progress):
+            self._finish(self._loop_error(stalled, reason, lost))
+            return
         delay = policy.first_delay
         error: BaseException | None = None
         attempt = 0
@@ -584,6 +605,27 @@ class Session:
             f"re-sending the {len(frames)} kept message(s) did not finish within "
             f"{self._setup_timeout:g} s of sending setup to {self.endpoint.redacted_url()}: "
             "the server stopped reading (raise setup_timeout if the link is slow)"
+        )
+
+    def _loop_error(self, stalled: int, reason: str, lost: ClientConnection | None) -> RawliveError:
+        """The error a resume loop ends the session with (rule 9).
+
+        ``lost`` is the last connection: its close is the error's, unless a
+        goAway ended it.
+        """
+        many = stalled > 1
+        context = (
+            f"gave up resuming the session: {stalled} "
+            + ("resumes in a row" if many else "resume")
+            + " made no progress (a resume loop: the server accepted "
+            + ("each" if many else "it")
+            + ", then ended it with nothing new and no message acknowledged)"
+        )
+        if reason == "go_away" or lost is None:
+            return RawliveError(f"{context}; the last connection ended with a goAway")
+        code, close_reason = _close_of(lost)
+        return LiveConnectionClosed(
+            code, close_reason, secrets=self.endpoint.secrets, context=context
         )
 
     def _resume_error(self, error: BaseException | None, attempts: int) -> RawliveError:
