@@ -35,6 +35,17 @@ session's state lives here, under these rules:
    it ended with a fatal close: the same setup would be refused the same way
    (:func:`retry_resume`). When no attempt is left the session is over
    (:meth:`Protocol.close`), with the last failure as its error.
+9. A connection makes progress when the server sends any message but
+   ``setupComplete``, ``sessionResumptionUpdate`` and ``goAway`` (content, a
+   tool call, usage, voice activity...), or a resumable update acknowledges
+   a client message that no earlier one did (its state holds a message sent
+   since). A resumed connection that ends without progress adds one to
+   :attr:`Protocol.resumes_without_progress`; one with progress sets it back
+   to 0. After a limit of them in a row the session resumes no more
+   (:func:`resume_again`): a server that accepts every resume and then ends
+   the connection (at once, or after the re-sent messages) would otherwise
+   make it resume for ever. A healthy session, whose connections each carry
+   some of the conversation, never gets near the limit.
 """
 
 from __future__ import annotations
@@ -59,6 +70,7 @@ __all__ = [
     "State",
     "UsageTotals",
     "close_hint",
+    "resume_again",
     "retry_resume",
 ]
 
@@ -167,6 +179,15 @@ def retry_resume(close_code: int | None) -> bool:
     return close_code not in FATAL_CLOSE_CODES
 
 
+def resume_again(resumes_without_progress: int, limit: int) -> bool:
+    """Whether a lost connection may be resumed once more (rule 9).
+
+    ``resumes_without_progress`` is :attr:`Protocol.resumes_without_progress`;
+    ``limit`` how many such resumes in a row make a loop to give up on.
+    """
+    return resumes_without_progress < limit
+
+
 class State(enum.Enum):
     IDLE = "idle"  # no connection yet, or between connections
     SETUP_SENT = "setup_sent"  # setup out, waiting for setupComplete
@@ -247,6 +268,12 @@ class Protocol:
         self.turns_completed = 0
         #: Things worth a log line that are not errors; the session drains it.
         self.warnings: list[str] = []
+        #: Resumed connections in a row that ended without progress (rule 9).
+        self.resumes_without_progress = 0
+        #: Whether the current connection has made progress (rule 9).
+        self.progress = False
+        #: The latest client message a resumable handle is known to hold.
+        self.acknowledged = 0
         self._kept: collections.deque[_Kept] = collections.deque()
 
     # -- connection lifecycle -------------------------------------------------
@@ -264,6 +291,7 @@ class Protocol:
             )
             self.setup_handle = self.handle
         self.state = State.SETUP_SENT
+        self.progress = False
         self.connections += 1
         self.go_away_deadline = None
         return codec.encode_client_message(setup)
@@ -274,7 +302,10 @@ class Protocol:
         return self.connections > 1
 
     def connection_lost(self) -> None:
-        """The socket is gone; the session may open another (rule 3)."""
+        """The socket is gone; the session may open another (rules 3, 9)."""
+        if self.state is State.OPEN and self.resuming:
+            stalled = self.resumes_without_progress
+            self.resumes_without_progress = 0 if self.progress else stalled + 1
         if self.state is not State.CLOSED:
             self.state = State.IDLE
         self.model_turn_active = False
@@ -369,6 +400,8 @@ class Protocol:
         return message
 
     def _apply(self, message: t.LiveServerMessage, now: float) -> None:
+        if not self.progress and _carries_progress(message):
+            self.progress = True
         content = message.server_content
         if content is not None:
             if content.model_turn is not None:
@@ -402,6 +435,10 @@ class Protocol:
             return
         self.handle = update.new_handle
         consumed = update.last_consumed_client_message_index
+        held = self.message_index if not self.transparent else consumed
+        if held is not None and held > self.acknowledged:
+            self.acknowledged = held
+            self.progress = True  # rule 9
         if not self.transparent:
             # The new handle's state holds everything sent so far (rule 3).
             self._kept.clear()
@@ -409,3 +446,16 @@ class Protocol:
             # The index is that of the handle's state: keep what follows it.
             while self._kept and self._kept[0].index <= consumed:
                 self._kept.popleft()
+
+
+#: The fields of a server message that are no progress of the session (rule 9).
+_NO_PROGRESS = frozenset({"setup_complete", "session_resumption_update", "go_away"})
+
+
+def _carries_progress(message: t.LiveServerMessage) -> bool:
+    """Whether ``message`` has a field other than those of :data:`_NO_PROGRESS` (rule 9)."""
+    return any(
+        getattr(message, name) is not None
+        for name in message.__struct_fields__
+        if name not in _NO_PROGRESS
+    )

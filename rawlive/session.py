@@ -15,7 +15,10 @@ which owns all state; this module owns sockets, tasks and time:
   exponential backoff; fatal closes (1007, 1008) are never retried. A resume
   whose attempts all fail ends the stream with an error that says so (rule 8
   of :mod:`rawlive.protocol`); every attempt waits for ``setupComplete`` at
-  most ``setup_timeout``, like the first connection.
+  most ``setup_timeout``, like the first connection, and must have re-sent
+  the kept messages within that time too. Resumes that each end with nothing
+  new from the server (rule 9) are given up on after
+  ``Reconnect.max_resumes_without_progress`` in a row.
 
 With ``record=``, a :class:`rawlive.cassette.CassetteWriter` records every
 connection, frame (exact bytes and opcode, both ways) and close of the
@@ -48,7 +51,7 @@ from websockets.version import version as websockets_version
 
 from rawlive import __version__, cassette, endpoints, messages
 from rawlive import types as t
-from rawlive.errors import DecodeError, RawliveError
+from rawlive.errors import ConfigError, DecodeError, RawliveError
 from rawlive.protocol import (
     CLOSE_HINTS,
     FATAL_CLOSE_CODES,
@@ -57,6 +60,7 @@ from rawlive.protocol import (
     ProtocolError,
     State,
     close_hint,
+    resume_again,
     retry_resume,
 )
 
@@ -124,11 +128,23 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
 class Reconnect:
     """How hard to try when a resumable session must reconnect."""
 
+    #: Attempts per resume (rule 8 of :mod:`rawlive.protocol`).
     attempts: int = 5
     first_delay: float = 0.1
     max_delay: float = 5.0
     #: Reconnect this long before a goAway's deadline at the latest.
     go_away_margin: float = 2.0
+    #: Give up after this many resumes in a row that made no progress: each
+    #: accepted, then ended with nothing new from the server and no message
+    #: acknowledged (a resume loop, rule 9 of :mod:`rawlive.protocol`).
+    max_resumes_without_progress: int = 3
+
+    def __post_init__(self) -> None:
+        if self.max_resumes_without_progress < 1:
+            raise ConfigError(
+                "Reconnect.max_resumes_without_progress must be at least 1, "
+                f"got {self.max_resumes_without_progress}"
+            )
 
 
 _END = object()
@@ -212,10 +228,17 @@ class Session:
 
     # -- opening --------------------------------------------------------------
 
-    async def _open_connection(self) -> t.LiveServerMessage:
-        """Open a socket, send setup, return setupComplete (no retries here)."""
+    async def _open_connection(self) -> float | None:
+        """Open a socket, send setup, wait for setupComplete (no retries here).
+
+        Returns the loop time ``setup_timeout`` after setup went out (``None``:
+        no limit), by which a resume must also have re-sent its kept messages.
+        """
         ws = await _dial(self.endpoint, self._connect_options)
         recorder = self._recorder
+        loop = asyncio.get_running_loop()
+        timeout = self._setup_timeout
+        deadline = None if timeout is None else loop.time() + timeout
         try:
             setup = self._protocol.open()
             if recorder is not None:
@@ -228,10 +251,10 @@ class Session:
             # Closed before our setup went out? _recv_first reports the close.
             with contextlib.suppress(ConnectionClosed):
                 await self._send_frame(ws, setup)
-            first = await _recv_first(ws, self.endpoint, self._setup_timeout)
+            first = await _recv_first(ws, self.endpoint, timeout)
             if recorder is not None:
                 self._record_received(first, self._protocol.connections)
-            message = self._protocol.receive(first, asyncio.get_running_loop().time())
+            message = self._protocol.receive(first, loop.time())
         except BaseException:
             await _close_quietly(ws)
             self._protocol.connection_lost()
@@ -242,7 +265,7 @@ class Session:
         self._reader = asyncio.create_task(
             self._read(ws, self._protocol.connections), name="rawlive-reader"
         )
-        return message
+        return deadline
 
     async def _start(self) -> None:
         await self._open_connection()
@@ -363,8 +386,11 @@ class Session:
 
         Ends normally when the server closes with 1000 or the session is
         closed; raises :class:`LiveConnectionClosed` when it ends abnormally,
-        and a :class:`ConnectError` (or the close) saying "could not resume
-        the session" when a resume fails. A reconnection shows up as a
+        a :class:`ConnectError` (or the close) saying "could not resume
+        the session" when a resume fails, an error saying "gave up resuming
+        the session" after a resume loop (protocol rule 9), and a :class:`RawliveError` saying
+        what failed on a fault of rawlive's own (after which :meth:`close`
+        still returns quietly). A reconnection shows up as a
         :class:`SessionResumed` item.
         """
         while True:
@@ -378,6 +404,21 @@ class Session:
             yield item
 
     async def _read(self, ws: ClientConnection, connection: int) -> None:
+        """One connection's reader task: whatever escapes its reading ends the session.
+
+        An error escaping the task would leave :meth:`receive` waiting for
+        good and make :meth:`close` raise it.
+        """
+        try:
+            await self._read_frames(ws, connection)
+        except Exception as exc:  # not expected: a fault of rawlive's own, or of the recorder
+            log.error("reading from the server failed: %s", type(exc).__name__)
+            self._finish(self._fault("the session failed while reading from the server", exc))
+            await _close_quietly(ws, 1011, "client error")
+            with contextlib.suppress(Exception):  # the recorder may be what failed
+                self._record_close(ws, connection)
+
+    async def _read_frames(self, ws: ClientConnection, connection: int) -> None:
         loop = asyncio.get_running_loop()
         recording = self._recorder is not None
         try:
@@ -460,12 +501,17 @@ class Session:
         self._open.clear()
         self._reconnecting = asyncio.create_task(self._reconnect(reason), name="rawlive-resume")
 
-    async def _end_connection(self) -> None:
-        """End the current connection for good and let its reader finish."""
+    async def _end_connection(self, *, graceful: bool = True) -> None:
+        """End the current connection for good and let its reader finish.
+
+        Not ``graceful``: abort it at once, without a closing handshake (an
+        attempt that failed, perhaps on a server that stopped reading).
+        """
         old, reader = self._ws, self._reader
         self._ws = None
         if old is not None:
-            await _close_quietly(old)
+            if graceful:
+                await _close_quietly(old)
             # A peer that does not answer the close (a stalled socket) would
             # keep the old connection open, and its reader feeding the stream
             # and the protocol alongside the new one: end it for good, and let
@@ -482,23 +528,23 @@ class Session:
             await self._resume(reason)
         except Exception as exc:  # not expected: a fault of rawlive's own
             log.error("resuming the session failed: %s", type(exc).__name__)
-            self._finish(
-                RawliveError(
-                    f"could not resume the session: {type(exc).__name__}: "
-                    + self.endpoint.redact(str(exc))
-                )
-            )
+            self._finish(self._fault("could not resume the session", exc))
         finally:
             self._reconnecting = None
 
     async def _resume(self, reason: str) -> None:
-        """Open a new connection with the latest handle and replay (rule 8's attempts)."""
+        """Open a new connection with the latest handle and replay (rules 8 and 9)."""
+        lost = self._ws
         await self._end_connection()
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
             self._go_away_timer = None
         self._protocol.connection_lost()
         policy = self._reconnect_policy
+        stalled = self._protocol.resumes_without_progress
+        if not resume_again(stalled, policy.max_resumes_without_progress):
+            self._finish(self._loop_error(stalled, reason, lost))
+            return
         delay = policy.first_delay
         error: BaseException | None = None
         attempt = 0
@@ -510,16 +556,15 @@ class Session:
                 return  # ended meanwhile, by the reader of an attempt's connection
             attempt += 1
             try:
-                await self._open_connection()
+                deadline = await self._open_connection()
                 ws = self._ws
                 assert ws is not None
                 replay_from = self._protocol.replay_from
                 replay = self._protocol.replay()
-                for frame in replay:
-                    await self._send_frame(ws, frame)
+                await self._replay(ws, replay, deadline)
             except (RawliveError, ConnectionClosed, OSError) as exc:
                 error = exc
-                await self._end_connection()  # one that failed during the replay
+                await self._end_connection(graceful=False)  # one that failed during the replay
                 self._protocol.connection_lost()
                 log.info(
                     "reconnect attempt %d failed: %s",
@@ -544,6 +589,49 @@ class Session:
             return
         self._finish(self._resume_error(error, attempt))
 
+    async def _replay(
+        self, ws: ClientConnection, frames: list[bytes], deadline: float | None
+    ) -> None:
+        """Re-send the kept ``frames`` by ``deadline``.
+
+        A server that stopped reading would otherwise stall the resume until
+        keepalive gives up, or for ever with pings off.
+        """
+        try:
+            async with asyncio.timeout_at(deadline):
+                for frame in frames:
+                    await self._send_frame(ws, frame)
+            return
+        except TimeoutError:
+            pass
+        # Raised outside the ``except``: nothing to chain.
+        raise ConnectError(
+            f"re-sending the {len(frames)} kept message(s) did not finish within "
+            f"{self._setup_timeout:g} s of sending setup to {self.endpoint.redacted_url()}: "
+            "the server stopped reading (raise setup_timeout if the link is slow)"
+        )
+
+    def _loop_error(self, stalled: int, reason: str, lost: ClientConnection | None) -> RawliveError:
+        """The error a resume loop ends the session with (rule 9).
+
+        ``lost`` is the last connection: its close is the error's, unless a
+        goAway ended it.
+        """
+        many = stalled > 1
+        context = (
+            f"gave up resuming the session: {stalled} "
+            + ("resumes in a row" if many else "resume")
+            + " made no progress (a resume loop: the server accepted "
+            + ("each" if many else "it")
+            + ", then ended it with nothing new and no message acknowledged)"
+        )
+        if reason == "go_away" or lost is None:
+            return RawliveError(f"{context}; the last connection ended with a goAway")
+        code, close_reason = _close_of(lost)
+        return LiveConnectionClosed(
+            code, close_reason, secrets=self.endpoint.secrets, context=context
+        )
+
     def _resume_error(self, error: BaseException | None, attempts: int) -> RawliveError:
         """The error a resume that failed ``attempts`` times ends the session with."""
         context = "could not resume the session" + (
@@ -563,6 +651,17 @@ class Session:
     def _closed_error(self, ws: ClientConnection) -> LiveConnectionClosed:
         code, reason = _close_of(ws)
         return LiveConnectionClosed(code, reason, secrets=self.endpoint.secrets)
+
+    def _fault(self, what: str, exc: Exception) -> RawliveError:
+        """The error an unexpected ``exc`` ends the session with, saying ``what`` failed.
+
+        Its message is redacted; ``exc`` is kept as its ``__cause__`` (for the
+        traceback) only when nothing in ``exc``'s chain quotes a secret.
+        """
+        error = RawliveError(f"{what}: {type(exc).__name__}: " + self.endpoint.redact(str(exc)))
+        if not _quotes_a_secret(exc, self.endpoint):
+            error.__cause__ = exc
+        return error
 
     def _finish(self, error: BaseException | None) -> None:
         if self._protocol.state is State.CLOSED:
@@ -584,8 +683,7 @@ class Session:
         if ws is not None:
             await _close_quietly(ws)
         if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await asyncio.wait({self._reader})  # it ends the session itself, never raises
         self._finish(None)
         if self._recorder is not None:
             self._recorder.close()
@@ -610,6 +708,22 @@ def _resume_failure(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _quotes_a_secret(exc: BaseException, endpoint: endpoints.Endpoint) -> bool:
+    """Whether ``exc`` or any error chained to it shows a secret (message, repr, args, fields)."""
+    seen: set[int] = set()
+    chain: list[BaseException | None] = [exc]
+    while chain:
+        current = chain.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        for text in (str(current), repr(current), repr(current.args), repr(vars(current))):
+            if endpoint.redact(text) != text:
+                return True
+        chain += (current.__cause__, current.__context__)  # a suppressed context shows too
+    return False
+
+
 def _code_of(exc: BaseException) -> int | None:
     if isinstance(exc, LiveConnectionClosed):
         return exc.code
@@ -630,8 +744,12 @@ def _close_of(ws: ClientConnection) -> tuple[int, str]:
 
 
 async def _close_quietly(ws: ClientConnection, code: int = 1000, reason: str = "") -> None:
-    with contextlib.suppress(Exception):
+    """Close ``ws``; abort it when the peer does not complete the close within 2 s."""
+    try:
         await asyncio.wait_for(ws.close(code, reason), timeout=2.0)
+    except Exception:
+        # A peer that stopped reading never answers: its reader would wait on.
+        ws.transport.abort()
 
 
 @functools.cache
@@ -760,7 +878,10 @@ def connect(
     ``open_timeout`` bounds the WebSocket handshake and ``setup_timeout`` the
     wait for ``setupComplete`` after ``setup`` (:class:`ConnectError` when it
     runs out; ``None``: no limit), on the first connection and on every
-    resume attempt alike.
+    resume attempt alike. A resume attempt must also have re-sent the kept
+    messages within ``setup_timeout`` of sending ``setup``, or it fails (and
+    is retried): a whole attempt takes at most ``open_timeout`` +
+    ``setup_timeout``.
 
     ``record`` records the session into a cassette (:mod:`rawlive.cassette`):
     a path to write, or a :class:`~rawlive.cassette.CassetteWriter` (or any

@@ -7,7 +7,7 @@ import pytest
 
 from rawlive import codec
 from rawlive import types as t
-from rawlive.protocol import Protocol, ProtocolError, State, retry_resume
+from rawlive.protocol import Protocol, ProtocolError, State, resume_again, retry_resume
 
 SETUP_COMPLETE = b'{"setupComplete":{}}'
 
@@ -271,3 +271,109 @@ def test_a_failed_resume_attempt_is_retried_unless_it_ended_with_a_fatal_close(
     close_code: int | None, retried: bool
 ) -> None:
     assert retry_resume(close_code) is retried
+
+
+# -- rule 9: resumes that make no progress ------------------------------------------
+
+CONTENT = b'{"serverContent":{"turnComplete":true}}'
+GO_AWAY = b'{"goAway":{"timeLeft":"0s"}}'
+
+
+def _resumed(protocol: Protocol, *frames: bytes) -> None:
+    """The connection ends; a resume opens the next, which receives ``frames``."""
+    protocol.connection_lost()
+    protocol.open()
+    protocol.receive(SETUP_COMPLETE, now=0.0)
+    for frame in frames:
+        protocol.receive(frame, now=0.0)
+
+
+def test_resumed_connections_that_end_with_nothing_new_are_counted_in_a_row() -> None:
+    protocol = _opened(_setup())
+    protocol.receive(_update("h-1"), now=0.0)
+    protocol.connection_lost()  # the first connection is no resume: not counted
+    assert protocol.resumes_without_progress == 0
+    for count in (1, 2, 3):
+        # The same handle again, a goAway: neither is progress.
+        _resumed(protocol, _update("h-1"), GO_AWAY)
+        protocol.connection_lost()
+        assert protocol.resumes_without_progress == count
+        protocol.connection_lost()  # (again: still the same end)
+        assert protocol.resumes_without_progress == count
+
+
+def test_failed_attempts_are_rule_8s_and_not_counted_here() -> None:
+    protocol = _opened(_setup())
+    for _ in range(3):
+        protocol.connection_lost()
+        protocol.open()  # no setupComplete: the attempt fails
+    protocol.connection_lost()
+    assert protocol.resumes_without_progress == 0
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        CONTENT,
+        b'{"toolCall":{"functionCalls":[{"id":"c1","name":"f"}]}}',
+        b'{"usageMetadata":{"totalTokenCount":3}}',
+        b'{"voiceActivity":{"type":"ACTIVITY_START"}}',
+    ],
+)
+def test_any_other_server_message_is_progress_and_starts_the_count_again(frame: bytes) -> None:
+    protocol = _opened(_setup())
+    _resumed(protocol)
+    _resumed(protocol)
+    assert protocol.resumes_without_progress == 1
+    _resumed(protocol, frame)
+    protocol.connection_lost()
+    assert protocol.resumes_without_progress == 0
+
+
+def test_an_update_that_acknowledges_a_new_message_is_progress() -> None:
+    protocol = _opened(_setup())
+    protocol.send(_text("one"))
+    _resumed(protocol)
+    # A handle whose state holds the message: progress, once.
+    _resumed(protocol, _update("h-1"))
+    _resumed(protocol, _update("h-2"))
+    protocol.send(_text("two"))  # sent on this connection, acknowledged on the next
+    protocol.connection_lost()
+    assert protocol.resumes_without_progress == 1
+    _resumed(protocol, _update("h-3"))
+    protocol.connection_lost()
+    assert protocol.resumes_without_progress == 0
+
+
+def test_in_transparent_mode_only_a_later_consumed_index_is_progress() -> None:
+    protocol = _opened(_setup(transparent=True))
+    for text in ("one", "two"):
+        protocol.send(_text(text))
+    _resumed(protocol, _update("h-1"))  # no index: acknowledges nothing
+    protocol.connection_lost()
+    assert protocol.resumes_without_progress == 1
+    _resumed(protocol, _update("h-2", consumed=1))
+    _resumed(protocol, _update("h-3", consumed=1))
+    protocol.connection_lost()
+    assert protocol.resumes_without_progress == 1  # the same index again
+    _resumed(protocol, _update("h-4", consumed=2))
+    protocol.connection_lost()
+    assert protocol.resumes_without_progress == 0
+
+
+def test_a_non_resumable_update_acknowledges_nothing() -> None:
+    protocol = _opened(_setup())
+    protocol.send(_text("one"))
+    _resumed(protocol, _update("h-1", resumable=False))
+    protocol.connection_lost()
+    assert protocol.resumes_without_progress == 1
+
+
+@pytest.mark.parametrize(
+    ("count", "limit", "again"),
+    [(0, 3, True), (2, 3, True), (3, 3, False), (4, 3, False), (0, 1, True), (1, 1, False)],
+)
+def test_the_session_resumes_again_until_the_limit_of_resumes_without_progress(
+    count: int, limit: int, again: bool
+) -> None:
+    assert resume_again(count, limit) is again

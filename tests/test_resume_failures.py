@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from http import HTTPStatus
+from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection
@@ -105,20 +106,28 @@ class Resuming(LiveServer):
             pass
 
 
+async def _connect(
+    url: str, reconnect: rawlive.Reconnect | None = None, **options: Any
+) -> rawlive.Session:
+    """A resumable session with the test key (``setup_timeout`` short), bounded."""
+    options.setdefault("setup_timeout", SETUP_TIMEOUT)
+    return await asyncio.wait_for(
+        rawlive.connect(
+            MODEL,
+            {"session_resumption": {}},
+            endpoint=url,
+            api_key=KEY,
+            reconnect=reconnect,
+            **options,
+        ),
+        BOUND,
+    )
+
+
 async def _run(plan: list[str], attempts: int) -> tuple[rawlive.RawliveError, Resuming]:
     """Connect, read until the session fails; return the error (close() must not raise)."""
     async with Resuming(plan) as server:
-        session = await asyncio.wait_for(
-            rawlive.connect(
-                MODEL,
-                {"session_resumption": {}},
-                endpoint=server.url,
-                api_key=KEY,
-                reconnect=rawlive.Reconnect(attempts=attempts, first_delay=0.01),
-                setup_timeout=SETUP_TIMEOUT,
-            ),
-            BOUND,
-        )
+        session = await _connect(server.url, rawlive.Reconnect(attempts=attempts, first_delay=0.01))
         received: list[t.LiveServerMessage] = []
 
         async def drain() -> None:
@@ -202,3 +211,191 @@ async def test_an_unexpected_fault_while_resuming_ends_the_session_too(
     assert str(info.value) == (
         "could not resume the session: RuntimeError: replay broke near <redacted>"
     )
+
+
+class StopsReading(LiveServer):
+    """Connection 1 reads ``expected`` messages without acknowledging any, then
+    ``trigger``s; every resume answers setup, then stops reading altogether."""
+
+    def __init__(self, trigger: str, expected: int) -> None:
+        super().__init__(max_size=None)
+        self.trigger = trigger
+        self.expected = expected
+        self.done = asyncio.Event()
+
+    async def session(self, peer: Peer) -> None:
+        await peer.read_setup()
+        await peer.send(b'{"setupComplete":{}}')
+        if len(self.connections) > 1:
+            peer.ws.transport.pause_reading()  # the re-sent messages pile up, then stall
+            await self.done.wait()
+            peer.abort()  # (reading paused, it would not see the client's end)
+            return
+        # No handle, so nothing is acknowledged: all is kept, to be re-sent.
+        for _ in range(self.expected):
+            await peer.recv()
+        if self.trigger == "drop":
+            peer.abort()
+            return
+        await peer.send(GO_AWAY)
+        async for _ in peer:
+            pass
+
+
+@pytest.mark.parametrize("trigger", ["go_away", "drop"])
+async def test_re_sending_to_a_server_that_stops_reading_fails_the_attempt_in_time(
+    trigger: str,
+) -> None:
+    # 24 MiB kept, more than the socket buffers hold: with keepalive pings off
+    # nothing else ends the wait. Before, the re-send waited for ever.
+    chunk, count = "x" * 2**19, 48
+    async with StopsReading(trigger, count) as server:
+        session = await _connect(
+            server.url, rawlive.Reconnect(attempts=2, first_delay=0.01), ping_interval=None
+        )
+        try:
+            for _ in range(count):
+                await session.send_realtime_input(text=chunk)
+            with pytest.raises(rawlive.ConnectError) as info:
+                await asyncio.wait_for(_drain(session), BOUND)
+        finally:
+            server.done.set()
+            await asyncio.wait_for(session.close(), BOUND)
+    assert str(info.value).startswith(
+        f"could not resume the session after 2 attempts: re-sending the {count} kept "
+        f"message(s) did not finish within {SETUP_TIMEOUT:g} s of sending setup to ws://"
+    ), str(info.value)
+    assert KEY not in str(info.value)
+    assert len(server.connections) == 3
+
+
+async def test_closing_while_re_sending_to_a_server_that_stopped_reading_returns_promptly() -> None:
+    # The close frame cannot get through either: before, close() then waited
+    # for the stalled connection's reader, until the server gave up.
+    chunk, count = "x" * 2**19, 48
+    async with StopsReading("drop", count) as server:
+        session = await _connect(server.url, setup_timeout=None, ping_interval=None)
+        try:
+            for _ in range(count):
+                await session.send_realtime_input(text=chunk)
+            await server.wait_for_connections(2, BOUND)
+            await asyncio.sleep(0.2)  # the re-send fills the buffers and stalls
+            await asyncio.wait_for(session.close(), 5.0)
+        finally:
+            server.done.set()
+    assert len(server.connections) == 2
+
+
+# -- resumes that make no progress (protocol rule 9) ----------------------------------
+
+CONTENT = b'{"serverContent":{"turnComplete":true}}'
+#: How each connection of a resume loop ends; the resumed ones end so at once.
+LOOP_ENDINGS = ["close", "drop", "go_away", "close-after-replay"]
+
+
+class Looping(LiveServer):
+    """Connection 1 reads one message and ends as ``ending`` says; every resume
+    is accepted (setupComplete) and then ends the same way, with nothing new:
+    no content and no acknowledgement (``"go_away"`` repeats the same handle).
+    With ``content``, every resumed connection sends some before ending, and
+    connection ``last`` closes with 1000."""
+
+    def __init__(self, ending: str, *, content: bool = False, last: int = 0) -> None:
+        super().__init__()
+        self.ending = ending
+        self.content = content
+        self.last = last
+
+    async def session(self, peer: Peer) -> None:
+        number = len(self.connections)
+        await peer.read_setup()
+        await peer.send(b'{"setupComplete":{}}')
+        if number == self.last:
+            if self.ending == "close-after-replay":
+                await peer.recv()  # (not to close while "hello" is re-sent)
+            await peer.close(1000)
+            return
+        if number == 1 and self.ending == "close-after-replay":
+            await peer.send(HANDLE)
+            await peer.recv()  # "hello", kept for good: no update acknowledges it
+        elif number == 1:
+            # Acknowledged, so that nothing is re-sent: a close right after
+            # setupComplete cannot then fail the attempt during the re-send.
+            await peer.recv()
+            await peer.send(HANDLE)
+        elif self.ending == "close-after-replay":
+            await peer.recv()  # "hello" again
+        if self.content and number > 1:
+            await peer.send(CONTENT)
+        if self.ending == "drop":
+            peer.abort()
+            return
+        if self.ending == "go_away":
+            await peer.send(HANDLE)  # the same handle: nothing new
+            await peer.send(GO_AWAY)
+            async for _ in peer:
+                pass
+            return
+        await peer.close(1011, f"Internal error occurred for {KEY}.")
+
+
+async def _loop(
+    server: Looping, reconnect: rawlive.Reconnect
+) -> tuple[list[t.LiveServerMessage], BaseException | None]:
+    """Connect, send "hello", read to the end: what came, and the error if any."""
+    session = await _connect(server.url, reconnect)
+    received: list[t.LiveServerMessage] = []
+
+    async def drain() -> None:
+        async for message in session.receive():
+            received.append(message)
+
+    error: BaseException | None = None
+    try:
+        await session.send_realtime_input(text="hello")
+        await asyncio.wait_for(drain(), BOUND)
+    except rawlive.RawliveError as exc:
+        error = exc
+    finally:
+        await asyncio.wait_for(session.close(), BOUND)
+    return received, error
+
+
+@pytest.mark.parametrize("ending", LOOP_ENDINGS)
+async def test_a_server_that_ends_every_resume_with_nothing_new_is_given_up_on(
+    ending: str,
+) -> None:
+    # Before, the session resumed for ever.
+    async with Looping(ending) as server:
+        received, error = await _loop(server, rawlive.Reconnect(first_delay=0.01))
+    assert error is not None
+    assert str(error).startswith(
+        "gave up resuming the session: 3 resumes in a row made no progress (a resume loop: "
+    ), str(error)
+    assert KEY not in str(error) and KEY not in repr(error)
+    if ending == "go_away":
+        assert str(error).endswith("the last connection ended with a goAway"), str(error)
+    else:
+        assert isinstance(error, rawlive.LiveConnectionClosed)
+        assert error.code == (1006 if ending == "drop" else 1011)
+    assert len(server.connections) == 4  # the first connection and 3 resumes
+    assert sum(isinstance(m, rawlive.SessionResumed) for m in received) == 3
+
+
+async def test_the_limit_of_resumes_without_progress_is_a_reconnect_setting() -> None:
+    async with Looping("close") as server:
+        _, error = await _loop(
+            server, rawlive.Reconnect(first_delay=0.01, max_resumes_without_progress=1)
+        )
+    assert str(error).startswith("gave up resuming the session: 1 resume made no progress")
+    assert len(server.connections) == 2
+    with pytest.raises(rawlive.ConfigError, match="max_resumes_without_progress"):
+        rawlive.Reconnect(max_resumes_without_progress=0)
+
+
+@pytest.mark.parametrize("ending", LOOP_ENDINGS)
+async def test_resumes_that_each_bring_something_new_go_on_without_limit(ending: str) -> None:
+    async with Looping(ending, content=True, last=8) as server:
+        received, error = await _loop(server, rawlive.Reconnect(first_delay=0.01))
+    assert error is None
+    assert sum(isinstance(m, rawlive.SessionResumed) for m in received) == 7

@@ -13,6 +13,7 @@ import pytest
 import rawlive
 from rawlive import types as t
 from rawlive.cassette import CassetteWriter, CloseEvent, read_cassette
+from rawlive.protocol import Protocol
 from rawlive.server import CaptureServer, LiveServer, Peer
 
 MODEL = "gemini-live-2.5-flash-preview"
@@ -228,3 +229,55 @@ async def test_an_awaited_session_is_also_a_context_manager() -> None:
             await session.send_realtime_input(text="hi")
         await server.connections[0].closed.wait()
     assert server.connections[0].close_code == 1000
+
+
+@pytest.mark.parametrize("secret", ["none", "in-message", "in-chain"])
+async def test_a_fault_in_the_reader_ends_the_session_with_a_rawlive_error(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    # Not a decode or protocol error: a fault of rawlive's own (here in the
+    # protocol core) while reading. Before, the reader task died with it:
+    # receive() waited for ever and close() re-raised it.
+    key = "reader-fault-key-0123456789"
+
+    async def script(peer: Peer, number: int) -> None:
+        await peer.read_setup()
+        await peer.send(b'{"setupComplete":{}}')
+        await peer.recv()  # the fault comes with the answer to it
+        await peer.send(b'{"serverContent":{"turnComplete":true}}')
+        async for _ in peer:
+            pass
+
+    def broken(self: Protocol, data: bytes | str, now: float) -> t.LiveServerMessage | None:
+        if secret == "in-message":
+            raise RuntimeError(f"receive broke near {key}")
+        try:
+            raise KeyError(key if secret == "in-chain" else "k")
+        except KeyError:
+            raise RuntimeError("receive broke") from None  # (still its __context__)
+
+    async with Server(script) as server:
+        session = await asyncio.wait_for(
+            rawlive.connect(MODEL, endpoint=server.url, api_key=key), 10
+        )
+        monkeypatch.setattr(Protocol, "receive", broken)
+        await session.send_realtime_input(text="hello")
+        try:
+            with pytest.raises(rawlive.RawliveError) as info:
+                await asyncio.wait_for(_drain(session), 10)
+        finally:
+            await asyncio.wait_for(session.close(), 10)  # does not raise
+        await asyncio.wait_for(server.connections[0].closed.wait(), 10)
+    error = info.value
+    assert str(error) == "the session failed while reading from the server: RuntimeError: " + (
+        "receive broke near <redacted>" if secret == "in-message" else "receive broke"
+    )
+    assert key not in repr(error)
+    # The original is kept for its traceback only when no error in its chain quotes a secret.
+    if secret == "none":
+        assert isinstance(error.__cause__, RuntimeError)
+    else:
+        assert error.__cause__ is None and error.__context__ is None
+    assert server.connections[0].close_code == 1011
+    with pytest.raises(rawlive.RawliveError, match="failed while reading"):
+        await asyncio.wait_for(_drain(session), 1)  # a later receive() ends the same way
