@@ -74,7 +74,7 @@ class Resuming(LiveServer):
     def _step(self, number: int) -> str:
         return self.plan[min(number, len(self.plan)) - 1]
 
-    def _check_path(self, ws: ServerConnection, request: Request) -> Response | None:
+    def _check_request(self, ws: ServerConnection, request: Request) -> Response | None:
         self.handshakes += 1
         status = REFUSALS.get(self._step(self.handshakes))
         if status is not None:
