@@ -111,6 +111,8 @@ Use: ``rawlive.connect(..., record="session.jsonl")`` records a client
 session (``record_elide_audio=True`` to elide); :class:`CassetteWriter` is
 the writer any recorder uses, :func:`read_cassette` reads a whole file into
 a :class:`Cassette`, and :class:`CassetteReader` iterates over a big one.
+:func:`append_connections` joins recordings into one cassette (the pytest
+plugin's new episodes) and :func:`write_cassette` writes one held in memory.
 """
 
 from __future__ import annotations
@@ -149,9 +151,11 @@ __all__ = [
     "FrameEvent",
     "Recorder",
     "TruncatedCassetteWarning",
+    "append_connections",
     "fill_silence",
     "frame_kind",
     "read_cassette",
+    "write_cassette",
 ]
 
 FORMAT: Literal["rawlive-cassette"] = "rawlive-cassette"
@@ -526,6 +530,17 @@ _LINE_BREAKS = (
 )
 
 
+def _encode_line(line: msgspec.Struct, buffer: bytearray) -> bytearray:
+    """One cassette line and its ``\\n``, in ``buffer`` (or a copy when a line break is escaped)."""
+    _line_encoder.encode_into(line, buffer)
+    if not buffer.isascii():  # (isascii is nearly free; the searches are not)
+        for raw, escaped in _LINE_BREAKS:
+            if raw in buffer:
+                buffer = bytearray(buffer.replace(raw, escaped))
+    buffer.extend(b"\n")
+    return buffer
+
+
 class CassetteWriter:
     """Writes a cassette: the header, then one flushed line per event.
 
@@ -621,13 +636,7 @@ class CassetteWriter:
         if self._file is None:
             raise ValueError(f"the cassette writer for {self.path} is closed")
         # One write per line, then a flush: a crash leaves at most a partial last line.
-        buffer = self._buffer
-        _line_encoder.encode_into(line, buffer)
-        if not buffer.isascii():  # (isascii is nearly free; the searches are not)
-            for raw, escaped in _LINE_BREAKS:
-                if raw in buffer:
-                    buffer = bytearray(buffer.replace(raw, escaped))
-        buffer.extend(b"\n")
+        buffer = _encode_line(line, self._buffer)
         try:
             self._file.write(buffer)
             self._file.flush()
@@ -944,3 +953,60 @@ def read_cassette(path: str | os.PathLike[str]) -> Cassette:
             truncated=reader.truncated,
             complete=reader.complete,
         )
+
+
+# ---------------------------------------------------------------------------
+# Joining
+# ---------------------------------------------------------------------------
+
+
+def append_connections(cassette: Cassette, more: Iterable[Cassette]) -> Cassette:
+    """``cassette`` with the connections of ``more`` after its own, as one recording.
+
+    Each cassette of ``more`` has its connections numbered on from the last one
+    so far (in the order they first appear, which is the order replay serves
+    them in) and its times moved to start at the last time so far; only the
+    first header is kept. The result is complete when ``cassette`` was: its
+    ``end`` event moves to the end.
+    """
+    events: list[CassetteEvent] = [e for e in cassette.events if not isinstance(e, EndEvent)]
+    last_number = max((e.connection for e in events if not isinstance(e, EndEvent)), default=0)
+    last_t = max((e.t for e in cassette.events), default=0.0)
+    for other in more:
+        numbers: dict[int, int] = {}
+        start = last_t
+        for event in other.events:
+            if isinstance(event, EndEvent):
+                continue
+            number = numbers.get(event.connection)
+            if number is None:
+                last_number += 1
+                number = numbers[event.connection] = last_number
+            moved = msgspec.structs.replace(event, t=round(start + event.t, 6), connection=number)
+            events.append(moved)
+            last_t = max(last_t, moved.t)
+    if cassette.complete:
+        events.append(EndEvent(t=last_t))
+    return Cassette(header=cassette.header, events=events, complete=cassette.complete)
+
+
+def write_cassette(cassette: Cassette, path: str | os.PathLike[str]) -> None:
+    """Write a cassette held in memory to ``path``, in place of a file there once whole.
+
+    The file is written beside ``path`` and renamed over it
+    (:class:`rawlive.files.StagedFile`): a write failing halfway leaves the
+    old file as it was. Its events are written as they are (already
+    redacted: they come from a cassette). A failed write raises ``OSError``
+    naming ``path``.
+    """
+    staged = files.StagedFile(path)
+    try:
+        with open(staged.fd, "wb") as file:
+            buffer = bytearray()
+            for line in (cassette.header, *cassette.events):
+                file.write(_encode_line(line, buffer))
+        staged.publish()
+    except OSError as exc:
+        raise files.named(exc, path) from None
+    finally:
+        staged.discard()

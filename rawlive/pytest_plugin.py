@@ -47,14 +47,14 @@ Options (command line, or the ini option of the same name with
 underscores):
 
 ``--live-record-mode`` / ``live_record_mode``
-    ``none`` (the default): replay only. The cassette must exist (else the
-    test errors, naming the file and how to record it) and
-    ``rawlive.connect`` to any endpoint other than ``live_endpoint`` raises
-    :class:`LiveNetworkRefused`: no test reaches the network by accident.
-    ``once``: replay the cassette if it exists, else record it.
-    ``new_episodes``: the same as ``once`` here; rawlive does not append new
-    connections to an existing cassette (delete it, or use ``all``, to record
-    again). ``all``: always record, replacing the cassette.
+    A :class:`RecordMode`, as vcrpy's ``record_mode``. ``none`` (the
+    default): replay only. The cassette must exist (else the test errors,
+    naming the file and how to record it) and ``rawlive.connect`` to any
+    endpoint other than ``live_endpoint`` raises :class:`LiveNetworkRefused`:
+    no test reaches the network by accident. ``once``: replay the cassette if
+    it exists, else record it. ``new_episodes``: record the episodes the
+    cassette lacks (below), or the whole cassette if there is none. ``all``:
+    always record, replacing the cassette.
 ``--live-cassette-dir`` / ``live_cassette_dir``
     Where cassettes live, relative to pytest's rootdir unless absolute
     (default ``tests/cassettes``).
@@ -75,6 +75,22 @@ opened, which is the order replay serves them in. The cassette is written
 to ``<name>.jsonl.partial`` and moved into place only when the test passes,
 so a failing recording never replaces a good cassette. A ``record=`` passed
 by the test itself is kept (that session is then not in the cassette).
+
+New episodes: an episode is one connection, and a cassette holds the
+connections of a test in the order they opened. With ``new_episodes`` and a
+cassette there, the connections it holds are replayed as under ``none``
+(matched, and each one must be used), and a connection the test opens
+beyond them (the test grew a second session, or connects again) is passed on
+to the upstream (``--live-upstream``, or Gemini with the key) by the replay
+server and recorded there. When the test passes, those connections are
+appended to the cassette, numbered after its own, so the next run replays
+them all; a cassette the test did not outgrow is left as it is. A mismatch
+inside a recorded connection is still a failure, with its diff, and nothing
+is appended: a Live session is stateful, so a connection cannot be recorded
+again from the frame where it changed (re-record with ``all``). A connection
+resumed beyond the cassette carries a handle the upstream never gave, which
+the upstream refuses. The connections appended are recorded as the replay
+server passed them on: their ``connect`` URL is ``live_endpoint``'s.
 
 Replay: a :class:`~rawlive.replay.ReplayServer` serves the cassette at
 ``live_endpoint``. When the test's body returns, the plugin stops it and the
@@ -106,8 +122,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import os
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from pathlib import Path
@@ -119,20 +138,35 @@ import rawlive
 from rawlive import cassette, endpoints
 from rawlive import session as session_module
 from rawlive.errors import ConfigError
+from rawlive.proxy import Proxy
 from rawlive.replay import ReplayServer
 from rawlive.server import LiveServer
 
-__all__ = ["MODES", "LiveCassette", "LiveNetworkRefused", "live_endpoint"]
+__all__ = ["MODES", "LiveCassette", "LiveNetworkRefused", "RecordMode", "live_endpoint"]
 
-#: The record modes.
-MODES = ("none", "once", "new_episodes", "all")
+
+class RecordMode(enum.StrEnum):
+    """When the plugin records a cassette: vcrpy's record modes, but ``any`` (see the module)."""
+
+    #: Replay only; a missing cassette is an error and other endpoints are refused.
+    NONE = "none"
+    #: Replay the cassette if it exists, else record it.
+    ONCE = "once"
+    #: Replay the connections the cassette holds, record those beyond and append them.
+    NEW_EPISODES = "new_episodes"
+    #: Always record, replacing the cassette.
+    ALL = "all"
+
+
+#: The record modes' names, as ``--live-record-mode`` takes them.
+MODES = tuple(mode.value for mode in RecordMode)
 
 _T = TypeVar("_T")
 S = TypeVar("S", bound=LiveServer)
 
 
 class LiveNetworkRefused(RuntimeError):
-    """A test tried to reach a Live API other than its cassette in record mode ``none``."""
+    """A test tried to reach a Live API other than the cassette it replays."""
 
 
 # ---------------------------------------------------------------------------
@@ -159,7 +193,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Live API URL to record against, or 'emulator' for rawlive's own "
         "(default: Gemini with GEMINI_API_KEY)",
     )
-    parser.addini("live_record_mode", "record mode: none, once, new_episodes, all", default="none")
+    parser.addini("live_record_mode", f"record mode: {', '.join(MODES)}", default="none")
     parser.addini("live_cassette_dir", "cassette directory", default="tests/cassettes")
     parser.addini("live_upstream", "Live API URL to record against", default="")
 
@@ -180,6 +214,11 @@ def _setting(config: pytest.Config, name: str) -> str:
     if value is None:
         value = config.getini(name)
     return str(value or "")
+
+
+def _record_mode(config: pytest.Config) -> RecordMode:
+    """The record mode the run asks for (checked by :func:`pytest_configure`)."""
+    return RecordMode(_setting(config, "live_record_mode") or RecordMode.NONE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,15 +363,19 @@ class LiveCassette:
     """What ``live_endpoint`` set up for one test: a replay or a recording."""
 
     path: Path
-    mode: str
+    mode: RecordMode
     url: str
     marker: _Marker
-    #: Recording: where connections go (``None``: the endpoint resolved from the key).
+    #: Where connections are recorded from (``None``: Gemini, the endpoint the key resolves).
     upstream: str | None = None
     recorder: _SharedRecorder | None = None
-    #: The replay server, or the emulator recorded against (``--live-upstream emulator``).
-    server: LiveServer | None = None
+    #: The replay server (``None`` when recording).
+    server: ReplayServer | None = None
+    #: The emulator recorded against (``--live-upstream emulator``), if any.
+    emulator: LiveServer | None = None
     loop: _LoopThread | None = None
+    #: New episodes: where the replay server records the connections beyond the cassette.
+    new_episodes: Path | None = None
     finished: bool = False
     problem: str | None = None
 
@@ -344,12 +387,15 @@ class LiveCassette:
     def partial(self) -> Path:
         return self.path.with_name(self.path.name + ".partial")
 
-    def _stop_server(self) -> None:
-        if self.server is not None and self.loop is not None:
-            try:
-                self.loop.run(self.server.stop())
-            finally:
-                self.loop.close()
+    def _stop_servers(self) -> None:
+        if self.loop is None:
+            return
+        try:
+            for server in (self.server, self.emulator):
+                if server is not None:
+                    self.loop.run(server.stop())
+        finally:
+            self.loop.close()
 
     def finish(self, *, passed: bool) -> str | None:
         """End the replay or recording (once); what went wrong with the cassette, if anything."""
@@ -362,11 +408,21 @@ class LiveCassette:
                 os.replace(self.partial, self.path)
             else:
                 self.partial.unlink(missing_ok=True)
-            self._stop_server()  # an embedded emulator, if any
+            self._stop_servers()  # an embedded emulator, if any
             return None
-        assert isinstance(self.server, ReplayServer)
         server = self.server
-        self._stop_server()
+        assert server is not None
+        try:
+            self._stop_servers()  # the new episodes' recordings end with their connections
+            self.problem = self._replay_problem(server)
+            if passed and self.problem is None and self.new_episodes is not None:
+                self._append_new_episodes(server)
+        finally:
+            if self.new_episodes is not None:
+                shutil.rmtree(self.new_episodes, ignore_errors=True)
+        return self.problem
+
+    def _replay_problem(self, server: ReplayServer) -> str | None:
         problems = [str(m) for m in server.mismatches]
         left = server.remaining(allow=_patterns(self.marker.allow_unused))
         if left:
@@ -388,16 +444,26 @@ class LiveCassette:
                     "@pytest.mark.live_cassette(..., allow_unused=[kinds]))"
                 )
             problems.append("\n".join(lines))
-        self.problem = "\n\n".join(problems) or None
-        return self.problem
+        return "\n\n".join(problems) or None
+
+    def _append_new_episodes(self, server: ReplayServer) -> None:
+        """Append the connections recorded beyond the cassette to it, if there were any."""
+        assert self.new_episodes is not None
+        recordings = sorted(self.new_episodes.glob("connection-*.jsonl"))
+        if recordings:
+            joined = cassette.append_connections(
+                server.cassette, [cassette.read_cassette(p) for p in recordings]
+            )
+            cassette.write_cassette(joined, self.path)
 
 
 _STATE = pytest.StashKey[LiveCassette]()
 
 
-def _start_server(make: Callable[[], S]) -> tuple[S, _LoopThread]:
-    """Start the server ``make()`` builds on a loop of its own thread; both, for stopping."""
-    loop = _LoopThread()
+def _start_server(make: Callable[[], S], loop: _LoopThread | None = None) -> tuple[S, _LoopThread]:
+    """Start the server ``make()`` builds on the loop of a thread (a new one by default)."""
+    own = loop is None
+    loop = _LoopThread() if loop is None else loop
 
     async def start() -> S:
         server = make()
@@ -407,44 +473,102 @@ def _start_server(make: Callable[[], S]) -> tuple[S, _LoopThread]:
     try:
         return loop.run(start()), loop
     except BaseException:
-        loop.close()
+        if own:
+            loop.close()
         raise
 
 
-def _start_replay(path: Path, mode: str, marker: _Marker) -> LiveCassette:
+def _start_replay(path: Path, mode: RecordMode, marker: _Marker) -> LiveCassette:
     server, loop = _start_server(
         lambda: ReplayServer(path, policy=marker.policy, speed=marker.speed)
     )
     return LiveCassette(path, mode, server.url, marker, server=server, loop=loop)
 
 
-def _start_recording(config: pytest.Config, path: Path, mode: str, marker: _Marker) -> LiveCassette:
+def _upstream(
+    config: pytest.Config, path: Path, mode: RecordMode
+) -> tuple[str | None, LiveServer | None, _LoopThread | None]:
+    """Where to record: ``--live-upstream``'s URL, or ``None`` for Gemini with the key.
+
+    For ``emulator``, the emulator is started (and returned, with its loop,
+    for stopping). Without an upstream the key must be set: the test fails
+    saying so.
+    """
     upstream = _setting(config, "live_upstream") or None
-    emulator: LiveServer | None = None
-    loop: _LoopThread | None = None
     if upstream == "emulator":
         from rawlive.emulator import Emulator
 
         emulator, loop = _start_server(Emulator)
-        upstream = emulator.url
-    if upstream is not None:
-        url = upstream
-    else:
+        return emulator.url, emulator, loop
+    if upstream is None:
         try:
-            url = endpoints.resolve().redacted_url()
+            endpoints.resolve()
         except ConfigError:
             pytest.fail(
-                f"rawlive: recording {path} (live record mode {mode!r}) needs a Live API: "
+                f"rawlive: recording {path} (live record mode {mode.value!r}) needs a Live API: "
                 "set GEMINI_API_KEY (or GOOGLE_API_KEY) to record against Gemini, or pass "
                 "--live-upstream ws://HOST:PORT (e.g. a `rawlive serve` emulator)",
                 pytrace=False,
             )
+    return upstream, None, None
+
+
+def _start_recording(
+    config: pytest.Config, path: Path, mode: RecordMode, marker: _Marker
+) -> LiveCassette:
+    upstream, emulator, loop = _upstream(config, path, mode)
+    url = upstream if upstream is not None else endpoints.resolve().redacted_url()
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = LiveCassette(path, mode, url, marker, upstream=upstream, server=emulator, loop=loop)
+    state = LiveCassette(path, mode, url, marker, upstream=upstream, emulator=emulator, loop=loop)
     state.recorder = _SharedRecorder(
-        cassette.CassetteWriter(state.partial, meta={"recordMode": mode})
+        cassette.CassetteWriter(state.partial, meta={"recordMode": mode.value})
     )
     return state
+
+
+def _start_new_episodes(
+    config: pytest.Config, path: Path, mode: RecordMode, marker: _Marker
+) -> LiveCassette:
+    """Replay ``path``; a connection beyond it goes to the upstream, recorded to be appended.
+
+    For Gemini the replay server passes on the key the client sends it.
+    """
+    upstream, emulator, loop = _upstream(config, path, mode)
+    target = upstream if upstream is not None else f"wss://{endpoints.GEMINI_HOST}"
+    new_episodes = Path(tempfile.mkdtemp(prefix="rawlive-new-episodes-"))
+    try:
+        try:
+            proxy = Proxy(target)
+        except ConfigError as exc:
+            pytest.fail(f"rawlive: --live-upstream (live_upstream): {exc}", pytrace=False)
+        server, loop = _start_server(
+            lambda: ReplayServer(
+                path,
+                policy=marker.policy,
+                speed=marker.speed,
+                upstream=proxy,
+                record_dir=new_episodes,
+            ),
+            loop,
+        )
+    except BaseException:
+        shutil.rmtree(new_episodes, ignore_errors=True)
+        if emulator is not None and loop is not None:
+            with contextlib.suppress(Exception):
+                loop.run(emulator.stop())
+            loop.close()
+        raise
+    return LiveCassette(
+        path,
+        mode,
+        server.url,
+        marker,
+        upstream=upstream,
+        server=server,
+        emulator=emulator,
+        loop=loop,
+        new_episodes=new_episodes,
+    )
 
 
 def _same_endpoint(endpoint: str | None, url: str) -> bool:
@@ -465,8 +589,9 @@ def _patch_connect(monkeypatch: pytest.MonkeyPatch, state: LiveCassette) -> None
                     kwargs["record"] = _SessionRecorder(state.recorder)
         elif not _same_endpoint(endpoint, state.url):
             where = endpoint if endpoint is not None else "the default Gemini endpoint"
+            mode = state.mode.value
             raise LiveNetworkRefused(
-                f"rawlive: live record mode {state.mode!r} replays {state.path} and refuses "
+                f"rawlive: live record mode {mode!r} replays {state.path} and refuses "
                 f"connections to anything else, here {where}: connect with "
                 "endpoint=live_endpoint, or record with --live-record-mode=once (or all)"
             )
@@ -492,16 +617,19 @@ def live_endpoint(
     except TypeError as exc:
         pytest.fail(f"rawlive: bad live_cassette marker: {exc}", pytrace=False)
     path = _cassette_path(item, marker.name)
-    mode = _setting(item.config, "live_record_mode") or "none"
-    if mode == "all" or (mode in ("once", "new_episodes") and not path.exists()):
+    mode = _record_mode(item.config)
+    exists = path.exists()
+    if mode is RecordMode.ALL or (mode is not RecordMode.NONE and not exists):
         state = _start_recording(item.config, path, mode, marker)
-    elif not path.exists():
+    elif not exists:
         pytest.fail(
             f"rawlive: no cassette {path} to replay for {item.nodeid} (live record mode "
-            f"{mode!r} never records): record it with --live-record-mode=once "
+            f"{mode.value!r} never records): record it with --live-record-mode=once "
             "(and --live-upstream URL, or GEMINI_API_KEY set)",
             pytrace=False,
         )
+    elif mode is RecordMode.NEW_EPISODES:
+        state = _start_new_episodes(item.config, path, mode, marker)
     else:
         state = _start_replay(path, mode, marker)
     item.stash[_STATE] = state

@@ -41,6 +41,13 @@ cut to 300 characters, so that a long-running replay does not grow with
 what its clients get wrong.
 :attr:`ReplayServer.consumed` and :meth:`ReplayServer.remaining` say how much
 of the cassette was used, for a test that must use it all.
+
+A client connection beyond the cassette's is a mismatch too (closed with
+1008 after its setup), unless the server has an ``upstream``
+(:class:`~rawlive.proxy.Proxy`): it is then passed on to the live server
+there, vcrpy's new episode, and recorded with ``record_dir`` (only those
+connections: the cassette has the others). A connection resumed beyond the
+cassette carries a handle the upstream never gave, which it refuses.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ from rawlive.cassette import (
     read_cassette,
 )
 from rawlive.errors import ConfigError, DecodeError
+from rawlive.proxy import Proxy
 from rawlive.server import Frame, LiveServer, Peer
 
 __all__ = [
@@ -835,9 +843,12 @@ class ReplayServer(LiveServer):
 
     ``policy`` names a matcher in :data:`MATCHERS` (or is one); ``speed``
     scales the recorded timing (1.0 as recorded, 2.0 twice as fast, 0 at
-    once). Other options are :class:`~rawlive.server.LiveServer`'s (``ssl``,
-    ``host``, ``port``...). Every path is accepted: a recording made against
-    any endpoint replays for a client pointed at this one.
+    once). ``upstream`` (a :class:`~rawlive.proxy.Proxy`, not started: only
+    its forwarding is used) takes the connections beyond the cassette's, and
+    ``record_dir`` then records those only (see the module docstring). Other
+    options are :class:`~rawlive.server.LiveServer`'s (``ssl``, ``host``,
+    ``port``...). Every path is accepted: a recording made against any
+    endpoint replays for a client pointed at this one.
 
     After (or during) a replay, :attr:`mismatches` lists the frames that did
     not match (the latest ``mismatch_limit``; :attr:`mismatch_count` counts
@@ -852,6 +863,7 @@ class ReplayServer(LiveServer):
         policy: str | Matcher = "semantic",
         speed: float = 1.0,
         mismatch_limit: int = 100,
+        upstream: Proxy | None = None,
         **server_options: Any,
     ) -> None:
         if mismatch_limit < 1:
@@ -869,6 +881,8 @@ class ReplayServer(LiveServer):
         self.matcher: Matcher = policy
         self.speed = float(speed)
         self.recorded = _connections(self.cassette, policy)
+        #: Where connections beyond the cassette's go (``None``: they are mismatches).
+        self.upstream = upstream
         #: The latest ``mismatch_limit`` mismatches, in order (``str(mismatch)``: the diff).
         self.mismatches: list[Mismatch] = []
         self.mismatch_limit = mismatch_limit
@@ -876,8 +890,8 @@ class ReplayServer(LiveServer):
         self.mismatch_count = 0
         #: Recorded frames used so far: client frames matched plus server frames sent.
         self.consumed = 0
-        #: Per connection served: its replay, then (once it ended) its progress.
-        self._replays: list[_Replay | _Progress] = []
+        #: Per recorded connection served (by index): its replay, then its progress.
+        self._replays: dict[int, _Replay | _Progress] = {}
 
     @property
     def total(self) -> int:
@@ -895,7 +909,7 @@ class ReplayServer(LiveServer):
         patterns = list(allow)
         left: list[FrameEvent] = []
         for index, recorded in enumerate(self.recorded):
-            replay = self._replays[index] if index < len(self._replays) else None
+            replay = self._replays.get(index)
             pos = replay.pos if replay is not None else 0
             sent = replay.sent if replay is not None else 0
             frames: list[tuple[FrameEvent, bool]] = [(f, True) for f in recorded.prologue]
@@ -924,9 +938,17 @@ class ReplayServer(LiveServer):
             )
         return left
 
+    def records(self, number: int) -> bool:
+        """With an ``upstream``, only the connections passed on to it: the cassette has the rest."""
+        return self.upstream is None or number > len(self.recorded)
+
     async def session(self, peer: Peer) -> None:
-        index = len(self._replays)
+        # The n-th connection accepted gets the n-th recorded one.
+        index = peer.capture.number - 1
         if index >= len(self.recorded):
+            if self.upstream is not None:
+                await self.upstream.session(peer)  # a new episode, recorded by records()
+                return
             # After its setup, as the real server refuses a session.
             got = await peer.recv()
             mismatch = Mismatch(
@@ -947,7 +969,7 @@ class ReplayServer(LiveServer):
             await _close_draining(peer, CLOSE_MISMATCH, mismatch.reason)
             return
         replay = _Replay(self, peer, self.recorded[index])
-        self._replays.append(replay)
+        self._replays[index] = replay
         try:
             await replay.run()
         finally:

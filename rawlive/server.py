@@ -24,7 +24,8 @@ connection after the handshake.
 Recording: with ``record_dir``, every connection is written to its own
 cassette (:mod:`rawlive.cassette`) in that directory, named
 ``connection-0001.jsonl``, ``connection-0002.jsonl``... in the order the
-connections were accepted. The directory is created and checked when the
+connections were accepted (a subclass may leave some out:
+:meth:`LiveServer.records`). The directory is created and checked when the
 server is made (:class:`~rawlive.errors.ConfigError` if no file can be
 created there); numbering goes on after the highest recording already there,
 and no existing file is overwritten nor a symlink written through (a name
@@ -296,6 +297,10 @@ class LiveServer:
         """Whether to accept a WebSocket at this path (without its query); all, here."""
         return True
 
+    def records(self, number: int) -> bool:
+        """Whether ``record_dir`` gets connection ``number`` (from 1); every one, here."""
+        return True
+
     def _check_request(self, ws: ServerConnection, request: Request) -> Response | None:
         origin = request.headers.get("Origin")
         if not origin_allowed(origin, self.allow_origins):
@@ -352,7 +357,7 @@ class LiveServer:
             capture.number = self.accepted
             self.connections.append(capture)
             self.new_connection.notify_all()
-        recorder = self._recorder(request)
+        recorder = self._recorder(request) if self.records(capture.number) else None
         conn = Peer(
             ws, capture, time.monotonic(), keep_frames=self.capture_frames, recorder=recorder
         )

@@ -548,6 +548,40 @@ def test_writing_after_close_is_refused_and_close_is_idempotent(tmp_path: Path) 
     assert tape.complete and [type(e) for e in tape.events] == [EndEvent]
 
 
+def _one_connection(path: Path, text: str) -> cassette.Cassette:
+    with CassetteWriter(path) as writer:
+        writer.write_connect(1, "ws://127.0.0.1:1/ws/x")
+        writer.write_frame(1, "client", "text", b'{"setup":{"model":"models/m"}}')
+        writer.write_frame(1, "client", "text", text.encode())
+        writer.write_close(1, 1000, "", "client")
+    return read_cassette(path)
+
+
+def test_appended_connections_are_numbered_on_and_follow_in_time(tmp_path: Path) -> None:
+    _write_sample(tmp_path / "a.jsonl")
+    first = read_cassette(tmp_path / "a.jsonl")
+    more = [
+        _one_connection(tmp_path / "b.jsonl", '{"realtimeInput":{"text":"\u2028b"}}'),
+        _one_connection(tmp_path / "c.jsonl", '{"realtimeInput":{"text":"c"}}'),
+    ]
+    joined = cassette.append_connections(first, more)
+    out = tmp_path / "joined.jsonl"
+    out.write_text("old")
+    cassette.write_cassette(joined, out)
+    back = read_cassette(out)
+    assert back == joined and back.complete and not back.truncated
+    assert back.header == first.header
+    assert back.events[: len(first.events) - 1] == first.events[:-1]  # kept as it was
+    assert [e.connection for e in back.connects] == [1, 2, 3]
+    assert [f.payload for f in back.frames(connection=3)][-1] == b'{"realtimeInput":{"text":"c"}}'
+    assert [type(e) for e in back.events].count(EndEvent) == 1
+    assert isinstance(back.events[-1], EndEvent)
+    times = [e.t for e in back.events]
+    assert times == sorted(times)
+    assert b"\xe2\x80\xa8" not in out.read_bytes()  # one event, one line
+    assert len(list(tmp_path.iterdir())) == 4  # no temporary file left behind
+
+
 def test_the_module_documents_every_line_type() -> None:
     doc = cassette.__doc__ or ""
     for name in ('"header"', "connect", "frame", "close", "end", "elideAudio", "b64", "kind"):

@@ -228,3 +228,132 @@ def test_ini_options(pytester: pytest.Pytester, recorded: Path) -> None:
     recorded.rename(moved)
     pytester.makeini(INI + "live_cassette_dir = elsewhere\nlive_record_mode = none\n")
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+# -- new episodes -------------------------------------------------------------------------------
+
+KEY = "AIzaSyNewEpisodes-0123456789abcdefghijkl"
+
+# The greeting test grown a second connection.
+TWO_CONNECTIONS = """asyncio.run(talk(live_endpoint, ["hello", "how are you"]))
+    asyncio.run(talk(live_endpoint, ["and you?"]))"""
+
+
+def _sent(path: Path) -> dict[int, list[str]]:
+    """The texts the client sent on each connection of a cassette, by connection number."""
+    sent: dict[int, list[str]] = {}
+    for line in path.read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] == "connect":
+            sent[event["connection"]] = []
+        elif event["type"] == "frame" and event["from"] == "client":
+            message = json.loads(event["text"])
+            if "realtimeInput" in message:
+                sent[event["connection"]].append(message["realtimeInput"]["text"])
+    return sent
+
+
+def test_new_episodes_records_the_connections_the_cassette_lacks_and_appends_them(
+    pytester: pytest.Pytester, recorded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = recorded.read_bytes()
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)  # sent to the replay server, passed on
+    fresh = _Upstream()
+    try:
+        mode = ("--live-record-mode=new_episodes", f"--live-upstream={fresh.emulator.url}")
+        # The test as recorded: replayed, nothing reaches the upstream, the cassette is kept.
+        pytester.runpytest(*mode).assert_outcomes(passed=1)
+        assert fresh.emulator.accepted == 0
+        assert recorded.read_bytes() == before
+        # The test grew a second connection: it is recorded against the upstream and appended.
+        pytester.makepyfile(test_live=_module(TWO_CONNECTIONS))
+        pytester.runpytest(*mode).assert_outcomes(passed=1)
+        assert fresh.emulator.accepted == 1
+    finally:
+        fresh.stop()
+    assert _sent(recorded) == {1: ["hello", "how are you"], 2: ["and you?"]}
+    lines = recorded.read_text().splitlines()
+    old = before.decode().splitlines()
+    assert lines[: len(old) - 1] == old[:-1]  # the first connection as it was recorded
+    assert json.loads(lines[-1])["type"] == "end"
+    times = [json.loads(line)["t"] for line in lines[1:]]
+    assert times == sorted(times)
+    assert sorted(p.name for p in recorded.parent.iterdir()) == ["greeting.jsonl"]
+    assert KEY not in recorded.read_text()
+    connect = json.loads(next(line for line in lines if '"connection":2' in line))
+    assert ["x-goog-api-key", "<redacted>"] in connect["headers"]
+    # Replayed whole with the upstream gone, and the network refused.
+    body = f"""{TWO_CONNECTIONS}
+    from rawlive.pytest_plugin import LiveNetworkRefused
+    with pytest.raises(LiveNetworkRefused):
+        rawlive.connect(MODEL, endpoint="ws://127.0.0.1:9")"""
+    pytester.makepyfile(test_live=_module(body))
+    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.runpytest("--live-record-mode=none").assert_outcomes(passed=1)
+
+
+def test_once_does_not_record_what_an_existing_cassette_lacks(
+    pytester: pytest.Pytester, recorded: Path
+) -> None:
+    before = recorded.read_bytes()
+    pytester.makepyfile(test_live=_module(TWO_CONNECTIONS))
+    result = pytester.runpytest("--live-record-mode=once")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*(connection): got 'connection 2', expected 'at most 1 conn*"])
+    assert recorded.read_bytes() == before
+
+
+def test_new_episodes_fails_on_a_mismatch_in_a_recorded_connection_and_appends_nothing(
+    pytester: pytest.Pytester, recorded: Path
+) -> None:
+    before = recorded.read_bytes()
+    body = """with pytest.raises(rawlive.LiveConnectionClosed):
+        asyncio.run(talk(live_endpoint, ["hello", "goodbye"]))
+    asyncio.run(talk(live_endpoint, ["and you?"]))"""
+    pytester.makepyfile(test_live=_module(body))
+    fresh = _Upstream()
+    try:
+        result = pytester.runpytest(
+            "--live-record-mode=new_episodes", f"--live-upstream={fresh.emulator.url}"
+        )
+        assert fresh.emulator.accepted == 1  # recorded, but not kept
+    finally:
+        fresh.stop()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*replay mismatch (semantic) at client message 3 of connection 1:*",
+            "*realtimeInput.text: got 'goodbye', expected 'how are you'*",
+        ]
+    )
+    assert recorded.read_bytes() == before
+
+
+def test_new_episodes_with_a_bad_upstream_fails_in_one_line(
+    pytester: pytest.Pytester, recorded: Path
+) -> None:
+    result = pytester.runpytest("--live-record-mode=new_episodes", "--live-upstream=nonsense")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*rawlive: --live-upstream*ws:// or wss:// URL*'nonsense'*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_record_modes_are_vcrpy_s() -> None:
+    from rawlive.pytest_plugin import MODES, RecordMode
+
+    assert MODES == ("none", "once", "new_episodes", "all")
+    assert [RecordMode(m) for m in MODES] == list(RecordMode)
+    assert RecordMode.NEW_EPISODES == "new_episodes"
+
+
+def test_an_unknown_record_mode_is_refused_with_the_modes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_live=_module())
+    result = pytester.runpytest("--live-record-mode=sometimes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*invalid choice: 'sometimes'*none*once*new_episodes*all*"])
+    pytester.makeini(INI + "live_record_mode = sometimes\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*live_record_mode must be one of none, once, new_episodes, all, not 'sometimes'*"]
+    )

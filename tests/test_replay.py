@@ -27,6 +27,7 @@ from rawlive.cassette import (
     read_cassette,
 )
 from rawlive.emulator import serve
+from rawlive.proxy import Proxy
 from rawlive.replay import MATCHERS, Difference, ReplayServer, SemanticMatcher
 from rawlive.script import load_script
 from rawlive.server import server_ssl_context
@@ -468,6 +469,26 @@ async def test_a_connection_the_cassette_does_not_have_is_closed_with_1008(tmp_p
             await asyncio.wait_for(_say(server.url, "hello"), 5)
     assert info.value.code == 1008 and "connection" in info.value.reason
     assert server.mismatches[-1].index == 0
+
+
+async def test_with_an_upstream_a_connection_beyond_the_cassette_is_passed_on_and_recorded(
+    tmp_path: Path,
+) -> None:
+    cassette = _write(tmp_path / "c.jsonl", _events(*TEXT_TURN))
+    new = tmp_path / "new"
+    async with (
+        serve(speed=0) as emulator,
+        ReplayServer(cassette, speed=0, upstream=Proxy(emulator.url), record_dir=new) as server,
+    ):
+        assert (await asyncio.wait_for(_say(server.url, "hello"), 5))[0].text == "hi"
+        got = await asyncio.wait_for(_say(server.url, "and you?"), 5)
+    assert got and emulator.accepted == 1  # the emulator answered it
+    assert server.mismatches == [] and server.remaining() == []
+    # Only the connection passed on is recorded: the cassette has the other.
+    (recording,) = sorted(new.iterdir())
+    frames = read_cassette(recording).frames(sender="client")
+    assert [f.kind for f in frames] == ["setup", "realtimeInput.text"]
+    assert b"and you?" in frames[1].payload
 
 
 async def test_remaining_lists_unused_frames_and_allows_trailing_server_kinds(
