@@ -39,7 +39,7 @@ import soundfile as sf
 import soxr
 
 from rawlive import files
-from rawlive.errors import RawliveError
+from rawlive.errors import AudioFileError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -77,10 +77,6 @@ MAX_SAMPLE_RATE = 768_000
 
 _BLOCK_FRAMES = 8192  # frames read per block: ~0.2 s at 44.1 kHz, a few hundred KiB at most
 _BLOCK_SAMPLES = 8 * _BLOCK_FRAMES  # samples per block, all channels: 256 KiB as float32
-
-
-class AudioFileError(RawliveError):
-    """An audio file cannot be used: missing, empty, not audio or unsupported."""
 
 
 @dataclasses.dataclass(frozen=True)

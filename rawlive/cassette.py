@@ -131,7 +131,7 @@ import msgspec
 import pybase64
 
 from rawlive import __version__, endpoints, files
-from rawlive.errors import DecodeError
+from rawlive.errors import DecodeError, TruncatedCassetteWarning
 
 __all__ = [
     "FORMAT",
@@ -302,20 +302,6 @@ class Cassette(msgspec.Struct, kw_only=True):
     @property
     def closes(self) -> list[CloseEvent]:
         return [e for e in self.events if isinstance(e, CloseEvent)]
-
-
-class TruncatedCassetteWarning(UserWarning):
-    """A cassette's last line is cut off; it was read up to the cut.
-
-    ``path`` is the cassette, ``line`` the cut-off line's number and
-    ``offset`` the byte it starts at (what a command line says in one line).
-    """
-
-    def __init__(self, message: str, *, path: str = "", line: int = 0, offset: int = 0) -> None:
-        super().__init__(message)
-        self.path = path
-        self.line = line
-        self.offset = offset
 
 
 # ---------------------------------------------------------------------------

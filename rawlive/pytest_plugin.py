@@ -118,7 +118,7 @@ import pytest
 import rawlive
 from rawlive import cassette, endpoints
 from rawlive import session as session_module
-from rawlive.errors import ConfigError
+from rawlive.errors import ConfigError, LiveNetworkRefused
 from rawlive.replay import ReplayServer
 from rawlive.server import LiveServer
 
@@ -129,10 +129,6 @@ MODES = ("none", "once", "new_episodes", "all")
 
 _T = TypeVar("_T")
 S = TypeVar("S", bound=LiveServer)
-
-
-class LiveNetworkRefused(RuntimeError):
-    """A test tried to reach a Live API other than its cassette in record mode ``none``."""
 
 
 # ---------------------------------------------------------------------------

@@ -69,7 +69,7 @@ from rawlive.cassette import (
     frame_kind,
     read_cassette,
 )
-from rawlive.errors import ConfigError, DecodeError
+from rawlive.errors import ConfigError, DecodeError, ReplayDiverged
 from rawlive.server import Frame, LiveServer, Peer
 
 __all__ = [
@@ -577,10 +577,6 @@ class _Progress:
     sent: int
 
 
-class _Ended(Exception):
-    """The replay of a connection ended (mismatch, or the recorded close was sent)."""
-
-
 class _Replay:
     """Plays one recorded connection to one client connection."""
 
@@ -661,7 +657,7 @@ class _Replay:
         try:
             async for payload in self.peer:
                 await self.receive(payload)
-        except _Ended:
+        except ReplayDiverged:
             pass
         finally:
             if self.sender is not None:
@@ -797,7 +793,7 @@ class _Replay:
         log.info("%s", mismatch)
         self.closing = True
         await _close_draining(self.peer, CLOSE_MISMATCH, mismatch.reason)
-        raise _Ended
+        raise ReplayDiverged(mismatch.reason)
 
 
 async def _close_draining(peer: Peer, code: int, reason: str) -> None:
