@@ -131,7 +131,7 @@ import msgspec
 import pybase64
 
 from rawlive import __version__, endpoints, files
-from rawlive.errors import DecodeError, TruncatedCassetteWarning
+from rawlive.errors import ClosedError, ConfigError, DecodeError, TruncatedCassetteWarning
 
 __all__ = [
     "FORMAT",
@@ -218,14 +218,14 @@ class FrameEvent(_Event, kw_only=True, tag="frame"):
 
     def __post_init__(self) -> None:
         if (self.text is None) == (self.b64 is None):
-            raise ValueError("a frame event has exactly one of `text` and `b64`")
+            raise ConfigError("a frame event has exactly one of `text` and `b64`")
         if self.b64 is not None:
             # Checked as the line is read, so that a bad one is named by its
             # line and ``payload`` never fails. (Rare: non-UTF-8 payloads only.)
             try:
                 pybase64.b64decode(self.b64, validate=True)
             except ValueError:
-                raise ValueError("`b64` is not standard padded base64") from None
+                raise ConfigError("`b64` is not standard padded base64") from None
 
     @property
     def payload(self) -> bytes:
@@ -605,7 +605,7 @@ class CassetteWriter:
 
     def _write(self, line: msgspec.Struct) -> None:
         if self._file is None:
-            raise ValueError(f"the cassette writer for {self.path} is closed")
+            raise ClosedError(f"the cassette writer for {self.path} is closed")
         # One write per line, then a flush: a crash leaves at most a partial last line.
         buffer = self._buffer
         _line_encoder.encode_into(line, buffer)

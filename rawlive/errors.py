@@ -15,7 +15,9 @@ from __future__ import annotations
 
 __all__ = [
     "AudioFileError",
+    "ClosedError",
     "ConfigError",
+    "ConfigTypeError",
     "ConnectError",
     "DecodeError",
     "LiveConnectionClosed",
@@ -47,6 +49,14 @@ class RawliveWarning(UserWarning):
 
 class ConfigError(RawliveError, ValueError):
     """A config or call argument rawlive (like the SDK) refuses; nothing was sent."""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A call argument of a type rawlive does not take; a ``TypeError`` too, as Python's are."""
+
+
+class ClosedError(RawliveError, ValueError):
+    """A write to a closed writer (cassette, WAV); a ``ValueError``, as for a closed file."""
 
 
 # -- frames ------------------------------------------------------------------------

@@ -858,9 +858,9 @@ class ReplayServer(LiveServer):
                 policy = MATCHERS[policy]
             except KeyError:
                 known = ", ".join(sorted(MATCHERS))
-                raise ValueError(f"unknown replay policy {policy!r} (known: {known})") from None
+                raise ConfigError(f"unknown replay policy {policy!r} (known: {known})") from None
         if speed < 0:
-            raise ValueError(f"speed must not be negative, not {speed}")
+            raise ConfigError(f"speed must not be negative, not {speed}")
         self.cassette = cassette if isinstance(cassette, Cassette) else read_cassette(cassette)
         self.matcher: Matcher = policy
         self.speed = float(speed)

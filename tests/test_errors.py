@@ -4,16 +4,39 @@ the peer's violation are different protocol errors."""
 
 from __future__ import annotations
 
+import ast
+import builtins
 import importlib
 import inspect
 import pkgutil
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 import rawlive
-from rawlive import audio, errors
+from rawlive import audio, codec, errors, vad
+from rawlive import types as t
+from rawlive.cassette import CassetteWriter, FrameEvent
+from rawlive.replay import ReplayServer
 
 PACKAGE = Path(rawlive.__file__).parent
+
+# Raises of builtin errors that are not rawlive's errors: msgspec's hook
+# contracts (a dec_hook's TypeError/ValueError becomes msgspec's
+# ValidationError, then a DecodeError; a hook says "not mine" with
+# NotImplementedError) and a signal caught at once and re-raised as ConfigError.
+HOOKS = {
+    ("codec", "_enc_hook"),
+    ("codec", "_dec_hook"),
+    ("schema", "_schema_hook"),
+    ("messages", "_type_schema"),
+}
+BUILTIN_ERRORS = {
+    name
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, Exception) and not issubclass(value, Warning)
+} - {"StopIteration", "StopAsyncIteration"}
 
 
 def _modules() -> list[ModuleType]:
@@ -61,6 +84,31 @@ def test_every_declared_error_is_listed_in_errors_all() -> None:
     assert declared == set(errors.__all__)
 
 
+def test_no_deliberate_raise_of_a_builtin_error_outside_the_hooks() -> None:
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if (path.stem, function.name) in HOOKS:
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                    func = node.exc.func
+                    if isinstance(func, ast.Name) and func.id in BUILTIN_ERRORS:
+                        found.append(f"{path.name}:{node.lineno} {func.id}")
+    # __getattr__'s AttributeError is the module protocol's, not an error of rawlive.
+    assert found == [
+        "__init__.py:" + _line_of("__init__.py", "raise AttributeError") + " AttributeError"
+    ]
+
+
+def _line_of(file: str, text: str) -> str:
+    lines = (PACKAGE / file).read_text(encoding="utf-8").splitlines()
+    return str(next(i for i, line in enumerate(lines, 1) if text in line))
+
+
 def test_re_exports_keep_their_module_names() -> None:
     from rawlive import protocol, pytest_plugin, send, server, session
 
@@ -77,6 +125,9 @@ def test_re_exports_keep_their_module_names() -> None:
 
 def test_the_builtin_bases_are_kept_for_callers_that_catch_them() -> None:
     assert issubclass(errors.ConfigError, ValueError)
+    assert issubclass(errors.ConfigTypeError, errors.ConfigError)
+    assert issubclass(errors.ConfigTypeError, TypeError)
+    assert issubclass(errors.ClosedError, ValueError)
     assert issubclass(errors.LiveNetworkRefused, RuntimeError)
     assert issubclass(errors.TruncatedCassetteWarning, UserWarning)
 
@@ -113,3 +164,66 @@ def test_connection_closed_redacts_the_reason_and_adds_the_hint() -> None:
     assert "k-123" not in str(error) and "k-123" not in repr(error.reason)
     assert error.fatal and error.hint and "2 hours" in error.hint
     assert not connection_closed(1011, "Internal error occurred.").fatal
+
+
+# -- bad arguments are ConfigError -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: audio.chunk_bytes(0), "a chunk must last"),
+        (lambda: list(audio.chunks(iter([b"\0\0"]), tail_silence_s=-1)), "tail silence"),
+        (lambda: audio.Pacer(speed=-1), "speed must be"),
+        (lambda: audio.Pacer(spin=float("nan")), "spin must be"),
+        (lambda: vad.VadConfig(sample_rate=0), "must be positive"),
+        (lambda: vad.VadConfig(sample_rate=44100, frame_ms=1), "whole number of samples"),
+        (lambda: codec.inspect_frame(b"{}", direction="up"), "direction must be"),
+        (lambda: t.Duration.parse("ten seconds"), "not a protobuf Duration"),
+        (
+            lambda: FrameEvent(t=0.0, connection=1, sender="client", opcode="text", kind="x"),
+            "exactly one",
+        ),
+        (
+            lambda: FrameEvent(
+                t=0.0, connection=1, sender="client", opcode="binary", kind="x", b64="*"
+            ),
+            "base64",
+        ),
+    ],
+)
+def test_bad_arguments_are_config_errors(call: object, match: str) -> None:
+    assert callable(call)
+    with pytest.raises(rawlive.ConfigError, match=match):
+        call()
+
+
+def test_a_wav_writer_refuses_bad_rates_and_writes_after_close(tmp_path: Path) -> None:
+    with pytest.raises(rawlive.ConfigError, match="rate and channels"):
+        audio.WavWriter(tmp_path / "a.wav", rate=0)
+    writer = audio.WavWriter(tmp_path / "b.wav", rate=16000)
+    writer.close()
+    with pytest.raises(errors.ClosedError, match="closed"):
+        writer.write(b"\0\0")
+
+
+def test_a_cassette_writer_refuses_writes_after_close(tmp_path: Path) -> None:
+    writer = CassetteWriter(tmp_path / "c.jsonl")
+    writer.close()
+    with pytest.raises(errors.ClosedError, match="closed"):
+        writer.write_frame(1, "client", "text", b"{}")
+
+
+def test_encoding_a_non_message_is_a_config_error_and_a_type_error() -> None:
+    with pytest.raises(errors.ConfigTypeError, match="Blob") as info:
+        codec.encode_client_message(t.Blob(data=b"x"))  # type: ignore[arg-type]
+    assert isinstance(info.value, TypeError) and isinstance(info.value, rawlive.ConfigError)
+
+
+def test_a_replay_server_refuses_a_bad_policy_and_speed(tmp_path: Path) -> None:
+    cassette = tmp_path / "c.jsonl"
+    CassetteWriter(cassette).close()
+    with pytest.raises(rawlive.ConfigError, match="unknown replay policy 'nope'"):
+        ReplayServer(cassette, policy="nope")
+    with pytest.raises(rawlive.ConfigError, match="speed must not be negative"):
+        ReplayServer(cassette, speed=-1)
