@@ -460,7 +460,12 @@ def _patch_connect(monkeypatch: pytest.MonkeyPatch, state: LiveCassette) -> None
                 if kwargs.get("record") is None:
                     kwargs["record"] = _SessionRecorder(state.recorder)
         elif not _same_endpoint(endpoint, state.url):
-            where = endpoint if endpoint is not None else "the default Gemini endpoint"
+            # The endpoint may hold a key (``?key=``): never in the message.
+            where = (
+                endpoints.redact(endpoint)
+                if endpoint is not None
+                else "the default Gemini endpoint"
+            )
             raise LiveNetworkRefused(
                 f"rawlive: live record mode {state.mode!r} replays {state.path} and refuses "
                 f"connections to anything else, here {where}: connect with "
