@@ -15,8 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from rawlive.errors import (
     ConfigError,
+    ConnectError,
     DecodeError,
+    LiveConnectionClosed,
+    LocalProtocolError,
+    ProtocolError,
     RawliveError,
+    RemoteProtocolError,
     ServerErrorPayload,
     UnknownMessageError,
 )
@@ -26,10 +31,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from rawlive import codec, messages, types
     from rawlive.compat import Client
-    from rawlive.protocol import ProtocolError
     from rawlive.session import (
-        ConnectError,
-        LiveConnectionClosed,
         Reconnect,
         Session,
         SessionResumed,
@@ -42,9 +44,6 @@ _LAZY = {
     "messages": "rawlive.messages",
     "types": "rawlive.types",
     "Client": "rawlive.compat",
-    "ProtocolError": "rawlive.protocol",
-    "ConnectError": "rawlive.session",
-    "LiveConnectionClosed": "rawlive.session",
     "Reconnect": "rawlive.session",
     "Session": "rawlive.session",
     "SessionResumed": "rawlive.session",
@@ -72,9 +71,11 @@ __all__ = [
     "ConnectError",
     "DecodeError",
     "LiveConnectionClosed",
+    "LocalProtocolError",
     "ProtocolError",
     "RawliveError",
     "Reconnect",
+    "RemoteProtocolError",
     "ServerErrorPayload",
     "Session",
     "SessionResumed",

@@ -39,7 +39,7 @@ import soundfile as sf
 import soxr
 
 from rawlive import files
-from rawlive.errors import RawliveError
+from rawlive.errors import AudioFileError, ClosedError, ConfigError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -77,10 +77,6 @@ MAX_SAMPLE_RATE = 768_000
 
 _BLOCK_FRAMES = 8192  # frames read per block: ~0.2 s at 44.1 kHz, a few hundred KiB at most
 _BLOCK_SAMPLES = 8 * _BLOCK_FRAMES  # samples per block, all channels: 256 KiB as float32
-
-
-class AudioFileError(RawliveError):
-    """An audio file cannot be used: missing, empty, not audio or unsupported."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,7 +244,7 @@ DEFAULT_CHUNK_MS = 40
 def chunk_bytes(chunk_ms: float = DEFAULT_CHUNK_MS, rate: int = INPUT_RATE) -> int:
     """Bytes in ``chunk_ms`` of s16le mono at ``rate`` (rounded to whole samples, ≥ 1)."""
     if not (math.isfinite(chunk_ms) and chunk_ms > 0) or rate <= 0:
-        raise ValueError(f"a chunk must last more than 0 ms at a positive rate, not {chunk_ms!r}")
+        raise ConfigError(f"a chunk must last more than 0 ms at a positive rate, not {chunk_ms!r}")
     return max(1, round(rate * chunk_ms / 1000)) * 2
 
 
@@ -272,7 +268,7 @@ def chunks(
     """
     size = chunk_bytes(chunk_ms, rate)
     if not (math.isfinite(tail_silence_s) and tail_silence_s >= 0):
-        raise ValueError(f"tail silence must be 0 s or more, not {tail_silence_s!r}")
+        raise ConfigError(f"tail silence must be 0 s or more, not {tail_silence_s!r}")
     pending = bytearray()
     for block in pcm_blocks:
         view = memoryview(block).cast("B")
@@ -356,9 +352,9 @@ class Pacer:
 
     def __init__(self, speed: float | None = 1.0, *, spin: float = DEFAULT_SPIN) -> None:
         if speed is not None and not (math.isfinite(speed) and speed >= 0):
-            raise ValueError(f"speed must be a positive number, 0 or None, not {speed!r}")
+            raise ConfigError(f"speed must be a positive number, 0 or None, not {speed!r}")
         if not (math.isfinite(spin) and spin >= 0):
-            raise ValueError(f"spin must be 0 s or more, not {spin!r}")
+            raise ConfigError(f"spin must be 0 s or more, not {spin!r}")
         self.speed: float | None = speed or None
         self.spin = spin
         #: Audio seconds counted by :meth:`tick` so far.
@@ -497,7 +493,7 @@ class WavWriter:
         staged: bool = False,
     ) -> None:
         if rate <= 0 or channels <= 0:
-            raise ValueError(f"rate and channels must be positive, not {rate!r}, {channels!r}")
+            raise ConfigError(f"rate and channels must be positive, not {rate!r}, {channels!r}")
         self.path = os.fspath(path)
         self.rate = rate
         self.channels = channels
@@ -571,7 +567,7 @@ class WavWriter:
     def write(self, pcm: bytes | bytearray | memoryview) -> None:
         """Append s16le samples (interleaved if ``channels`` > 1) and update the header."""
         if self._fd is None:
-            raise ValueError(f"{self.path}: the WAV writer is closed")
+            raise ClosedError(f"{self.path}: the WAV writer is closed")
         data = self._pending + bytes(pcm)
         whole = len(data) - len(data) % self._frame
         self._pending = data[whole:]

@@ -133,7 +133,7 @@ import msgspec
 import pybase64
 
 from rawlive import __version__, endpoints, files
-from rawlive.errors import DecodeError
+from rawlive.errors import ClosedError, ConfigError, DecodeError, TruncatedCassetteWarning
 
 __all__ = [
     "FORMAT",
@@ -222,14 +222,14 @@ class FrameEvent(_Event, kw_only=True, tag="frame"):
 
     def __post_init__(self) -> None:
         if (self.text is None) == (self.b64 is None):
-            raise ValueError("a frame event has exactly one of `text` and `b64`")
+            raise ConfigError("a frame event has exactly one of `text` and `b64`")
         if self.b64 is not None:
             # Checked as the line is read, so that a bad one is named by its
             # line and ``payload`` never fails. (Rare: non-UTF-8 payloads only.)
             try:
                 pybase64.b64decode(self.b64, validate=True)
             except ValueError:
-                raise ValueError("`b64` is not standard padded base64") from None
+                raise ConfigError("`b64` is not standard padded base64") from None
 
     @property
     def payload(self) -> bytes:
@@ -306,20 +306,6 @@ class Cassette(msgspec.Struct, kw_only=True):
     @property
     def closes(self) -> list[CloseEvent]:
         return [e for e in self.events if isinstance(e, CloseEvent)]
-
-
-class TruncatedCassetteWarning(UserWarning):
-    """A cassette's last line is cut off; it was read up to the cut.
-
-    ``path`` is the cassette, ``line`` the cut-off line's number and
-    ``offset`` the byte it starts at (what a command line says in one line).
-    """
-
-    def __init__(self, message: str, *, path: str = "", line: int = 0, offset: int = 0) -> None:
-        super().__init__(message)
-        self.path = path
-        self.line = line
-        self.offset = offset
 
 
 # ---------------------------------------------------------------------------
@@ -634,7 +620,7 @@ class CassetteWriter:
 
     def _write(self, line: msgspec.Struct) -> None:
         if self._file is None:
-            raise ValueError(f"the cassette writer for {self.path} is closed")
+            raise ClosedError(f"the cassette writer for {self.path} is closed")
         # One write per line, then a flush: a crash leaves at most a partial last line.
         buffer = _encode_line(line, self._buffer)
         try:

@@ -36,7 +36,13 @@ import msgspec
 import pybase64
 
 from rawlive import types as t
-from rawlive.errors import ConfigError, DecodeError, ServerErrorPayload, UnknownMessageError
+from rawlive.errors import (
+    ConfigError,
+    ConfigTypeError,
+    DecodeError,
+    ServerErrorPayload,
+    UnknownMessageError,
+)
 
 __all__ = [
     "ClientMessageLike",
@@ -190,7 +196,7 @@ def encode_client_message(message: ClientMessageLike | dict[str, Any]) -> bytes:
     if isinstance(message, dict):
         message = convert(message, t.LiveClientMessage)
     if not isinstance(message, t.LiveClientMessage):
-        raise TypeError(
+        raise ConfigTypeError(
             f"cannot encode {type(message).__name__} as a client message; pass a "
             "LiveClientMessage or one of LiveClientSetup, LiveClientContent, "
             "LiveClientRealtimeInput, LiveClientToolResponse, LiveClientContextUpdate"
@@ -584,7 +590,7 @@ def inspect_frame(
             data, t.LiveClientMessage, _CLIENT_WIRE_KINDS, "client message", report
         )
         return client, report
-    raise ValueError(f"direction must be 'server' or 'client', not {direction!r}")
+    raise ConfigError(f"direction must be 'server' or 'client', not {direction!r}")
 
 
 def unknown_paths(

@@ -81,13 +81,12 @@ from websockets.protocol import State
 
 from rawlive import codec
 from rawlive import types as t
-from rawlive.errors import ConfigError, DecodeError
+from rawlive.errors import ConfigError, DecodeError, RemoteProtocolError, SetupRejected
 from rawlive.script import Reply, Script
 from rawlive.server import (
     CLOSE_INVALID_ARGUMENT,
     LiveServer,
     Peer,
-    SetupRejected,
     check_client_message,
 )
 
@@ -766,9 +765,9 @@ class Emulator(LiveServer):
                 try:
                     message = check_client_message(payload)
                     if message.setup is not None:
-                        raise DecodeError("a second setup")
+                        raise RemoteProtocolError("a second setup")
                     _check_audio_rates(message)
-                except DecodeError as exc:
+                except (DecodeError, RemoteProtocolError) as exc:
                     log.info("closing: invalid client message: %s", exc)
                     await peer.close(*CLOSE_INVALID_ARGUMENT)
                     return

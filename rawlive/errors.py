@@ -1,17 +1,37 @@
 """rawlive's exception hierarchy, at the bottom of the house so every layer can raise it.
 
-Every error rawlive raises on purpose is a :class:`RawliveError`. Messages say
-what was wrong and what to do. No message or repr ever carries an API key or
+Every error rawlive raises on purpose is a :class:`RawliveError` declared
+here (the modules that raise one re-export it: ``rawlive.session.ConnectError``
+is this module's). A bad argument is a :class:`ConfigError`; a broken protocol
+rule is a :class:`LocalProtocolError` when this program broke it (a bug in the
+calling code) and a :class:`RemoteProtocolError` when the peer did. An error
+that stands in for a builtin one keeps it as a base (``ConfigError`` is a
+``ValueError``), so ``except ValueError`` still catches it. Messages say what
+was wrong and what to do. No message or repr ever carries an API key or
 token: anything that might (a URL, a header) is redacted before it gets here.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AudioFileError",
+    "ClosedError",
     "ConfigError",
+    "ConfigTypeError",
+    "ConnectError",
     "DecodeError",
+    "LiveConnectionClosed",
+    "LiveNetworkRefused",
+    "LocalProtocolError",
+    "ProtocolError",
     "RawliveError",
+    "RawliveWarning",
+    "RemoteProtocolError",
+    "ReplayDiverged",
+    "ReplyTimeout",
     "ServerErrorPayload",
+    "SetupRejected",
+    "TruncatedCassetteWarning",
     "UnknownMessageError",
 ]
 
@@ -20,8 +40,26 @@ class RawliveError(Exception):
     """Base class of every error rawlive raises on purpose."""
 
 
+class RawliveWarning(UserWarning):
+    """Base class of every warning rawlive issues."""
+
+
+# -- the caller's arguments and calls -------------------------------------------
+
+
 class ConfigError(RawliveError, ValueError):
     """A config or call argument rawlive (like the SDK) refuses; nothing was sent."""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A call argument of a type rawlive does not take; a ``TypeError`` too, as Python's are."""
+
+
+class ClosedError(RawliveError, ValueError):
+    """A write to a closed writer (cassette, WAV); a ``ValueError``, as for a closed file."""
+
+
+# -- frames ------------------------------------------------------------------------
 
 
 class DecodeError(RawliveError, ValueError):
@@ -60,3 +98,102 @@ class ServerErrorPayload(DecodeError):
         self.code = code
         self.status = status
         self.server_message = message
+
+
+# -- the session's rules (as h11 splits them) ------------------------------------
+
+
+class ProtocolError(RawliveError):
+    """A side of a Live session broke its rules; see the two kinds below."""
+
+
+class LocalProtocolError(ProtocolError):
+    """This program used a session against the protocol; nothing was sent.
+
+    A message before ``setupComplete``, anything on a closed session: a bug
+    in the calling code, not the peer's fault.
+    """
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol (for example no ``setupComplete`` first)."""
+
+
+class SetupRejected(RemoteProtocolError):
+    """A server refused a client's first message and closed the socket.
+
+    Not a ``setup`` with a model, or one the server does not serve (an
+    unknown model or resumption handle).
+    """
+
+
+class ReplayDiverged(RemoteProtocolError):
+    """A replay server's client sent what its cassette does not hold; the server closed.
+
+    The mismatch itself is in :attr:`rawlive.replay.ReplayServer.mismatches`.
+    """
+
+
+# -- connections -------------------------------------------------------------------
+
+
+class ConnectError(RawliveError):
+    """The connection could not be opened (network, TLS, HTTP status, timeout)."""
+
+
+class LiveConnectionClosed(RawliveError):
+    """The server or the network ended the session abnormally.
+
+    ``code`` and ``reason`` are the close frame's (1006 when none arrived),
+    the reason already redacted; ``hint`` says what to do when the reason is a
+    known one; ``fatal`` whether the same setup would be refused the same
+    way; ``context``, when given, says what the close interrupted (``"could
+    not resume the session"``). :func:`rawlive.session.connection_closed`
+    makes one from a close as received.
+    """
+
+    def __init__(
+        self,
+        code: int | None,
+        reason: str,
+        *,
+        hint: str | None = None,
+        fatal: bool = False,
+        context: str = "",
+    ) -> None:
+        self.code = code
+        self.reason = reason
+        self.hint = hint
+        self.fatal = fatal
+        text = f"connection closed with {code}" + (f": {reason}" if reason else "")
+        text += f" ({hint})" if hint else ""
+        super().__init__(f"{context}: {text}" if context else text)
+
+
+# -- tools -------------------------------------------------------------------------
+
+
+class AudioFileError(RawliveError):
+    """An audio file cannot be used: missing, empty, not audio or unsupported."""
+
+
+class ReplyTimeout(RawliveError):
+    """No complete reply arrived in time after the user's audio ended."""
+
+
+class LiveNetworkRefused(RawliveError, RuntimeError):
+    """A test tried to reach a Live API other than its cassette in record mode ``none``."""
+
+
+class TruncatedCassetteWarning(RawliveWarning):
+    """A cassette's last line is cut off; it was read up to the cut.
+
+    ``path`` is the cassette, ``line`` the cut-off line's number and
+    ``offset`` the byte it starts at (what a command line says in one line).
+    """
+
+    def __init__(self, message: str, *, path: str = "", line: int = 0, offset: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.offset = offset

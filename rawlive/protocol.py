@@ -6,7 +6,9 @@ session's state lives here, under these rules:
 
 1. A connection opens with ``setup`` (:meth:`Protocol.open`). The first server
    message must be ``setupComplete``; anything else is a
-   :class:`ProtocolError`. No other client message goes out before it.
+   :class:`RemoteProtocolError`. No other client message goes out before it
+   (sending one is a :class:`LocalProtocolError`, as is opening a closed
+   session).
 2. Client messages after ``setup`` are numbered 1, 2, 3... across the whole
    session, reconnections included. This is the index that transparent
    resumption's ``lastConsumedClientMessageIndex`` refers to (the wire leaves
@@ -58,15 +60,22 @@ import msgspec
 
 from rawlive import codec
 from rawlive import types as t
-from rawlive.errors import RawliveError, UnknownMessageError
+from rawlive.errors import (
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    UnknownMessageError,
+)
 
 __all__ = [
     "CLOSE_HINTS",
     "FATAL_CLOSE_CODES",
     "NORMAL_CLOSE_CODES",
     "ClientMessage",
+    "LocalProtocolError",
     "Protocol",
     "ProtocolError",
+    "RemoteProtocolError",
     "State",
     "UsageTotals",
     "close_hint",
@@ -80,10 +89,6 @@ ClientMessage = (
     | t.LiveClientToolResponse
     | t.LiveClientContextUpdate
 )
-
-
-class ProtocolError(RawliveError):
-    """The peer broke the protocol (for example no ``setupComplete`` first)."""
 
 
 # Close codes the real server uses for errors the client must fix: retrying
@@ -281,7 +286,7 @@ class Protocol:
     def open(self) -> bytes:
         """Start a connection: the ``setup`` frame, with the handle on a resume."""
         if self.state is State.CLOSED:
-            raise ProtocolError("the session is closed")
+            raise LocalProtocolError("the session is closed")
         setup = self.setup
         self.setup_handle = None
         if self.resumable and self.handle:
@@ -339,7 +344,7 @@ class Protocol:
     def send(self, message: ClientMessage) -> bytes:
         """Encode a client message, number it and keep it for replay (rules 2-4)."""
         if self.state is not State.OPEN:
-            raise ProtocolError(
+            raise LocalProtocolError(
                 f"cannot send before setupComplete (session state: {self.state.value})"
             )
         frame = codec.encode_client_message(message)
@@ -379,20 +384,22 @@ class Protocol:
         """Decode a server frame and apply it; ``None`` for a skipped unknown kind.
 
         ``now`` is the caller's monotonic clock in seconds. Raises
-        :class:`ProtocolError` if the first message is not ``setupComplete``
+        :class:`RemoteProtocolError` if the first message is not ``setupComplete``
         and :class:`~rawlive.DecodeError` for an invalid frame.
         """
         try:
             message = codec.decode_server_message(data)
         except UnknownMessageError as exc:
             if self.state is State.SETUP_SENT:
-                raise ProtocolError(f"expected setupComplete first, got {exc}") from None
+                raise RemoteProtocolError(f"expected setupComplete first, got {exc}") from None
             self.warnings.append(f"skipped a message of unknown kind: {exc}")
             return None
         if self.state is State.SETUP_SENT:
             if message.setup_complete is None:
                 kinds = ", ".join(codec.to_builtins(message)) or "nothing"
-                raise ProtocolError(f"expected setupComplete as the first message, got {kinds}")
+                raise RemoteProtocolError(
+                    f"expected setupComplete as the first message, got {kinds}"
+                )
             self.state = State.OPEN
             if message.setup_complete.session_id:
                 self.session_id = message.setup_complete.session_id

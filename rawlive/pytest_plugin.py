@@ -137,7 +137,7 @@ import pytest
 import rawlive
 from rawlive import cassette, endpoints
 from rawlive import session as session_module
-from rawlive.errors import ConfigError
+from rawlive.errors import ConfigError, LiveNetworkRefused
 from rawlive.proxy import Proxy
 from rawlive.replay import ReplayServer
 from rawlive.server import LiveServer
@@ -163,10 +163,6 @@ MODES = tuple(mode.value for mode in RecordMode)
 
 _T = TypeVar("_T")
 S = TypeVar("S", bound=LiveServer)
-
-
-class LiveNetworkRefused(RuntimeError):
-    """A test tried to reach a Live API other than the cassette it replays."""
 
 
 # ---------------------------------------------------------------------------
@@ -588,7 +584,12 @@ def _patch_connect(monkeypatch: pytest.MonkeyPatch, state: LiveCassette) -> None
                 if kwargs.get("record") is None:
                     kwargs["record"] = _SessionRecorder(state.recorder)
         elif not _same_endpoint(endpoint, state.url):
-            where = endpoint if endpoint is not None else "the default Gemini endpoint"
+            # The endpoint may hold a key (``?key=``): never in the message.
+            where = (
+                endpoints.redact(endpoint)
+                if endpoint is not None
+                else "the default Gemini endpoint"
+            )
             mode = state.mode.value
             raise LiveNetworkRefused(
                 f"rawlive: live record mode {mode!r} replays {state.path} and refuses "

@@ -76,7 +76,7 @@ from rawlive.cassette import (
     frame_kind,
     read_cassette,
 )
-from rawlive.errors import ConfigError, DecodeError
+from rawlive.errors import ConfigError, DecodeError, ReplayDiverged
 from rawlive.proxy import Proxy
 from rawlive.server import Frame, LiveServer, Peer
 
@@ -585,10 +585,6 @@ class _Progress:
     sent: int
 
 
-class _Ended(Exception):
-    """The replay of a connection ended (mismatch, or the recorded close was sent)."""
-
-
 class _Replay:
     """Plays one recorded connection to one client connection."""
 
@@ -669,7 +665,7 @@ class _Replay:
         try:
             async for payload in self.peer:
                 await self.receive(payload)
-        except _Ended:
+        except ReplayDiverged:
             pass
         finally:
             if self.sender is not None:
@@ -805,7 +801,7 @@ class _Replay:
         log.info("%s", mismatch)
         self.closing = True
         await _close_draining(self.peer, CLOSE_MISMATCH, mismatch.reason)
-        raise _Ended
+        raise ReplayDiverged(mismatch.reason)
 
 
 async def _close_draining(peer: Peer, code: int, reason: str) -> None:
@@ -874,9 +870,9 @@ class ReplayServer(LiveServer):
                 policy = MATCHERS[policy]
             except KeyError:
                 known = ", ".join(sorted(MATCHERS))
-                raise ValueError(f"unknown replay policy {policy!r} (known: {known})") from None
+                raise ConfigError(f"unknown replay policy {policy!r} (known: {known})") from None
         if speed < 0:
-            raise ValueError(f"speed must not be negative, not {speed}")
+            raise ConfigError(f"speed must not be negative, not {speed}")
         self.cassette = cassette if isinstance(cassette, Cassette) else read_cassette(cassette)
         self.matcher: Matcher = policy
         self.speed = float(speed)

@@ -23,8 +23,8 @@ from typing import Any
 
 from rawlive import audio, codec
 from rawlive import types as t
-from rawlive.errors import ConfigError, RawliveError
-from rawlive.session import LiveConnectionClosed, Session, SessionResumed
+from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
+from rawlive.session import Session, SessionResumed
 
 __all__ = [
     "Event",
@@ -42,10 +42,6 @@ IN_MIME = "audio/pcm;rate=16000"
 #: Seconds to wait for a reply to the last words when the model was already
 #: idle as the upload ended (the real server answers within about a second).
 IDLE_GRACE = 3.0
-
-
-class ReplyTimeout(RawliveError):
-    """No complete reply arrived in time after the user's audio ended."""
 
 
 @dataclasses.dataclass

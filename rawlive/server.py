@@ -69,7 +69,7 @@ from websockets.http11 import Request, Response
 
 from rawlive import cassette, codec, endpoints
 from rawlive import types as t
-from rawlive.errors import ConfigError, DecodeError
+from rawlive.errors import ConfigError, DecodeError, SetupRejected
 
 __all__ = [
     "CLOSE_INVALID_ARGUMENT",
@@ -147,10 +147,6 @@ class CapturedConnection:
 
     def client_frames(self) -> list[Frame]:
         return [f for f in self.frames if f.sender == "client"]
-
-
-class SetupRejected(Exception):
-    """The first message was not an acceptable ``setup``; the socket is closed."""
 
 
 def server_ssl_context(

@@ -51,13 +51,21 @@ from websockets.version import version as websockets_version
 
 from rawlive import __version__, cassette, endpoints, messages
 from rawlive import types as t
-from rawlive.errors import ConfigError, DecodeError, RawliveError
+from rawlive.errors import (
+    ConfigError,
+    ConnectError,
+    DecodeError,
+    LiveConnectionClosed,
+    LocalProtocolError,
+    ProtocolError,
+    RawliveError,
+    RemoteProtocolError,
+)
 from rawlive.protocol import (
     CLOSE_HINTS,
     FATAL_CLOSE_CODES,
     ClientMessage,
     Protocol,
-    ProtocolError,
     State,
     close_hint,
     resume_again,
@@ -73,36 +81,24 @@ __all__ = [
     "SessionResumed",
     "close_hint",
     "connect",
+    "connection_closed",
 ]
 
 log = logging.getLogger("rawlive.session")
 
 
-class ConnectError(RawliveError):
-    """The connection could not be opened (network, TLS, HTTP status, timeout)."""
-
-
-class LiveConnectionClosed(RawliveError):
-    """The server or the network ended the session abnormally.
-
-    ``code`` and ``reason`` are the close frame's (1006 when none arrived);
-    ``hint`` says what to do when the reason is a known one; ``context``, when
-    given, says what the close interrupted (``"could not resume the session"``).
-    """
-
-    def __init__(
-        self, code: int | None, reason: str, *, secrets: Sequence[str] = (), context: str = ""
-    ) -> None:
-        self.code = code
-        self.reason = endpoints.redact(reason, secrets)
-        self.hint = close_hint(code, reason)
-        text = f"connection closed with {code}" + (f": {self.reason}" if self.reason else "")
-        text += f" ({self.hint})" if self.hint else ""
-        super().__init__(f"{context}: {text}" if context else text)
-
-    @property
-    def fatal(self) -> bool:
-        return self.code in FATAL_CLOSE_CODES
+def connection_closed(
+    code: int | None, reason: str, *, secrets: Sequence[str] = (), context: str = ""
+) -> LiveConnectionClosed:
+    """The :class:`LiveConnectionClosed` for a close as received: its reason
+    redacted of ``secrets`` (and credential slots), with the hint for it."""
+    return LiveConnectionClosed(
+        code,
+        endpoints.redact(reason, secrets),
+        hint=close_hint(code, reason),
+        fatal=code in FATAL_CLOSE_CODES,
+        context=context,
+    )
 
 
 class SessionResumed(t.LiveServerMessage, kw_only=True):
@@ -311,7 +307,7 @@ class Session:
         while not self._open.is_set():
             await self._open.wait()
         if self._protocol.state is State.CLOSED:
-            raise RawliveError("the session is closed")
+            raise LocalProtocolError("the session is closed")
         ws = self._ws
         assert ws is not None
         frame = self._protocol.send(message)
@@ -448,7 +444,7 @@ class Session:
             self._finish(exc)
             await _close_quietly(ws)
             return
-        except (DecodeError, ProtocolError) as exc:
+        except (DecodeError, RemoteProtocolError) as exc:
             self._finish(exc)
             await _close_quietly(ws, 1007, "invalid message from server")
             self._record_close(ws, connection)
@@ -464,7 +460,7 @@ class Session:
         elif self._protocol.resumable and code not in FATAL_CLOSE_CODES:
             self._begin_reconnect("go_away" if self._going_away() else "dropped")
         else:
-            self._finish(LiveConnectionClosed(code, reason, secrets=self.endpoint.secrets))
+            self._finish(connection_closed(code, reason, secrets=self.endpoint.secrets))
 
     def _log_warnings(self) -> None:
         for warning in self._protocol.warnings:
@@ -628,9 +624,7 @@ class Session:
         if reason == "go_away" or lost is None:
             return RawliveError(f"{context}; the last connection ended with a goAway")
         code, close_reason = _close_of(lost)
-        return LiveConnectionClosed(
-            code, close_reason, secrets=self.endpoint.secrets, context=context
-        )
+        return connection_closed(code, close_reason, secrets=self.endpoint.secrets, context=context)
 
     def _resume_error(self, error: BaseException | None, attempts: int) -> RawliveError:
         """The error a resume that failed ``attempts`` times ends the session with."""
@@ -639,10 +633,10 @@ class Session:
         )
         secrets = self.endpoint.secrets
         if isinstance(error, LiveConnectionClosed):
-            return LiveConnectionClosed(error.code, error.reason, secrets=secrets, context=context)
+            return connection_closed(error.code, error.reason, secrets=secrets, context=context)
         if isinstance(error, ConnectionClosed) and error.rcvd is not None:
             rcvd = error.rcvd
-            return LiveConnectionClosed(rcvd.code, rcvd.reason, secrets=secrets, context=context)
+            return connection_closed(rcvd.code, rcvd.reason, secrets=secrets, context=context)
         what = _resume_failure(error) if error is not None else "no attempt was made"
         return ConnectError(f"{context}: {self.endpoint.redact(what)}")
 
@@ -650,7 +644,7 @@ class Session:
 
     def _closed_error(self, ws: ClientConnection) -> LiveConnectionClosed:
         code, reason = _close_of(ws)
-        return LiveConnectionClosed(code, reason, secrets=self.endpoint.secrets)
+        return connection_closed(code, reason, secrets=self.endpoint.secrets)
 
     def _fault(self, what: str, exc: Exception) -> RawliveError:
         """The error an unexpected ``exc`` ends the session with, saying ``what`` failed.
@@ -808,7 +802,7 @@ async def _recv_first(
             f"{endpoint.redacted_url()}: raise setup_timeout if the server is slow"
         ) from None
     # Outside the ``except``: the ConnectionClosed quotes the reason unredacted.
-    raise LiveConnectionClosed(
+    raise connection_closed(
         rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "", secrets=endpoint.secrets
     )
 
@@ -872,7 +866,7 @@ def connect(
     Use ``async with rawlive.connect(...) as session:`` or
     ``session = await rawlive.connect(...)`` (then ``await session.close()``).
     A first message other than ``setupComplete`` raises
-    :class:`~rawlive.protocol.ProtocolError`; a refused or dropped connection
+    :class:`~rawlive.RemoteProtocolError`; a refused or dropped connection
     :class:`ConnectError` or :class:`LiveConnectionClosed`.
 
     ``open_timeout`` bounds the WebSocket handshake and ``setup_timeout`` the

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
+from rawlive.errors import ConfigError
+
 __all__ = [  # noqa: RUF022 - grouped by role, not alphabetically
     # building blocks
     "Base64Bytes",
@@ -197,10 +199,10 @@ class Duration(datetime.timedelta):
 
     @classmethod
     def parse(cls, text: str) -> Duration:
-        """Parse a wire Duration string; raise ``ValueError`` if it is not one."""
+        """Parse a wire Duration string; :class:`~rawlive.ConfigError` (a ValueError) if not one."""
         match = _DURATION_RE.match(text.strip())
         if match is None:
-            raise ValueError(f"not a protobuf Duration (expected like '10s' or '1.5s'): {text!r}")
+            raise ConfigError(f"not a protobuf Duration (expected like '10s' or '1.5s'): {text!r}")
         sign, whole, frac = match.groups()
         micros = round(int((frac or "0").ljust(9, "0")) / 1000)
         value = cls(seconds=int(whole), microseconds=micros)

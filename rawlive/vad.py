@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from rawlive.errors import ConfigError
 from rawlive.types import EndSensitivity, StartSensitivity
 
 if TYPE_CHECKING:
@@ -125,9 +126,9 @@ class VadConfig:
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.frame_ms <= 0:
-            raise ValueError("sample_rate and frame_ms must be positive")
+            raise ConfigError("sample_rate and frame_ms must be positive")
         if (self.sample_rate * self.frame_ms) % 1000:
-            raise ValueError(
+            raise ConfigError(
                 f"frame_ms={self.frame_ms} is not a whole number of samples "
                 f"at {self.sample_rate} Hz"
             )

@@ -542,7 +542,7 @@ def test_writing_after_close_is_refused_and_close_is_idempotent(tmp_path: Path) 
     writer = CassetteWriter(tmp_path / "c.jsonl")
     writer.close()
     writer.close()
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(rawlive.errors.ClosedError, match="closed"):
         writer.write_frame(1, "client", "text", b"{}")
     tape = read_cassette(tmp_path / "c.jsonl")
     assert tape.complete and [type(e) for e in tape.events] == [EndEvent]

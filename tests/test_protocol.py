@@ -7,7 +7,14 @@ import pytest
 
 from rawlive import codec
 from rawlive import types as t
-from rawlive.protocol import Protocol, ProtocolError, State, resume_again, retry_resume
+from rawlive.protocol import (
+    LocalProtocolError,
+    Protocol,
+    RemoteProtocolError,
+    State,
+    resume_again,
+    retry_resume,
+)
 
 SETUP_COMPLETE = b'{"setupComplete":{}}'
 
@@ -56,21 +63,21 @@ def test_setup_complete_opens_the_session_and_keeps_a_vertex_session_id() -> Non
 def test_a_first_message_other_than_setup_complete_is_a_protocol_error() -> None:
     protocol = Protocol(_setup())
     protocol.open()
-    with pytest.raises(ProtocolError, match="serverContent"):
+    with pytest.raises(RemoteProtocolError, match="serverContent"):
         protocol.receive(b'{"serverContent":{"turnComplete":true}}', now=0.0)
 
 
 def test_an_unknown_kind_first_is_a_protocol_error_not_a_skip() -> None:
     protocol = Protocol(_setup())
     protocol.open()
-    with pytest.raises(ProtocolError, match="setupComplete"):
+    with pytest.raises(RemoteProtocolError, match="setupComplete"):
         protocol.receive(b'{"somethingNew":{}}', now=0.0)
 
 
 def test_nothing_can_be_sent_before_setup_complete() -> None:
     protocol = Protocol(_setup())
     protocol.open()
-    with pytest.raises(ProtocolError, match="before setupComplete"):
+    with pytest.raises(LocalProtocolError, match="before setupComplete"):
         protocol.send(_text("early"))
 
 
@@ -253,7 +260,7 @@ def test_turn_state_follows_model_output_and_turn_signals() -> None:
 def test_a_closed_session_cannot_open_again() -> None:
     protocol = _opened(_setup())
     protocol.close()
-    with pytest.raises(ProtocolError, match="closed"):
+    with pytest.raises(LocalProtocolError, match="closed"):
         protocol.open()
 
 

@@ -214,9 +214,11 @@ def test_recording_without_key_or_upstream_fails_clearly(
 
 def test_other_endpoints_are_refused(pytester: pytest.Pytester, recorded: Path) -> None:
     body = """from rawlive.pytest_plugin import LiveNetworkRefused
-    for endpoint in ("ws://127.0.0.1:9", None):
-        with pytest.raises(LiveNetworkRefused, match="refuses connections"):
+    for endpoint in ("ws://127.0.0.1:9", "ws://127.0.0.1:9/?key=s3cret-key", None):
+        with pytest.raises(LiveNetworkRefused, match="refuses connections") as info:
             rawlive.connect(MODEL, endpoint=endpoint)
+        assert isinstance(info.value, rawlive.RawliveError) and isinstance(info.value, RuntimeError)
+        assert "s3cret-key" not in str(info.value)
     asyncio.run(talk(live_endpoint, ["hello", "how are you"]))"""
     pytester.makepyfile(test_live=_module(body))
     pytester.runpytest().assert_outcomes(passed=1)

@@ -413,7 +413,7 @@ async def test_a_custom_policy_can_be_registered(
     async with ReplayServer(cassette, policy="any-text", speed=0) as server:
         got = await asyncio.wait_for(_say(server.url, "something else"), 5)
     assert server.mismatches == [] and got[-1].server_content is not None
-    with pytest.raises(ValueError, match="unknown replay policy 'nope'"):
+    with pytest.raises(rawlive.ConfigError, match="unknown replay policy 'nope'"):
         ReplayServer(cassette, policy="nope")
 
 

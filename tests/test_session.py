@@ -105,7 +105,7 @@ async def test_receive_is_one_stream_across_turns_and_ends_on_a_normal_close() -
 
 async def test_a_first_message_that_is_not_setup_complete_is_a_clear_error() -> None:
     async with ScriptedServer(first=b'{"serverContent":{"turnComplete":true}}') as server:
-        with pytest.raises(rawlive.ProtocolError, match="setupComplete"):
+        with pytest.raises(rawlive.RemoteProtocolError, match="setupComplete"):
             await rawlive.connect(MODEL, endpoint=server.url)
 
 

@@ -46,7 +46,7 @@ async def test_a_send_after_the_server_closed_raises_its_close() -> None:
             await _drain(session)
         assert info.value.code == 1011
         # The session is closed for good: a send says so.
-        with pytest.raises(rawlive.RawliveError, match="the session is closed"):
+        with pytest.raises(rawlive.LocalProtocolError, match="the session is closed"):
             await session.send_realtime_input(text="too late")
 
 
