@@ -132,7 +132,8 @@ from typing import IO, Annotated, Any, Literal, Protocol, Self, TypeAlias
 import msgspec
 import pybase64
 
-from rawlive import __version__, endpoints, files
+from rawlive import endpoints, files
+from rawlive._version import __version__
 from rawlive.errors import ClosedError, ConfigError, DecodeError, TruncatedCassetteWarning
 
 __all__ = [

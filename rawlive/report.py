@@ -48,8 +48,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from rawlive import __version__, codec, endpoints, files
+from rawlive import codec, endpoints, files
 from rawlive import types as lt
+from rawlive._version import __version__
 from rawlive.audit import MAX_FINDINGS_PER_RULE, SEVERITIES, Report, Turn, audit_cassette
 from rawlive.cassette import (
     CassetteHeader,

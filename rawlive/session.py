@@ -49,8 +49,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.version import version as websockets_version
 
-from rawlive import __version__, cassette, endpoints, messages
+from rawlive import cassette, endpoints, messages
 from rawlive import types as t
+from rawlive._version import __version__
 from rawlive.errors import (
     ConfigError,
     ConnectError,
