@@ -76,6 +76,7 @@ from rawlive.protocol import (
 __all__ = [
     "CLOSE_HINTS",
     "ConnectError",
+    "Connecting",
     "LiveConnectionClosed",
     "Reconnect",
     "Session",
@@ -808,8 +809,13 @@ async def _recv_first(
     )
 
 
-class _Connect:
-    """What :func:`connect` returns: ``async with`` it, or ``await`` it."""
+class Connecting:
+    """What :func:`connect` returns: ``async with`` it, or ``await`` it.
+
+    ``async with`` closes the session on exit; an awaited session is the
+    caller's to close. Public so wrappers such as :class:`rawlive.Client` can
+    name it in their signatures.
+    """
 
     def __init__(self, factory: Any) -> None:
         self._factory = factory
@@ -854,7 +860,7 @@ def connect(
     reconnect: Reconnect | None = None,
     record: str | os.PathLike[str] | cassette.Recorder | None = None,
     record_elide_audio: bool = False,
-) -> _Connect:
+) -> Connecting:
     """Open a Live session; it is ready when ``setupComplete`` has arrived.
 
     ``model`` and ``config`` are the SDK's (``LiveConnectConfig`` or a dict
@@ -935,4 +941,4 @@ def connect(
             raise
         return session
 
-    return _Connect(factory)
+    return Connecting(factory)
