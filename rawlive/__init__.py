@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from rawlive._version import __version__
 from rawlive.errors import (
     ConfigError,
     ConnectError,
@@ -25,8 +26,6 @@ from rawlive.errors import (
     ServerErrorPayload,
     UnknownMessageError,
 )
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from rawlive import codec, messages, types

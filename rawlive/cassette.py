@@ -132,7 +132,8 @@ from typing import IO, Annotated, Any, Literal, Protocol, Self, TypeAlias
 import msgspec
 import pybase64
 
-from rawlive import __version__, endpoints, files
+from rawlive import endpoints, files
+from rawlive._version import __version__
 from rawlive.errors import ClosedError, ConfigError, DecodeError, TruncatedCassetteWarning
 
 __all__ = [
@@ -152,6 +153,7 @@ __all__ = [
     "Recorder",
     "TruncatedCassetteWarning",
     "append_connections",
+    "elide_audio_blobs",
     "fill_silence",
     "frame_kind",
     "read_cassette",
@@ -383,8 +385,14 @@ def _walk_elide(value: Any, parent: str | None = None) -> int:
     return count
 
 
-def _elide_audio(text: str, kind: str) -> tuple[str, int]:
-    """A frame's text with its audio blobs elided, and how many there were."""
+def elide_audio_blobs(text: str, kind: str) -> tuple[str, int]:
+    """A frame's text with its audio blobs elided, and how many there were.
+
+    ``kind`` is the frame's :func:`frame_kind`. This is the recorder's
+    ``elide_audio``: each blob's ``data`` becomes its length and SHA-256, so
+    a replay can elide a frame it receives the same way and compare alike.
+    Text that is not JSON comes back as it is.
+    """
     if not any(name in kind for name in _AUDIO_KINDS):
         return text, 0
     try:
@@ -704,7 +712,7 @@ class CassetteWriter:
                     redacted = True
             kind = frame_kind(text)
             if self.elide_audio:
-                text, elided = _elide_audio(text, kind)
+                text, elided = elide_audio_blobs(text, kind)
         else:
             assert isinstance(payload, bytes)
             data, redacted = payload, False

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import click
 
-from rawlive import __version__
+from rawlive._version import __version__
 from rawlive.errors import ConfigError, RawliveError
 
 EXIT_BAD_INPUT = 2

@@ -14,7 +14,7 @@ from typing import Any
 
 from rawlive import codec
 from rawlive import types as t
-from rawlive.session import _Connect, connect
+from rawlive.session import Connecting, connect
 
 __all__ = ["Client"]
 
@@ -25,7 +25,7 @@ class _Live:
 
     def connect(
         self, *, model: str, config: t.LiveConnectConfig | dict[str, Any] | None = None
-    ) -> _Connect:
+    ) -> Connecting:
         """Open a Live session, as ``client.aio.live.connect`` in the SDK."""
         client = self._client
         options = client.http_options

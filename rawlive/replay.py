@@ -72,7 +72,7 @@ from rawlive.cassette import (
     Cassette,
     CloseEvent,
     FrameEvent,
-    _elide_audio,  # the recorder's own elision, to compare alike
+    elide_audio_blobs,
     frame_kind,
     read_cassette,
 )
@@ -822,7 +822,7 @@ def _as_recorded(frame: FrameEvent, payload: bytes) -> bytes:
     if not frame.elided:
         return payload
     text = payload.decode("utf-8", errors="replace")
-    return _elide_audio(text, frame_kind(payload))[0].encode("utf-8")
+    return elide_audio_blobs(text, frame_kind(payload))[0].encode("utf-8")
 
 
 def _kind(payload: bytes) -> str:

@@ -48,8 +48,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from rawlive import __version__, codec, endpoints, files
+from rawlive import codec, endpoints, files
 from rawlive import types as lt
+from rawlive._version import __version__
 from rawlive.audit import MAX_FINDINGS_PER_RULE, SEVERITIES, Report, Turn, audit_cassette
 from rawlive.cassette import (
     CassetteHeader,
@@ -294,10 +295,10 @@ class _Reader:
         # The end of the last voiced user audio of the turn, and whether some was elided.
         self.voiced_end: float | None = None
         self.user_elided = False
-        from rawlive.vad import END_THRESHOLDS_DBFS
+        from rawlive import vad
 
-        # A 10 ms block as loud as the emulator's end-of-speech threshold counts as speech.
-        self.voiced = 10 ** (END_THRESHOLDS_DBFS["END_SENSITIVITY_HIGH"] / 10)
+        # A 10 ms block as loud as the VAD's default end-of-speech level counts as speech.
+        self.voiced = 10 ** (vad.DEFAULT_END_THRESHOLD_DBFS / 10)
 
     # -- plumbing -----------------------------------------------------------
 
@@ -1308,9 +1309,12 @@ class _Page:
         if not self.tl.turns:
             self.w("<p>No turn: nothing was said or answered.</p></section>")
             return
+        from rawlive import vad
+
         self.w(
             "<p>Reply latency: from the end of the user's speech (the last 10 ms of user "
-            "audio at -50 dBFS or louder, the emulator's end-of-speech level; the end of the "
+            f"audio at {vad.DEFAULT_END_THRESHOLD_DBFS:.0f} dBFS or louder, the emulator's "
+            "default end-of-speech level; the end of the "
             "input when there is no such audio) to the first reply audio, as the timeline "
             "draws it. The next four columns are the audit's, in seconds from the end of the "
             "user's input (the last message the client sent before the reply began; with a "

@@ -49,8 +49,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.version import version as websockets_version
 
-from rawlive import __version__, cassette, endpoints, messages
+from rawlive import cassette, endpoints, messages
 from rawlive import types as t
+from rawlive._version import __version__
 from rawlive.errors import (
     ConfigError,
     ConnectError,
@@ -75,6 +76,7 @@ from rawlive.protocol import (
 __all__ = [
     "CLOSE_HINTS",
     "ConnectError",
+    "Connecting",
     "LiveConnectionClosed",
     "Reconnect",
     "Session",
@@ -807,8 +809,13 @@ async def _recv_first(
     )
 
 
-class _Connect:
-    """What :func:`connect` returns: ``async with`` it, or ``await`` it."""
+class Connecting:
+    """What :func:`connect` returns: ``async with`` it, or ``await`` it.
+
+    ``async with`` closes the session on exit; an awaited session is the
+    caller's to close. Public so wrappers such as :class:`rawlive.Client` can
+    name it in their signatures.
+    """
 
     def __init__(self, factory: Any) -> None:
         self._factory = factory
@@ -853,7 +860,7 @@ def connect(
     reconnect: Reconnect | None = None,
     record: str | os.PathLike[str] | cassette.Recorder | None = None,
     record_elide_audio: bool = False,
-) -> _Connect:
+) -> Connecting:
     """Open a Live session; it is ready when ``setupComplete`` has arrived.
 
     ``model`` and ``config`` are the SDK's (``LiveConnectConfig`` or a dict
@@ -934,4 +941,4 @@ def connect(
             raise
         return session
 
-    return _Connect(factory)
+    return Connecting(factory)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from rawlive.types import AutomaticActivityDetection
 
 __all__ = [
+    "DEFAULT_END_THRESHOLD_DBFS",
     "DEFAULT_PREFIX_PADDING_MS",
     "DEFAULT_SILENCE_DURATION_MS",
     "END_THRESHOLDS_DBFS",
@@ -70,9 +71,12 @@ START_THRESHOLDS_DBFS: dict[str, float] = {
     StartSensitivity.START_SENSITIVITY_HIGH: -45.0,
     StartSensitivity.START_SENSITIVITY_LOW: -35.0,
 }
+#: The default end of speech (``END_SENSITIVITY_HIGH``): audio this loud or
+#: louder is still speech. The report dates the end of the user's speech with it.
+DEFAULT_END_THRESHOLD_DBFS = -50.0
 #: While speaking, a frame below this level counts as silence.
 END_THRESHOLDS_DBFS: dict[str, float] = {
-    EndSensitivity.END_SENSITIVITY_HIGH: -50.0,
+    EndSensitivity.END_SENSITIVITY_HIGH: DEFAULT_END_THRESHOLD_DBFS,
     EndSensitivity.END_SENSITIVITY_LOW: -55.0,
 }
 

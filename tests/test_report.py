@@ -29,8 +29,10 @@ from typing import Any, NoReturn
 
 import pytest
 
+from rawlive import vad
 from rawlive.audit import MAX_FINDINGS_PER_RULE, audit_cassette
 from rawlive.report import DEFAULT_AUDIO_LIMIT, read_timeline, render_report, write_report
+from rawlive.vad import VadConfig
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sessions"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -645,6 +647,20 @@ def test_the_model_audio_stops_where_the_user_cut_in() -> None:
     # The reply was sent at 4.40-4.80 in real time; the interruption at 4.70 stops it.
     assert played and max(played) < 4.70
     assert [c.seconds for c in turn.clips if c.side == "model"] == [pytest.approx(0.4)]
+
+
+def test_the_end_of_speech_is_the_vad_s_default_end_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report reads the level the VAD ends speech at from rawlive.vad, not a copy."""
+    assert VadConfig().end_threshold_dbfs == vad.DEFAULT_END_THRESHOLD_DBFS
+    ends = [turn.speech_end for turn in read_timeline(FIXTURES / "report-voice.jsonl").turns]
+    assert any(end is not None for end in ends)
+    page = render_report(FIXTURES / "report-voice.jsonl")
+    assert f"audio at {vad.DEFAULT_END_THRESHOLD_DBFS:.0f} dBFS or louder" in page
+    # At 0 dBFS no block of the fixture's speech is loud enough: no end of speech.
+    monkeypatch.setattr(vad, "DEFAULT_END_THRESHOLD_DBFS", 0.0)
+    quiet = read_timeline(FIXTURES / "report-voice.jsonl")
+    assert [turn.speech_end for turn in quiet.turns] == [None] * len(ends)
+    assert "audio at 0 dBFS or louder" in render_report(FIXTURES / "report-voice.jsonl")
 
 
 # ---------------------------------------------------------------------------
