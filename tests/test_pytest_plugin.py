@@ -234,7 +234,7 @@ def test_ini_options(pytester: pytest.Pytester, recorded: Path) -> None:
 
 # -- new episodes -------------------------------------------------------------------------------
 
-KEY = "AIzaSyNewEpisodes-0123456789abcdefghijkl"
+KEY = "fake-NewEpisodes-key-0123456789abcdefghij"
 
 # The greeting test grown a second connection.
 TWO_CONNECTIONS = """asyncio.run(talk(live_endpoint, ["hello", "how are you"]))
