@@ -9,8 +9,8 @@ import pytest
 import rawlive
 from rawlive import endpoints
 
-KEY = "AIzaTESTKEY-not-a-real-key-0123456789"
-TOKEN = "auth_tokens/testtoken0123456789abcdef"
+KEY = "fake.TESTKEY-not-a-real-key-0123456789"
+TOKEN = "auth_tokens/test.token0123456789abcdef"
 
 
 def test_api_key_goes_in_the_header_on_the_documented_v1beta_path() -> None:
@@ -128,7 +128,8 @@ def test_redact_hides_credential_slots_even_for_unknown_values() -> None:
 
 
 def test_redact_hides_url_encoded_secrets() -> None:
-    assert "testtoken" not in endpoints.redact("p=auth_tokens%2Ftesttoken0123456789abcdef", [TOKEN])
+    redacted = endpoints.redact("p=auth_tokens%2Ftest.token0123456789abcdef", [TOKEN])
+    assert "test.token" not in redacted
 
 
 def test_redacting_logger_keeps_handshake_headers_out_of_debug_logs(

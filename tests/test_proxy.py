@@ -39,7 +39,7 @@ from rawlive.server import (
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SPOKEN = FIXTURES / "audio" / "weather-16k-mono.wav"
-API_KEY = "AIzaSyTEST-header-key-0123456789abcdef"
+API_KEY = "fake.TEST-header-key-0123456789abcdef"
 QUERY_KEY = "AIzaSyTEST/query+key=0123456789"
 PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 

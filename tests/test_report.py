@@ -585,8 +585,8 @@ def _frame(t: float, sender: str, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_secrets_in_a_hand_written_cassette_never_reach_the_page(tmp_path: Path) -> None:
-    key = "AIzaSyHANDWRITTEN-secret-key-0123456789"
-    token = "auth_tokens/ephemeral-abcdef0123456789"
+    key = "fake.HANDWRITTEN-secret-key-0123456789"
+    token = "auth_tokens/ephemeral.abcdef0123456789"
     url = f"wss://example.invalid/ws/x?key={key}&access_token={token}"
     said = {"serverContent": {"outputTranscription": {"text": f"your key is {key}"}}}
     header = {
@@ -607,7 +607,7 @@ def test_secrets_in_a_hand_written_cassette_never_reach_the_page(tmp_path: Path)
     )
     page = render_report(cassette)
     assert key not in page and token not in page
-    assert "ephemeral-abcdef" not in page and "HANDWRITTEN" not in page
+    assert "ephemeral.abcdef" not in page and "HANDWRITTEN" not in page
     assert page.count("&lt;redacted&gt;") >= 5
     assert "your key is &lt;redacted&gt;" in page
 

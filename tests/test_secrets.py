@@ -53,7 +53,7 @@ from rawlive.server import CapturedConnection
 # Distinctive, with the characters that URL encoding changes ("/", "+", "="),
 # each with a marker that no legitimate output contains: a partial leak that
 # keeps the marker is caught too.
-KEY = "AIzaSyRAWLIVE-SWEEPKEY-0123456789abcdef"
+KEY = "fake.RAWLIVE-SWEEPKEY-0123456789abcdef"
 TOKEN = "auth_tokens/rawlive+SWEEPTOKEN/0123456789abc=="
 BEARER = "ya29.rawlive-SWEEPBEARER/0123456789+abcdef"
 MARKERS = ("SWEEPKEY", "SWEEPTOKEN", "SWEEPBEARER")

@@ -12,7 +12,7 @@ import rawlive
 from rawlive import types as t
 from rawlive.server import CaptureServer, LiveServer, Peer
 
-KEY = "AIzaTESTKEY-session-0123456789abcdef"
+KEY = "fake.TESTKEY-session-0123456789abcdef"
 MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 
 
