@@ -205,7 +205,6 @@ def serve(
         speed=speed,
         frames=frames,
         pretty=pretty,
-        capture_frames=False,  # a long-running server must not grow with its traffic
         **guards,
     )
 
@@ -274,7 +273,6 @@ def replay(
                 ssl=context,
                 policy=policy,
                 speed=speed,
-                capture_frames=False,
                 **guards,
             )
     except RawliveError as exc:
@@ -382,7 +380,6 @@ def proxy(
             port=port,
             ssl=context,
             record_dir=record_dir,
-            capture_frames=False,
             stall_timeout=stall_timeout or None,
             **guards,
             **hooks,
@@ -659,11 +656,7 @@ def send(
         from rawlive.send import stream_file
         from rawlive.session import connect
 
-        local = (
-            Emulator(script=script, speed=0 if fast else 1.0, capture_frames=False)
-            if emulator
-            else None
-        )
+        local = Emulator(script=script, speed=0 if fast else 1.0) if emulator else None
         if local is not None:
             await local.start()
         url = local.url if local is not None else endpoint
