@@ -76,13 +76,14 @@ lint: install
 	$(BIN)/ruff check rawlive tests bench .ci
 	$(BIN)/ruff format --check rawlive tests bench .ci
 	$(BIN)/mypy --strict rawlive .ci/lowest_constraints.py
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix rawlive tests bench .ci
 	$(BIN)/ruff format rawlive tests bench .ci
 
 schemas: install
-	$(BIN)/python -m rawlive.schema schemas
+	$(BIN)/python -m rawlive.tools.schema schemas
 
 # Every benchmark; the report goes to bench/RESULTS.md and the README's table.
 bench: install
@@ -90,7 +91,7 @@ bench: install
 
 # The README's CLI reference, from the commands' own help.
 readme: install
-	$(BIN)/python -m rawlive.clidoc README.md
+	$(BIN)/python .ci/clidoc.py README.md
 
 clean:
 	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

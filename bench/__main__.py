@@ -30,6 +30,18 @@ RESULTS_INTRO = (
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
+def _clidoc():  # type: ignore[no-untyped-def]
+    """The README section writer of ``.ci/clidoc.py``, a maintainer's script."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / ".ci" / "clidoc.py"
+    spec = importlib.util.spec_from_file_location("clidoc", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def discover() -> None:
     """Import ``bench.<module>`` for every module not starting with ``_``."""
     for info in pkgutil.iter_modules(bench.__path__):
@@ -103,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.results is not None:
         args.results.write_text(RESULTS_INTRO + body)
     if args.readme is not None:
-        from rawlive.clidoc import replace_section
+        replace_section = _clidoc().replace_section
 
         readme = args.readme.read_text()
         args.readme.write_text(replace_section(readme, body, README_START, README_END))

@@ -2,8 +2,8 @@
 
 ``python -m bench._audioworker stream FILE [--chunk-ms 40]``
     Stream ``FILE`` the way ``rawlive send --fast`` does, without a socket:
-    :func:`rawlive.audio.iter_pcm` (decode, downmix, soxr resample to 16 kHz),
-    :func:`rawlive.audio.chunks` (40 ms), and ``codec.encode_client_message``
+    :func:`rawlive.media.audio.iter_pcm` (decode, downmix, soxr resample to 16 kHz),
+    :func:`rawlive.media.audio.chunks` (40 ms), and ``codec.encode_client_message``
     of each chunk as a ``realtimeInput`` audio message, unpaced. Prints the
     chunk and byte counts and this process's own peak RSS (``ru_maxrss``).
 
@@ -11,9 +11,9 @@
     Stream ``FILE`` paced, in an asyncio loop that also does the per-chunk work
     of the CLI (encode each chunk) while a receiver task decodes a 200 ms
     24 kHz audio reply every 200 ms and appends it to a
-    :class:`rawlive.audio.WavWriter` (in ``--out-dir``). Modes:
+    :class:`rawlive.media.audio.WavWriter` (in ``--out-dir``). Modes:
 
-    * ``rawlive``: :class:`rawlive.audio.Pacer` (sleep, then yield the last
+    * ``rawlive``: :class:`rawlive.media.audio.Pacer` (sleep, then yield the last
       ``DEFAULT_SPIN`` before each deadline);
     * ``sleep-only``: the same absolute schedule with ``Pacer(spin=0)``, plain
       ``asyncio.sleep`` only;
@@ -41,8 +41,9 @@ import sys
 import time
 from typing import Any
 
-from rawlive import audio, codec
-from rawlive import types as t
+from rawlive.media import audio
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 IN_MIME = "audio/pcm;rate=16000"
 OUT_MIME = "audio/pcm;rate=24000"

@@ -14,7 +14,7 @@ Each session, with ``rawlive.connect`` to the emulator:
   ``send_realtime_input(audio=Blob(...))``, paced in real time on a
   drift-free schedule (chunk ``n`` is due ``n × chunk`` after ``connect``
   returned), then ``audioStreamEnd``. The audio repeats a speech-like
-  pattern: a 1 s tone burst (``rawlive.audio.tone`` at -20 dBFS) and 2 s of
+  pattern: a 1 s tone burst (``rawlive.media.audio.tone`` at -20 dBFS) and 2 s of
   silence, so the emulator's VAD ends each burst after its 800 ms of
   silence and echoes it (1 s of 24 kHz audio, streamed in real time) before
   the next burst begins;
@@ -49,7 +49,7 @@ PERIOD_MS = 3000
 
 def pattern(chunk_ms: int) -> list[bytes]:
     """One period of the audio (a tone burst, then silence), cut into chunks."""
-    from rawlive.audio import tone
+    from rawlive.media.audio import tone
 
     audio = tone(BURST_MS, rate=16_000) + bytes((PERIOD_MS - BURST_MS) * BYTES_PER_MS)
     size = chunk_ms * BYTES_PER_MS
@@ -65,7 +65,7 @@ async def _session(
     index: int, args: argparse.Namespace, start_at: float, chunks: list[bytes]
 ) -> dict[str, Any]:
     import rawlive
-    from rawlive import types as t
+    from rawlive.wire import types as t
 
     loop = asyncio.get_running_loop()
     chunk_s = args.chunk_ms / 1000
@@ -124,7 +124,7 @@ async def _session(
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    import rawlive.session  # noqa: F401  (imported before the clock starts)
+    import rawlive.client.session  # noqa: F401  (imported before the clock starts)
 
     chunks = pattern(args.chunk_ms)
     print("ready", flush=True)

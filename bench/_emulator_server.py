@@ -1,7 +1,7 @@
 """The emulator process of ``emulator.concurrency``: the real emulator, timed from inside.
 
 ``python -m bench._emulator_server [--chunk-ms 40] [--speed 1] [--profile FILE]``
-runs a :class:`rawlive.emulator.Emulator` (``capture_frames=False``, replies
+runs a :class:`rawlive.servers.emulator.Emulator` (``capture_frames=False``, replies
 paced at ``--speed``: 1 real time, 0 as fast as possible; the default echo)
 on an ephemeral port of 127.0.0.1, prints the
 port on one line of stdout and serves until its stdin closes; then it prints
@@ -10,7 +10,7 @@ one JSON line of what it measured and exits.
 What is measured, inside this process:
 
 * **Chunk lateness.** :class:`TimedEmulator` wraps each connection's
-  :meth:`rawlive.server.Peer.recv` (an instance attribute set in
+  :meth:`rawlive.servers.base.Peer.recv` (an instance attribute set in
   :meth:`TimedEmulator.session`, so rawlive is unchanged) and stamps every
   client frame with ``time.monotonic()`` when the emulator's session
   coroutine takes it from the socket, i.e. when the emulator gets to work on
@@ -47,8 +47,8 @@ import sys
 import time
 from typing import Any
 
-from rawlive.emulator import Emulator
-from rawlive.server import Peer
+from rawlive.servers.base import Peer
+from rawlive.servers.emulator import Emulator
 
 __all__ = ["ChunkClock", "TimedEmulator", "main"]
 
@@ -196,8 +196,8 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     # What the first session would import (see the module docstring).
-    import rawlive.audio
-    import rawlive.vad  # noqa: F401
+    import rawlive.media.audio
+    import rawlive.media.vad  # noqa: F401
 
     emulator = TimedEmulator(
         chunk_s=args.chunk_ms / 1000,

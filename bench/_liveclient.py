@@ -63,7 +63,7 @@ Opener = Callable[[], contextlib.AbstractAsyncContextManager[_Side]]
 
 def _rawlive_opener(port: int, ca: str) -> Opener:
     import rawlive
-    from rawlive import types as t
+    from rawlive.wire import types as t
 
     @contextlib.asynccontextmanager
     async def open_session() -> AsyncIterator[_Side]:

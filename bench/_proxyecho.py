@@ -1,6 +1,6 @@
 """The echo server behind ``proxy.latency``, in its own process.
 
-``python -m bench._proxyecho`` serves a :class:`rawlive.server.LiveServer` on
+``python -m bench._proxyecho`` serves a :class:`rawlive.servers.base.LiveServer` on
 an ephemeral port of 127.0.0.1 that echoes every frame with its opcode,
 prints its URL on one line of stdout and serves until its stdin closes.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from rawlive.server import LiveServer, Peer
+from rawlive.servers.base import LiveServer, Peer
 
 
 class Echo(LiveServer):

@@ -6,9 +6,9 @@ nothing until ``audioStreamEnd``, answered by one ``turnComplete``), streams
 ``FILE`` (16 kHz mono s16le WAV) in 40 ms chunks paced in real time, sends
 ``audioStreamEnd``, reads until ``turnComplete`` and closes. Sides:
 
-* ``rawlive``: ``rawlive.connect`` and :func:`rawlive.send.stream_file`, the
+* ``rawlive``: ``rawlive.connect`` and :func:`rawlive.tools.send.stream_file`, the
   library call ``rawlive send`` makes (the file is read, cut and encoded as
-  it streams, paced by :class:`rawlive.audio.Pacer`, every event built);
+  it streams, paced by :class:`rawlive.media.audio.Pacer`, every event built);
 * ``floor``: the transport floor, a bare ``websockets.connect`` loop sending
   the same chunks as pre-encoded ``realtimeInput`` text frames (JSON bytes
   built before the measured window, byte for byte what rawlive's encoder
@@ -22,7 +22,7 @@ does (``stream_file`` does it for rawlive).
 
 ``floor`` and ``sdk`` read the WAV with the standard library's :mod:`wave`
 and pace with :func:`wait_until`, the same drift-free schedule and the same
-algorithm as :class:`rawlive.audio.Pacer` (sleep until 1.5 ms before chunk
+algorithm as :class:`rawlive.media.audio.Pacer` (sleep until 1.5 ms before chunk
 ``n``'s due time ``start + n × 40 ms``, then yield to the loop until it has
 passed), so neither process imports rawlive and their whole-process CPU
 time is theirs alone. Only the side's own library is imported.
@@ -35,7 +35,7 @@ returned, ``setupComplete`` received) to the ``turnComplete`` after the
 audio; CPU is ``time.process_time()`` (every thread of the process) across
 it, after a ``gc.collect()``. The CPU spent inside the pacing waits is
 summed too (``time.process_time()`` around each: :func:`wait_until` here,
-:meth:`rawlive.audio.Pacer.wait` wrapped for ``rawlive``), so the CPU outside
+:meth:`rawlive.media.audio.Pacer.wait` wrapped for ``rawlive``), so the CPU outside
 them, the sending itself, is reported as ``outside_pacer_cpu_s``. The parent
 measures the whole process too (``os.wait4``).
 """
@@ -57,7 +57,7 @@ __all__ = ["SPIN", "main", "read_chunks", "wait_until"]
 
 MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
 IN_MIME = "audio/pcm;rate=16000"
-#: rawlive.audio.DEFAULT_SPIN: the pacer yields to the loop for the last 1.5 ms.
+#: rawlive.media.audio.DEFAULT_SPIN: the pacer yields to the loop for the last 1.5 ms.
 SPIN = 0.0015
 CHUNK_MS = 40
 
@@ -88,7 +88,7 @@ def _ready() -> None:
 
 
 async def wait_until(due: float) -> None:
-    """Wait until ``time.monotonic()`` reaches ``due``, as :meth:`rawlive.audio.Pacer.wait`."""
+    """Wait until ``time.monotonic()`` reaches ``due``, as ``Pacer.wait`` in rawlive.media.audio."""
     cpu0 = time.process_time()
     await _wait_until(due)
     _PACING[0] += time.process_time() - cpu0
@@ -120,8 +120,8 @@ def _window(cpu0: float, wall0: float, audio_s: float, chunks: int) -> dict[str,
 
 async def _rawlive(path: str, port: int, ca: str) -> dict[str, Any]:
     import rawlive
-    from rawlive.audio import Pacer
-    from rawlive.send import build_config, stream_file
+    from rawlive.media.audio import Pacer
+    from rawlive.tools.send import build_config, stream_file
 
     pacer_wait = Pacer.wait
 

@@ -1,7 +1,7 @@
 """The local TLS Live server the ``client.*`` benchmarks talk to, run in its own process.
 
 ``python -m bench._server --cert CHAIN.pem --key KEY.pem --mode e2e|stall|sink``
-serves a :class:`rawlive.server.LiveServer` subclass on an ephemeral port of
+serves a :class:`rawlive.servers.base.LiveServer` subclass on an ephemeral port of
 127.0.0.1 with TLS, prints the port on one line of stdout and serves until it
 is terminated (or its stdin closes). It runs in a separate process so that its
 CPU time never counts as the client's.
@@ -40,7 +40,7 @@ from typing import Literal
 
 from websockets.exceptions import ConnectionClosed
 
-from rawlive.server import LiveServer, Peer, server_ssl_context
+from rawlive.servers.base import LiveServer, Peer, server_ssl_context
 
 __all__ = ["OUT_MIME", "OUT_PCM_BYTES", "BenchServer", "reply_frame"]
 

@@ -11,7 +11,7 @@ Cases (``python -m bench audio`` runs both):
   :func:`peak_rss` (``os.wait4``), so the same figure can be taken through
   ``rawlive send --fast`` against the emulator.
 * ``audio.pacing`` - 10 minutes of 40 ms chunks paced at ``--speed 1.0``
-  (5 s with ``--quick``) by :class:`rawlive.audio.Pacer`, in an asyncio loop
+  (5 s with ``--quick``) by :class:`rawlive.media.audio.Pacer`, in an asyncio loop
   that encodes each chunk while a receiver task decodes a 200 ms reply every
   200 ms into a ``WavWriter``. Targets: p99 lateness of a chunk against its
   schedule ≤ 2 ms, lateness of the last chunk (drift at the end) ≤ 5 ms; the

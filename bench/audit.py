@@ -6,7 +6,7 @@ Case (``python -m bench audit``):
   ``--quick`` 5 s: the client streams 16 kHz audio in 40 ms chunks, as
   ``rawlive send`` does, the model answers each 2 s of it with 1 s of 24 kHz
   audio in 40 ms chunks, transcriptions, ``turnComplete`` and usage), audited
-  in full (:func:`rawlive.audit.audit_cassette`: every frame decoded, every
+  in full (:func:`rawlive.tools.audit.audit_cassette`: every frame decoded, every
   rule, the metrics) against the bare baseline of reading the same file and
   ``msgspec.json.decode``-ing each of its lines. Target: at most 3 times the
   baseline. The same session recorded with audio elided (``--record`` with
@@ -26,10 +26,10 @@ import numpy as np
 
 from bench._core import Context, Row, Target, register
 from bench._timing import compare
-from rawlive import codec
-from rawlive import types as t
-from rawlive.audit import audit_cassette
 from rawlive.cassette import CassetteWriter
+from rawlive.tools.audit import audit_cassette
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 MODEL = "models/gemini-2.5-flash-native-audio-preview-12-2025"
 LIMIT = 3.0

@@ -39,8 +39,8 @@ from typing import Any
 
 from bench._core import Context, Row, Target, register
 from bench._timing import async_timer, compare, compare_processes, sync_timer
-from rawlive import codec
-from rawlive import types as t
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -290,7 +290,7 @@ def import_time(ctx: Context) -> Iterator[Row]:
     # Lazy names make the bare import cheap; what any real use loads is the
     # codec and the types (and, for a session, websockets), so show those too.
     for statement, what in (
-        ("import rawlive.codec", "the codec and every wire type"),
+        ("import rawlive.wire.codec", "the codec and every wire type"),
         ("import rawlive; rawlive.connect", "the client session (websockets, asyncio)"),
     ):
         cmp = compare_processes(statement, "pass", ROOT, ctx)

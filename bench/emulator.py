@@ -11,7 +11,7 @@ Cases (``python -m bench emulator`` runs them all):
   peak memory per session, the clients' own send lateness and how many
   sessions completed (every burst echoed, no error).
 
-The emulator is the real :class:`rawlive.emulator.Emulator` in a process of
+The emulator is the real :class:`rawlive.servers.emulator.Emulator` in a process of
 its own (:mod:`bench._emulator_server`, which explains how lateness and
 memory are measured there); the sessions are rawlive clients
 (:mod:`bench._emulator_client`), split over two more processes with one

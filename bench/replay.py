@@ -9,7 +9,7 @@ Case (``python -m bench replay``):
   reads the file and decodes every frame with the codec
   (:func:`rawlive.cassette.read_cassette`, then ``decode_client_message`` or
   ``decode_server_message`` of each payload). rawlive loads the same file
-  into a :class:`rawlive.replay.ReplayServer` (``speed=0``, ``semantic``),
+  into a :class:`rawlive.servers.replay.ReplayServer` (``speed=0``, ``semantic``),
   serves it to a client (its own process) on 127.0.0.1 that sends the recorded client frames
   (pre-built) as fast as the server takes them and reads every server
   frame, and stops. Target: ratio ≤ 2.
@@ -28,7 +28,6 @@ from pathlib import Path
 import msgspec
 
 from bench._core import Context, Row, Target, register
-from rawlive import codec
 from rawlive.cassette import (
     CassetteHeader,
     CloseEvent,
@@ -38,7 +37,8 @@ from rawlive.cassette import (
     frame_kind,
     read_cassette,
 )
-from rawlive.replay import ReplayServer
+from rawlive.servers.replay import ReplayServer
+from rawlive.wire import codec
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "models/gemini-2.5-flash-native-audio-preview-12-2025"

@@ -7,7 +7,7 @@ Cases (``python -m bench send`` runs both):
   child process measured by :func:`bench.audio.peak_rss`, ``os.wait4``'s
   ``ru_maxrss``) streaming a 60-minute 16 kHz mono WAV, minus the same
   command streaming a 1-minute WAV. Target: at most 5 MiB more. The server
-  is the real :class:`rawlive.emulator.Emulator` (``capture_frames=False``,
+  is the real :class:`rawlive.servers.emulator.Emulator` (``capture_frames=False``,
   replies unpaced) in a process of its own (``python -m
   bench._emulator_server --speed 0``), so its memory is not counted. The
   WAVs are speech-like (1 s tone bursts, 2 s silences), generated a block at
@@ -20,11 +20,11 @@ Cases (``python -m bench send`` runs both):
   ``setupComplete`` and, after ``audioStreamEnd``, one ``turnComplete``
   (:mod:`bench._server` ``--mode sink``, its own process, a trustme
   certificate): rawlive's streaming loop (``rawlive.connect`` +
-  :func:`rawlive.send.stream_file`), the transport floor (a bare
+  :func:`rawlive.tools.send.stream_file`), the transport floor (a bare
   ``websockets`` loop sending pre-encoded frames) and google-genai
   (``send_realtime_input(audio=types.Blob(...))``), each in a fresh process
   (:mod:`bench._sendworker`, which describes the three), all paced on the
-  same drift-free schedule by the same algorithm (:class:`rawlive.audio.Pacer`'s).
+  same drift-free schedule by the same algorithm (:class:`rawlive.media.audio.Pacer`'s).
   Targets: rawlive ≤ 1.25× the floor and below google-genai. Also shown: the
   whole ``rawlive send FILE --endpoint wss://... --ca-file CA`` command
   (``os.wait4`` user + system time) against the floor's whole process, and
@@ -65,13 +65,13 @@ def write_speech(path: str | os.PathLike[str], seconds: float, *, rate: int = RA
 
     Built from one minute-long block written again and again (never more in
     memory); a burst is a -20 dBFS tone with 5 ms fades
-    (:func:`rawlive.audio.tone`), loud enough for the emulator's VAD. Returns
+    (:func:`rawlive.media.audio.tone`), loud enough for the emulator's VAD. Returns
     the file's size in bytes.
     """
     import numpy as np
     import soundfile as sf
 
-    from rawlive.audio import tone
+    from rawlive.media.audio import tone
 
     burst = np.frombuffer(tone(BURST_S * 1000, rate=rate, frequency=220.0), dtype=np.int16)
     period = np.zeros(round(PERIOD_S * rate), dtype=np.int16)
@@ -311,7 +311,7 @@ def cpu(ctx: Context) -> Iterator[Row]:
     )
     why = (
         "rawlive's figure is its streaming loop measured in-process (rawlive.connect + "
-        "rawlive.send.stream_file, the call `rawlive send` makes, reading the file as it "
+        "rawlive.tools.send.stream_file, the call `rawlive send` makes, reading the file as it "
         "goes), from the open session to the turnComplete after the audio; the other "
         "sides over the same window. The whole command's CPU (next row) adds Python's "
         "start-up and rawlive's imports, a fixed cost a short run does not amortise, so "
@@ -324,7 +324,7 @@ def cpu(ctx: Context) -> Iterator[Row]:
         "across the window / audio seconds",
         "why_in_process": why,
         "pacing": "every side on the same drift-free schedule by the same algorithm "
-        "(rawlive.audio.Pacer: sleep to 1.5 ms before each due time, then yield to the "
+        "(rawlive.media.audio.Pacer: sleep to 1.5 ms before each due time, then yield to the "
         "loop until it passes), whose spin is most of each side's CPU",
         "window_cpu_per_audio_s": {s: [r["cpu_per_audio_s"] for r in window[s]] for s in window},
         "outside_pacer_cpu_per_audio_s": {
@@ -372,7 +372,7 @@ def cpu(ctx: Context) -> Iterator[Row]:
             "sdk_outside_pacer_cpu_per_audio_s": statistics.median(
                 r["outside_pacer_cpu_s"] / r["audio_s"] for r in window["sdk"]
             ),
-            "method": "time.process_time() around every pacing wait (rawlive.audio.Pacer.wait "
+            "method": "time.process_time() around every pacing wait (Pacer.wait "
             "wrapped in the worker; the floor's and the SDK's wait_until), subtracted from "
             "the window's CPU",
         },

@@ -1,7 +1,7 @@
 """rawlive: the Gemini Live API (BidiGenerateContent) over a plain WebSocket.
 
-``rawlive.connect()`` opens a session; ``rawlive.types`` holds the wire
-objects and ``rawlive.codec`` turns them into frames and back.
+``rawlive.connect()`` opens a session; ``rawlive.wire.types`` holds the wire
+objects and ``rawlive.wire.codec`` turns them into frames and back.
 
 Names are loaded on first use (PEP 562), so ``import rawlive`` costs little:
 websockets and asyncio come in with the first session, numpy, soundfile and
@@ -28,25 +28,25 @@ from rawlive.errors import (
 )
 
 if TYPE_CHECKING:
-    from rawlive import codec, messages, types
-    from rawlive.compat import Client
-    from rawlive.session import (
+    from rawlive.client.compat import Client
+    from rawlive.client.session import (
         Reconnect,
         Session,
         SessionResumed,
         connect,
     )
+    from rawlive.wire import codec, messages, types
 
 # name -> module that defines it (a module itself when the name is one).
 _LAZY = {
-    "codec": "rawlive.codec",
-    "messages": "rawlive.messages",
-    "types": "rawlive.types",
-    "Client": "rawlive.compat",
-    "Reconnect": "rawlive.session",
-    "Session": "rawlive.session",
-    "SessionResumed": "rawlive.session",
-    "connect": "rawlive.session",
+    "codec": "rawlive.wire.codec",
+    "messages": "rawlive.wire.messages",
+    "types": "rawlive.wire.types",
+    "Client": "rawlive.client.compat",
+    "Reconnect": "rawlive.client.session",
+    "Session": "rawlive.client.session",
+    "SessionResumed": "rawlive.client.session",
+    "connect": "rawlive.client.session",
 }
 
 
@@ -55,7 +55,7 @@ def __getattr__(name: str) -> Any:
     if module_name is None:
         raise AttributeError(f"module 'rawlive' has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if module_name == f"rawlive.{name}" else getattr(module, name)
+    value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
     globals()[name] = value
     return value
 

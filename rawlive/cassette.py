@@ -90,7 +90,7 @@ headers, close reasons and frame payloads (in the payload bytes, before
 base64). URLs and headers also have their credential slots redacted whatever
 the value (a URL's userinfo, the ``key``, ``access_token`` and ``token``
 query parameters, ``x-goog-api-key`` and ``Authorization`` headers:
-:func:`rawlive.endpoints.redact`), and a value
+:func:`rawlive.wire.endpoints.redact`), and a value
 found in such a slot joins the known secrets, so a key given only in an
 endpoint URL is kept out of the frames too. Frame payloads are searched for
 the values only, not for slots: frames carry no credential slots, and a
@@ -132,9 +132,10 @@ from typing import IO, Annotated, Any, Literal, Protocol, Self, TypeAlias
 import msgspec
 import pybase64
 
-from rawlive import endpoints, files
+from rawlive import files
 from rawlive._version import __version__
 from rawlive.errors import ClosedError, ConfigError, DecodeError, TruncatedCassetteWarning
+from rawlive.wire import endpoints
 
 __all__ = [
     "FORMAT",

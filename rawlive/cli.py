@@ -38,7 +38,7 @@ def _server_tls(certfile: str | None, keyfile: str | None) -> Any:
         if keyfile is not None:
             _fail("--keyfile needs --certfile")
         return None
-    from rawlive.server import server_ssl_context
+    from rawlive.servers.base import server_ssl_context
 
     try:
         return server_ssl_context(certfile, keyfile)
@@ -67,7 +67,7 @@ def _guard_options(command: Any) -> Any:
 
 def _guards(setup_timeout: float, allow_origins: tuple[str, ...]) -> dict[str, Any]:
     """The server options of --setup-timeout and --allow-origin; bad ones exit 2."""
-    from rawlive.server import check_origin
+    from rawlive.servers.base import check_origin
 
     if not setup_timeout >= 0:
         _fail("--setup-timeout must not be negative (0: no timeout)")
@@ -79,7 +79,7 @@ def _guards(setup_timeout: float, allow_origins: tuple[str, ...]) -> dict[str, A
 
 
 #: ``--findings-per-rule`` of audit and proxy --audit (the default is
-#: rawlive.audit.MAX_FINDINGS_PER_RULE, not imported here to keep startup quick).
+#: rawlive.tools.audit.MAX_FINDINGS_PER_RULE, not imported here to keep startup quick).
 _findings_per_rule_option = click.option(
     "--findings-per-rule",
     default=20,
@@ -100,7 +100,7 @@ def _load_script(path: str | None) -> Any:
     """The emulator script at ``path`` (``None``: none); a bad one ends with exit 2."""
     if path is None:
         return None
-    from rawlive.script import load_script
+    from rawlive.servers.script import load_script
 
     try:
         return load_script(path)
@@ -186,7 +186,7 @@ def serve(
     http_options={"base_url": "https://HOST:PORT"} with --certfile (the SDK).
     """
     _logging(verbose)
-    from rawlive.emulator import Emulator
+    from rawlive.servers.emulator import Emulator
 
     script = _load_script(script_path)
     context = _server_tls(certfile, keyfile)
@@ -255,7 +255,7 @@ def replay(
     """
     _logging(verbose)
     from rawlive.cassette import TruncatedCassetteWarning
-    from rawlive.replay import MATCHERS, ReplayServer
+    from rawlive.servers.replay import MATCHERS, ReplayServer
 
     if policy not in MATCHERS:
         _fail(f"unknown --policy {policy!r} (known: {', '.join(sorted(MATCHERS))})")
@@ -360,7 +360,7 @@ def proxy(
     SSL_CERT_FILE=CA.pem and http_options={"base_url": "https://HOST:PORT"}.
     """
     _logging(verbose)
-    from rawlive.proxy import Proxy
+    from rawlive.servers.proxy import Proxy
 
     host, sep, port_text = listen.rpartition(":")
     if not sep or not port_text.isdigit():
@@ -393,8 +393,8 @@ def proxy(
 
 def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
     """A proxy's hooks printing each connection's findings live and a summary at its end."""
-    from rawlive.audit import Finding, LiveAudit, Report
-    from rawlive.server import ConnectionEnd
+    from rawlive.servers.base import ConnectionEnd
+    from rawlive.tools.audit import Finding, LiveAudit, Report
 
     def show(number: Hashable, finding: Finding) -> None:
         when = "" if finding.t is None else f" t={finding.t:.3f}"
@@ -451,7 +451,7 @@ def audit(
     With --diff, CASSETTES are two sessions A B, and what changed from A to B
     is printed instead.
     """
-    from rawlive.audit import audit_cassette, diff_reports
+    from rawlive.tools.audit import audit_cassette, diff_reports
 
     max_per_rule = _per_rule(findings_per_rule)
     if diff and len(cassettes) != 2:
@@ -603,8 +603,10 @@ def send(
     and no --endpoint, use --emulator to run against the local emulator.
     """
     _logging(verbose)
-    from rawlive import audio, endpoints, files
-    from rawlive.send import ReplyTimeout, build_config, load_tools
+    from rawlive import files
+    from rawlive.media import audio
+    from rawlive.tools.send import ReplyTimeout, build_config, load_tools
+    from rawlive.wire import endpoints
 
     if endpoint and emulator:
         _fail("give either --endpoint or --emulator, not both")
@@ -652,9 +654,9 @@ def send(
     async def run() -> int:
         nonlocal published
         from rawlive.cassette import CassetteWriter
-        from rawlive.emulator import Emulator
-        from rawlive.send import stream_file
-        from rawlive.session import connect
+        from rawlive.client.session import connect
+        from rawlive.servers.emulator import Emulator
+        from rawlive.tools.send import stream_file
 
         local = Emulator(script=script, speed=0 if fast else 1.0) if emulator else None
         if local is not None:
@@ -752,7 +754,7 @@ def report(cassette: str, out: str | None, audio_limit: float) -> None:
     from pathlib import Path
 
     from rawlive import files
-    from rawlive.report import write_report
+    from rawlive.tools.report import write_report
 
     if audio_limit < 0:
         _fail("--audio-limit must not be negative")

@@ -1,7 +1,7 @@
 """rawlive's exception hierarchy, at the bottom of the house so every layer can raise it.
 
 Every error rawlive raises on purpose is a :class:`RawliveError` declared
-here (the modules that raise one re-export it: ``rawlive.session.ConnectError``
+here (the modules that raise one re-export it: ``rawlive.client.session.ConnectError``
 is this module's). A bad argument is a :class:`ConfigError`; a broken protocol
 rule is a :class:`LocalProtocolError` when this program broke it (a bug in the
 calling code) and a :class:`RemoteProtocolError` when the peer did. An error
@@ -130,7 +130,7 @@ class SetupRejected(RemoteProtocolError):
 class ReplayDiverged(RemoteProtocolError):
     """A replay server's client sent what its cassette does not hold; the server closed.
 
-    The mismatch itself is in :attr:`rawlive.replay.ReplayServer.mismatches`.
+    The mismatch itself is in :attr:`rawlive.servers.replay.ReplayServer.mismatches`.
     """
 
 
@@ -148,7 +148,7 @@ class LiveConnectionClosed(RawliveError):
     the reason already redacted; ``hint`` says what to do when the reason is a
     known one; ``fatal`` whether the same setup would be refused the same
     way; ``context``, when given, says what the close interrupted (``"could
-    not resume the session"``). :func:`rawlive.session.connection_closed`
+    not resume the session"``). :func:`rawlive.client.session.connection_closed`
     makes one from a close as received.
     """
 

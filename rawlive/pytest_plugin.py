@@ -38,7 +38,7 @@ name may contain ``/``). Without the marker the name is
 
 The marker: ``live_cassette(name=None, *, policy="semantic",
 allow_unused=(), speed=0)``. ``policy`` is the replay matcher
-(:data:`rawlive.replay.MATCHERS`: ``"semantic"`` or ``"strict"``); ``speed``
+(:data:`rawlive.servers.replay.MATCHERS`: ``"semantic"`` or ``"strict"``); ``speed``
 scales the recorded timing on replay (0: every frame at once, 1.0 as
 recorded); ``allow_unused`` lists kinds of trailing server frames a test may
 leave unconsumed (below).
@@ -62,7 +62,7 @@ underscores):
     The Live API to record against, a ``ws://``/``wss://`` URL (e.g. a
     ``rawlive serve`` emulator), or ``emulator`` for rawlive's emulator
     started for the test (no script: it echoes what it hears; see
-    :mod:`rawlive.emulator`). Without it, recording goes to the real
+    :mod:`rawlive.servers.emulator`). Without it, recording goes to the real
     Gemini API with the key in ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``); with
     neither, a recording test errors saying so.
 
@@ -92,7 +92,7 @@ resumed beyond the cassette carries a handle the upstream never gave, which
 the upstream refuses. The connections appended are recorded as the replay
 server passed them on: their ``connect`` URL is ``live_endpoint``'s.
 
-Replay: a :class:`~rawlive.replay.ReplayServer` serves the cassette at
+Replay: a :class:`~rawlive.servers.replay.ReplayServer` serves the cassette at
 ``live_endpoint``. When the test's body returns, the plugin stops it and the
 test **fails** if
 
@@ -135,12 +135,13 @@ from typing import Any, TypeVar
 import pytest
 
 import rawlive
-from rawlive import cassette, endpoints
-from rawlive import session as session_module
+from rawlive import cassette
+from rawlive.client import session as session_module
 from rawlive.errors import ConfigError, LiveNetworkRefused
-from rawlive.proxy import Proxy
-from rawlive.replay import ReplayServer
-from rawlive.server import LiveServer
+from rawlive.servers.base import LiveServer
+from rawlive.servers.proxy import Proxy
+from rawlive.servers.replay import ReplayServer
+from rawlive.wire import endpoints
 
 __all__ = ["MODES", "LiveCassette", "LiveNetworkRefused", "RecordMode", "live_endpoint"]
 
@@ -492,7 +493,7 @@ def _upstream(
     """
     upstream = _setting(config, "live_upstream") or None
     if upstream == "emulator":
-        from rawlive.emulator import Emulator
+        from rawlive.servers.emulator import Emulator
 
         emulator, loop = _start_server(Emulator)
         return emulator.url, emulator, loop

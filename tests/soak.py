@@ -65,12 +65,12 @@ from typing import Any
 import numpy as np
 
 import rawlive
-from rawlive import codec
-from rawlive import types as t
-from rawlive.audio import WavWriter
 from rawlive.cassette import CassetteReader, CloseEvent, FrameEvent
-from rawlive.emulator import Emulator, ReplyPlan, message_digest
-from rawlive.proxy import Proxy
+from rawlive.media.audio import WavWriter
+from rawlive.servers.emulator import Emulator, ReplyPlan, message_digest
+from rawlive.servers.proxy import Proxy
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
 VERTEX_NATIVE = "gemini-live-2.5-flash-native-audio"

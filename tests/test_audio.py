@@ -21,7 +21,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rawlive import audio
+from rawlive.media import audio
 
 
 def _sine(rate: int, seconds: float, freq: float = 440.0) -> np.ndarray:
@@ -393,7 +393,7 @@ def test_the_wav_is_valid_between_the_steps_of_a_write(tmp_path: Path) -> None:
 
 _KILLED_WRITER = """
 import sys, time
-from rawlive.audio import WavWriter
+from rawlive.media.audio import WavWriter
 pattern = bytes(i % 251 for i in range(251 * 20))  # the stream: byte i is i % 251
 with WavWriter(sys.argv[1]) as writer:
     print("ready", flush=True)

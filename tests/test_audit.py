@@ -1,4 +1,4 @@
-"""rawlive.audit: each rule fires on a cassette built to break it, clean sessions stay clean."""
+"""The audit: each rule fires on a cassette built to break it, clean sessions stay clean."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rawlive.audit import RULES, LiveAudit, Report, audit_cassette, diff_reports
 from rawlive.cli import main
 from rawlive.errors import DecodeError
+from rawlive.tools.audit import RULES, LiveAudit, Report, audit_cassette, diff_reports
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sessions"
 NATIVE = "models/gemini-2.5-flash-native-audio-preview-12-2025"
@@ -487,7 +487,7 @@ def _variants() -> list[Frame]:
 def test_audio_frames_decoded_once_per_shape_audit_exactly_as_decoded_in_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    import rawlive.audit as audit_module
+    import rawlive.tools.audit as audit_module
 
     path = write(tmp_path / "v.jsonl", _variants()) if name == "variants" else FIXTURES / name
     shortcut = audit_cassette(path).to_builtins()
@@ -566,8 +566,8 @@ def test_proxy_audit_prints_the_first_findings_of_a_rule_and_counts_the_rest(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from rawlive.cli import _live_audit_hooks
-    from rawlive.server import CapturedConnection, ConnectionEnd
-    from rawlive.server import Frame as WireFrame
+    from rawlive.servers.base import CapturedConnection, ConnectionEnd
+    from rawlive.servers.base import Frame as WireFrame
 
     hooks = _live_audit_hooks(3)
     capture = CapturedConnection(path="/ws", query={}, headers=[], number=1)
@@ -586,8 +586,8 @@ def test_proxy_audit_prints_the_first_findings_of_a_rule_and_counts_the_rest(
 
 
 def test_the_cli_default_is_the_auditors_limit() -> None:
-    from rawlive.audit import MAX_FINDINGS_PER_RULE
     from rawlive.cli import audit as audit_command
+    from rawlive.tools.audit import MAX_FINDINGS_PER_RULE
 
     (option,) = [p for p in audit_command.params if p.name == "findings_per_rule"]
     assert option.default == MAX_FINDINGS_PER_RULE

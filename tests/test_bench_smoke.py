@@ -31,7 +31,7 @@ EXPECTED = [
     ("codec.decode-base64", "200 ms 24 kHz audio"),
     ("codec.decode-sdk", "200 ms 24 kHz audio"),
     ("codec.import", 'python -c "import rawlive"'),
-    ("codec.import", 'python -c "import rawlive.codec"'),
+    ("codec.import", 'python -c "import rawlive.wire.codec"'),
     ("codec.import", 'python -c "import rawlive; rawlive.connect"'),
     ("client.e2e-cpu", "client CPU (process_time)"),
     ("client.loop-stall", "max event-loop stall"),

@@ -19,9 +19,8 @@ import pybase64
 import pytest
 
 import rawlive
-import rawlive.emulator
-from rawlive import cassette, codec, schema
-from rawlive import types as t
+import rawlive.servers.emulator
+from rawlive import cassette
 from rawlive.cassette import (
     CassetteReader,
     CassetteWriter,
@@ -32,6 +31,9 @@ from rawlive.cassette import (
     TruncatedCassetteWarning,
     read_cassette,
 )
+from rawlive.tools import schema
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 MODEL = "gemini-live-2.5-flash-preview"
 # "/" and "+" make its URL-encoded form differ from it.
@@ -308,7 +310,7 @@ async def test_a_recorded_session_holds_every_frame_of_both_connections_in_order
     tmp_path: Path, frames: str
 ) -> None:
     path = tmp_path / "session.jsonl"
-    async with rawlive.emulator.serve(speed=0, frames=frames, capture_frames=True) as emu:
+    async with rawlive.servers.emulator.serve(speed=0, frames=frames, capture_frames=True) as emu:
         async with rawlive.connect(
             MODEL,
             {"session_resumption": {}},
@@ -361,7 +363,7 @@ async def test_a_recorded_session_holds_every_frame_of_both_connections_in_order
 
 async def test_a_refused_setup_is_recorded_with_the_servers_close(tmp_path: Path) -> None:
     path = tmp_path / "refused.jsonl"
-    async with rawlive.emulator.serve(speed=0) as emu:
+    async with rawlive.servers.emulator.serve(speed=0) as emu:
         with pytest.raises(rawlive.LiveConnectionClosed) as info:
             await rawlive.connect("no-such-model", endpoint=emu.url, record=path)
     tape = read_cassette(path)
@@ -374,7 +376,7 @@ async def test_a_refused_setup_is_recorded_with_the_servers_close(tmp_path: Path
 async def test_a_writer_passed_in_is_given_the_secrets_and_closed(tmp_path: Path) -> None:
     path = tmp_path / "w.jsonl"
     writer = CassetteWriter(path, meta={"case": "writer", "note": f"key {KEY}"})
-    async with rawlive.emulator.serve(speed=0) as emu:
+    async with rawlive.servers.emulator.serve(speed=0) as emu:
         async with rawlive.connect(MODEL, endpoint=emu.url, api_key=KEY, record=writer) as s:
             await s.send_realtime_input(text=KEY)
             await _until(s, _turn_done)
@@ -392,7 +394,7 @@ async def test_a_key_never_appears_in_the_file_whatever_field_or_frame_it_is_in(
     tmp_path: Path, where: str
 ) -> None:
     path = tmp_path / f"{where}.jsonl"
-    async with rawlive.emulator.serve(speed=0, capture_frames=True) as emu:
+    async with rawlive.servers.emulator.serve(speed=0, capture_frames=True) as emu:
         options: dict[str, Any] = {"endpoint": emu.url}
         if where == "url":
             options["endpoint"] = f"{emu.url}?key={QUOTED_KEY}"  # the standard path is added
@@ -456,7 +458,7 @@ def _audio_chunk() -> bytes:
 
 async def _record_audio_session(path: Path, *, elide: bool) -> None:
     config = {"response_modalities": ["AUDIO"]}
-    async with rawlive.emulator.serve(speed=0) as emu:
+    async with rawlive.servers.emulator.serve(speed=0) as emu:
         async with rawlive.connect(
             MODEL, config, endpoint=emu.url, record=path, record_elide_audio=elide
         ) as session:

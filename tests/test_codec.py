@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 import rawlive
-from rawlive import codec
-from rawlive import types as t
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 PCM = bytes.fromhex("fbfffe00013e3f00")
 

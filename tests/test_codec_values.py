@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rawlive import DecodeError, codec
-from rawlive import types as t
+from rawlive import DecodeError
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
-"""rawlive.messages + codec put on the wire what google-genai 3.3.0 puts there.
+"""rawlive.wire.messages + codec put on the wire what google-genai 3.3.0 puts there.
 
 Every vector in ``tests/data/conformance/client`` is one SDK session captured
 on a loopback server. Each test rebuilds the vector's ``sdk_call`` (the
-connect config and every send call, as data) with ``rawlive.messages``,
+connect config and every send call, as data) with ``rawlive.wire.messages``,
 encodes it with ``codec.encode_client_message`` and compares each frame
 canonically (``tests/canonical.py``) with the SDK's frame. Where the SDK
 raised, rawlive must raise a :class:`rawlive.RawliveError` and send nothing.
@@ -32,8 +32,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from rawlive import ConfigError, RawliveError, codec, messages
-from rawlive import types as t
+from rawlive import ConfigError, RawliveError
+from rawlive.wire import codec, messages
+from rawlive.wire import types as t
 from tests.canonical import (
     Number,
     assert_canonically_equal,

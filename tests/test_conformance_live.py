@@ -1,10 +1,10 @@
 """rawlive on a real socket puts on the wire what google-genai 3.3.0 puts there.
 
-Two halves, both against a local :class:`~rawlive.server.CaptureServer`:
+Two halves, both against a local :class:`~rawlive.servers.base.CaptureServer`:
 
 1. Each client vector's own Python (``sdk_call.python``) runs unchanged with
    ``genai.Client`` replaced by :class:`rawlive.Client` and ``types`` by
-   :mod:`rawlive.types`. The frames the server received must equal the
+   :mod:`rawlive.wire.types`. The frames the server received must equal the
    vector's ``frames`` canonically (``tests/canonical.py``), the upgrade path
    its ``url_path`` and the ``x-goog-api-key`` header its ``auth``. A call
    the SDK refused must raise a :class:`rawlive.ConfigError` and send
@@ -51,7 +51,7 @@ import pytest
 
 import rawlive
 from rawlive import ConfigError
-from rawlive.server import CapturedConnection, CaptureServer, server_ssl_context
+from rawlive.servers.base import CapturedConnection, CaptureServer, server_ssl_context
 from tests.canonical import assert_canonically_equal
 from tests.test_conformance_client import (
     BYTES_IN_USER_DATA_CASE,
@@ -107,7 +107,7 @@ def assert_frames_equal(expected: list[Any], actual: list[Any], what: str) -> No
 # Part 1: each vector's own Python, with genai replaced by rawlive
 # ---------------------------------------------------------------------------
 
-RAWLIVE_AS_GENAI = pytypes.SimpleNamespace(Client=rawlive.Client, types=rawlive.types)
+RAWLIVE_AS_GENAI = pytypes.SimpleNamespace(Client=rawlive.Client, types=rawlive.wire.types)
 
 
 def vector_function(lines: list[str], port: int) -> Callable[..., Awaitable[None]]:
@@ -184,10 +184,10 @@ async def test_vector_python_run_on_rawlive_sends_the_sdks_frames_path_and_key(
             # The SDK refused the config before dialing: so must rawlive.
             assert vector["connect_error"] is not None
             with pytest.raises(ConfigError):
-                await run(RAWLIVE_AS_GENAI, rawlive.types, expect_call)
+                await run(RAWLIVE_AS_GENAI, rawlive.wire.types, expect_call)
             assert server.connections == []
             return
-        await asyncio.wait_for(run(RAWLIVE_AS_GENAI, rawlive.types, expect_call), TIMEOUT)
+        await asyncio.wait_for(run(RAWLIVE_AS_GENAI, rawlive.wire.types, expect_call), TIMEOUT)
         capture = await closed(server, 0)
         assert len(server.connections) == 1
 
@@ -497,9 +497,9 @@ async def test_sdk_and_rawlive_send_the_same_session_over_tls(
 
         ours_client = rawlive.Client(api_key=KEY, http_options=options, ca_file=str(ca_file))
         async with ours_client.aio.live.connect(
-            model=MODEL, config=make_config(rawlive.types)
+            model=MODEL, config=make_config(rawlive.wire.types)
         ) as session:
-            await drive(session, rawlive.types, manual)
+            await drive(session, rawlive.wire.types, manual)
         ours = await closed(server, 1)
 
     sdk_frames = frames_of(sdk)
@@ -533,13 +533,13 @@ async def test_rawlive_connect_with_ca_file_matches_the_sdk_over_tls(
 
         async with rawlive.connect(
             MODEL,
-            config_full(rawlive.types),
+            config_full(rawlive.wire.types),
             api_key=KEY,
             endpoint=server.url,
             api_version="v1beta",
             ca_file=ca_file,
         ) as session:
-            await drive(session, rawlive.types, manual=True)
+            await drive(session, rawlive.wire.types, manual=True)
         ours = await closed(server, 1)
 
     assert_frames_equal(frames_of(sdk), frames_of(ours), "rawlive.connect vs SDK")
@@ -581,14 +581,14 @@ async def test_sdk_and_rawlive_send_the_same_vertex_session_over_tls(
 
         async with rawlive.connect(
             "gemini-live-2.5-flash",
-            make_config(rawlive.types),
+            make_config(rawlive.wire.types),
             vertex=True,
             access_token="ya29.test",
             endpoint=server.url,
             ca_file=ca_file,
             **vertex,
         ) as session:
-            await drive(session, rawlive.types, manual)
+            await drive(session, rawlive.wire.types, manual)
         ours = await closed(server, 1)
 
     sdk_frames = frames_of(sdk)

@@ -16,7 +16,7 @@ message at all.
 * Where rawlive deliberately differs from the SDK, :data:`RAWLIVE_DIFFERS`
   and :data:`EXTRA_FIELDS` say so and why.
 * Generic: every key of a frame that decodes either survives re-encoding or
-  is reported by :func:`rawlive.codec.unknown_paths`; nothing is dropped
+  is reported by :func:`rawlive.wire.codec.unknown_paths`; nothing is dropped
   silently.
 """
 
@@ -34,8 +34,8 @@ import msgspec
 import pytest
 
 import rawlive
-from rawlive import codec
-from rawlive import types as t
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 DATA = Path(__file__).parent / "data" / "conformance" / "server"
 MESSAGE_VECTORS = sorted(

@@ -15,8 +15,8 @@ import msgspec
 import pytest
 
 import rawlive
-from rawlive import codec
-from rawlive import types as t
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 
 def _both(obj: Any) -> list[str | bytes]:

@@ -12,9 +12,9 @@ import pytest
 import websockets
 
 import rawlive
-from rawlive import audio
-from rawlive import types as t
-from rawlive.emulator import Emulator
+from rawlive.media import audio
+from rawlive.servers.emulator import Emulator
+from rawlive.wire import types as t
 
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
 HALF = "gemini-live-2.5-flash-preview"

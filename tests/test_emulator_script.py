@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 import rawlive
-from rawlive import audio
-from rawlive import types as t
-from rawlive.emulator import Emulator
-from rawlive.script import load_script
-from rawlive.server import server_ssl_context
+from rawlive.media import audio
+from rawlive.servers.base import server_ssl_context
+from rawlive.servers.emulator import Emulator
+from rawlive.servers.script import load_script
+from rawlive.wire import types as t
 
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

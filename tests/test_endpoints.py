@@ -7,7 +7,7 @@ import logging
 import pytest
 
 import rawlive
-from rawlive import endpoints
+from rawlive.wire import endpoints
 
 KEY = "fake.TESTKEY-not-a-real-key-0123456789"
 TOKEN = "auth_tokens/test.token0123456789abcdef"

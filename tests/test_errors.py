@@ -15,10 +15,12 @@ from types import ModuleType
 import pytest
 
 import rawlive
-from rawlive import audio, codec, errors, vad
-from rawlive import types as t
+from rawlive import errors
 from rawlive.cassette import CassetteWriter, FrameEvent
-from rawlive.replay import ReplayServer
+from rawlive.media import audio, vad
+from rawlive.servers.replay import ReplayServer
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 PACKAGE = Path(rawlive.__file__).parent
 
@@ -110,7 +112,11 @@ def _line_of(file: str, text: str) -> str:
 
 
 def test_re_exports_keep_their_module_names() -> None:
-    from rawlive import protocol, pytest_plugin, send, server, session
+    from rawlive import pytest_plugin
+    from rawlive.client import session
+    from rawlive.core import protocol
+    from rawlive.servers import base as server
+    from rawlive.tools import send
 
     assert rawlive.ProtocolError is protocol.ProtocolError is errors.ProtocolError
     assert rawlive.LocalProtocolError is protocol.LocalProtocolError
@@ -156,7 +162,7 @@ def test_live_connection_closed_says_code_reason_hint_and_context() -> None:
 
 
 def test_connection_closed_redacts_the_reason_and_adds_the_hint() -> None:
-    from rawlive.session import connection_closed
+    from rawlive.client.session import connection_closed
 
     error = connection_closed(
         1008, "BidiGenerateContent session not found k-123", secrets=["k-123"]

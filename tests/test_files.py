@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rawlive import files
-from rawlive.audio import WavWriter
 from rawlive.cassette import CassetteWriter, read_cassette
+from rawlive.media.audio import WavWriter
 
 
 def test_a_staged_file_leaves_the_target_alone_until_published(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ Four targets, each fed random input and mutations of real data (the frames
 of ``fixtures/sessions/*.jsonl`` and of the conformance vectors in
 ``tests/data/conformance``, the files of ``fixtures/audio``):
 
-* the decoders (:func:`~rawlive.codec.decode_server_message`,
-  :func:`~rawlive.codec.decode_client_message`,
-  :func:`~rawlive.codec.inspect_frame`): a frame decodes to a message that
+* the decoders (:func:`~rawlive.wire.codec.decode_server_message`,
+  :func:`~rawlive.wire.codec.decode_client_message`,
+  :func:`~rawlive.wire.codec.inspect_frame`): a frame decodes to a message that
   survives re-encoding, or raises a :class:`~rawlive.RawliveError`; the fast
   and the lenient paths agree, and so do text and bytes;
 * the cassette reader: a mutated cassette reads, or raises
@@ -20,7 +20,7 @@ of ``fixtures/sessions/*.jsonl`` and of the conformance vectors in
   finds the frame invalid, accepts it otherwise, and still serves a valid
   session at the end;
 * the audio reader: WAV and FLAC files with mutated or truncated headers read
-  or raise :class:`~rawlive.audio.AudioFileError`, in bounded time and memory.
+  or raise :class:`~rawlive.media.audio.AudioFileError`, in bounded time and memory.
 
 Budgets follow the loaded Hypothesis profile (``tests/conftest.py``):
 ``make test`` runs the fast, derandomized ``ci`` profile, ``make fuzz`` the
@@ -53,8 +53,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 import rawlive
-from rawlive import audio, codec
-from rawlive import types as t
 from rawlive.cassette import (
     Cassette,
     CassetteWriter,
@@ -62,8 +60,11 @@ from rawlive.cassette import (
     TruncatedCassetteWarning,
     read_cassette,
 )
-from rawlive.emulator import Emulator
 from rawlive.errors import DecodeError, RawliveError
+from rawlive.media import audio
+from rawlive.servers.emulator import Emulator
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = sorted((ROOT / "fixtures" / "sessions").glob("*.jsonl"))

@@ -1,7 +1,7 @@
 """What the message builders refuse before anything is sent, and the edge shapes they accept.
 
 Each refusal is a :class:`rawlive.ConfigError` that names the field at
-fault, raised by :mod:`rawlive.messages` before a frame exists; the accepted
+fault, raised by :mod:`rawlive.wire.messages` before a frame exists; the accepted
 shapes are the less common ones of the SDK's transformers (the common ones
 are compared with the SDK itself in ``test_messages.py``).
 """
@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal
 
 import pytest
 
-from rawlive import ConfigError, messages
-from rawlive import types as t
+from rawlive import ConfigError
+from rawlive.wire import messages
+from rawlive.wire import types as t
 
 # --- values of the wrong kind ----------------------------------------------------------------
 

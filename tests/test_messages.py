@@ -1,4 +1,4 @@
-"""The mapping rules of rawlive.messages, one behaviour per test.
+"""The mapping rules of rawlive.wire.messages, one behaviour per test.
 
 Where a rule is the SDK's, the expected value is what google-genai 3.3.0
 builds offline for the same call (``sdk_setup``: the request ``connect()``
@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 import pytest
 
-from rawlive import ConfigError, codec, messages
-from rawlive import types as t
+from rawlive import ConfigError
+from rawlive.wire import codec, messages
+from rawlive.wire import types as t
 from tests.canonical import assert_canonically_equal
 
 genai = pytest.importorskip("google.genai")

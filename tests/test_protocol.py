@@ -5,9 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from rawlive import codec
-from rawlive import types as t
-from rawlive.protocol import (
+from rawlive.core.protocol import (
     LocalProtocolError,
     Protocol,
     RemoteProtocolError,
@@ -15,6 +13,8 @@ from rawlive.protocol import (
     resume_again,
     retry_resume,
 )
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 SETUP_COMPLETE = b'{"setupComplete":{}}'
 

@@ -20,14 +20,10 @@ from click.testing import CliRunner
 from websockets.exceptions import ConnectionClosed
 
 import rawlive
-from rawlive import audio
-from rawlive import types as t
-from rawlive.audit import audit_cassette
 from rawlive.cassette import CloseEvent, read_cassette
 from rawlive.cli import main
-from rawlive.emulator import Emulator
-from rawlive.proxy import CLOSE_BAD_GATEWAY, Proxy, forwarded_headers, upstream_url
-from rawlive.server import (
+from rawlive.media import audio
+from rawlive.servers.base import (
     CapturedConnection,
     CaptureServer,
     Frame,
@@ -35,6 +31,10 @@ from rawlive.server import (
     Peer,
     server_ssl_context,
 )
+from rawlive.servers.emulator import Emulator
+from rawlive.servers.proxy import CLOSE_BAD_GATEWAY, Proxy, forwarded_headers, upstream_url
+from rawlive.tools.audit import audit_cassette
+from rawlive.wire import types as t
 
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -304,7 +304,7 @@ async def test_the_sdks_traffic_recorded_through_the_proxy_audits_as_information
     genai = pytest.importorskip("google.genai")
     from google.genai import types as gt
 
-    from rawlive.audit import audit_cassette
+    from rawlive.tools.audit import audit_cassette
 
     ca_file, server_pem = tls
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))

@@ -12,9 +12,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 import rawlive
-from rawlive.emulator import Emulator
-from rawlive.proxy import Proxy
-from rawlive.server import (
+from rawlive.servers.base import (
     CapturedConnection,
     CaptureServer,
     Frame,
@@ -22,6 +20,8 @@ from rawlive.server import (
     Peer,
     server_ssl_context,
 )
+from rawlive.servers.emulator import Emulator
+from rawlive.servers.proxy import Proxy
 
 PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 
@@ -84,7 +84,7 @@ async def test_a_failing_frame_hook_is_logged_and_the_frame_still_goes_through(
         raise RuntimeError("hook bug")
 
     async with Echo() as upstream, Proxy(upstream.url, on_frame=hook) as proxy:
-        with caplog.at_level(logging.ERROR, logger="rawlive.proxy"):
+        with caplog.at_level(logging.ERROR, logger="rawlive.servers.proxy"):
             async with websockets.connect(proxy.url + PATH) as ws:
                 await ws.send(b"\x00binary")
                 assert await asyncio.wait_for(ws.recv(), 5) == b"\x00binary"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import rawlive.vad  # noqa: F401  (numpy: pytester's in-process runs cannot import it afresh)
-from rawlive.emulator import Emulator
+import rawlive.media.vad  # noqa: F401  (numpy: pytester's in-process runs cannot import it afresh)
+from rawlive.servers.emulator import Emulator
 
 pytest_plugins = ["pytester"]
 

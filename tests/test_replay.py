@@ -15,8 +15,6 @@ import msgspec
 import pytest
 
 import rawlive
-from rawlive import audio, codec
-from rawlive import types as t
 from rawlive.cassette import (
     CassetteHeader,
     CloseEvent,
@@ -26,11 +24,14 @@ from rawlive.cassette import (
     frame_kind,
     read_cassette,
 )
-from rawlive.emulator import serve
-from rawlive.proxy import Proxy
-from rawlive.replay import MATCHERS, Difference, ReplayServer, SemanticMatcher
-from rawlive.script import load_script
-from rawlive.server import server_ssl_context
+from rawlive.media import audio
+from rawlive.servers.base import server_ssl_context
+from rawlive.servers.emulator import serve
+from rawlive.servers.proxy import Proxy
+from rawlive.servers.replay import MATCHERS, Difference, ReplayServer, SemanticMatcher
+from rawlive.servers.script import load_script
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

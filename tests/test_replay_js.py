@@ -16,9 +16,9 @@ import subprocess
 import pytest
 
 import rawlive
-from rawlive.emulator import serve
-from rawlive.replay import ReplayServer
-from rawlive.server import server_ssl_context
+from rawlive.servers.base import server_ssl_context
+from rawlive.servers.emulator import serve
+from rawlive.servers.replay import ReplayServer
 
 HERE = pathlib.Path(__file__).resolve().parent
 JS_DIR = HERE / "js"

@@ -1,15 +1,15 @@
 """The replay policies frame by frame: what each one calls a difference and how it says so.
 
-Pure functions, no server: :func:`rawlive.replay.differences`,
-:func:`rawlive.replay.canonical`, the ``strict`` and ``semantic`` matchers
-and the text of a :class:`rawlive.replay.Mismatch`.
+Pure functions, no server: :func:`rawlive.servers.replay.differences`,
+:func:`rawlive.servers.replay.canonical`, the ``strict`` and ``semantic`` matchers
+and the text of a :class:`rawlive.servers.replay.Mismatch`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from rawlive.replay import (
+from rawlive.servers.replay import (
     MATCHERS,
     MISSING,
     Clipped,

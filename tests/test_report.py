@@ -29,10 +29,10 @@ from typing import Any, NoReturn
 
 import pytest
 
-from rawlive import vad
-from rawlive.audit import MAX_FINDINGS_PER_RULE, audit_cassette
-from rawlive.report import DEFAULT_AUDIO_LIMIT, read_timeline, render_report, write_report
-from rawlive.vad import VadConfig
+from rawlive.media import vad
+from rawlive.media.vad import VadConfig
+from rawlive.tools.audit import MAX_FINDINGS_PER_RULE, audit_cassette
+from rawlive.tools.report import DEFAULT_AUDIO_LIMIT, read_timeline, render_report, write_report
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sessions"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -650,7 +650,7 @@ def test_the_model_audio_stops_where_the_user_cut_in() -> None:
 
 
 def test_the_end_of_speech_is_the_vad_s_default_end_level(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The report reads the level the VAD ends speech at from rawlive.vad, not a copy."""
+    """The report reads the level the VAD ends speech at from rawlive.media.vad, not a copy."""
     assert VadConfig().end_threshold_dbfs == vad.DEFAULT_END_THRESHOLD_DBFS
     ends = [turn.speech_end for turn in read_timeline(FIXTURES / "report-voice.jsonl").turns]
     assert any(end is not None for end in ends)

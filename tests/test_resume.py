@@ -12,8 +12,8 @@ import asyncio
 import pytest
 
 import rawlive
-from rawlive import types as t
-from rawlive.emulator import EmulatedSession, Emulator
+from rawlive.servers.emulator import EmulatedSession, Emulator
+from rawlive.wire import types as t
 
 MODEL = "gemini-live-2.5-flash-preview"
 FAST = rawlive.Reconnect(first_delay=0.01, go_away_margin=0.05)

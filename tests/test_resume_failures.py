@@ -21,9 +21,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 import rawlive
-from rawlive import types as t
-from rawlive.protocol import Protocol
-from rawlive.server import LiveServer, Peer
+from rawlive.core.protocol import Protocol
+from rawlive.servers.base import LiveServer, Peer
+from rawlive.wire import types as t
 
 MODEL = "gemini-live-2.5-flash-preview"
 KEY = "resume-test-key-0123456789"

@@ -1,7 +1,7 @@
 """Property tests: every wire type survives encode -> decode unchanged.
 
 The strategies are built from the types themselves (``msgspec.structs.fields``
-and the annotations), so a Struct added to ``rawlive.types`` is covered
+and the annotations), so a Struct added to ``rawlive.wire.types`` is covered
 without touching this file: open-enum strings draw known values and arbitrary
 text, bytes any bytes, Durations any microsecond count, numbers finite
 values, user data any JSON, and the recursive :class:`Schema` nests to a
@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rawlive import codec
-from rawlive import types as t
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 settings.register_profile(
     "rawlive-fast",

@@ -11,8 +11,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from rawlive import codec, schema
-from rawlive import types as t
+from rawlive.tools import schema
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "schemas"
@@ -122,7 +123,7 @@ def test_main_writes_every_schema_file(tmp_path: Path) -> None:
 
 def test_main_without_an_outdir_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert schema.main([]) == 2
-    assert "usage: python -m rawlive.schema OUTDIR" in capsys.readouterr().err
+    assert "usage: python -m rawlive.tools.schema OUTDIR" in capsys.readouterr().err
 
 
 def test_rendering_is_stable_sorted_and_ends_with_a_newline() -> None:

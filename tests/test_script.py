@@ -1,4 +1,4 @@
-"""Emulator scripts (rawlive.script): the format, its loader, its errors and its JSON Schema."""
+"""Emulator scripts (servers.script): the format, its loader, its errors and its JSON Schema."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from rawlive import ConfigError, emulator, schema, script
-from rawlive.script import (
+from rawlive import ConfigError
+from rawlive.servers import emulator, script
+from rawlive.servers.script import (
     Fault,
     FaultPoint,
     Reply,
@@ -25,6 +26,7 @@ from rawlive.script import (
     load_script,
     parse_fault_point,
 )
+from rawlive.tools import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "fixtures" / "scripts"

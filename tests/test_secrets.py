@@ -42,13 +42,13 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 import rawlive
-from rawlive.audit import audit_cassette
 from rawlive.cassette import FrameEvent, frame_kind, read_cassette
-from rawlive.emulator import Emulator
-from rawlive.proxy import Proxy
-from rawlive.replay import ReplayServer
-from rawlive.report import render_report, write_report
-from rawlive.server import CapturedConnection
+from rawlive.servers.base import CapturedConnection
+from rawlive.servers.emulator import Emulator
+from rawlive.servers.proxy import Proxy
+from rawlive.servers.replay import ReplayServer
+from rawlive.tools.audit import audit_cassette
+from rawlive.tools.report import render_report, write_report
 
 # Distinctive, with the characters that URL encoding changes ("/", "+", "="),
 # each with a marker that no legitimate output contains: a partial leak that
@@ -779,7 +779,7 @@ async def test_servers_logs_show_no_credential_however_the_handshake_spells_it(
         Proxy(emulator.url, record_dir=tmp_path / "proxy") as proxy,
     ):
         async with websockets.connect(
-            proxy.url + rawlive.endpoints.gemini_path() + query,
+            proxy.url + rawlive.wire.endpoints.gemini_path() + query,
             additional_headers=headers,
             compression=None,
             logger=_CLIENT_LOG,
@@ -820,7 +820,7 @@ def _hand_written_cassette(path: Path) -> Path:
             "version": 1,
             "rawliveVersion": "0.0.1",
             "created": "2025-06-01T12:00:00.000000Z",
-            "url": f"wss://{rawlive.endpoints.GEMINI_HOST}/ws/x?key={KEY}",
+            "url": f"wss://{rawlive.wire.endpoints.GEMINI_HOST}/ws/x?key={KEY}",
             "headers": [["x-goog-api-key", KEY]],
             "model": KEY,
         },

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rawlive import types as t
 from rawlive.cassette import read_cassette
-from rawlive.emulator import Emulator
-from rawlive.script import load_script
-from rawlive.server import LiveServer, Peer
+from rawlive.servers.base import LiveServer, Peer
+from rawlive.servers.emulator import Emulator
+from rawlive.servers.script import load_script
+from rawlive.wire import types as t
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AUDIO = FIXTURES / "audio"
@@ -498,8 +498,8 @@ async def test_a_recording_failing_mid_session_ends_it_at_once_naming_the_file(
     tmp_path: Path,
 ) -> None:
     from rawlive.cassette import CassetteWriter
-    from rawlive.send import stream_file
-    from rawlive.session import connect
+    from rawlive.client.session import connect
+    from rawlive.tools.send import stream_file
 
     class DiskFull(CassetteWriter):
         """Fills up as the reply comes in (written by the session's reader)."""
@@ -554,9 +554,9 @@ class _MixedReply(LiveServer):
 async def test_only_audio_goes_into_the_reply_resampled_to_24khz_and_the_rest_is_counted(
     tmp_path: Path,
 ) -> None:
-    from rawlive.audio import WavWriter
-    from rawlive.send import Event, stream_file
-    from rawlive.session import connect
+    from rawlive.client.session import connect
+    from rawlive.media.audio import WavWriter
+    from rawlive.tools.send import Event, stream_file
 
     events: list[Event] = []
     async with _MixedReply() as server:

@@ -14,11 +14,11 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from rawlive.emulator import Emulator
 from rawlive.errors import ConfigError
-from rawlive.proxy import Proxy
-from rawlive.replay import ReplayServer
-from rawlive.server import DEFAULT_SETUP_TIMEOUT, LiveServer, origin_allowed
+from rawlive.servers.base import DEFAULT_SETUP_TIMEOUT, LiveServer, origin_allowed
+from rawlive.servers.emulator import Emulator
+from rawlive.servers.proxy import Proxy
+from rawlive.servers.replay import ReplayServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CASSETTE = FIXTURES / "sessions" / "hello-text.jsonl"

@@ -22,9 +22,9 @@ import pytest
 import websockets
 
 from rawlive import cassette
-from rawlive.emulator import Emulator
-from rawlive.replay import ReplayServer
-from rawlive.server import CaptureServer, LiveServer
+from rawlive.servers.base import CaptureServer, LiveServer
+from rawlive.servers.emulator import Emulator
+from rawlive.servers.replay import ReplayServer
 
 GEMINI_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 MODEL = "models/gemini-live-2.5-flash-preview"

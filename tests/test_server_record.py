@@ -8,10 +8,10 @@ import pytest
 
 import rawlive
 from rawlive.cassette import CloseEvent, ConnectEvent, FrameEvent, read_cassette
-from rawlive.emulator import serve
 from rawlive.errors import ConfigError
-from rawlive.proxy import Proxy
-from rawlive.replay import ReplayServer
+from rawlive.servers.emulator import serve
+from rawlive.servers.proxy import Proxy
+from rawlive.servers.replay import ReplayServer
 
 MODEL = "gemini-live-2.5-flash-preview"
 CONFIG = {"response_modalities": ["TEXT"]}

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 import rawlive
-from rawlive import types as t
-from rawlive.server import CaptureServer, LiveServer, Peer
+from rawlive.servers.base import CaptureServer, LiveServer, Peer
+from rawlive.wire import types as t
 
 KEY = "fake.TESTKEY-session-0123456789abcdef"
 MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import rawlive
-from rawlive import types as t
 from rawlive.cassette import CassetteWriter, CloseEvent, read_cassette
-from rawlive.protocol import Protocol
-from rawlive.server import CaptureServer, LiveServer, Peer
+from rawlive.core.protocol import Protocol
+from rawlive.servers.base import CaptureServer, LiveServer, Peer
+from rawlive.wire import types as t
 
 MODEL = "gemini-live-2.5-flash-preview"
 HANDLE = b'{"sessionResumptionUpdate":{"newHandle":"h-1","resumable":true}}'

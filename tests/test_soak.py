@@ -19,9 +19,9 @@ import pytest
 import websockets
 
 import rawlive
-from rawlive import types as t
-from rawlive.emulator import Emulator
-from rawlive.server import LiveServer, Peer
+from rawlive.servers.base import LiveServer, Peer
+from rawlive.servers.emulator import Emulator
+from rawlive.wire import types as t
 from tests import soak
 
 GEMINI_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"

@@ -1,4 +1,4 @@
-"""rawlive.vad: the emulator's energy-based voice activity detector."""
+"""rawlive.media.vad: the emulator's energy-based voice activity detector."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rawlive import codec
-from rawlive import types as t
-from rawlive.vad import (
+from rawlive.media.vad import (
     DEFAULT_PREFIX_PADDING_MS,
     DEFAULT_SILENCE_DURATION_MS,
     EnergyVad,
     VadConfig,
     VadEvent,
 )
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 RATE = 16000
 FRAME_MS = 20

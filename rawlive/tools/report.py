@@ -7,15 +7,15 @@ their round trips, control events (``setupComplete``, ``interrupted``,
 ``generationComplete``, ``turnComplete``, ``goAway``, resumption, connects
 and closes) and the turns, each with its clips of user and model audio.
 :func:`render_report` adds the audit of the same cassette
-(:func:`rawlive.audit.audit_cassette`: findings, per-turn latencies, token
+(:func:`rawlive.tools.audit.audit_cassette`: findings, per-turn latencies, token
 usage) and writes the HTML; :func:`write_report` saves it.
 
 The page asks for nothing: CSS and SVG are inline, there is no script, no
 font and no URL but ``data:`` audio and ``#`` references, and a
 Content-Security-Policy forbids the browser any other load. Every string
-from the recording goes through a :class:`rawlive.endpoints.Redactor` that
+from the recording goes through a :class:`rawlive.wire.endpoints.Redactor` that
 learns the credentials in the cassette's header and connections (as
-:func:`rawlive.audit.audit_cassette` does), so no key or token is printed
+:func:`rawlive.tools.audit.audit_cassette` does), so no key or token is printed
 even from a cassette written by hand.
 
 Sizes stay bounded whatever the session's length: the timeline is at most
@@ -48,10 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from rawlive import codec, endpoints, files
-from rawlive import types as lt
+from rawlive import files
 from rawlive._version import __version__
-from rawlive.audit import MAX_FINDINGS_PER_RULE, SEVERITIES, Report, Turn, audit_cassette
 from rawlive.cassette import (
     CassetteHeader,
     CassetteReader,
@@ -61,8 +59,11 @@ from rawlive.cassette import (
     FrameEvent,
     TruncatedCassetteWarning,
 )
+from rawlive.core.protocol import NORMAL_CLOSE_CODES, close_hint
 from rawlive.errors import DecodeError, ServerErrorPayload
-from rawlive.protocol import NORMAL_CLOSE_CODES, close_hint
+from rawlive.tools.audit import MAX_FINDINGS_PER_RULE, SEVERITIES, Report, Turn, audit_cassette
+from rawlive.wire import codec, endpoints
+from rawlive.wire import types as lt
 
 if TYPE_CHECKING:
     import numpy as np
@@ -295,7 +296,7 @@ class _Reader:
         # The end of the last voiced user audio of the turn, and whether some was elided.
         self.voiced_end: float | None = None
         self.user_elided = False
-        from rawlive import vad
+        from rawlive.media import vad
 
         # A 10 ms block as loud as the VAD's default end-of-speech level counts as speech.
         self.voiced = 10 ** (vad.DEFAULT_END_THRESHOLD_DBFS / 10)
@@ -1309,7 +1310,7 @@ class _Page:
         if not self.tl.turns:
             self.w("<p>No turn: nothing was said or answered.</p></section>")
             return
-        from rawlive import vad
+        from rawlive.media import vad
 
         self.w(
             "<p>Reply latency: from the end of the user's speech (the last 10 ms of user "

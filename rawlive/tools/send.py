@@ -21,10 +21,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from rawlive import audio, codec
-from rawlive import types as t
+from rawlive.client.session import Session, SessionResumed
 from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
-from rawlive.session import Session, SessionResumed
+from rawlive.media import audio
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 __all__ = [
     "Event",
@@ -222,8 +223,8 @@ async def stream_file(
     sent. With automatic activity detection one file may hold several turns:
     the run ends once a ``turnComplete`` is followed by ``settle`` seconds
     with no more model output.
-    Raises :class:`~rawlive.audio.AudioFileError` for an unreadable file
-    (check it with :func:`rawlive.audio.file_info` before connecting) and
+    Raises :class:`~rawlive.media.audio.AudioFileError` for an unreadable file
+    (check it with :func:`rawlive.media.audio.file_info` before connecting) and
     :class:`~rawlive.LiveConnectionClosed` if the session ends abnormally.
     """
     loop = asyncio.get_running_loop()

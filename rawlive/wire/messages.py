@@ -5,12 +5,12 @@ shapes: ``connect(model=..., config=...)``, ``send_realtime_input(audio=...)``,
 ``send_client_content(turns=...)``, ``send_tool_response(...)``,
 ``send_context_update(...)`` and the deprecated ``send(input=...)``, with SDK
 objects, rawlive Structs or plain dicts in snake_case or camelCase) and the
-wire Structs of :mod:`rawlive.types`. It applies the SDK's transformations
+wire Structs of :mod:`rawlive.wire.types`. It applies the SDK's transformations
 (model names, which config fields move into ``generationConfig``, system
 instructions and plain functions turned into wire objects, function
 declarations merged into one tool) and the SDK's refusals, raised as
 :class:`~rawlive.ConfigError` before anything is sent. It does no I/O and
-makes no bytes: :func:`rawlive.codec.encode_client_message` encodes what it
+makes no bytes: :func:`rawlive.wire.codec.encode_client_message` encodes what it
 returns. Where rawlive departs from the SDK on purpose, the docstring says so.
 """
 
@@ -29,9 +29,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from rawlive import codec
-from rawlive import types as t
 from rawlive.errors import ConfigError, DecodeError
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 __all__ = [
     "build_setup",
@@ -253,7 +253,7 @@ def _defined(name: str, schema: dict[str, Any], defs: dict[str, Any], top: bool)
 
 
 def function_declaration(func: Callable[..., Any]) -> t.FunctionDeclaration:
-    """A :class:`~rawlive.types.FunctionDeclaration` from a Python function, as the SDK does.
+    """A :class:`~rawlive.wire.types.FunctionDeclaration` from a Python function, as the SDK does.
 
     Mirrors ``FunctionDeclaration.from_callable(..., use_json_schema=True)``,
     the path ``connect(config={"tools": [func]})`` takes: the name is
@@ -526,7 +526,7 @@ def build_setup(
 ) -> t.LiveClientSetup:
     """The ``setup`` message for ``connect(model=model, config=config)``, as the SDK builds it.
 
-    ``config`` is a :class:`~rawlive.types.LiveConnectConfig` or a dict with
+    ``config`` is a :class:`~rawlive.wire.types.LiveConnectConfig` or a dict with
     snake_case or camelCase keys at any level; values may be rawlive Structs
     or dicts. ``vertex`` selects Vertex AI's rules (model
     ``publishers/google/models/...``, prefixed with
@@ -651,7 +651,7 @@ def realtime_input(
     ``audio`` must have an ``audio/*`` MIME type and ``video`` an ``image/*``
     one (a frame), as the SDK checks; ``media`` (deprecated: only the first
     chunk is honoured) becomes ``mediaChunks`` with no check. Blobs may be
-    :class:`~rawlive.types.Blob` objects or dicts.
+    :class:`~rawlive.wire.types.Blob` objects or dicts.
     """
     if (
         type(audio) is t.Blob
@@ -859,9 +859,9 @@ def legacy_send(
     turn completed by ``end_of_turn``; a blob (object or dict with ``data``)
     is a ``mediaChunks`` realtime input; a function response (object or dict
     with ``name`` and ``response``) a tool response; a
-    :class:`~rawlive.types.LiveClientContent`,
-    :class:`~rawlive.types.LiveClientRealtimeInput` (its ``media_chunks``)
-    or :class:`~rawlive.types.LiveClientToolResponse`, or a dict with
+    :class:`~rawlive.wire.types.LiveClientContent`,
+    :class:`~rawlive.wire.types.LiveClientRealtimeInput` (its ``media_chunks``)
+    or :class:`~rawlive.wire.types.LiveClientToolResponse`, or a dict with
     ``turns``/``content``, ``media_chunks`` or ``function_responses``, is
     sent as that message. A Content object is refused, as the SDK refuses it.
     New code should call the specific builders instead.

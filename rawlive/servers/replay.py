@@ -1,6 +1,6 @@
 """The replay server: a recorded cassette served back to any client, matched under a policy.
 
-:class:`ReplayServer` is a :class:`~rawlive.server.LiveServer` that plays a
+:class:`ReplayServer` is a :class:`~rawlive.servers.base.LiveServer` that plays a
 cassette (:mod:`rawlive.cassette`) to whatever connects: rawlive, the
 official Python SDK over ``wss://``, the JS SDK. The n-th client connection
 gets the cassette's n-th recorded connection, so a resumed session (one
@@ -44,7 +44,7 @@ of the cassette was used, for a test that must use it all.
 
 A client connection beyond the cassette's is a mismatch too (closed with
 1008 after its setup), unless the server has an ``upstream``
-(:class:`~rawlive.proxy.Proxy`): it is then passed on to the live server
+(:class:`~rawlive.servers.proxy.Proxy`): it is then passed on to the live server
 there, vcrpy's new episode, and recorded with ``record_dir`` (only those
 connections: the cassette has the others). A connection resumed beyond the
 cassette carries a handle the upstream never gave, which it refuses.
@@ -67,7 +67,6 @@ from typing import Any, ClassVar, NoReturn, Protocol
 import msgspec
 from websockets.exceptions import ConnectionClosed
 
-from rawlive import codec
 from rawlive.cassette import (
     Cassette,
     CloseEvent,
@@ -77,8 +76,9 @@ from rawlive.cassette import (
     read_cassette,
 )
 from rawlive.errors import ConfigError, DecodeError, ReplayDiverged
-from rawlive.proxy import Proxy
-from rawlive.server import Frame, LiveServer, Peer
+from rawlive.servers.base import Frame, LiveServer, Peer
+from rawlive.servers.proxy import Proxy
+from rawlive.wire import codec
 
 __all__ = [
     "CLOSE_MISMATCH",
@@ -94,7 +94,7 @@ __all__ = [
     "differences",
 ]
 
-log = logging.getLogger("rawlive.replay")
+log = logging.getLogger("rawlive.servers.replay")
 
 #: The close code of a mismatch (policy violation).
 CLOSE_MISMATCH = 1008
@@ -839,10 +839,10 @@ class ReplayServer(LiveServer):
 
     ``policy`` names a matcher in :data:`MATCHERS` (or is one); ``speed``
     scales the recorded timing (1.0 as recorded, 2.0 twice as fast, 0 at
-    once). ``upstream`` (a :class:`~rawlive.proxy.Proxy`, not started: only
+    once). ``upstream`` (a :class:`~rawlive.servers.proxy.Proxy`, not started: only
     its forwarding is used) takes the connections beyond the cassette's, and
     ``record_dir`` then records those only (see the module docstring). Other
-    options are :class:`~rawlive.server.LiveServer`'s (``ssl``, ``host``,
+    options are :class:`~rawlive.servers.base.LiveServer`'s (``ssl``, ``host``,
     ``port``...). Every path is accepted: a recording made against any
     endpoint replays for a client pointed at this one.
 

@@ -1,6 +1,6 @@
 """Emulator scripts: what the local emulator answers, turn by turn.
 
-The emulator (:mod:`rawlive.emulator`) is not a model. Without a script it
+The emulator (:mod:`rawlive.servers.emulator`) is not a model. Without a script it
 echoes; with one it plays the replies, tool calls and faults the script lists,
 so a test or a demo gets exactly the conversation it was written for. A
 script is a TOML or JSON file (the two are equivalent: same keys, same
@@ -97,7 +97,7 @@ The default reply
 -----------------
 
 Without a script (:meth:`Script.default`: no turns, no faults) and after the
-last scripted turn, the emulator answers as :mod:`rawlive.emulator`
+last scripted turn, the emulator answers as :mod:`rawlive.servers.emulator`
 documents: the caller's audio is echoed back at 24 kHz; a text turn gets a
 text part ``[rawlive emulator] received: ...`` (TEXT modality) or a short
 tone (AUDIO). It transcribes nothing it cannot know: no input or output
@@ -205,9 +205,9 @@ For the emulator
 ================
 
 This module is the format only. The emulator reads it:
-:func:`rawlive.emulator.reply_plan` turns a scripted turn into a
-:class:`~rawlive.emulator.ReplyPlan` (audio decoded, ids generated) and
-:func:`rawlive.emulator.emulator_faults` the faults into what it fires;
+:func:`rawlive.servers.emulator.reply_plan` turns a scripted turn into a
+:class:`~rawlive.servers.emulator.ReplyPlan` (audio decoded, ids generated) and
+:func:`rawlive.servers.emulator.emulator_faults` the faults into what it fires;
 :class:`FaultPoint` is the parsed ``at``.
 """
 
@@ -604,7 +604,7 @@ def _json_position(message: str, data: bytes) -> str:
 
 
 def _resolve_audio(name: str, script: Script, folder: Path) -> None:
-    from rawlive.audio import AudioFileError, file_info
+    from rawlive.media.audio import AudioFileError, file_info
 
     for where, reply in script.replies():
         if reply.audio is None:

@@ -1,6 +1,6 @@
 """``rawlive.connect()`` and :class:`Session`: the Live API client on ``websockets.asyncio``.
 
-The session is a thin I/O shell around :class:`rawlive.protocol.Protocol`,
+The session is a thin I/O shell around :class:`rawlive.core.protocol.Protocol`,
 which owns all state; this module owns sockets, tasks and time:
 
 * one reader task per connection feeds every frame to the protocol and
@@ -14,7 +14,7 @@ which owns all state; this module owns sockets, tasks and time:
   :class:`SessionResumed` marker in the stream. Retries are bounded with
   exponential backoff; fatal closes (1007, 1008) are never retried. A resume
   whose attempts all fail ends the stream with an error that says so (rule 8
-  of :mod:`rawlive.protocol`); every attempt waits for ``setupComplete`` at
+  of :mod:`rawlive.core.protocol`); every attempt waits for ``setupComplete`` at
   most ``setup_timeout``, like the first connection, and must have re-sent
   the kept messages within that time too. Resumes that each end with nothing
   new from the server (rule 9) are given up on after
@@ -49,9 +49,18 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.version import version as websockets_version
 
-from rawlive import cassette, endpoints, messages
-from rawlive import types as t
+from rawlive import cassette
 from rawlive._version import __version__
+from rawlive.core.protocol import (
+    CLOSE_HINTS,
+    FATAL_CLOSE_CODES,
+    ClientMessage,
+    Protocol,
+    State,
+    close_hint,
+    resume_again,
+    retry_resume,
+)
 from rawlive.errors import (
     ConfigError,
     ConnectError,
@@ -62,16 +71,8 @@ from rawlive.errors import (
     RawliveError,
     RemoteProtocolError,
 )
-from rawlive.protocol import (
-    CLOSE_HINTS,
-    FATAL_CLOSE_CODES,
-    ClientMessage,
-    Protocol,
-    State,
-    close_hint,
-    resume_again,
-    retry_resume,
-)
+from rawlive.wire import endpoints, messages
+from rawlive.wire import types as t
 
 __all__ = [
     "CLOSE_HINTS",
@@ -86,7 +87,7 @@ __all__ = [
     "connection_closed",
 ]
 
-log = logging.getLogger("rawlive.session")
+log = logging.getLogger("rawlive.client.session")
 
 
 def connection_closed(
@@ -111,7 +112,7 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
     resumed from (``None``: none had come, a new session began);
     ``replayed`` counts the client messages sent again, from index
     ``replay_from`` on (client messages are numbered from 1 across the
-    session; :attr:`rawlive.protocol.Protocol.replay_from` says what the
+    session; :attr:`rawlive.core.protocol.Protocol.replay_from` says what the
     resumed state holds of the messages before it).
     """
 
@@ -126,7 +127,7 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
 class Reconnect:
     """How hard to try when a resumable session must reconnect."""
 
-    #: Attempts per resume (rule 8 of :mod:`rawlive.protocol`).
+    #: Attempts per resume (rule 8 of :mod:`rawlive.core.protocol`).
     attempts: int = 5
     first_delay: float = 0.1
     max_delay: float = 5.0
@@ -134,7 +135,7 @@ class Reconnect:
     go_away_margin: float = 2.0
     #: Give up after this many resumes in a row that made no progress: each
     #: accepted, then ended with nothing new from the server and no message
-    #: acknowledged (a resume loop, rule 9 of :mod:`rawlive.protocol`).
+    #: acknowledged (a resume loop, rule 9 of :mod:`rawlive.core.protocol`).
     max_resumes_without_progress: int = 3
 
     def __post_init__(self) -> None:
@@ -201,7 +202,7 @@ class Session:
 
     @property
     def usage(self) -> Any:
-        """Token totals so far (:class:`rawlive.protocol.UsageTotals`)."""
+        """Token totals so far (:class:`rawlive.core.protocol.UsageTotals`)."""
         return self._protocol.usage
 
     @property
@@ -865,7 +866,7 @@ def connect(
 
     ``model`` and ``config`` are the SDK's (``LiveConnectConfig`` or a dict
     with snake_case or camelCase keys). Where to connect is worked out by
-    :func:`rawlive.endpoints.resolve` from ``api_key`` (else
+    :func:`rawlive.wire.endpoints.resolve` from ``api_key`` (else
     ``GEMINI_API_KEY``/``GOOGLE_API_KEY``), ``endpoint``, ``api_version``
     (default ``v1beta``; ``v1alpha`` for ephemeral tokens), ``vertex`` with
     ``project``/``location``/``access_token``, ``headers`` and ``ca_file``.

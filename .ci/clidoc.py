@@ -1,6 +1,6 @@
 """The CLI reference in the README, generated from the click commands.
 
-``python -m rawlive.clidoc README.md`` rewrites the part of the README between
+``python .ci/clidoc.py README.md`` rewrites the part of the README between
 ``<!-- cli-reference:start -->`` and ``<!-- cli-reference:end -->`` from the
 commands' own help (``make readme``); ``--check`` only says whether it is up
 to date (a test runs that, so the README never drifts from the CLI).

@@ -42,10 +42,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from rawlive.errors import ConfigError
-from rawlive.types import EndSensitivity, StartSensitivity
+from rawlive.wire.types import EndSensitivity, StartSensitivity
 
 if TYPE_CHECKING:
-    from rawlive.types import AutomaticActivityDetection
+    from rawlive.wire.types import AutomaticActivityDetection
 
 __all__ = [
     "DEFAULT_END_THRESHOLD_DBFS",

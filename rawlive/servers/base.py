@@ -67,9 +67,10 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rawlive import cassette, codec, endpoints
-from rawlive import types as t
+from rawlive import cassette
 from rawlive.errors import ConfigError, DecodeError, SetupRejected
+from rawlive.wire import codec, endpoints
+from rawlive.wire import types as t
 
 __all__ = [
     "CLOSE_INVALID_ARGUMENT",
@@ -90,7 +91,7 @@ __all__ = [
     "server_ssl_context",
 ]
 
-log = logging.getLogger("rawlive.server")
+log = logging.getLogger("rawlive.servers.base")
 
 # The real server's close reasons (PROTOCOL.md §5.3).
 CLOSE_INVALID_ARGUMENT = (1007, "Request contains an invalid argument.")

@@ -58,14 +58,14 @@ import enum
 
 import msgspec
 
-from rawlive import codec
-from rawlive import types as t
 from rawlive.errors import (
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
     UnknownMessageError,
 )
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 __all__ = [
     "CLOSE_HINTS",

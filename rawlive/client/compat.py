@@ -2,7 +2,7 @@
 
 Only the Live surface exists: ``Client(...).aio.live.connect(model=..., config=...)``
 returns what :func:`rawlive.connect` returns. ``http_options`` (an
-:class:`~rawlive.types.HttpOptions` or a dict) gives ``base_url``
+:class:`~rawlive.wire.types.HttpOptions` or a dict) gives ``base_url``
 (``http://`` becomes ``ws://``, ``https://`` becomes ``wss://``),
 ``api_version`` and extra ``headers``, as in the SDK.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rawlive import codec
-from rawlive import types as t
-from rawlive.session import Connecting, connect
+from rawlive.client.session import Connecting, connect
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 __all__ = ["Client"]
 

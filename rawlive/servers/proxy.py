@@ -1,6 +1,6 @@
 """The recording proxy: a Live API client's traffic forwarded to a server, unchanged.
 
-:class:`Proxy` is a :class:`~rawlive.server.LiveServer` that, for each
+:class:`Proxy` is a :class:`~rawlive.servers.base.LiveServer` that, for each
 client connection it accepts, dials an upstream Live API server (the real
 one, the emulator, a replay server) and copies every frame both ways as it
 came: same opcode (text stays text, binary stays binary), same bytes. Closes
@@ -21,16 +21,16 @@ not loopback, a client whose handshake carries one is closed with 1008
 before anything is dialled, and an upstream URL holding one is refused.
 
 With ``record_dir`` every connection is recorded as the base class records
-(:mod:`rawlive.server`): ``from: "client"`` for frames the client sent,
+(:mod:`rawlive.servers.base`): ``from: "client"`` for frames the client sent,
 ``from: "server"`` for frames upstream sent, exact bytes and opcodes. The
 credentials of the client's handshake (the ``x-goog-api-key`` and
 ``Authorization`` headers, the ``key``/``access_token`` query parameters) are
 secrets of that cassette: redacted wherever they appear, frames included.
 
 ``on_frame`` is called with the connection's capture and each
-:class:`~rawlive.server.Frame` as it passes (before it is forwarded), and the
+:class:`~rawlive.servers.base.Frame` as it passes (before it is forwarded), and the
 base's ``on_close`` when a connection has ended, for live checks such as
-``rawlive proxy --audit`` (:class:`rawlive.audit.LiveAudit`); an exception a
+``rawlive proxy --audit`` (:class:`rawlive.tools.audit.LiveAudit`); an exception a
 hook raises is logged and the frame still goes through.
 
 Point the official Python SDK at a proxy listening on ``wss://`` (it only
@@ -57,9 +57,9 @@ import websockets
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from rawlive import endpoints
 from rawlive.errors import ConfigError
-from rawlive.server import CapturedConnection, Direction, Frame, LiveServer, Opcode, Peer
+from rawlive.servers.base import CapturedConnection, Direction, Frame, LiveServer, Opcode, Peer
+from rawlive.wire import endpoints
 
 __all__ = [
     "CLOSE_BAD_GATEWAY",
@@ -69,7 +69,7 @@ __all__ = [
     "upstream_url",
 ]
 
-log = logging.getLogger("rawlive.proxy")
+log = logging.getLogger("rawlive.servers.proxy")
 
 #: The close code sent to the client when upstream cannot be reached (Bad Gateway).
 CLOSE_BAD_GATEWAY = 1014
@@ -139,7 +139,7 @@ class Proxy(LiveServer):
     ``upstream_ca_file`` trusts a ``wss://`` upstream's certificate (else the
     system's CAs). ``on_frame`` sees every frame (see the module docstring);
     ``open_timeout`` bounds the upstream handshake. The other arguments are
-    :class:`~rawlive.server.LiveServer`'s (``ssl`` to listen on ``wss://``,
+    :class:`~rawlive.servers.base.LiveServer`'s (``ssl`` to listen on ``wss://``,
     ``record_dir`` to record each connection).
 
     Backpressure: each direction forwards a frame before it reads the next,
@@ -228,7 +228,7 @@ class Proxy(LiveServer):
                 ping_interval=None,
                 open_timeout=self.open_timeout,
                 logger=endpoints.RedactingLogger(
-                    logging.getLogger("rawlive.proxy.upstream"), secrets
+                    logging.getLogger("rawlive.servers.proxy.upstream"), secrets
                 ),
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:

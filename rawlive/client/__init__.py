@@ -1,0 +1,1 @@
+"""The client: ``connect()`` and its ``Session`` on websockets, and the SDK-shaped ``Client``."""

@@ -1,0 +1,1 @@
+"""The local servers: a shared base, the emulator, the replay server and the recording proxy."""
