@@ -51,16 +51,17 @@ from websockets.version import version as websockets_version
 
 from rawlive import cassette
 from rawlive._version import __version__
-from rawlive.core.protocol import (
+from rawlive.core.closing import (
     CLOSE_HINTS,
     FATAL_CLOSE_CODES,
-    ClientMessage,
-    Protocol,
-    State,
+    After,
+    after_close,
+    after_go_away,
     close_hint,
     resume_again,
     retry_resume,
 )
+from rawlive.core.protocol import ClientMessage, Protocol, State
 from rawlive.errors import (
     ConfigError,
     ConnectError,
@@ -313,7 +314,7 @@ class Session:
             raise LocalProtocolError("the session is closed")
         ws = self._ws
         assert ws is not None
-        frame = self._protocol.send(message)
+        frame = self._protocol.send(message, asyncio.get_running_loop().time())
         if self._protocol.warnings:
             self._log_warnings()
         try:
@@ -456,11 +457,12 @@ class Session:
         if ws is not self._ws or self._closing:
             return  # replaced by a reconnection, or closed on purpose
         code, reason = _close_of(ws)
-        if code == 1000 and not self._going_away():
+        decision = after_close(
+            code, reason, resumable=self._protocol.resumable, going_away=self._going_away()
+        )
+        if decision.after is After.DONE:
             self._finish(None)
-        elif code == 1001 and not self._protocol.resumable:
-            self._finish(None)  # the server is going away; nothing to resume
-        elif self._protocol.resumable and code not in FATAL_CLOSE_CODES:
+        elif decision.after is After.RESUME_NOW:
             self._begin_reconnect("go_away" if self._going_away() else "dropped")
         else:
             self._finish(connection_closed(code, reason, secrets=self.endpoint.secrets))
@@ -480,19 +482,24 @@ class Session:
 
     def _on_go_away(self) -> None:
         deadline = self._protocol.go_away_deadline
-        if not self._protocol.resumable or deadline is None:
-            return
-        if self._idle():
-            self._begin_reconnect("go_away")
+        if deadline is None:
             return
         loop = asyncio.get_running_loop()
-        left = deadline - loop.time()
-        margin = min(self._reconnect_policy.go_away_margin, max(left, 0.0) / 2)
-        if self._go_away_timer is not None:
-            self._go_away_timer.cancel()
-        self._go_away_timer = loop.call_at(
-            deadline - margin, lambda: self._begin_reconnect("go_away")
+        decision = after_go_away(
+            resumable=self._protocol.resumable,
+            idle=self._idle(),
+            now=loop.time(),
+            deadline=deadline,
+            margin=self._reconnect_policy.go_away_margin,
         )
+        if decision.after is After.RESUME_NOW:
+            self._begin_reconnect("go_away")
+        elif decision.after is After.RESUME_LATER and decision.at is not None:
+            if self._go_away_timer is not None:
+                self._go_away_timer.cancel()
+            self._go_away_timer = loop.call_at(
+                decision.at, lambda: self._begin_reconnect("go_away")
+            )
 
     def _begin_reconnect(self, reason: str) -> None:
         if self._reconnecting is not None or self._closing:

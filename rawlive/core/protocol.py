@@ -9,10 +9,8 @@ session's state lives here, under these rules:
    :class:`RemoteProtocolError`. No other client message goes out before it
    (sending one is a :class:`LocalProtocolError`, as is opening a closed
    session).
-2. Client messages after ``setup`` are numbered 1, 2, 3... across the whole
-   session, reconnections included. This is the index that transparent
-   resumption's ``lastConsumedClientMessageIndex`` refers to (the wire leaves
-   the base undocumented; rawlive's servers count the same way).
+2. Client messages after ``setup`` are numbered across the whole session,
+   reconnections included (rule 1 of :mod:`rawlive.core.state`).
 3. With session resumption configured, every message sent is kept until the
    state of a resumable handle is known to hold it: in transparent mode until
    a resumable ``sessionResumptionUpdate`` carries a
@@ -21,14 +19,12 @@ session's state lives here, under these rules:
    a non-resumable update's index says nothing a resume could rely on.) On reconnection the new
    ``setup`` carries the latest resumable handle and exactly the kept
    messages are sent again (:meth:`Protocol.replay`), in order, once.
-4. A ``toolCall`` makes each of its calls outstanding, by id (or by name for
-   calls without an id, as Vertex sometimes sends them). A function response
-   settles its call unless ``will_continue`` is set; ``toolCallCancellation``
-   cancels. A response for an id that was never issued, was cancelled or was
-   already settled is still sent (the server's reaction is undocumented) but
-   noted in :attr:`Protocol.warnings`.
-5. ``goAway`` sets :attr:`Protocol.go_away_deadline` = now + ``timeLeft``.
-6. ``usageMetadata`` reports add up in :attr:`Protocol.usage`.
+4. Tool calls, turns, usage, handles and ``goAway`` are
+   :class:`~rawlive.core.state.SessionState`'s rules 2-6. A response for a
+   call never issued, cancelled or already settled is still sent (the
+   server's reaction is undocumented) but noted in :attr:`Protocol.warnings`.
+5. (Was: ``goAway``; now rule 6 of :mod:`rawlive.core.state`.)
+6. (Was: usage; now rule 4 of :mod:`rawlive.core.state`.)
 7. A message of an unknown kind is skipped with a warning, never fatal.
 8. A resume attempt fails when its connection ends before ``setupComplete``
    (a refused handshake, a close, a first message that is not a valid
@@ -58,6 +54,15 @@ import enum
 
 import msgspec
 
+from rawlive.core.closing import (
+    CLOSE_HINTS,
+    FATAL_CLOSE_CODES,
+    NORMAL_CLOSE_CODES,
+    close_hint,
+    resume_again,
+    retry_resume,
+)
+from rawlive.core.state import Answer, SessionState, UsageTotals
 from rawlive.errors import (
     LocalProtocolError,
     ProtocolError,
@@ -91,146 +96,11 @@ ClientMessage = (
 )
 
 
-# Close codes the real server uses for errors the client must fix: retrying
-# the same setup would fail the same way.
-FATAL_CLOSE_CODES = frozenset({1007, 1008})
-
-#: Close codes of a session that ended as meant (normal, going away, no code).
-NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
-
-# (code, start of the reason) -> what to do about it. PROTOCOL.md §5.3.
-CLOSE_HINTS: list[tuple[int, str, str]] = [
-    (
-        1007,
-        "Request contains an invalid argument",
-        "a message or the setup is invalid: check the "
-        "config (and on Gemini 3.1, clientContent is only for seeding history)",
-    ),
-    (1007, "User location is not supported", "the API is not available from this location"),
-    (
-        1007,
-        "token-based requests cannot use",
-        "this model cannot be used with an ephemeral token; use an API key",
-    ),
-    (
-        1007,
-        "Missing or malformed auth token",
-        "the ephemeral token is missing or malformed: "
-        "pass an auth_tokens/... token and use api_version v1alpha or v1beta",
-    ),
-    (
-        1008,
-        "Publisher Model",
-        "this Vertex AI model is not served in this location: try us-central1",
-    ),
-    (
-        1008,
-        "Operation is not implemented",
-        "the model does not support a feature in this "
-        "session (e.g. function calling on this native-audio model)",
-    ),
-    (
-        1008,
-        "BidiGenerateContent session not found",
-        "the resumption handle is unknown or expired (handles last 2 hours): start a new session",
-    ),
-    (
-        1008,
-        "The operation was aborted",
-        "audio was streamed while a tool call was unanswered: "
-        "answer toolCall before sending more realtime input",
-    ),
-    (
-        1008,
-        "models/",
-        "the model is not found for this API version or does not support "
-        "bidiGenerateContent: check the model name and api_version",
-    ),
-    (1011, "The service is currently unavailable", "the service is overloaded: retry later"),
-    (1011, "Internal error", "server-side fault: retry"),
-    (
-        1011,
-        "Request trace id",
-        "the session hit a server time limit: use session resumption "
-        "and context window compression",
-    ),
-    (
-        1011,
-        "keepalive ping timeout",
-        "no pong arrived in time: raise ping_timeout or turn pings off",
-    ),
-    (1006, "", "the connection dropped without a close frame (network or proxy)"),
-    (1009, "", "a message exceeded the size limit: raise max_size"),
-    (1011, "", "server error: retry; quota or resource limits also close with 1011"),
-    (1007, "", "invalid argument: check the setup and message fields"),
-    (1008, "", "policy violation: the model, API version or key may be wrong"),
-]
-
-
-def close_hint(code: int | None, reason: str) -> str | None:
-    """A human hint for a close code and reason, if rawlive knows one."""
-    for known_code, start, hint in CLOSE_HINTS:
-        if code == known_code and (not start or start in reason):
-            return hint
-    return None
-
-
-def retry_resume(close_code: int | None) -> bool:
-    """Whether a failed resume attempt may be tried again (rule 8).
-
-    ``close_code`` is the close that ended the attempt, ``None`` when it
-    failed otherwise (refused, timed out, no valid ``setupComplete``).
-    """
-    return close_code not in FATAL_CLOSE_CODES
-
-
-def resume_again(resumes_without_progress: int, limit: int) -> bool:
-    """Whether a lost connection may be resumed once more (rule 9).
-
-    ``resumes_without_progress`` is :attr:`Protocol.resumes_without_progress`;
-    ``limit`` how many such resumes in a row make a loop to give up on.
-    """
-    return resumes_without_progress < limit
-
-
 class State(enum.Enum):
     IDLE = "idle"  # no connection yet, or between connections
     SETUP_SENT = "setup_sent"  # setup out, waiting for setupComplete
     OPEN = "open"  # setupComplete received
     CLOSED = "closed"  # the session is over for good
-
-
-@dataclasses.dataclass
-class UsageTotals:
-    """Token counts summed over every ``usageMetadata`` report of the session."""
-
-    reports: int = 0
-    prompt_tokens: int = 0
-    response_tokens: int = 0
-    thoughts_tokens: int = 0
-    tool_use_prompt_tokens: int = 0
-    total_tokens: int = 0
-    prompt_by_modality: dict[str, int] = dataclasses.field(default_factory=dict)
-    response_by_modality: dict[str, int] = dataclasses.field(default_factory=dict)
-
-    def add(self, usage: t.UsageMetadata) -> None:
-        self.reports += 1
-        self.prompt_tokens += usage.prompt_token_count or 0
-        self.response_tokens += usage.response_tokens or 0
-        self.thoughts_tokens += usage.thoughts_token_count or 0
-        self.tool_use_prompt_tokens += usage.tool_use_prompt_token_count or 0
-        self.total_tokens += usage.total_token_count or 0
-        _add_details(self.prompt_by_modality, usage.prompt_tokens_details)
-        _add_details(
-            self.response_by_modality,
-            usage.response_tokens_details or usage.candidates_tokens_details,
-        )
-
-
-def _add_details(into: dict[str, int], details: list[t.ModalityTokenCount] | None) -> None:
-    for entry in details or ():
-        key = entry.modality or "MODALITY_UNSPECIFIED"
-        into[key] = into.get(key, 0) + (entry.token_count or 0)
 
 
 @dataclasses.dataclass
@@ -240,11 +110,13 @@ class _Kept:
 
 
 class Protocol:
-    """One Live session's state across its connections.
+    """One Live session's client side across its connections.
 
     ``setup`` is the session's setup message. Resumption is on when it has a
     ``session_resumption`` config; ``transparent`` there selects rule 3's
-    transparent mode.
+    transparent mode. What the messages do to the session (numbering, tool
+    calls, turns, usage, handles, ``goAway``) is :attr:`session`'s, a
+    :class:`~rawlive.core.state.SessionState`.
     """
 
     def __init__(self, setup: t.LiveClientSetup) -> None:
@@ -252,25 +124,16 @@ class Protocol:
         resumption = setup.session_resumption
         self.resumable = resumption is not None
         self.transparent = bool(resumption and resumption.transparent)
-        #: Latest resumable handle (``None`` until the server sends one).
-        self.handle: str | None = resumption.handle if resumption else None
+        #: The session's rules, shared with the servers, the audit and the report.
+        self.session = SessionState(setup)
+        if resumption is not None and resumption.handle:
+            self.session.handle = resumption.handle
         #: The handle the latest ``setup`` carried (``None``: a new session).
         self.setup_handle: str | None = None
         self.state = State.IDLE
-        #: Number of client messages sent after setup so far (rule 2).
-        self.message_index = 0
         #: Connections opened so far (1 after the first ``open``).
         self.connections = 0
         self.session_id: str | None = None
-        #: Monotonic time by which the server will drop the connection.
-        self.go_away_deadline: float | None = None
-        self.usage = UsageTotals()
-        #: Outstanding tool calls by id (or ``"name:<name>"`` for id-less calls).
-        self.tool_calls: dict[str, t.FunctionCall] = {}
-        self.cancelled_calls: set[str] = set()
-        self.settled_calls: set[str] = set()
-        self.model_turn_active = False
-        self.turns_completed = 0
         #: Things worth a log line that are not errors; the session drains it.
         self.warnings: list[str] = []
         #: Resumed connections in a row that ended without progress (rule 9).
@@ -281,6 +144,40 @@ class Protocol:
         self.acknowledged = 0
         self._kept: collections.deque[_Kept] = collections.deque()
 
+    # -- what the session state knows -------------------------------------------
+
+    @property
+    def handle(self) -> str | None:
+        """Latest resumable handle (``None`` until the server sends one)."""
+        return self.session.handle
+
+    @property
+    def message_index(self) -> int:
+        """Number of client messages sent after setup so far (rule 2)."""
+        return self.session.message_index
+
+    @property
+    def usage(self) -> UsageTotals:
+        return self.session.usage
+
+    @property
+    def go_away_deadline(self) -> float | None:
+        """Monotonic time by which the server will drop the connection."""
+        return self.session.go_away_deadline
+
+    @property
+    def tool_calls(self) -> dict[str, t.FunctionCall]:
+        """Outstanding tool calls by id (or ``"name:<name>"`` for id-less calls)."""
+        return {key: call.call for key, call in self.session.tools.open.items()}
+
+    @property
+    def model_turn_active(self) -> bool:
+        return self.session.model_turn_active
+
+    @property
+    def turns_completed(self) -> int:
+        return self.session.turns_completed
+
     # -- connection lifecycle -------------------------------------------------
 
     def open(self) -> bytes:
@@ -289,16 +186,17 @@ class Protocol:
             raise LocalProtocolError("the session is closed")
         setup = self.setup
         self.setup_handle = None
-        if self.resumable and self.handle:
+        handle = self.session.handle
+        if self.resumable and handle:
             resumption = setup.session_resumption or t.SessionResumptionConfig()
             setup = msgspec.structs.replace(
-                setup, session_resumption=msgspec.structs.replace(resumption, handle=self.handle)
+                setup, session_resumption=msgspec.structs.replace(resumption, handle=handle)
             )
-            self.setup_handle = self.handle
+            self.setup_handle = handle
         self.state = State.SETUP_SENT
         self.progress = False
         self.connections += 1
-        self.go_away_deadline = None
+        self.session.go_away = None
         return codec.encode_client_message(setup)
 
     @property
@@ -313,7 +211,7 @@ class Protocol:
             self.resumes_without_progress = 0 if self.progress else stalled + 1
         if self.state is not State.CLOSED:
             self.state = State.IDLE
-        self.model_turn_active = False
+        self.session.model_turn_active = False
 
     def close(self) -> None:
         """The session is over; nothing more will be sent."""
@@ -341,42 +239,21 @@ class Protocol:
 
     # -- client to server -----------------------------------------------------
 
-    def send(self, message: ClientMessage) -> bytes:
+    def send(self, message: ClientMessage, now: float = 0.0) -> bytes:
         """Encode a client message, number it and keep it for replay (rules 2-4)."""
         if self.state is not State.OPEN:
             raise LocalProtocolError(
                 f"cannot send before setupComplete (session state: {self.state.value})"
             )
         frame = codec.encode_client_message(message)
-        self.message_index += 1
+        for answer, key in self.session.client(_envelope(message), now):
+            warning = _ANSWER_WARNINGS.get(answer)
+            # (A response without id for no id-less call: the id-less ones are Vertex's.)
+            if warning is not None and not key.startswith("name:"):
+                self.warnings.append(warning.format(key=key))
         if self.resumable:
             self._kept.append(_Kept(self.message_index, frame))
-        if isinstance(message, t.LiveClientToolResponse):
-            self._settle(message)
         return frame
-
-    def _settle(self, message: t.LiveClientToolResponse) -> None:
-        for response in message.function_responses or ():
-            key = response.id or (f"name:{response.name}" if response.name else None)
-            if key is None:
-                continue
-            if key not in self.tool_calls and response.id is None:
-                continue
-            if key in self.tool_calls:
-                if not response.will_continue:
-                    del self.tool_calls[key]
-                    self.settled_calls.add(key)
-            elif key in self.cancelled_calls:
-                self.warnings.append(f"tool response for cancelled call id {key!r} sent anyway")
-            elif key in self.settled_calls:
-                self.warnings.append(
-                    f"tool response for call id {key!r}, which was already answered "
-                    "(without will_continue), sent anyway"
-                )
-            else:
-                self.warnings.append(
-                    f"tool response for call id {key!r}, never issued, sent anyway"
-                )
 
     # -- server to client -----------------------------------------------------
 
@@ -403,44 +280,15 @@ class Protocol:
             self.state = State.OPEN
             if message.setup_complete.session_id:
                 self.session_id = message.setup_complete.session_id
-        self._apply(message, now)
-        return message
-
-    def _apply(self, message: t.LiveServerMessage, now: float) -> None:
         if not self.progress and _carries_progress(message):
             self.progress = True
-        content = message.server_content
-        if content is not None:
-            if content.model_turn is not None:
-                self.model_turn_active = True
-            if content.turn_complete:
-                self.model_turn_active = False
-                self.turns_completed += 1
-            elif content.interrupted:
-                self.model_turn_active = False
-        if message.tool_call is not None:
-            for call in message.tool_call.function_calls or ():
-                key = call.id or (f"name:{call.name}" if call.name else None)
-                if key is not None:
-                    self.tool_calls[key] = call
-        if message.tool_call_cancellation is not None:
-            for call_id in message.tool_call_cancellation.ids or ():
-                if self.tool_calls.pop(call_id, None) is not None:
-                    self.cancelled_calls.add(call_id)
-        if message.go_away is not None:
-            left = message.go_away.time_left
-            self.go_away_deadline = now + (left.total_seconds() if left is not None else 0.0)
+        self.session.server(message, now)
         update = message.session_resumption_update
-        if update is not None:
+        if update is not None and update.resumable and update.new_handle:
             self._resumption_update(update)
-        if message.usage_metadata is not None:
-            self.usage.add(message.usage_metadata)
+        return message
 
     def _resumption_update(self, update: t.LiveServerSessionResumptionUpdate) -> None:
-        if not (update.resumable and update.new_handle):
-            # Nothing to resume from: the index, if any, describes no handle.
-            return
-        self.handle = update.new_handle
         consumed = update.last_consumed_client_message_index
         held = self.message_index if not self.transparent else consumed
         if held is not None and held > self.acknowledged:
@@ -453,6 +301,28 @@ class Protocol:
             # The index is that of the handle's state: keep what follows it.
             while self._kept and self._kept[0].index <= consumed:
                 self._kept.popleft()
+
+
+#: The log line of a function response that settles nothing (rule 4).
+_ANSWER_WARNINGS = {
+    Answer.CANCELLED: "tool response for cancelled call id {key!r} sent anyway",
+    Answer.ALREADY_SETTLED: (
+        "tool response for call id {key!r}, which was already answered "
+        "(without will_continue), sent anyway"
+    ),
+    Answer.NEVER_ISSUED: "tool response for call id {key!r}, never issued, sent anyway",
+}
+
+
+def _envelope(message: ClientMessage) -> t.LiveClientMessage:
+    """``message`` in the client message envelope the session state reads."""
+    if isinstance(message, t.LiveClientContent):
+        return t.LiveClientMessage(client_content=message)
+    if isinstance(message, t.LiveClientRealtimeInput):
+        return t.LiveClientMessage(realtime_input=message)
+    if isinstance(message, t.LiveClientToolResponse):
+        return t.LiveClientMessage(tool_response=message)
+    return t.LiveClientMessage(context_update=message)
 
 
 #: The fields of a server message that are no progress of the session (rule 9).

@@ -1,0 +1,192 @@
+"""What a closed connection means for the session: done, resume now or later, or fail.
+
+The client session asks :func:`after_close` what to do once a connection has
+closed, and :func:`after_go_away` once a ``goAway`` has come; the audit and the
+report name a close with :func:`close_hint` and judge it with
+:data:`NORMAL_CLOSE_CODES`. Rules 8 and 9 of :mod:`rawlive.core.protocol`
+(resume attempts, resume loops) are :func:`retry_resume` and
+:func:`resume_again`. Codes and reasons: ``PROTOCOL.md`` §5.3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+__all__ = [
+    "CLOSE_HINTS",
+    "FATAL_CLOSE_CODES",
+    "NORMAL_CLOSE_CODES",
+    "After",
+    "Decision",
+    "after_close",
+    "after_go_away",
+    "close_hint",
+    "resume_again",
+    "retry_resume",
+]
+
+# Close codes the real server uses for errors the client must fix: retrying
+# the same setup would fail the same way.
+FATAL_CLOSE_CODES = frozenset({1007, 1008})
+
+#: Close codes of a session that ended as meant (normal, going away, no code).
+NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
+
+# (code, start of the reason) -> what to do about it. PROTOCOL.md §5.3.
+CLOSE_HINTS: list[tuple[int, str, str]] = [
+    (
+        1007,
+        "Request contains an invalid argument",
+        "a message or the setup is invalid: check the "
+        "config (and on Gemini 3.1, clientContent is only for seeding history)",
+    ),
+    (1007, "User location is not supported", "the API is not available from this location"),
+    (
+        1007,
+        "token-based requests cannot use",
+        "this model cannot be used with an ephemeral token; use an API key",
+    ),
+    (
+        1007,
+        "Missing or malformed auth token",
+        "the ephemeral token is missing or malformed: "
+        "pass an auth_tokens/... token and use api_version v1alpha or v1beta",
+    ),
+    (
+        1008,
+        "Publisher Model",
+        "this Vertex AI model is not served in this location: try us-central1",
+    ),
+    (
+        1008,
+        "Operation is not implemented",
+        "the model does not support a feature in this "
+        "session (e.g. function calling on this native-audio model)",
+    ),
+    (
+        1008,
+        "BidiGenerateContent session not found",
+        "the resumption handle is unknown or expired (handles last 2 hours): start a new session",
+    ),
+    (
+        1008,
+        "The operation was aborted",
+        "audio was streamed while a tool call was unanswered: "
+        "answer toolCall before sending more realtime input",
+    ),
+    (
+        1008,
+        "models/",
+        "the model is not found for this API version or does not support "
+        "bidiGenerateContent: check the model name and api_version",
+    ),
+    (1011, "The service is currently unavailable", "the service is overloaded: retry later"),
+    (1011, "Internal error", "server-side fault: retry"),
+    (
+        1011,
+        "Request trace id",
+        "the session hit a server time limit: use session resumption "
+        "and context window compression",
+    ),
+    (
+        1011,
+        "keepalive ping timeout",
+        "no pong arrived in time: raise ping_timeout or turn pings off",
+    ),
+    (1006, "", "the connection dropped without a close frame (network or proxy)"),
+    (1009, "", "a message exceeded the size limit: raise max_size"),
+    (1011, "", "server error: retry; quota or resource limits also close with 1011"),
+    (1007, "", "invalid argument: check the setup and message fields"),
+    (1008, "", "policy violation: the model, API version or key may be wrong"),
+]
+
+
+def close_hint(code: int | None, reason: str) -> str | None:
+    """A human hint for a close code and reason, if rawlive knows one."""
+    for known_code, start, hint in CLOSE_HINTS:
+        if code == known_code and (not start or start in reason):
+            return hint
+    return None
+
+
+def retry_resume(close_code: int | None) -> bool:
+    """Whether a failed resume attempt may be tried again (rule 8).
+
+    ``close_code`` is the close that ended the attempt, ``None`` when it
+    failed otherwise (refused, timed out, no valid ``setupComplete``).
+    """
+    return close_code not in FATAL_CLOSE_CODES
+
+
+def resume_again(resumes_without_progress: int, limit: int) -> bool:
+    """Whether a lost connection may be resumed once more (rule 9).
+
+    ``resumes_without_progress`` is :attr:`Protocol.resumes_without_progress`;
+    ``limit`` how many such resumes in a row make a loop to give up on.
+    """
+    return resumes_without_progress < limit
+
+
+class After(enum.Enum):
+    """What the session does once a connection has closed, or a ``goAway`` came."""
+
+    #: The session is over, as meant.
+    DONE = "done"
+    #: Open a new connection with the latest handle now.
+    RESUME_NOW = "resume-now"
+    #: Resume at :attr:`Decision.at` (a reply or a tool call is under way).
+    RESUME_LATER = "resume-later"
+    #: Nothing to do now (a ``goAway`` on a session that cannot resume).
+    WAIT = "wait"
+    #: The session ends with an error; retrying the same setup may work.
+    FAIL = "fail"
+    #: The session ends with an error that the same setup would meet again.
+    FATAL = "fatal"
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """:func:`after_close`'s or :func:`after_go_away`'s answer."""
+
+    after: After
+    #: What to tell the user about the close (``None``: nothing known).
+    hint: str | None = None
+    #: For :attr:`After.RESUME_LATER`: when, on the caller's clock.
+    at: float | None = None
+
+
+def after_close(code: int | None, reason: str, *, resumable: bool, going_away: bool) -> Decision:
+    """What to do once the server closed the connection with ``code`` and ``reason``.
+
+    ``resumable``: the setup configured session resumption; ``going_away``:
+    a ``goAway`` came on this connection. A normal close (1000) ends the
+    session unless a ``goAway`` announced it; 1001 ends one that cannot
+    resume; a resumable session resumes after anything but a fatal close
+    (1007, 1008: the same setup would be refused again).
+    """
+    if code == 1000 and not going_away:
+        return Decision(After.DONE)
+    if code == 1001 and not resumable:
+        return Decision(After.DONE)
+    if resumable and code not in FATAL_CLOSE_CODES:
+        return Decision(After.RESUME_NOW)
+    fatal = code in FATAL_CLOSE_CODES
+    return Decision(After.FATAL if fatal else After.FAIL, close_hint(code, reason))
+
+
+def after_go_away(
+    *, resumable: bool, idle: bool, now: float, deadline: float, margin: float
+) -> Decision:
+    """What to do when a ``goAway`` says the connection ends at ``deadline``.
+
+    An ``idle`` session (no reply, no open tool call) resumes at once; a busy
+    one lets the reply go on and resumes ``margin`` seconds before the
+    deadline, or half the time left when that is shorter.
+    """
+    if not resumable:
+        return Decision(After.WAIT)
+    if idle:
+        return Decision(After.RESUME_NOW)
+    margin = min(margin, max(deadline - now, 0.0) / 2)
+    return Decision(After.RESUME_LATER, at=deadline - margin)

@@ -1,0 +1,392 @@
+"""A Live session's state as the wire defines it, for either role.
+
+:class:`SessionState` does not know which side it serves: the client feeds it
+what it sends (:meth:`~SessionState.client`) and receives
+(:meth:`~SessionState.server`); the emulator what it consumes and sends; the
+audit and the report what a recording holds. Each rule is written here once:
+
+1. Client messages after ``setup`` are numbered 1, 2, 3... across the whole
+   session, reconnections included: the index ``lastConsumedClientMessageIndex``
+   refers to (the wire leaves the base undocumented; rawlive counts this way).
+2. A ``toolCall`` issues each of its calls, keyed by id, or by
+   ``name:<name>`` for a call without one (Vertex sends those). A function
+   response settles its call unless ``willContinue`` is set; one for a call
+   never issued, cancelled or already settled is noted
+   (:class:`Answer`), never fatal. ``toolCallCancellation`` cancels by id.
+   Whether a call blocks is its declaration's ``behavior``, or the model's
+   default (:mod:`rawlive.core.models`).
+3. A user turn ends with the last user input before the model starts
+   replying (audio, text, ``activityEnd``, ``audioStreamEnd``, or
+   ``clientContent`` with ``turnComplete``); a reply starts with the first
+   model part or tool call, and the exchange ends with ``turnComplete``
+   (``interrupted`` marks it cut short by the user).
+4. ``usageMetadata`` reports add up, by modality; a count without a modality
+   is ``MODALITY_UNSPECIFIED`` (the enum's own zero value).
+5. A resumable ``sessionResumptionUpdate`` issues a handle that holds the
+   client messages up to its ``lastConsumedClientMessageIndex`` when given,
+   else every message numbered so far, and the turns completed; resuming
+   from it (:meth:`~SessionState.restore`) goes back to that state and voids
+   the handles issued after it. A non-resumable update issues nothing.
+6. ``goAway`` sets a deadline: the time it arrived plus ``timeLeft``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+
+from rawlive.core import models
+from rawlive.wire import types as t
+
+__all__ = [
+    "UNSPECIFIED_MODALITY",
+    "Answer",
+    "Call",
+    "Handle",
+    "SessionState",
+    "ToolCalls",
+    "Turn",
+    "UsageTotals",
+    "call_key",
+]
+
+#: The modality a token count without one is filed under (rule 4).
+UNSPECIFIED_MODALITY = "MODALITY_UNSPECIFIED"
+
+#: Handles kept per session (the latest); older ones can no longer be restored.
+MAX_HANDLES = 256
+
+
+def call_key(call_id: str | None, name: str | None) -> str | None:
+    """The ledger key of a call or response: its id, else ``name:<name>`` (rule 2)."""
+    if call_id:
+        return call_id
+    return f"name:{name}" if name else None
+
+
+@dataclasses.dataclass
+class Call:
+    """A tool call the server issued and nobody settled yet."""
+
+    key: str
+    call: t.FunctionCall
+    issued: float
+    blocking: bool
+
+
+class Answer(enum.Enum):
+    """What a function response did to its call (rule 2)."""
+
+    SETTLED = "settled"
+    #: ``willContinue``: more responses follow; the call stays open.
+    CONTINUING = "continuing"
+    NEVER_ISSUED = "never-issued"
+    CANCELLED = "cancelled"
+    ALREADY_SETTLED = "already-settled"
+    #: Neither an id nor a name: nothing to match.
+    ANONYMOUS = "anonymous"
+
+
+class ToolCalls:
+    """The ledger of tool calls: issued, open, settled and cancelled (rule 2)."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, Call] = {}
+        self.issued: set[str] = set()
+        self.settled: set[str] = set()
+        self.cancelled: set[str] = set()
+
+    def issue(self, call: t.FunctionCall, now: float, blocking: bool) -> Call | None:
+        key = call_key(call.id, call.name)
+        if key is None:
+            return None
+        entry = self.open[key] = Call(key, call, now, blocking)
+        self.issued.add(key)
+        return entry
+
+    def answer(self, response: t.FunctionResponse) -> tuple[Answer, Call | None]:
+        """Apply one function response: what it did, and the call it answered."""
+        key = call_key(response.id, response.name)
+        if key is None:
+            return Answer.ANONYMOUS, None
+        call = self.open.get(key)
+        if call is not None:
+            if response.will_continue:
+                return Answer.CONTINUING, call
+            del self.open[key]
+            self.settled.add(key)
+            return Answer.SETTLED, call
+        if key in self.cancelled:
+            return Answer.CANCELLED, None
+        if key in self.settled:
+            return Answer.ALREADY_SETTLED, None
+        return Answer.NEVER_ISSUED, None
+
+    def cancel(self, call_id: str) -> Call | None:
+        call = self.open.pop(call_id, None)
+        if call is not None:
+            self.cancelled.add(call_id)
+        return call
+
+    def discard(self) -> list[Call]:
+        """End every open call without an answer (its connection is gone, or an
+        interruption ended the calls the server cannot cancel: those without id)."""
+        calls = list(self.open.values())
+        for call in calls:
+            self.cancelled.add(call.key)
+        self.open.clear()
+        return calls
+
+    @property
+    def blocking(self) -> list[Call]:
+        """The open calls that block the conversation until answered."""
+        return [call for call in self.open.values() if call.blocking]
+
+
+@dataclasses.dataclass
+class UsageTotals:
+    """Token counts summed over every ``usageMetadata`` report (rule 4)."""
+
+    reports: int = 0
+    prompt_tokens: int = 0
+    response_tokens: int = 0
+    thoughts_tokens: int = 0
+    tool_use_prompt_tokens: int = 0
+    total_tokens: int = 0
+    prompt_by_modality: dict[str, int] = dataclasses.field(default_factory=dict)
+    response_by_modality: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def add(self, usage: t.UsageMetadata) -> None:
+        self.reports += 1
+        self.prompt_tokens += usage.prompt_token_count or 0
+        self.response_tokens += usage.response_tokens or 0
+        self.thoughts_tokens += usage.thoughts_token_count or 0
+        self.tool_use_prompt_tokens += usage.tool_use_prompt_token_count or 0
+        self.total_tokens += usage.total_token_count or 0
+        _add_details(self.prompt_by_modality, usage.prompt_tokens_details)
+        _add_details(
+            self.response_by_modality,
+            usage.response_tokens_details or usage.candidates_tokens_details,
+        )
+
+
+def _add_details(into: dict[str, int], details: list[t.ModalityTokenCount] | None) -> None:
+    for entry in details or ():
+        key = entry.modality or UNSPECIFIED_MODALITY
+        into[key] = into.get(key, 0) + (entry.token_count or 0)
+
+
+@dataclasses.dataclass
+class Turn:
+    """One exchange: the user's input, then the model's reply (rule 3)."""
+
+    #: 1 for the session's first exchange.
+    number: int
+    #: When the user's input last came before the reply began (``None``: no input).
+    user_end: float | None = None
+    #: When the reply began: its first model part or tool call.
+    reply_start: float | None = None
+    generation_complete: float | None = None
+    interrupted: bool = False
+    #: When ``turnComplete`` ended it (``None``: not yet).
+    complete: float | None = None
+
+    @property
+    def replying(self) -> bool:
+        return self.reply_start is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Handle:
+    """What a resumption handle holds (rule 5)."""
+
+    #: The last client message its state holds.
+    index: int
+    #: The exchanges completed in its state.
+    turns: int
+    #: Whether the server said so (``lastConsumedClientMessageIndex``) or it
+    #: was every message numbered when the update came.
+    acknowledged: bool
+
+
+class SessionState:
+    """One session's rules, as either side sees them (see the module docstring).
+
+    ``setup`` gives the model and the tool declarations (set again with
+    :meth:`configure` when a setup goes out or comes in); ``model`` names a row
+    of :mod:`rawlive.core.models` for a model the table lacks.
+    """
+
+    def __init__(
+        self, setup: t.LiveClientSetup | None = None, *, model: models.Model | None = None
+    ) -> None:
+        #: Client messages numbered so far (rule 1).
+        self.message_index = 0
+        self.tools = ToolCalls()
+        #: The exchange going on (or the next one, before any input).
+        self.turn = Turn(1)
+        self.turns_completed = 0
+        #: A ``modelTurn`` came and no ``turnComplete`` or ``interrupted`` since:
+        #: the model is speaking (a reply paused for a tool call is not).
+        self.model_turn_active = False
+        self.usage = UsageTotals()
+        #: Resumption handles issued, oldest first (the latest :data:`MAX_HANDLES`).
+        self.handles: collections.OrderedDict[str, Handle] = collections.OrderedDict()
+        #: The latest resumable handle (``None`` until one comes).
+        self.handle: str | None = None
+        #: When a ``goAway`` came and the ``timeLeft`` it gave (seconds; ``None``: none given).
+        self.go_away: tuple[float, float | None] | None = None
+        self.model: models.Model | None = model
+        self._behaviors: dict[str, bool] = {}
+        if setup is not None:
+            self.configure(setup)
+
+    # -- setup ------------------------------------------------------------------
+
+    def configure(self, setup: t.LiveClientSetup) -> None:
+        """Take the model and tool declarations of a ``setup``."""
+        self.model = models.find(setup.model) or self.model
+        self._behaviors = {
+            declaration.name: self._blocking(declaration.behavior)
+            for tool in setup.tools or ()
+            for declaration in tool.function_declarations or ()
+            if declaration.name
+        }
+
+    def _blocking(self, behavior: str | None) -> bool:
+        if self.model is not None:
+            return self.model.blocking(behavior)
+        return behavior != "NON_BLOCKING"
+
+    def blocking(self, name: str | None) -> bool:
+        """Whether a call of ``name`` blocks: its declaration, else the model's default."""
+        found = self._behaviors.get(name or "")
+        return self._blocking(None) if found is None else found
+
+    @property
+    def go_away_deadline(self) -> float | None:
+        """When the server will end the connection after a ``goAway`` (rule 6)."""
+        if self.go_away is None:
+            return None
+        at, left = self.go_away
+        return at + (left or 0.0)
+
+    # -- client messages --------------------------------------------------------
+
+    def client(self, message: t.LiveClientMessage, now: float) -> list[tuple[Answer, str]]:
+        """Apply a client message; for a ``toolResponse``, what each response did.
+
+        ``setup`` is :meth:`configure`\\ d and not numbered; every other
+        message is (rule 1).
+        """
+        if message.setup is not None:
+            self.configure(message.setup)
+            return []
+        self.message_index += 1
+        answers: list[tuple[Answer, str]] = []
+        if message.tool_response is not None:
+            for response in message.tool_response.function_responses or ():
+                answer, _ = self.tools.answer(response)
+                answers.append((answer, call_key(response.id, response.name) or "?"))
+        content = message.client_content
+        if content is not None and content.turn_complete:
+            self._user_input(now)
+        realtime = message.realtime_input
+        if realtime is not None and _is_user_input(realtime):
+            self._user_input(now)
+        return answers
+
+    def _user_input(self, now: float) -> None:
+        if not self.turn.replying:
+            self.turn.user_end = now
+
+    # -- server messages --------------------------------------------------------
+
+    def server(self, message: t.LiveServerMessage, now: float) -> Turn | None:
+        """Apply a server message; the exchange it completed, if it did."""
+        turn = self.turn
+        finished = None
+        if message.tool_call is not None:
+            if turn.reply_start is None:
+                turn.reply_start = now
+            for call in message.tool_call.function_calls or ():
+                self.tools.issue(call, now, self.blocking(call.name))
+        if message.tool_call_cancellation is not None:
+            for call_id in message.tool_call_cancellation.ids or ():
+                self.tools.cancel(call_id)
+        content = message.server_content
+        if content is not None:
+            if content.model_turn is not None:
+                self.model_turn_active = True
+                if content.model_turn.parts and turn.reply_start is None:
+                    turn.reply_start = now
+            if content.interrupted:
+                turn.interrupted = True
+                self.model_turn_active = False
+            if content.generation_complete and turn.generation_complete is None:
+                turn.generation_complete = now
+            if content.turn_complete:
+                self.model_turn_active = False
+                turn.complete = now
+                self.turns_completed += 1
+                finished = turn
+                self.turn = Turn(self.turns_completed + 1)
+        if message.go_away is not None:
+            left = message.go_away.time_left
+            self.go_away = (now, None if left is None else left.total_seconds())
+        update = message.session_resumption_update
+        if update is not None and update.resumable and update.new_handle:
+            consumed = update.last_consumed_client_message_index
+            self._issue_handle(
+                update.new_handle,
+                Handle(
+                    index=self.message_index if consumed is None else consumed,
+                    turns=self.turns_completed,
+                    acknowledged=consumed is not None,
+                ),
+            )
+        if message.usage_metadata is not None:
+            self.usage.add(message.usage_metadata)
+        return finished
+
+    def _issue_handle(self, name: str, handle: Handle) -> None:
+        self.handles[name] = handle
+        self.handle = name
+        while len(self.handles) > MAX_HANDLES:
+            self.handles.popitem(last=False)
+
+    # -- connections ------------------------------------------------------------
+
+    def connection_lost(self) -> None:
+        """The connection ended: the reply in flight with it, and the goAway it announced."""
+        self.turn = Turn(self.turns_completed + 1)
+        self.model_turn_active = False
+        self.go_away = None
+
+    def restore(self, name: str) -> list[str]:
+        """Go back to the state handle ``name`` holds (rule 5); the handles voided."""
+        handle = self.handles[name]
+        names = list(self.handles)
+        later = names[names.index(name) + 1 :]
+        for voided in later:
+            del self.handles[voided]
+        self.handle = name
+        self.message_index = handle.index
+        self.turns_completed = handle.turns
+        self.turn = Turn(handle.turns + 1)
+        self.model_turn_active = False
+        self.go_away = None
+        return later
+
+
+def _is_user_input(realtime: t.LiveClientRealtimeInput) -> bool:
+    """Whether realtime input carries the user's turn (rule 3): not video, not ``activityStart``."""
+    chunks = realtime.media_chunks or ()
+    return bool(
+        realtime.audio is not None
+        or realtime.text is not None
+        or realtime.activity_end is not None
+        or realtime.audio_stream_end
+        or any((blob.mime_type or "").startswith("audio/") for blob in chunks)
+    )
