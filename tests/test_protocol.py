@@ -384,3 +384,10 @@ def test_the_session_resumes_again_until_the_limit_of_resumes_without_progress(
     count: int, limit: int, again: bool
 ) -> None:
     assert resume_again(count, limit) is again
+
+
+def test_a_handle_in_the_setup_resumes_from_the_first_connection() -> None:
+    protocol = Protocol(_setup(handle="given"))
+    assert protocol.handle == "given"
+    assert b'"handle":"given"' in protocol.open()
+    assert protocol.setup_handle == "given"

@@ -1,0 +1,88 @@
+"""The decision after a close or a goAway (rawlive.core.closing), without a socket."""
+
+from __future__ import annotations
+
+import pytest
+
+from rawlive.core.closing import (
+    FATAL_CLOSE_CODES,
+    After,
+    after_close,
+    after_go_away,
+    close_hint,
+    resume_again,
+    retry_resume,
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "resumable", "going_away", "expected"),
+    [
+        # A normal close ends the session, unless a goAway announced it.
+        (1000, False, False, After.DONE),
+        (1000, True, False, After.DONE),
+        (1000, True, True, After.RESUME_NOW),
+        (1000, False, True, After.FAIL),
+        # Going away: nothing to resume without resumption.
+        (1001, False, False, After.DONE),
+        (1001, True, False, After.RESUME_NOW),
+        # A drop or a server error: resume when possible.
+        (1006, True, False, After.RESUME_NOW),
+        (None, True, False, After.RESUME_NOW),
+        (1011, True, True, After.RESUME_NOW),
+        (1006, False, False, After.FAIL),
+        (1011, False, False, After.FAIL),
+        (None, False, False, After.FAIL),
+        # The same setup would be refused again.
+        (1007, True, False, After.FATAL),
+        (1008, True, True, After.FATAL),
+        (1008, False, False, After.FATAL),
+    ],
+)
+def test_after_close(code: int | None, resumable: bool, going_away: bool, expected: After) -> None:
+    decision = after_close(code, "", resumable=resumable, going_away=going_away)
+    assert decision.after is expected
+
+
+def test_a_failed_close_carries_its_hint() -> None:
+    decision = after_close(
+        1008, "BidiGenerateContent session not found", resumable=True, going_away=False
+    )
+    assert decision.after is After.FATAL
+    assert decision.hint is not None and "handle" in decision.hint
+    assert after_close(1000, "", resumable=False, going_away=False).hint is None
+
+
+def test_close_hints_prefer_the_reason_then_the_code() -> None:
+    assert "overloaded" in (close_hint(1011, "The service is currently unavailable.") or "")
+    assert "server error" in (close_hint(1011, "something else") or "")
+    assert close_hint(4000, "") is None
+
+
+def test_go_away_on_an_idle_session_resumes_now() -> None:
+    decision = after_go_away(resumable=True, idle=True, now=0.0, deadline=10.0, margin=2.0)
+    assert decision.after is After.RESUME_NOW
+
+
+@pytest.mark.parametrize(
+    ("now", "deadline", "margin", "at"),
+    [(0.0, 10.0, 2.0, 8.0), (0.0, 2.0, 2.0, 1.0), (5.0, 4.0, 2.0, 4.0)],
+    ids=["margin", "half-the-time-left", "deadline-passed"],
+)
+def test_go_away_on_a_busy_session_resumes_before_the_deadline(
+    now: float, deadline: float, margin: float, at: float
+) -> None:
+    decision = after_go_away(resumable=True, idle=False, now=now, deadline=deadline, margin=margin)
+    assert decision.after is After.RESUME_LATER and decision.at == at
+
+
+def test_go_away_without_resumption_waits() -> None:
+    for idle in (True, False):
+        decision = after_go_away(resumable=False, idle=idle, now=0.0, deadline=1.0, margin=0.5)
+        assert decision.after is After.WAIT
+
+
+def test_resume_attempts_and_loops() -> None:
+    assert all(not retry_resume(code) for code in FATAL_CLOSE_CODES)
+    assert retry_resume(1011) and retry_resume(None)
+    assert resume_again(2, 3) and not resume_again(3, 3)

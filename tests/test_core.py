@@ -1,0 +1,378 @@
+"""The session's rules for either role (rawlive.core.state): frames and times in, no socket.
+
+Each test feeds :class:`SessionState` wire frames as a client would send them
+or a server would, decoded by the codec, with explicit times.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from rawlive.core import models
+from rawlive.core.state import (
+    MAX_HANDLES,
+    UNSPECIFIED_MODALITY,
+    Answer,
+    SessionState,
+    call_key,
+)
+from rawlive.wire import codec
+from rawlive.wire import types as t
+
+
+def _client(state: SessionState, wire: dict[str, Any], now: float = 0.0) -> list[Any]:
+    return state.client(codec.decode_client_message(msgspec.json.encode(wire)), now)
+
+
+def _server(state: SessionState, wire: dict[str, Any], now: float = 0.0) -> Any:
+    return state.server(codec.decode_server_message(msgspec.json.encode(wire)), now)
+
+
+AUDIO = {"realtimeInput": {"audio": {"data": "AAAA", "mimeType": "audio/pcm;rate=16000"}}}
+MODEL_AUDIO = {
+    "serverContent": {
+        "modelTurn": {"parts": [{"inlineData": {"data": "AAAA", "mimeType": "audio/pcm"}}]}
+    }
+}
+TURN_COMPLETE = {"serverContent": {"turnComplete": True}}
+
+
+def _tools(*declarations: dict[str, Any]) -> dict[str, Any]:
+    return {"tools": [{"functionDeclarations": list(declarations)}]}
+
+
+def _state(model: str = "models/gemini-live-2.5-flash", **setup: Any) -> SessionState:
+    state = SessionState()
+    _client(state, {"setup": {"model": model, **setup}})
+    return state
+
+
+# -- rule 1: the message index ------------------------------------------------
+
+
+def test_every_client_message_but_setup_is_numbered_from_one() -> None:
+    state = _state()
+    assert state.message_index == 0
+    _client(state, AUDIO)
+    _client(state, {"clientContent": {"turnComplete": True}})
+    _client(state, {"toolResponse": {"functionResponses": [{"id": "x", "name": "f"}]}})
+    assert state.message_index == 3
+    _client(state, {"setup": {"model": "models/m"}})  # a resume's setup
+    assert state.message_index == 3
+
+
+# -- rule 2: tool calls -------------------------------------------------------
+
+
+def test_a_tool_call_is_open_until_its_response_settles_it() -> None:
+    state = _state()
+    _server(state, {"toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]}}, now=1.0)
+    assert list(state.tools.open) == ["c1"]
+    assert state.tools.open["c1"].issued == 1.0
+    answers = _client(state, {"toolResponse": {"functionResponses": [{"id": "c1", "name": "f"}]}})
+    assert answers == [(Answer.SETTLED, "c1")]
+    assert state.tools.open == {}
+    assert state.tools.settled == {"c1"}
+
+
+def test_will_continue_keeps_the_call_open() -> None:
+    state = _state()
+    _server(state, {"toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]}})
+    response = {"id": "c1", "name": "f", "willContinue": True}
+    assert _client(state, {"toolResponse": {"functionResponses": [response]}}) == [
+        (Answer.CONTINUING, "c1")
+    ]
+    assert "c1" in state.tools.open
+
+
+def test_calls_without_an_id_are_kept_by_name_and_answered_by_name() -> None:
+    state = _state()
+    _server(state, {"toolCall": {"functionCalls": [{"name": "lookup", "args": {}}]}})
+    assert list(state.tools.open) == ["name:lookup"]
+    answers = _client(state, {"toolResponse": {"functionResponses": [{"name": "lookup"}]}})
+    assert answers == [(Answer.SETTLED, "name:lookup")]
+    assert state.tools.open == {}
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        ([], Answer.NEVER_ISSUED),
+        ([{"toolCallCancellation": {"ids": ["c1"]}}], Answer.CANCELLED),
+        ([], Answer.ALREADY_SETTLED),
+    ],
+    ids=["never-issued", "cancelled", "answered-twice"],
+)
+def test_a_response_that_settles_nothing_says_why(
+    before: list[dict[str, Any]], expected: Answer
+) -> None:
+    state = _state()
+    response = {"toolResponse": {"functionResponses": [{"id": "c1", "name": "f"}]}}
+    if expected is not Answer.NEVER_ISSUED:
+        _server(state, {"toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]}})
+    for message in before:
+        _server(state, message)
+    if expected is Answer.ALREADY_SETTLED:
+        _client(state, response)
+    assert _client(state, response) == [(expected, "c1")]
+
+
+def test_a_response_with_neither_id_nor_name_is_anonymous() -> None:
+    state = _state()
+    assert _client(state, {"toolResponse": {"functionResponses": [{"response": {}}]}}) == [
+        (Answer.ANONYMOUS, "?")
+    ]
+
+
+def test_cancellation_cancels_by_id() -> None:
+    state = _state()
+    calls = [{"id": "a", "name": "f"}, {"id": "b", "name": "f"}]
+    _server(state, {"toolCall": {"functionCalls": calls}})
+    _server(state, {"toolCallCancellation": {"ids": ["a", "never"]}})
+    assert list(state.tools.open) == ["b"]
+    assert state.tools.cancelled == {"a"}
+
+
+def test_blocking_comes_from_the_declaration_else_the_model_default() -> None:
+    state = _state(**_tools({"name": "slow"}, {"name": "fast", "behavior": "NON_BLOCKING"}))
+    calls = [{"id": "1", "name": "slow"}, {"id": "2", "name": "fast"}, {"id": "3", "name": "x"}]
+    _server(state, {"toolCall": {"functionCalls": calls}})
+    assert [call.key for call in state.tools.blocking] == ["1", "3"]
+
+
+def test_a_model_whose_default_is_non_blocking_makes_undeclared_behaviour_non_blocking() -> None:
+    row = models.Model("future-live", native_audio=True, default_behavior="NON_BLOCKING")
+    state = SessionState(model=row)
+    _client(state, {"setup": {"model": "models/future-live", **_tools({"name": "f"})}})
+    _server(state, {"toolCall": {"functionCalls": [{"id": "1", "name": "f"}]}})
+    assert state.tools.blocking == []
+
+
+def test_discard_ends_every_open_call() -> None:
+    state = _state()
+    _server(state, {"toolCall": {"functionCalls": [{"id": "a", "name": "f"}, {"name": "g"}]}})
+    assert [call.key for call in state.tools.discard()] == ["a", "name:g"]
+    assert state.tools.open == {}
+    assert state.tools.cancelled == {"a", "name:g"}
+
+
+def test_call_key() -> None:
+    assert call_key("id", "name") == "id"
+    assert call_key(None, "name") == "name:name"
+    assert call_key("", None) is None
+
+
+# -- rule 3: turns ------------------------------------------------------------
+
+
+def test_a_turn_runs_from_the_last_user_input_to_turn_complete() -> None:
+    state = _state()
+    _client(state, AUDIO, now=1.0)
+    _client(state, AUDIO, now=2.0)
+    _server(state, {"serverContent": {"inputTranscription": {"text": "hi"}}}, now=2.2)
+    assert state.turn.user_end == 2.0 and not state.turn.replying
+    _server(state, MODEL_AUDIO, now=2.5)
+    _client(state, AUDIO, now=2.6)  # the user goes on speaking: the reply had begun
+    _server(state, {"serverContent": {"generationComplete": True}}, now=3.0)
+    finished = _server(state, TURN_COMPLETE, now=3.5)
+    assert finished is not None
+    assert (finished.number, finished.user_end, finished.reply_start) == (1, 2.0, 2.5)
+    assert (finished.generation_complete, finished.complete) == (3.0, 3.5)
+    assert not finished.interrupted
+    assert state.turns_completed == 1
+    assert state.turn.number == 2 and state.turn.user_end is None
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        {"realtimeInput": {"text": "hi"}},
+        {"realtimeInput": {"activityEnd": {}}},
+        {"realtimeInput": {"audioStreamEnd": True}},
+        {"realtimeInput": {"mediaChunks": [{"data": "AAAA", "mimeType": "audio/pcm"}]}},
+        {"clientContent": {"turnComplete": True}},
+    ],
+)
+def test_each_kind_of_user_input_ends_the_users_turn(wire: dict[str, Any]) -> None:
+    state = _state()
+    _client(state, wire, now=4.0)
+    assert state.turn.user_end == 4.0
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        {"realtimeInput": {"video": {"data": "AAAA", "mimeType": "image/jpeg"}}},
+        {"realtimeInput": {"activityStart": {}}},
+        {"clientContent": {"turns": [{"role": "user", "parts": [{"text": "x"}]}]}},
+    ],
+)
+def test_what_is_not_the_end_of_user_input(wire: dict[str, Any]) -> None:
+    state = _state()
+    _client(state, wire, now=4.0)
+    assert state.turn.user_end is None
+
+
+def test_a_tool_call_starts_the_reply_and_the_model_turn_flag_follows_model_turns() -> None:
+    state = _state()
+    _client(state, AUDIO, now=1.0)
+    _server(state, {"toolCall": {"functionCalls": [{"id": "c", "name": "f"}]}}, now=1.5)
+    assert state.turn.reply_start == 1.5
+    assert not state.model_turn_active  # a reply paused for a tool is not speech
+    _server(state, MODEL_AUDIO, now=2.0)
+    assert state.model_turn_active and state.turn.reply_start == 1.5
+
+
+def test_interrupted_marks_the_turn_and_stops_the_model_turn() -> None:
+    state = _state()
+    _server(state, MODEL_AUDIO, now=1.0)
+    _server(state, {"serverContent": {"interrupted": True}}, now=1.2)
+    assert state.turn.interrupted and not state.model_turn_active
+    finished = _server(state, TURN_COMPLETE, now=1.3)
+    assert finished is not None and finished.interrupted
+
+
+def test_connection_lost_abandons_the_reply_in_flight_and_the_go_away() -> None:
+    state = _state()
+    _server(state, MODEL_AUDIO, now=1.0)
+    _server(state, {"goAway": {"timeLeft": "5s"}}, now=1.0)
+    state.connection_lost()
+    assert not state.model_turn_active and not state.turn.replying
+    assert state.go_away is None and state.turn.number == 1
+
+
+# -- rule 4: usage ------------------------------------------------------------
+
+
+def test_usage_adds_up_by_modality_with_one_key_for_none() -> None:
+    state = _state()
+    usage = {
+        "promptTokenCount": 10,
+        "responseTokenCount": 20,
+        "totalTokenCount": 30,
+        "thoughtsTokenCount": 2,
+        "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 7}, {"tokenCount": 3}],
+        "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 20}],
+    }
+    _server(state, {"usageMetadata": usage})
+    _server(state, {"usageMetadata": usage})
+    totals = state.usage
+    assert (totals.reports, totals.prompt_tokens, totals.response_tokens) == (2, 20, 40)
+    assert (totals.total_tokens, totals.thoughts_tokens) == (60, 4)
+    assert totals.prompt_by_modality == {"AUDIO": 14, UNSPECIFIED_MODALITY: 6}
+    assert totals.response_by_modality == {"AUDIO": 40}
+    assert UNSPECIFIED_MODALITY == "MODALITY_UNSPECIFIED"
+
+
+def test_usage_falls_back_to_candidates_details() -> None:
+    state = _state()
+    usage = {"candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 5}]}
+    _server(state, {"usageMetadata": usage})
+    assert state.usage.response_by_modality == {"TEXT": 5}
+
+
+# -- rule 5: handles ----------------------------------------------------------
+
+
+def _update(handle: str, *, resumable: bool = True, consumed: int | None = None) -> dict[str, Any]:
+    update: dict[str, Any] = {"newHandle": handle, "resumable": resumable}
+    if consumed is not None:
+        update["lastConsumedClientMessageIndex"] = str(consumed)
+    return {"sessionResumptionUpdate": update}
+
+
+def test_a_handle_holds_the_acknowledged_index_else_every_message_so_far() -> None:
+    state = _state()
+    for _ in range(3):
+        _client(state, AUDIO)
+    _server(state, _update("h1"))
+    _server(state, _update("h2", consumed=2))
+    assert state.handles["h1"].index == 3 and not state.handles["h1"].acknowledged
+    assert state.handles["h2"].index == 2 and state.handles["h2"].acknowledged
+    assert state.handle == "h2"
+
+
+def test_a_non_resumable_update_issues_nothing() -> None:
+    state = _state()
+    _server(state, _update("h1", resumable=False, consumed=1))
+    _server(state, {"sessionResumptionUpdate": {"resumable": True}})
+    assert state.handles == {} and state.handle is None
+
+
+def test_restore_goes_back_to_the_handles_state_and_voids_later_handles() -> None:
+    state = _state()
+    _client(state, AUDIO)
+    _server(state, TURN_COMPLETE)
+    _server(state, _update("h1"))
+    _client(state, AUDIO)
+    _server(state, TURN_COMPLETE)
+    _server(state, _update("h2"))
+    _server(state, _update("h3"))
+    assert state.restore("h1") == ["h2", "h3"]
+    assert (state.message_index, state.turns_completed, state.turn.number) == (1, 1, 2)
+    assert list(state.handles) == ["h1"] and state.handle == "h1"
+
+
+def test_only_the_latest_handles_are_kept() -> None:
+    state = _state()
+    for n in range(MAX_HANDLES + 5):
+        _server(state, _update(f"h{n}"))
+    assert len(state.handles) == MAX_HANDLES
+    assert next(iter(state.handles)) == "h5"
+
+
+# -- rule 6: goAway -----------------------------------------------------------
+
+
+def test_go_away_sets_a_deadline() -> None:
+    state = _state()
+    assert state.go_away_deadline is None
+    _server(state, {"goAway": {"timeLeft": "2.5s"}}, now=10.0)
+    assert state.go_away == (10.0, 2.5)
+    assert state.go_away_deadline == 12.5
+    _server(state, {"goAway": {}}, now=20.0)
+    assert state.go_away_deadline == 20.0
+
+
+# -- the state is the same whichever side feeds it ---------------------------
+
+
+def test_a_client_and_a_server_fed_the_same_exchange_agree() -> None:
+    """The emulator feeds what it consumes and sends, the client what it sends
+    and receives; both see one exchange and must reach one state."""
+    exchange: list[tuple[str, dict[str, Any]]] = [
+        ("client", AUDIO),
+        ("server", {"toolCall": {"functionCalls": [{"name": "f"}]}}),
+        ("client", {"toolResponse": {"functionResponses": [{"name": "f"}]}}),
+        ("server", MODEL_AUDIO),
+        ("server", {"usageMetadata": {"totalTokenCount": 9}}),
+        ("server", TURN_COMPLETE),
+        ("server", _update("h", consumed=2)),
+    ]
+    sides = [_state(), _state()]
+    for n, (sender, wire) in enumerate(exchange):
+        for state in sides:
+            (_client if sender == "client" else _server)(state, wire, float(n))
+    a, b = sides
+    assert (a.message_index, a.turns_completed, a.handle, a.usage) == (
+        b.message_index,
+        b.turns_completed,
+        b.handle,
+        b.usage,
+    )
+    assert (a.message_index, a.turns_completed, a.handle) == (2, 1, "h")
+    assert a.tools.settled == {"name:f"}
+
+
+def test_setup_configures_the_model_row() -> None:
+    state = SessionState(t.LiveClientSetup(model="models/gemini-3.1-flash-live-preview"))
+    assert state.model is models.MODELS["gemini-3.1-flash-live-preview"]
+
+
+def test_a_call_with_neither_id_nor_name_cannot_be_kept() -> None:
+    state = _state()
+    _server(state, {"toolCall": {"functionCalls": [{"args": {}}]}})
+    assert state.tools.open == {} and state.tools.issued == set()
