@@ -376,3 +376,37 @@ def test_a_call_with_neither_id_nor_name_cannot_be_kept() -> None:
     state = _state()
     _server(state, {"toolCall": {"functionCalls": [{"args": {}}]}})
     assert state.tools.open == {} and state.tools.issued == set()
+
+
+# -- rule 7: clientContent on a model that takes it only as history -----------
+
+HISTORY = {"clientContent": {"turns": [{"role": "user", "parts": [{"text": "x"}]}]}}
+HISTORY_END = {"clientContent": {"turns": [], "turnComplete": True}}
+
+
+def test_history_only_models_take_client_content_while_seeding_history() -> None:
+    seeding = _state(
+        "models/gemini-3.1-flash-live-preview",
+        historyConfig={"initialHistoryInClientContent": True},
+    )
+    assert seeding.misplaced_client_content() is None
+    _client(seeding, HISTORY)
+    assert seeding.misplaced_client_content() is None
+    _client(seeding, HISTORY_END)
+    assert "after the initial history" in (seeding.misplaced_client_content() or "")
+
+
+def test_realtime_input_ends_the_history_too() -> None:
+    seeding = _state(
+        "models/gemini-3.1-flash-live-preview",
+        historyConfig={"initialHistoryInClientContent": True},
+    )
+    _client(seeding, AUDIO)
+    assert seeding.misplaced_client_content() is not None
+
+
+def test_client_content_without_history_config_is_misplaced_on_31_only() -> None:
+    on_31 = _state("models/gemini-3.1-flash-live-preview")
+    assert "without historyConfig" in (on_31.misplaced_client_content() or "")
+    assert _state("models/gemini-live-2.5-flash").misplaced_client_content() is None
+    assert _state("models/unknown").misplaced_client_content() is None

@@ -391,3 +391,18 @@ def test_a_handle_in_the_setup_resumes_from_the_first_connection() -> None:
     assert protocol.handle == "given"
     assert b'"handle":"given"' in protocol.open()
     assert protocol.setup_handle == "given"
+
+
+def test_the_client_warns_from_the_model_table() -> None:
+    setup = t.LiveClientSetup(
+        model="models/gemini-3.1-flash-live-preview",
+        generation_config=t.GenerationConfig(response_modalities=["TEXT"]),
+    )
+    protocol = _opened(setup)
+    assert any("does not answer in TEXT" in w and "1007" in w for w in protocol.warnings)
+    protocol.warnings.clear()
+    protocol.send(t.LiveClientContent(turn_complete=True))
+    assert any("without historyConfig" in w for w in protocol.warnings)
+    healthy = _opened(t.LiveClientSetup(model="models/gemini-live-2.5-flash"))
+    healthy.send(t.LiveClientContent(turn_complete=True))
+    assert healthy.warnings == []

@@ -143,6 +143,14 @@ class Protocol:
         #: The latest client message a resumable handle is known to hold.
         self.acknowledged = 0
         self._kept: collections.deque[_Kept] = collections.deque()
+        model = self.session.model
+        modalities = (setup.generation_config or t.GenerationConfig()).response_modalities
+        if model is not None and not model.accepts_modalities(modalities):
+            self.warnings.append(
+                f"{model.id} does not answer in {'+'.join(modalities or ())}: the server "
+                f"will close with 1007 (it takes {', '.join(sorted(model.modalities))}; "
+                "for text, ask for outputAudioTranscription)"
+            )
 
     # -- what the session state knows -------------------------------------------
 
@@ -246,6 +254,10 @@ class Protocol:
                 f"cannot send before setupComplete (session state: {self.state.value})"
             )
         frame = codec.encode_client_message(message)
+        if isinstance(message, t.LiveClientContent):
+            misplaced = self.session.misplaced_client_content()
+            if misplaced is not None:
+                self.warnings.append(f"{misplaced}: the server may close with 1007")
         for answer, key in self.session.client(_envelope(message), now):
             warning = _ANSWER_WARNINGS.get(answer)
             # (A response without id for no id-less call: the id-less ones are Vertex's.)

@@ -28,6 +28,12 @@ audit and the report what a recording holds. Each rule is written here once:
    from it (:meth:`~SessionState.restore`) goes back to that state and voids
    the handles issued after it. A non-resumable update issues nothing.
 6. ``goAway`` sets a deadline: the time it arrived plus ``timeLeft``.
+7. On a model that takes ``clientContent`` only as initial history
+   (:attr:`~rawlive.core.models.ClientContent.HISTORY_ONLY`, 3.1), it is
+   welcome only with ``historyConfig.initialHistoryInClientContent`` and
+   until the history ends: a ``clientContent`` with ``turnComplete``, or any
+   realtime input. Elsewhere the server closes with 1007
+   (:meth:`~SessionState.misplaced_client_content` says why).
 """
 
 from __future__ import annotations
@@ -238,6 +244,9 @@ class SessionState:
         #: When a ``goAway`` came and the ``timeLeft`` it gave (seconds; ``None``: none given).
         self.go_away: tuple[float, float | None] | None = None
         self.model: models.Model | None = model
+        #: Rule 7: the setup asked to seed history and the history has not ended.
+        self.seeding_history = False
+        self._history_asked = False
         self._behaviors: dict[str, bool] = {}
         if setup is not None:
             self.configure(setup)
@@ -247,6 +256,10 @@ class SessionState:
     def configure(self, setup: t.LiveClientSetup) -> None:
         """Take the model and tool declarations of a ``setup``."""
         self.model = models.find(setup.model) or self.model
+        history = setup.history_config
+        self._history_asked = bool(history and history.initial_history_in_client_content)
+        # (A resume's setup asks again; the history is in the resumed state by then.)
+        self.seeding_history = self._history_asked and self.message_index == 0
         self._behaviors = {
             declaration.name: self._blocking(declaration.behavior)
             for tool in setup.tools or ()
@@ -274,6 +287,19 @@ class SessionState:
 
     # -- client messages --------------------------------------------------------
 
+    def misplaced_client_content(self) -> str | None:
+        """Why a ``clientContent`` sent now would be refused (rule 7); ``None``: it would not."""
+        model = self.model
+        if model is None or model.client_content is not models.ClientContent.HISTORY_ONLY:
+            return None
+        if self.seeding_history:
+            return None
+        if not self._history_asked:
+            return (
+                f"clientContent on {model.id} without historyConfig.initialHistoryInClientContent"
+            )
+        return f"clientContent after the initial history on {model.id}"
+
     def client(self, message: t.LiveClientMessage, now: float) -> list[tuple[Answer, str]]:
         """Apply a client message; for a ``toolResponse``, what each response did.
 
@@ -292,10 +318,16 @@ class SessionState:
         content = message.client_content
         if content is not None and content.turn_complete:
             self._user_input(now)
+            self._end_history()
         realtime = message.realtime_input
-        if realtime is not None and _is_user_input(realtime):
-            self._user_input(now)
+        if realtime is not None:
+            self._end_history()
+            if _is_user_input(realtime):
+                self._user_input(now)
         return answers
+
+    def _end_history(self) -> None:
+        self.seeding_history = False
 
     def _user_input(self, now: float) -> None:
         if not self.turn.replying:
