@@ -259,6 +259,8 @@ def _duration(value: Any) -> Any:
 
 
 def _snake(name: str) -> str:
+    # The SDK's spelling, written independently of the codec's (which accepts
+    # snake_case keys it derives itself): the oracle must not share its rule.
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
