@@ -494,6 +494,21 @@ async def test_with_an_upstream_a_connection_beyond_the_cassette_is_passed_on_an
     assert b"and you?" in frames[1].payload
 
 
+async def test_a_replay_keeps_and_records_every_frame_it_serves(tmp_path: Path) -> None:
+    cassette = _write(tmp_path / "c.jsonl", _events(*TEXT_TURN))
+    served = tmp_path / "served"
+    async with ReplayServer(cassette, speed=0, capture_frames=True, record_dir=served) as server:
+        await asyncio.wait_for(_say(server.url, "hello"), 5)
+        await asyncio.wait_for(server.connections[0].closed.wait(), 5)
+    kept = [(f.sender, f.opcode, f.payload) for f in server.connections[0].frames]
+    (recording,) = sorted(served.iterdir())
+    assert kept == [(e.sender, e.opcode, e.payload) for e in read_cassette(recording).frames()]
+    assert [(s, o, p) for s, o, p in kept if s == "server"] == [
+        (e.sender, e.opcode, e.payload) for e in read_cassette(cassette).frames(sender="server")
+    ]
+    assert [frame_kind(p) for s, _, p in kept if s == "client"] == ["setup", "realtimeInput.text"]
+
+
 async def test_remaining_lists_unused_frames_and_allows_trailing_server_kinds(
     tmp_path: Path,
 ) -> None:

@@ -76,7 +76,7 @@ from rawlive.cassette import (
     read_cassette,
 )
 from rawlive.errors import ConfigError, DecodeError, ReplayDiverged
-from rawlive.servers.base import Frame, LiveServer, Peer
+from rawlive.servers.base import LiveServer, Peer
 from rawlive.servers.proxy import Proxy
 from rawlive.wire import codec
 from rawlive.wire.codec import JsonNumber, canonical
@@ -559,13 +559,7 @@ class _Replay:
 
     async def _deliver(self, event: FrameEvent | CloseEvent) -> None:
         if isinstance(event, FrameEvent):
-            payload = event.wire_payload()
-            peer = self.peer
-            if peer.keep_frames:
-                peer.capture.frames.append(Frame("server", event.opcode, payload, peer._now()))
-            peer.record("server", event.opcode, payload)
-            # Bytes as they are, whatever the opcode: no decoding to str and back.
-            await peer.ws.send(payload, text=event.opcode == "text")
+            await self.peer.send(event.wire_payload(), opcode=event.opcode)
             self.sent += 1
             self.server.consumed += 1
             return
