@@ -69,6 +69,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rawlive import cassette
+from rawlive.core.closing import first_close
 from rawlive.errors import ConfigError, DecodeError, SetupRejected
 from rawlive.wire import codec, endpoints
 from rawlive.wire import types as t
@@ -512,14 +513,9 @@ CloseHook = Callable[[CapturedConnection, ConnectionEnd], None]
 
 
 def connection_end(ws: ServerConnection, when: float) -> ConnectionEnd:
-    """The end of a closed connection as its closing handshake tells it."""
-    protocol = ws.protocol
-    rcvd, sent = protocol.close_rcvd, protocol.close_sent
-    if rcvd is not None and (sent is None or protocol.close_rcvd_then_sent):
-        return ConnectionEnd(rcvd.code, rcvd.reason, "client", when)
-    if sent is not None:
-        return ConnectionEnd(sent.code, sent.reason, "server", when)
-    return ConnectionEnd(1006, "", None, when)  # dropped with no close frame
+    """The end of a closed connection as its closing handshake tells it (:func:`first_close`)."""
+    end = first_close(ws.protocol, "server")
+    return ConnectionEnd(end.code, end.reason, end.by, when)
 
 
 def frame_data(data: str | bytes) -> tuple[Opcode, bytes]:
