@@ -643,18 +643,8 @@ class _Replay:
         assert self.run_end is not None
         self.run_received += count
         if self.run_received - self.run_total > self.run_tolerance:
-            step = self.recorded.steps[self.run_end - 1]
-            await self.mismatch(
-                [
-                    Difference(
-                        "realtimeInput.audio",
-                        f"{self.run_total} bytes of {self.run_mime} in a row",
-                        f"{self.run_received} bytes so far",
-                    )
-                ],
-                step.frame,
-                payload,
-            )
+            got = f"{self.run_received} bytes so far"
+            await self.run_mismatch(self.run_end - 1, got, payload)
         steps = self.recorded.steps
         while self.pos < self.run_end:
             step = steps[self.pos]
@@ -677,21 +667,17 @@ class _Replay:
         """A non-audio frame ends the run: the totals must agree."""
         assert self.run_end is not None
         if abs(self.run_total - self.run_received) > self.run_tolerance:
-            step = self.recorded.steps[self.pos]
-            await self.mismatch(
-                [
-                    Difference(
-                        "realtimeInput.audio",
-                        f"{self.run_total} bytes of {self.run_mime} in a row",
-                        f"{self.run_received} bytes, then {_kind(payload)}",
-                    )
-                ],
-                step.frame,
-                payload,
-            )
+            got = f"{self.run_received} bytes, then {_kind(payload)}"
+            await self.run_mismatch(self.pos, got, payload)
         end, self.run_end = self.run_end, None
         while self.pos < end:
             await self.consume(self.recorded.steps[self.pos])
+
+    async def run_mismatch(self, index: int, got: str, payload: bytes) -> NoReturn:
+        """The run's audio total is off: fail at step ``index`` with what came (``got``)."""
+        expected = f"{self.run_total} bytes of {self.run_mime} in a row"
+        difference = Difference("realtimeInput.audio", expected, got)
+        await self.mismatch([difference], self.recorded.steps[index].frame, payload)
 
     # -- failing ----------------------------------------------------------------------
 
