@@ -91,3 +91,34 @@ def test_a_value_of_no_wire_type_cannot_be_encoded() -> None:
 def test_inspect_frame_needs_a_direction() -> None:
     with pytest.raises(ValueError, match="direction must be 'server' or 'client', not 'up'"):
         codec.inspect_frame(b"{}", direction="up")
+
+
+def test_keys_become_lower_camel_case_and_camel_case_stays() -> None:
+    assert codec.camel_case("realtime_input") == "realtimeInput"
+    assert codec.camel_case("last_consumed_client_message_index") == (
+        "lastConsumedClientMessageIndex"
+    )
+    assert codec.camel_case("mimeType") == "mimeType"
+    assert codec.camel_case("data") == "data"
+
+
+@pytest.mark.parametrize("text", ["+/+/AA==", "-_-_AA==", "+/+/AA", "-_-_AA"])
+def test_base64_in_either_alphabet_padded_or_not_is_the_same_bytes(text: str) -> None:
+    assert codec.standard_base64(text) == "+/+/AA=="
+    assert codec.decode_base64(text) == b"\xfb\xff\xbf\x00"
+
+
+@pytest.mark.parametrize("text", ["not base64!", "A", "AA\n==", "é"])
+def test_text_that_is_no_base64_is_a_decode_error(text: str) -> None:
+    with pytest.raises(DecodeError, match="invalid base64"):
+        codec.decode_base64(text)
+
+
+def test_canonical_frames_agree_whatever_the_spelling() -> None:
+    sdk = {"realtime_input": {"audio": {"data": "-_8", "mime_type": "audio/pcm"}}}
+    ours = {"realtimeInput": {"audio": {"mimeType": "audio/pcm", "data": "+/8="}}}
+    assert codec.canonical(sdk) == codec.canonical(ours)
+    assert codec.canonical(ours) == {
+        "realtimeInput": {"audio": {"data": b"\xfb\xff", "mimeType": "audio/pcm"}}
+    }
+    assert codec.canonical({"n": 40}) == {"n": codec.JsonNumber(40)} == codec.canonical({"n": 40.0})

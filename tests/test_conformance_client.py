@@ -4,7 +4,7 @@ Every vector in ``tests/data/conformance/client`` is one SDK session captured
 on a loopback server. Each test rebuilds the vector's ``sdk_call`` (the
 connect config and every send call, as data) with ``rawlive.wire.messages``,
 encodes it with ``codec.encode_client_message`` and compares each frame
-canonically (``tests/canonical.py``) with the SDK's frame. Where the SDK
+canonically (:func:`rawlive.wire.codec.canonical`) with the SDK's frame. Where the SDK
 raised, rawlive must raise a :class:`rawlive.RawliveError` and send nothing.
 
 Deliberate differences from the SDK, each pinned by a targeted assertion
@@ -33,15 +33,11 @@ import msgspec
 import pytest
 
 from rawlive import ConfigError, RawliveError
+from rawlive.servers.replay import differences
 from rawlive.wire import codec, messages
 from rawlive.wire import types as t
-from tests.canonical import (
-    Number,
-    assert_canonically_equal,
-    canonical,
-    decode_b64,
-    differences,
-)
+from rawlive.wire.codec import JsonNumber, canonical, decode_base64
+from tests.canonical import assert_canonically_equal
 
 VECTORS = pathlib.Path(__file__).parent / "data" / "conformance" / "client"
 CASES = sorted(VECTORS.glob("*.json"))
@@ -84,8 +80,8 @@ def as_floats(value: Any) -> Any:
         return {k: as_floats(v) for k, v in value.items()}
     if isinstance(value, list):
         return [as_floats(v) for v in value]
-    if isinstance(value, Number):
-        return Number(float(value.value))
+    if isinstance(value, JsonNumber):
+        return JsonNumber(float(value.value))
     return value
 
 
@@ -129,7 +125,7 @@ def align_bytes_in_user_data(frames: list[dict[str, Any]], expected_frames: list
     ours = frames[1]["toolResponse"]["functionResponses"][0]["response"]["blob"]
     sdks = expected_frames[1]["tool_response"]["functionResponses"][0]["response"]["blob"]
     assert ours != sdks  # different alphabets...
-    assert decode_b64(ours) == decode_b64(sdks) == bytes.fromhex("fbefbeffffff0001")
+    assert decode_base64(ours) == decode_base64(sdks) == bytes.fromhex("fbefbeffffff0001")
     assert base64.b64decode(ours, validate=True)  # ...rawlive's is standard base64
     frames[1]["toolResponse"]["functionResponses"][0]["response"]["blob"] = sdks
 
@@ -140,16 +136,16 @@ def test_every_vector_is_covered() -> None:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_canonical_form_of_sdk_frames_matches_the_vectors_own(path: pathlib.Path) -> None:
-    """tests/canonical.py agrees with the canonical frames shipped in each vector.
+    """codec.canonical agrees with the canonical frames shipped in each vector.
 
     The shipped canonical frames hold every number as a float (12345678901234567890
     became 1.2345678901234567e19), so numbers are compared as floats here only.
     """
     vector = json.loads(path.read_text())
-    lines = differences(
+    found = differences(
         as_floats(canonical(vector["frames_canonical"])), as_floats(canonical(vector["frames"]))
     )
-    assert not lines, "\n".join(lines)
+    assert not found, "\n".join(map(str, found))
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])

@@ -407,11 +407,6 @@ def test_decoding_raises_nothing_but_decode_errors(frame: Frame) -> None:
     assert isinstance(msg, t.LiveServerMessage)
 
 
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(w[:1].upper() + w[1:] for w in rest)
-
-
 def _key_paths(value: Any, prefix: str = "") -> set[str]:
     """Every object key path in plain JSON, keys camelCased, ``[]`` for list items.
 
@@ -422,7 +417,7 @@ def _key_paths(value: Any, prefix: str = "") -> set[str]:
         for key, item in value.items():
             if item is None:
                 continue
-            path = _join(prefix, _camel(key))
+            path = _join(prefix, codec.camel_case(key))
             paths.add(path)
             paths |= _key_paths(item, path)
     elif isinstance(value, list):
@@ -432,7 +427,7 @@ def _key_paths(value: Any, prefix: str = "") -> set[str]:
 
 
 def _normalise_reported(path: str) -> str:
-    return ".".join(_camel(step) for step in path.split("."))
+    return ".".join(codec.camel_case(step) for step in path.split("."))
 
 
 def _lost_keys(payload: str | bytes) -> set[str]:

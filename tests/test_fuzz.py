@@ -229,6 +229,8 @@ def _get(value: Any, path: tuple[Any, ...]) -> Any:
 
 
 def _snake(name: str) -> str:
+    # snake_case written independently of the codec's own rule, so that the fuzz
+    # checks the codec's accepted spellings against an oracle it does not share.
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
 

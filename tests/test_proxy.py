@@ -151,6 +151,21 @@ async def test_frames_pass_both_ways_unchanged_and_are_recorded_without_secrets(
     assert (close.code, close.reason, close.by) == (1000, "bye", "client")
 
 
+async def test_the_hook_sees_every_frame_when_the_proxy_keeps_none() -> None:
+    seen: list[Frame] = []
+    async with Echo() as upstream:
+        async with Proxy(upstream.url, on_frame=lambda c, f: seen.append(f)) as proxy:
+            ws, _ = await _exchange(proxy.url, ['{"setup": {"model": "m"}}', b"\x01raw"])
+            await ws.close()
+            await proxy.connections[0].closed.wait()
+            await upstream.connections[0].closed.wait()
+    assert [(f.sender, f.opcode, f.payload) for f in seen] == [
+        (f.sender, f.opcode, f.payload) for f in upstream.connections[0].frames
+    ]
+    assert all(0 <= f.time < 5 for f in seen)  # seconds since the handshake
+    assert proxy.connections[0].frames == []  # a summary: the frames went to the hook only
+
+
 def _bytes(frame: str | bytes) -> bytes:
     return frame.encode() if isinstance(frame, str) else frame
 

@@ -4,7 +4,9 @@ official SDK, matched under the semantic and strict policies."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import pathlib
 import time
 from collections.abc import Awaitable, Callable
@@ -259,6 +261,8 @@ def _duration(value: Any) -> Any:
 
 
 def _snake(name: str) -> str:
+    # The SDK's spelling, written independently of the codec's (which accepts
+    # snake_case keys it derives itself): the oracle must not share its rule.
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
@@ -308,6 +312,40 @@ async def test_too_much_audio_fails_under_semantic_as_soon_as_it_passes_the_reco
                     pass
     assert info.value.code == 1008 and "realtimeInput.audio" in info.value.reason
     assert server.mismatches[0].first.path == "realtimeInput.audio"
+
+
+@pytest.mark.parametrize(
+    ("chunks", "index", "got"),
+    [
+        (2, 4, "2560 bytes, then a realtimeInput.text message"),  # short when the run ends
+        (4, 5, "5120 bytes so far"),  # over as soon as it passes the recording
+    ],
+)
+async def test_an_audio_run_off_by_more_than_a_chunk_names_both_totals(
+    tmp_path: Path, chunks: int, index: int, got: str
+) -> None:
+    mime = "audio/pcm;rate=16000"
+    data = base64.b64encode(bytes(CHUNK_40MS)).decode()
+    chunk = json.dumps({"realtimeInput": {"audio": {"data": data, "mimeType": mime}}})
+    frames = [*TEXT_TURN[:2], *[(0.02, "client", chunk)] * 3, *TEXT_TURN[2:]]
+    cassette = _write(tmp_path / "c.jsonl", _events(*frames))
+    async with ReplayServer(cassette, speed=0) as server:
+        async with rawlive.connect("gemini-live-2.5-flash-preview", endpoint=server.url) as session:
+            with contextlib.suppress(rawlive.RawliveError):  # closed under the sender
+                for _ in range(chunks):
+                    await session.send_realtime_input(
+                        audio=t.Blob(data=bytes(CHUNK_40MS), mime_type=mime)
+                    )
+                await session.send_realtime_input(text="hello")
+            with pytest.raises(rawlive.LiveConnectionClosed):
+                async for _ in session.receive():
+                    pass
+    (mismatch,) = server.mismatches
+    assert mismatch.index == index
+    assert mismatch.differences == [
+        Difference("realtimeInput.audio", f"3840 bytes of {mime} in a row", got)
+    ]
+    assert mismatch.expected is not None and '"audio"' in mismatch.expected
 
 
 def _events(
@@ -490,6 +528,21 @@ async def test_with_an_upstream_a_connection_beyond_the_cassette_is_passed_on_an
     frames = read_cassette(recording).frames(sender="client")
     assert [f.kind for f in frames] == ["setup", "realtimeInput.text"]
     assert b"and you?" in frames[1].payload
+
+
+async def test_a_replay_keeps_and_records_every_frame_it_serves(tmp_path: Path) -> None:
+    cassette = _write(tmp_path / "c.jsonl", _events(*TEXT_TURN))
+    served = tmp_path / "served"
+    async with ReplayServer(cassette, speed=0, capture_frames=True, record_dir=served) as server:
+        await asyncio.wait_for(_say(server.url, "hello"), 5)
+        await asyncio.wait_for(server.connections[0].closed.wait(), 5)
+    kept = [(f.sender, f.opcode, f.payload) for f in server.connections[0].frames]
+    (recording,) = sorted(served.iterdir())
+    assert kept == [(e.sender, e.opcode, e.payload) for e in read_cassette(recording).frames()]
+    assert [(s, o, p) for s, o, p in kept if s == "server"] == [
+        (e.sender, e.opcode, e.payload) for e in read_cassette(cassette).frames(sender="server")
+    ]
+    assert [frame_kind(p) for s, _, p in kept if s == "client"] == ["setup", "realtimeInput.text"]
 
 
 async def test_remaining_lists_unused_frames_and_allows_trailing_server_kinds(

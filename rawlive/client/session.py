@@ -58,6 +58,7 @@ from rawlive.core.closing import (
     after_close,
     after_go_away,
     close_hint,
+    first_close,
     resume_again,
     retry_resume,
 )
@@ -290,16 +291,8 @@ class Session:
         """Record how a connection ended: the first close frame and who sent it."""
         if self._recorder is None or self._recorder.closed:
             return
-        protocol = ws.protocol
-        rcvd, sent = protocol.close_rcvd, protocol.close_sent
-        by: cassette.Sender | None
-        if rcvd is not None and (sent is None or protocol.close_rcvd_then_sent):
-            by, code, reason = "server", rcvd.code, rcvd.reason
-        elif sent is not None:
-            by, code, reason = "client", sent.code, sent.reason
-        else:
-            by, code, reason = None, 1006, ""  # dropped with no close frame
-        self._recorder.write_close(connection, code, reason, by)
+        end = first_close(ws.protocol, "client")
+        self._recorder.write_close(connection, end.code, end.reason, end.by)
 
     # -- sending --------------------------------------------------------------
 

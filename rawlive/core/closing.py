@@ -5,23 +5,30 @@ closed, and :func:`after_go_away` once a ``goAway`` has come; the audit and the
 report name a close with :func:`close_hint` and judge it with
 :data:`NORMAL_CLOSE_CODES`. Rules 8 and 9 of :mod:`rawlive.core.protocol`
 (resume attempts, resume loops) are :func:`retry_resume` and
-:func:`resume_again`. Codes and reasons: ``PROTOCOL.md`` §5.3.
+:func:`resume_again`. Either side, client or server, names who closed a
+connection and with what code and reason with :func:`first_close` (what its
+cassette's ``close`` says). Codes and reasons: ``PROTOCOL.md`` §5.3.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import Literal, Protocol
 
 __all__ = [
     "CLOSE_HINTS",
     "FATAL_CLOSE_CODES",
     "NORMAL_CLOSE_CODES",
     "After",
+    "ClosingHandshake",
     "Decision",
+    "FirstClose",
+    "Side",
     "after_close",
     "after_go_away",
     "close_hint",
+    "first_close",
     "resume_again",
     "retry_resume",
 ]
@@ -190,3 +197,55 @@ def after_go_away(
         return Decision(After.RESUME_NOW)
     margin = min(margin, max(deadline - now, 0.0) / 2)
     return Decision(After.RESUME_LATER, at=deadline - margin)
+
+
+#: A side of a connection (a cassette's ``from`` and ``by``).
+Side = Literal["client", "server"]
+
+
+class CloseFrame(Protocol):
+    """A close frame's code and reason (``websockets.frames.Close``)."""
+
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class ClosingHandshake(Protocol):
+    """A connection's closing handshake as one side saw it (``websockets``' ``ws.protocol``)."""
+
+    @property
+    def close_rcvd(self) -> CloseFrame | None: ...
+
+    @property
+    def close_sent(self) -> CloseFrame | None: ...
+
+    @property
+    def close_rcvd_then_sent(self) -> bool | None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstClose:
+    """:func:`first_close`'s answer: who closed first (``None``: nobody, 1006), code, reason."""
+
+    by: Side | None
+    code: int
+    reason: str
+
+
+def first_close(handshake: ClosingHandshake, local: Side) -> FirstClose:
+    """Who closed a connection, with what code and reason, as the ``local`` side saw it.
+
+    The first close frame decides: one received before any was sent is the
+    peer's, one sent first is ``local``'s. With no close frame either way the
+    connection dropped: ``by`` is ``None`` and the code 1006.
+    """
+    received, sent = handshake.close_rcvd, handshake.close_sent
+    if received is not None and (sent is None or handshake.close_rcvd_then_sent):
+        peer: Side = "server" if local == "client" else "client"
+        return FirstClose(peer, received.code, received.reason)
+    if sent is not None:
+        return FirstClose(local, sent.code, sent.reason)
+    return FirstClose(None, 1006, "")

@@ -34,8 +34,9 @@ is the server's view: the handshake as ``connect`` (URL ``ws://host:port`` plus
 the request path, request headers redacted), the frames received as ``from:
 "client"``, the frames sent as ``from: "server"`` (with their opcode and exact
 bytes) and the ``close`` (``by`` the side that sent the first close frame).
-The header's model is the first frame's ``setup.model``. A subclass that
-writes to the socket itself calls :meth:`Peer.record` for each frame.
+The header's model is the first frame's ``setup.model``. Frames are
+captured in one place, :meth:`Peer.record`: a subclass that moves frames
+without :meth:`Peer.recv` and :meth:`Peer.send` calls it for each frame.
 
 Memory: a server keeps what a connection needs while it is open. Once it has
 ended, ``connections`` keeps a summary of it (handshake, close code and
@@ -68,6 +69,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rawlive import cassette
+from rawlive.core.closing import first_close
 from rawlive.errors import ConfigError, DecodeError, SetupRejected
 from rawlive.wire import codec, endpoints
 from rawlive.wire import types as t
@@ -87,6 +89,7 @@ __all__ = [
     "check_client_message",
     "check_origin",
     "connection_end",
+    "frame_data",
     "origin_allowed",
     "server_ssl_context",
 ]
@@ -510,14 +513,16 @@ CloseHook = Callable[[CapturedConnection, ConnectionEnd], None]
 
 
 def connection_end(ws: ServerConnection, when: float) -> ConnectionEnd:
-    """The end of a closed connection as its closing handshake tells it."""
-    protocol = ws.protocol
-    rcvd, sent = protocol.close_rcvd, protocol.close_sent
-    if rcvd is not None and (sent is None or protocol.close_rcvd_then_sent):
-        return ConnectionEnd(rcvd.code, rcvd.reason, "client", when)
-    if sent is not None:
-        return ConnectionEnd(sent.code, sent.reason, "server", when)
-    return ConnectionEnd(1006, "", None, when)  # dropped with no close frame
+    """The end of a closed connection as its closing handshake tells it (:func:`first_close`)."""
+    end = first_close(ws.protocol, "server")
+    return ConnectionEnd(end.code, end.reason, end.by, when)
+
+
+def frame_data(data: str | bytes) -> tuple[Opcode, bytes]:
+    """A received message's opcode and bytes (``websockets`` gives a text frame as ``str``)."""
+    if isinstance(data, str):
+        return "text", data.encode()
+    return "binary", data
 
 
 def _setup_model(payload: bytes | None) -> str | None:
@@ -573,10 +578,29 @@ class Peer:
         #: Set when the client's first frame has come (the setup timeout stops).
         self.first_frame = asyncio.Event()
 
-    def record(self, sender: Direction, opcode: Opcode, payload: bytes) -> None:
-        """Write a frame to the connection's cassette, when the server records."""
+    @property
+    def capturing(self) -> bool:
+        """Whether frames are kept (``keep_frames``) or recorded: :meth:`record` wants them."""
+        return self.keep_frames or self.recorder is not None
+
+    def record(
+        self, sender: Direction, opcode: Opcode, payload: bytes, *, frame: bool = False
+    ) -> Frame | None:
+        """Capture a frame that passed: keep it (``keep_frames``) and write it to the cassette.
+
+        The one place a server captures frames: :meth:`recv` and :meth:`send`
+        call it, and so does a subclass that moves frames itself (the proxy).
+        Returns the :class:`Frame` kept, or made because ``frame`` asks for
+        one (for an ``on_frame`` hook), else ``None``.
+        """
+        captured = None
+        if self.keep_frames or frame:
+            captured = Frame(sender, opcode, payload, self._now())
+            if self.keep_frames:
+                self.capture.frames.append(captured)
         if self.recorder is not None:
             self.recorder.frame(sender, opcode, payload)
+        return captured
 
     def _now(self) -> float:
         return time.monotonic() - self.started
@@ -585,16 +609,12 @@ class Peer:
         """The next client frame's payload (raises ``ConnectionClosed`` at the end)."""
         # Captures keep the opcode, so text frames are decoded then; otherwise
         # bytes come straight through (the codec reads bytes).
-        opcodes = self.keep_frames or self.recorder is not None
-        data = await self.ws.recv(decode=None if opcodes else False)
+        capturing = self.capturing
+        data = await self.ws.recv(decode=None if capturing else False)
         self.first_frame.set()
-        payload = data.encode() if isinstance(data, str) else data
-        if opcodes:
-            opcode: Opcode = "text" if isinstance(data, str) else "binary"
-            if self.keep_frames:
-                self.capture.frames.append(Frame("client", opcode, payload, self._now()))
-            if self.recorder is not None:
-                self.recorder.frame("client", opcode, payload)
+        opcode, payload = frame_data(data)
+        if capturing:
+            self.record("client", opcode, payload)
         return payload
 
     def __aiter__(self) -> Peer:
@@ -609,18 +629,16 @@ class Peer:
     async def send(
         self, message: t.LiveServerMessage | bytes | str, *, opcode: Opcode = "text"
     ) -> None:
-        """Send a server message (or raw JSON) as a text or binary frame."""
+        """Send a server message (or raw JSON) as a text or binary frame, captured."""
         if isinstance(message, t.LiveServerMessage):
             payload = codec.encode_server_message(message)
         elif isinstance(message, str):
             payload = message.encode()
         else:
             payload = message
-        if self.keep_frames:
-            self.capture.frames.append(Frame("server", opcode, payload, self._now()))
-        if self.recorder is not None:
-            self.recorder.frame("server", opcode, payload)
-        await self.ws.send(payload.decode() if opcode == "text" else payload)
+        self.record("server", opcode, payload)
+        # Bytes as they are, whatever the opcode: no decoding to str and back.
+        await self.ws.send(payload, text=opcode == "text")
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with a code and reason; reasons are cut to the 123 bytes a close frame holds."""

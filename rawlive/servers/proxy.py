@@ -48,7 +48,6 @@ import contextlib
 import logging
 import os
 import ssl as ssl_module
-import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -58,7 +57,14 @@ from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from rawlive.errors import ConfigError
-from rawlive.servers.base import CapturedConnection, Direction, Frame, LiveServer, Opcode, Peer
+from rawlive.servers.base import (
+    CapturedConnection,
+    Direction,
+    Frame,
+    LiveServer,
+    Peer,
+    frame_data,
+)
 from rawlive.wire import endpoints
 
 __all__ = [
@@ -269,28 +275,21 @@ class Proxy(LiveServer):
     ) -> None:
         """Copy ``source``'s frames to ``target`` until ``source`` ends, then mirror the end."""
         capture = peer.capture
-        keep = peer.keep_frames
         hook = self.on_frame
-        recorder = peer.recorder
+        capturing = peer.capturing or hook is not None
         try:
             while True:
                 data = await source.recv(decode=None)
                 if sender == "client":
                     peer.first_frame.set()
-                if keep or hook is not None or recorder is not None:
-                    opcode: Opcode = "text" if isinstance(data, str) else "binary"
-                    payload = data.encode() if isinstance(data, str) else data
-                    if recorder is not None:
-                        recorder.frame(sender, opcode, payload)
-                    if keep or hook is not None:
-                        frame = Frame(sender, opcode, payload, time.monotonic() - peer.started)
-                        if keep:
-                            capture.frames.append(frame)
-                        if hook is not None:
-                            try:
-                                hook(capture, frame)
-                            except Exception:
-                                log.exception("on_frame hook failed")
+                if capturing:
+                    opcode, payload = frame_data(data)
+                    frame = peer.record(sender, opcode, payload, frame=hook is not None)
+                    if hook is not None and frame is not None:
+                        try:
+                            hook(capture, frame)
+                        except Exception:
+                            log.exception("on_frame hook failed")
                 try:
                     async with asyncio.timeout(self.stall_timeout):
                         await target.send(data)

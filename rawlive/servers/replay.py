@@ -10,9 +10,10 @@ that connection and compares the two under a **matcher**, a named, swappable
 policy (vcrpy's idea; registry :data:`MATCHERS`):
 
 ``strict``
-    The two frames are canonically equal JSON (the conformance rules: keys in
-    either case, base64 in either alphabet compared as bytes, numbers by
-    value, key order and whitespace ignored). The ``setup`` included.
+    The two frames are canonically equal JSON (the conformance rules of
+    :func:`rawlive.wire.codec.canonical`: keys in either case, base64 in
+    either alphabet compared as bytes, numbers by value, key order and
+    whitespace ignored). The ``setup`` included.
 ``semantic`` (the default)
     Both frames are decoded with the codec and compared field by field, with
     what differs from run to run normalised: function call ids, resumption
@@ -53,7 +54,6 @@ cassette carries a handle the upstream never gave, which it refuses.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import contextlib
 import dataclasses
@@ -76,9 +76,10 @@ from rawlive.cassette import (
     read_cassette,
 )
 from rawlive.errors import ConfigError, DecodeError, ReplayDiverged
-from rawlive.servers.base import Frame, LiveServer, Peer
+from rawlive.servers.base import LiveServer, Peer
 from rawlive.servers.proxy import Proxy
 from rawlive.wire import codec
+from rawlive.wire.codec import JsonNumber, canonical
 
 __all__ = [
     "CLOSE_MISMATCH",
@@ -174,7 +175,7 @@ def _short(value: Any, limit: int = 60) -> str:
     if isinstance(value, bytes | bytearray):
         digest = hashlib.sha256(value).hexdigest()[:12]
         return f"<{len(value)} bytes sha256:{digest}>"
-    if isinstance(value, _Number):
+    if isinstance(value, JsonNumber):
         value = value.value
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -270,96 +271,6 @@ def _clip(text: str, limit: int = _KEPT_FRAME) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Canonical JSON (the conformance rules)
-# ---------------------------------------------------------------------------
-
-_BLOB_PARENTS = frozenset({"inlineData", "audio", "video", "mediaChunks"})
-_BYTES_KEYS = frozenset({"thoughtSignature", "imageData", "voiceSampleAudio", "consentAudio"})
-_USER_DATA_KEYS = frozenset({"args", "labels", "partMetadata"})
-_URLSAFE = str.maketrans("-_", "+/")
-
-
-@dataclasses.dataclass(frozen=True)
-class _Number:
-    """A JSON number, compared by value (``40 == 40.0``; a bool is not one)."""
-
-    value: int | float
-
-    def __repr__(self) -> str:
-        return repr(self.value)
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(word[:1].upper() + word[1:] for word in rest)
-
-
-def _number(value: int | float) -> _Number:
-    if isinstance(value, float) and value.is_integer():
-        return _Number(int(value))
-    return _Number(value)
-
-
-def _b64(text: str) -> bytes | str:
-    padded = text.translate(_URLSAFE)
-    try:
-        return base64.b64decode(padded + "=" * (-len(padded) % 4), validate=True)
-    except ValueError:
-        return text  # not base64: compared as text
-
-
-def _user_data(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _user_data(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_user_data(v) for v in value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _number(value)
-    return value
-
-
-def canonical(value: Any, key: str | None = None) -> Any:
-    """A parsed JSON value in canonical form (``shared/conformance/README.md``).
-
-    Keys become lowerCamelCase except inside user data (``args``,
-    ``labels``, ``partMetadata``, a function response's ``response``, any
-    ``*JsonSchema``, a schema's ``properties`` names); base64 at bytes fields
-    becomes bytes; numbers compare by value.
-    """
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for raw_key, item in value.items():
-            sub = _camel(raw_key)
-            if (
-                sub in _USER_DATA_KEYS
-                or sub.endswith("JsonSchema")
-                or (sub == "response" and key in ("functionResponses", "functionResponse"))
-            ):
-                out[sub] = _user_data(item)
-            elif sub == "properties" and isinstance(item, dict):
-                out[sub] = {name: canonical(s, "properties") for name, s in item.items()}
-            elif isinstance(item, str) and (
-                sub in _BYTES_KEYS or (sub == "data" and key in _BLOB_PARENTS)
-            ):
-                out[sub] = _b64(item)
-            else:
-                out[sub] = canonical(item, sub)
-        return out
-    if isinstance(value, list):
-        return [canonical(item, key) for item in value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _number(value)
-    return value
-
-
-def _parse(payload: bytes) -> Any:
-    try:
-        return msgspec.json.decode(payload)
-    except msgspec.DecodeError:
-        return payload.decode("utf-8", errors="replace")  # compared as the raw text
-
-
-# ---------------------------------------------------------------------------
 # Matchers: the policies
 # ---------------------------------------------------------------------------
 
@@ -383,6 +294,13 @@ class Matcher(Protocol):
     def audio(self, payload: bytes) -> tuple[str, int] | None: ...
 
     def tolerance(self, largest_chunk: int) -> int: ...
+
+
+def _parse(payload: bytes) -> Any:
+    try:
+        return msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return payload.decode("utf-8", errors="replace")  # compared as the raw text
 
 
 class StrictMatcher:
@@ -641,13 +559,7 @@ class _Replay:
 
     async def _deliver(self, event: FrameEvent | CloseEvent) -> None:
         if isinstance(event, FrameEvent):
-            payload = event.wire_payload()
-            peer = self.peer
-            if peer.keep_frames:
-                peer.capture.frames.append(Frame("server", event.opcode, payload, peer._now()))
-            peer.record("server", event.opcode, payload)
-            # Bytes as they are, whatever the opcode: no decoding to str and back.
-            await peer.ws.send(payload, text=event.opcode == "text")
+            await self.peer.send(event.wire_payload(), opcode=event.opcode)
             self.sent += 1
             self.server.consumed += 1
             return
@@ -731,18 +643,8 @@ class _Replay:
         assert self.run_end is not None
         self.run_received += count
         if self.run_received - self.run_total > self.run_tolerance:
-            step = self.recorded.steps[self.run_end - 1]
-            await self.mismatch(
-                [
-                    Difference(
-                        "realtimeInput.audio",
-                        f"{self.run_total} bytes of {self.run_mime} in a row",
-                        f"{self.run_received} bytes so far",
-                    )
-                ],
-                step.frame,
-                payload,
-            )
+            got = f"{self.run_received} bytes so far"
+            await self.run_mismatch(self.run_end - 1, got, payload)
         steps = self.recorded.steps
         while self.pos < self.run_end:
             step = steps[self.pos]
@@ -765,21 +667,17 @@ class _Replay:
         """A non-audio frame ends the run: the totals must agree."""
         assert self.run_end is not None
         if abs(self.run_total - self.run_received) > self.run_tolerance:
-            step = self.recorded.steps[self.pos]
-            await self.mismatch(
-                [
-                    Difference(
-                        "realtimeInput.audio",
-                        f"{self.run_total} bytes of {self.run_mime} in a row",
-                        f"{self.run_received} bytes, then {_kind(payload)}",
-                    )
-                ],
-                step.frame,
-                payload,
-            )
+            got = f"{self.run_received} bytes, then {_kind(payload)}"
+            await self.run_mismatch(self.pos, got, payload)
         end, self.run_end = self.run_end, None
         while self.pos < end:
             await self.consume(self.recorded.steps[self.pos])
+
+    async def run_mismatch(self, index: int, got: str, payload: bytes) -> NoReturn:
+        """The run's audio total is off: fail at step ``index`` with what came (``got``)."""
+        expected = f"{self.run_total} bytes of {self.run_mime} in a row"
+        difference = Difference("realtimeInput.audio", expected, got)
+        await self.mismatch([difference], self.recorded.steps[index].frame, payload)
 
     # -- failing ----------------------------------------------------------------------
 

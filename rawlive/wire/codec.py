@@ -20,11 +20,18 @@ The same walk is the strict mode of the auditor: :func:`unknown_paths` and
 (``serverContent.modelTurn.parts[].fooBar``), which lenient decoding keeps out
 of the way instead of failing on them.
 
+The spellings proto3 JSON allows are normalised here and nowhere else:
+:func:`camel_case` for keys, :func:`standard_base64` and
+:func:`decode_base64` for bytes, and :func:`canonical` for comparing two
+frames that mean the same to the server (the replay's ``strict`` matcher and
+the conformance tests).
+
 Invalid input never escapes as anything but :class:`rawlive.DecodeError`.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import enum
 import re
@@ -46,8 +53,12 @@ from rawlive.wire import types as t
 
 __all__ = [
     "ClientMessageLike",
+    "JsonNumber",
     "WireReport",
+    "camel_case",
+    "canonical",
     "convert",
+    "decode_base64",
     "decode_client_message",
     "decode_server_message",
     "encode",
@@ -55,6 +66,7 @@ __all__ = [
     "encode_server_message",
     "inspect_frame",
     "mime_rate",
+    "standard_base64",
     "to_builtins",
     "unknown_paths",
 ]
@@ -221,7 +233,8 @@ def encode_server_message(message: t.LiveServerMessage) -> bytes:
 # ---------------------------------------------------------------------------
 
 
-def _to_camel(name: str) -> str:
+def camel_case(name: str) -> str:
+    """A key in lowerCamelCase (``mime_type``: ``mimeType``); camelCase keys stay as they are."""
     head, *rest = name.split("_")
     return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
@@ -325,6 +338,25 @@ class WireReport:
 _URLSAFE = str.maketrans("-_", "+/")
 
 
+def standard_base64(text: str) -> str:
+    """Base64 in the standard alphabet with its padding, from either alphabet, padded or not.
+
+    proto3 JSON allows URL-safe and unpadded base64 (the SDK sends it); the
+    fast decoder takes the standard padded form only. Nothing is validated.
+    """
+    if "-" in text or "_" in text:  # a search is cheaper than translating a long text
+        text = text.translate(_URLSAFE)
+    return text + "=" * (-len(text) % 4)
+
+
+def decode_base64(text: str) -> bytes:
+    """The bytes of base64 in either alphabet, padded or not; :class:`DecodeError` if not base64."""
+    try:
+        return base64.b64decode(standard_base64(text), validate=True)
+    except ValueError as exc:
+        raise DecodeError(f"invalid base64: {exc}") from None
+
+
 def _walk(value: Any, node: _Node, path: str, report: WireReport | None) -> Any:
     kind = node.kind
     if value is None:
@@ -363,16 +395,12 @@ def _walk(value: Any, node: _Node, path: str, report: WireReport | None) -> Any:
     if kind == "bytes":
         if not isinstance(value, str):
             return value
-        text = value
-        if "-" in text or "_" in text:
-            if report is not None:
+        if report is not None:
+            if "-" in value or "_" in value:
                 report.urlsafe_base64.append(path)
-            text = text.translate(_URLSAFE)
-        if len(text) % 4:
-            if report is not None:
+            if len(value) % 4:
                 report.unpadded_base64.append(path)
-            text += "=" * (-len(text) % 4)
-        return text
+        return standard_base64(value)
     if kind == "enum":
         if (
             report is not None
@@ -603,3 +631,87 @@ def unknown_paths(
     :class:`DecodeError` if the frame is not a message at all.
     """
     return inspect_frame(data, direction=direction)[1].unknown_paths()
+
+
+# ---------------------------------------------------------------------------
+# Canonical JSON: what two frames must share to mean the same to the server
+# ---------------------------------------------------------------------------
+
+# The bytes fields the conformance rules decode: ``data`` under these keys, and these keys.
+_BLOB_PARENTS = frozenset({"inlineData", "audio", "video", "mediaChunks"})
+_BYTES_KEYS = frozenset({"thoughtSignature", "imageData", "voiceSampleAudio", "consentAudio"})
+# Caller data: keys kept as written, numbers compared by value, nothing decoded.
+_USER_DATA_KEYS = frozenset({"args", "labels", "partMetadata"})
+
+
+@dataclasses.dataclass(frozen=True)
+class JsonNumber:
+    """A JSON number in canonical form, compared by value (``40 == 40.0``; a bool is not one)."""
+
+    value: int | float
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _number(value: int | float) -> JsonNumber:
+    if isinstance(value, float) and value.is_integer():
+        return JsonNumber(int(value))
+    return JsonNumber(value)
+
+
+def _canonical_base64(text: str) -> bytes | str:
+    try:
+        return decode_base64(text)
+    except DecodeError:
+        return text  # not base64: compared as text
+
+
+def _user_data(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _user_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_user_data(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _number(value)
+    return value
+
+
+def canonical(value: Any, key: str | None = None) -> Any:
+    """A parsed JSON frame (or part of one, under ``key``) in canonical form.
+
+    The conformance rules (``shared/conformance/README.md``): keys become
+    lowerCamelCase except inside user data (``args``, ``labels``,
+    ``partMetadata``, a function response's ``response``, any ``*JsonSchema``,
+    a schema's ``properties`` names); base64 at bytes fields becomes bytes
+    (text when it is not base64); numbers become :class:`JsonNumber`. Two
+    frames that mean the same to the server's proto3 JSON parser have equal
+    canonical forms, whatever their key spelling, base64 alphabet, number
+    form, key order and whitespace.
+    """
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for raw_key, item in value.items():
+            sub = camel_case(raw_key)
+            if (
+                sub in _USER_DATA_KEYS
+                or sub.endswith("JsonSchema")
+                # ``response`` is caller data in a FunctionResponse, a Schema elsewhere.
+                or (sub == "response" and key in ("functionResponses", "functionResponse"))
+            ):
+                out[sub] = _user_data(item)
+            elif sub == "properties" and isinstance(item, dict):
+                # A schema's properties: the names are the caller's, the values schemas.
+                out[sub] = {name: canonical(s, "properties") for name, s in item.items()}
+            elif isinstance(item, str) and (
+                sub in _BYTES_KEYS or (sub == "data" and key in _BLOB_PARENTS)
+            ):
+                out[sub] = _canonical_base64(item)
+            else:
+                out[sub] = canonical(item, sub)
+        return out
+    if isinstance(value, list):
+        return [canonical(item, key) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _number(value)
+    return value
