@@ -41,7 +41,6 @@ import dataclasses
 import html
 import math
 import os
-import struct
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -406,6 +405,8 @@ class _Reader:
 
     def end_clips(self, turn: TurnSpan) -> None:
         """Close the turn's audio clips: embed them while the page's audio budget lasts."""
+        from rawlive.media import audio
+
         for side in ("user", "model"):
             seconds = self.audio_seconds[side]
             if seconds <= 0:
@@ -416,7 +417,7 @@ class _Reader:
                 clip.elided = True
                 clip.note = f"{_dur(self.elided[side])} of audio elided in the recording"
             else:
-                wav = _wav(b"".join(self.pcm[side]), rate)
+                wav = audio.wav_bytes(b"".join(self.pcm[side]), rate)
                 size = 22 + 4 * math.ceil(len(wav) / 3)  # the data URI's length
                 if size <= self.remaining:
                     self.remaining -= size
@@ -657,26 +658,6 @@ def read_timeline(
 # ---------------------------------------------------------------------------
 # Audio and numbers
 # ---------------------------------------------------------------------------
-
-
-def _wav(pcm: bytes, rate: int) -> bytes:
-    header = struct.pack(
-        "<4sI4s4sIHHIIHH4sI",
-        b"RIFF",
-        36 + len(pcm),
-        b"WAVE",
-        b"fmt ",
-        16,
-        1,
-        1,
-        rate,
-        rate * 2,
-        2,
-        16,
-        b"data",
-        len(pcm),
-    )
-    return header + pcm
 
 
 def _mb(size: float) -> str:
