@@ -1,1022 +1,37 @@
-"""``rawlive report``: a recorded session as one self-contained HTML page.
+"""The report's HTML page: one self-contained file made of a timeline and an audit.
 
-This module owns the page. :func:`read_timeline` reads a cassette once and
-places what happened on one time axis: both sides' audio (as loudness
-envelopes, in blocks of 10 ms), transcripts, model text, tool calls with
-their round trips, control events (``setupComplete``, ``interrupted``,
-``generationComplete``, ``turnComplete``, ``goAway``, resumption, connects
-and closes) and the turns, each with its clips of user and model audio.
-:func:`render_report` adds the audit of the same cassette
-(:func:`rawlive.tools.audit.audit_cassette`: findings, per-turn latencies, token
-usage) and writes the HTML; :func:`write_report` saves it.
-
-The page asks for nothing: CSS and SVG are inline, there is no script, no
-font and no URL but ``data:`` audio and ``#`` references, and a
-Content-Security-Policy forbids the browser any other load. Every string
-from the recording goes through a :class:`rawlive.wire.endpoints.Redactor` that
-learns the credentials in the cassette's header and connections (as
-:func:`rawlive.tools.audit.audit_cassette` does), so no key or token is printed
-even from a cassette written by hand.
-
-Sizes stay bounded whatever the session's length: the timeline is at most
-:data:`MAX_PLOT_WIDTH` pixels wide, each envelope is one SVG path of one
-point per :data:`ENVELOPE_BIN_PX` pixels, and audio is embedded (16-bit WAV
-``data:`` URIs) turn by turn until :data:`DEFAULT_AUDIO_LIMIT` bytes of the
-page hold audio; the page lists every clip it left out. Elided audio
-(``record_elide_audio``) is drawn as hatched spans and is not playable.
-
-Placement: a user audio chunk is drawn as captured just before it was
-sent (ending at its frame's time, later when audio came faster than real
-time); model audio plays from its arrival, queued behind the audio before
-it, and an ``interrupted`` stops what was still queued (the turn's clip
-keeps all that arrived). Turns end at each ``turnComplete``; the latency
-bracket of a turn runs from the end of the user's input to the first reply
-audio, as the audit measures it.
+:func:`render_report` reads a cassette into a
+:class:`~rawlive.tools.report.reading.Timeline`, audits it
+(:func:`rawlive.tools.audit.audit_cassette`: findings, per-turn latencies,
+percentiles), and lays both out: notes on what happened, the SVG timeline,
+the findings, the turns with their audio, token usage, the connections and
+the session's facts. The page asks for nothing (inline CSS and SVG, no
+script, a Content-Security-Policy that forbids any load) and prints every
+recorded string redacted. :func:`write_report` saves it whole or not at all.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import html
-import math
 import os
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from rawlive import files
 from rawlive._version import __version__
-from rawlive.cassette import (
-    CassetteHeader,
-    CassetteReader,
-    CloseEvent,
-    ConnectEvent,
-    EndEvent,
-    FrameEvent,
-    TruncatedCassetteWarning,
-)
-from rawlive.core.protocol import NORMAL_CLOSE_CODES, close_hint
-from rawlive.errors import DecodeError, ServerErrorPayload
+from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
 from rawlive.tools.audit import MAX_FINDINGS_PER_RULE, SEVERITIES, Report, Turn, audit_cassette
-from rawlive.wire import codec, endpoints
-from rawlive.wire import types as lt
+from rawlive.tools.report.envelopes import FLOOR_DB
+from rawlive.tools.report.reading import DEFAULT_AUDIO_LIMIT, Clip, Timeline, read_timeline
+from rawlive.tools.report.svg import LANES, Plot
+from rawlive.tools.report.text import clean, dur, esc, mb, secs
+from rawlive.wire import endpoints
 
-if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
+__all__ = ["Written", "render_report", "write_report"]
 
-__all__ = [
-    "DEFAULT_AUDIO_LIMIT",
-    "ENVELOPE_BIN_PX",
-    "MAX_PLOT_WIDTH",
-    "Clip",
-    "Timeline",
-    "read_timeline",
-    "render_report",
-    "write_report",
-]
-
-#: Bytes of the page that embedded audio may take (base64 WAV): about 2 min 20 s
-#: of 16 kHz user audio or 1 min 34 s of 24 kHz model audio. ``rawlive report
-#: --audio-limit MB`` changes it.
-DEFAULT_AUDIO_LIMIT = 6_000_000
-#: The widest the timeline's plot gets, in CSS pixels (a longer session gets fewer per second).
-MAX_PLOT_WIDTH = 24_000
-#: The narrowest.
-MIN_PLOT_WIDTH = 960
-#: Pixels per second when the session fits between the two.
-PX_PER_SECOND = 60.0
-#: One envelope point per this many pixels.
-ENVELOPE_BIN_PX = 2.0
-#: Loudness is measured in blocks of this many seconds before it is binned for drawing.
-BLOCK_SECONDS = 0.01
-#: Transcript fragments closer than this (s) join into one label.
-FRAGMENT_GAP = 2.0
-#: The envelope's floor: this loud (dBFS) and below draws as silence.
-FLOOR_DB = -60.0
 #: Audit findings listed one by one (the rest are counted by rule).
 MAX_FINDINGS = 300
-
-
-# ---------------------------------------------------------------------------
-# What the timeline holds
-# ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Mark:
-    """A moment on a lane: a control event (``kind`` is its CSS class)."""
-
-    t: float
-    kind: str
-    label: str
-    detail: str
-    error: bool = False
-
-
-@dataclasses.dataclass
-class Span:
-    """A labelled stretch of time on a lane: a transcript, model text, a tool call."""
-
-    lane: str
-    start: float
-    end: float
-    kind: str
-    text: str
-    detail: str = ""
-    turn: int | None = None
-    rtt: float | None = None
-
-
-@dataclasses.dataclass
-class Clip:
-    """One turn's audio of one side, and whether (and why not) it is embedded."""
-
-    side: str
-    seconds: float
-    rate: int
-    elided: bool = False
-    data_uri: str | None = None
-    note: str = ""
-
-
-@dataclasses.dataclass
-class TurnSpan:
-    """One turn as the timeline sees it; :attr:`audit` holds the audit's latencies."""
-
-    index: int
-    connection: int
-    start: float
-    end: float | None = None
-    #: The connection its ``turnComplete`` came on (a resumed session may change it mid-turn).
-    end_connection: int | None = None
-    last: float = 0.0
-    interrupted: bool = False
-    user_text: list[str] = dataclasses.field(default_factory=list)
-    input_text: list[str] = dataclasses.field(default_factory=list)
-    output_text: list[str] = dataclasses.field(default_factory=list)
-    model_text: list[str] = dataclasses.field(default_factory=list)
-    tools: list[str] = dataclasses.field(default_factory=list)
-    tokens: int = 0
-    clips: list[Clip] = dataclasses.field(default_factory=list)
-    #: When the first reply audio arrived.
-    first_audio: float | None = None
-    #: The end of the user's speech before it: the last voiced audio block (``None``: no
-    #: voiced audio, e.g. text input, or the audio was elided).
-    speech_end: float | None = None
-    audit: Turn | None = None
-
-    @property
-    def latency(self) -> tuple[float, float, str] | None:
-        """The bracket: (start, end, basis); from the end of speech, else of input (audit)."""
-        audit = self.audit
-        end = self.first_audio
-        if (
-            end is None
-            and audit is not None
-            and audit.user_end_t is not None
-            and audit.first_reply_audio is not None
-        ):
-            end = audit.user_end_t + audit.first_reply_audio
-        if end is None:
-            return None
-        if self.speech_end is not None:
-            return self.speech_end, end, "speech"
-        if audit is not None and audit.user_end_t is not None:
-            return audit.user_end_t, end, "input"
-        return None
-
-
-@dataclasses.dataclass
-class Connection:
-    """One WebSocket connection of the session."""
-
-    number: int
-    opened: float | None = None
-    setup_t: float | None = None
-    setup_complete_t: float | None = None
-    resumed: bool = False
-    go_away_t: float | None = None
-    time_left: float | None = None
-    closed: float | None = None
-    code: int | None = None
-    reason: str = ""
-    by: str | None = None
-
-
-@dataclasses.dataclass
-class Envelope:
-    """Loudness of one side: mean squares of :data:`BLOCK_SECONDS` blocks at their times."""
-
-    times: list[Any] = dataclasses.field(default_factory=list)
-    sums: list[Any] = dataclasses.field(default_factory=list)
-    counts: list[Any] = dataclasses.field(default_factory=list)
-    rates: list[int] = dataclasses.field(default_factory=list)
-    #: (start, end) of audio whose samples were elided from the recording.
-    elided: list[list[float]] = dataclasses.field(default_factory=list)
-    cursor: float = 0.0
-    seconds: float = 0.0
-    first: float | None = None
-    end: float = 0.0
-
-
-@dataclasses.dataclass
-class Timeline:
-    """Everything :func:`read_timeline` placed on the time axis."""
-
-    path: str
-    header: CassetteHeader
-    #: The credentials found in the cassette's URLs and headers, kept out of the page.
-    redact: endpoints.Redactor
-    #: The time axis: the recording's length, or longer when audio plays past its end.
-    duration: float = 0.0
-    #: The time of the last event: how long the recording lasted.
-    recorded: float = 0.0
-    frames: dict[str, int] = dataclasses.field(default_factory=lambda: {"client": 0, "server": 0})
-    connections: dict[int, Connection] = dataclasses.field(default_factory=dict)
-    marks: list[Mark] = dataclasses.field(default_factory=list)
-    ticks: dict[str, list[float]] = dataclasses.field(default_factory=dict)
-    spans: list[Span] = dataclasses.field(default_factory=list)
-    turns: list[TurnSpan] = dataclasses.field(default_factory=list)
-    user: Envelope = dataclasses.field(default_factory=Envelope)
-    model: Envelope = dataclasses.field(default_factory=Envelope)
-    truncated: bool = False
-    complete: bool = False
-    unreadable: str | None = None
-    undecodable: int = 0
-    left_out: list[tuple[int, Clip]] = dataclasses.field(default_factory=list)
-    audio_limit: int = DEFAULT_AUDIO_LIMIT
-    audio_embedded: int = 0
-
-
-# ---------------------------------------------------------------------------
-# Reading: one pass over the cassette
-# ---------------------------------------------------------------------------
-
-
-def _rate(mime: str | None, default: int) -> int:
-    return codec.mime_rate(mime) or default
-
-
-def _is_audio(blob: lt.Blob | None) -> bool:
-    return blob is not None and (blob.mime_type or "").startswith("audio/")
-
-
-def _clean(text: str, limit: int = 400) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _fmt_args(args: dict[str, Any] | None) -> str:
-    if not args:
-        return ""
-    parts = [f"{k}={msgspec.json.encode(v).decode()}" for k, v in args.items()]
-    return _clean(", ".join(parts), 120)
-
-
-class _Reader:
-    """Builds a :class:`Timeline` from events, in recording order."""
-
-    def __init__(self, timeline: Timeline) -> None:
-        self.tl = timeline
-        self.turn: TurnSpan | None = None
-        self.open_calls: dict[str, Span] = {}
-        self.fragments: dict[str, Span] = {}
-        self.pcm: dict[str, list[bytes]] = {"user": [], "model": []}
-        self.rates: dict[str, int | None] = {"user": None, "model": None}
-        self.elided: dict[str, float] = {"user": 0.0, "model": 0.0}
-        self.audio_seconds: dict[str, float] = {"user": 0.0, "model": 0.0}
-        # Model audio placed in the current turn: (start, end, index into the envelope lists).
-        self.model_placed: list[tuple[float, float, int]] = []
-        self.remaining = timeline.audio_limit
-        # The end of the last voiced user audio of the turn, and whether some was elided.
-        self.voiced_end: float | None = None
-        self.user_elided = False
-        from rawlive.media import vad
-
-        # A 10 ms block as loud as the VAD's default end-of-speech level counts as speech.
-        self.voiced = 10 ** (vad.DEFAULT_END_THRESHOLD_DBFS / 10)
-
-    # -- plumbing -----------------------------------------------------------
-
-    def at(self, t: float) -> None:
-        self.tl.duration = max(self.tl.duration, t)
-
-    def conn(self, number: int) -> Connection:
-        found = self.tl.connections.get(number)
-        if found is None:
-            found = self.tl.connections[number] = Connection(number)
-        return found
-
-    def mark(self, t: float, kind: str, label: str, detail: str = "", error: bool = False) -> None:
-        self.tl.marks.append(Mark(t, kind, label, detail or label, error))
-
-    def tick(self, t: float, kind: str) -> None:
-        self.tl.ticks.setdefault(kind, []).append(t)
-
-    def current_turn(self, t: float, connection: int) -> TurnSpan:
-        if self.turn is None:
-            self.turn = TurnSpan(len(self.tl.turns) + 1, connection, t, last=t)
-            self.tl.turns.append(self.turn)
-        self.turn.last = max(self.turn.last, t)
-        return self.turn
-
-    def fragment(self, lane: str, kind: str, t: float, text: str, turn: TurnSpan) -> None:
-        """Join transcript or text fragments into one span per stretch of speech."""
-        span = self.fragments.get(kind)
-        if span is not None and span.turn == turn.index and t - span.end <= FRAGMENT_GAP:
-            span.end = t
-            span.text += text
-            return
-        span = Span(lane, t, t, kind, text, turn=turn.index)
-        self.fragments[kind] = span
-        self.tl.spans.append(span)
-
-    # -- audio --------------------------------------------------------------
-
-    def audio(self, side: str, t: float, blob: lt.Blob, elided: bool, turn: TurnSpan) -> None:
-        import numpy as np
-
-        data = blob.data or b""
-        default = 16_000 if side == "user" else 24_000
-        rate = _rate(blob.mime_type, default)
-        samples = len(data) // 2
-        seconds = samples / rate
-        env = self.tl.user if side == "user" else self.tl.model
-        # User audio was captured before it was sent; model audio plays from its arrival.
-        start = max(t - seconds if side == "user" else t, env.cursor)
-        env.cursor = start + seconds
-        env.seconds += seconds
-        if side == "user" and start < turn.start:  # the turn began when this audio was spoken
-            turn.start = max(start, 0.0)
-        env.first = start if env.first is None else env.first
-        env.end = max(env.end, env.cursor)
-        self.audio_seconds[side] += seconds
-        if side == "model" and turn.first_audio is None and (elided or samples):
-            turn.first_audio = t
-            turn.speech_end = None if self.user_elided else self.voiced_end
-        if elided:
-            self.elided[side] += seconds
-            self.user_elided = self.user_elided or side == "user"
-            spans = env.elided
-            if spans and start - spans[-1][1] < 0.05:
-                spans[-1][1] = max(spans[-1][1], start + seconds)
-            else:
-                spans.append([start, start + seconds])
-        elif samples:
-            pcm = np.frombuffer(data, dtype="<i2", count=samples).astype(np.float32)
-            block = max(1, int(rate * BLOCK_SECONDS))
-            starts = np.arange(0, samples, block)
-            sums = np.add.reduceat(np.square(pcm / 32768.0), starts)
-            counts = np.diff(np.append(starts, samples))
-            env.times.append(start + starts / rate)
-            env.sums.append(sums)
-            env.counts.append(counts)
-            env.rates.append(rate)
-            if side == "user" and turn.first_audio is None:
-                loud = np.flatnonzero(sums >= self.voiced * counts)
-                if len(loud):
-                    self.voiced_end = start + (starts[loud[-1]] + counts[loud[-1]]) / rate
-            if self.rates[side] is None:
-                self.rates[side] = rate
-            if rate == self.rates[side]:
-                self.pcm[side].append(data[: samples * 2])
-        if side == "model" and (elided or samples):
-            index = -1 if elided else len(env.times) - 1
-            self.model_placed.append((start, start + seconds, index))
-
-    def interrupt(self, t: float) -> None:
-        """The client stops playing: model audio queued after ``t`` is never heard."""
-        env = self.tl.model
-        for _start, end, index in reversed(self.model_placed):
-            if end <= t:
-                break
-            if index >= 0:
-                keep = env.times[index] < t
-                env.times[index] = env.times[index][keep]
-                env.sums[index] = env.sums[index][keep]
-                env.counts[index] = env.counts[index][keep]
-        for span in env.elided:
-            span[1] = min(span[1], max(span[0], t))
-        env.cursor = min(env.cursor, max(t, 0.0))
-
-    def end_clips(self, turn: TurnSpan) -> None:
-        """Close the turn's audio clips: embed them while the page's audio budget lasts."""
-        from rawlive.media import audio
-
-        for side in ("user", "model"):
-            seconds = self.audio_seconds[side]
-            if seconds <= 0:
-                continue
-            rate = self.rates[side] or (16_000 if side == "user" else 24_000)
-            clip = Clip(side, seconds, rate)
-            if self.elided[side] > 0:
-                clip.elided = True
-                clip.note = f"{_dur(self.elided[side])} of audio elided in the recording"
-            else:
-                wav = audio.wav_bytes(b"".join(self.pcm[side]), rate)
-                size = 22 + 4 * math.ceil(len(wav) / 3)  # the data URI's length
-                if size <= self.remaining:
-                    self.remaining -= size
-                    self.tl.audio_embedded += size
-                    clip.data_uri = "data:audio/wav;base64," + base64.b64encode(wav).decode()
-                else:
-                    clip.note = (
-                        f"not embedded: {_mb(size)} MB would pass the page's audio limit "
-                        f"of {_mb(self.tl.audio_limit)} MB"
-                    )
-                    self.tl.left_out.append((turn.index, clip))
-            turn.clips.append(clip)
-            self.pcm[side] = []
-            self.rates[side] = None
-            self.elided[side] = 0.0
-            self.audio_seconds[side] = 0.0
-        self.model_placed = []
-
-    def finish_turn(self, t: float) -> None:
-        turn = self.turn
-        if turn is None:
-            return
-        turn.end = t
-        self.end_clips(turn)
-        self.turn = None
-        self.fragments.clear()
-        self.voiced_end = None
-        self.user_elided = False
-
-    # -- events -------------------------------------------------------------
-
-    def feed(self, event: ConnectEvent | FrameEvent | CloseEvent | EndEvent) -> None:
-        self.at(event.t)
-        if isinstance(event, ConnectEvent):
-            conn = self.conn(event.connection)
-            conn.opened = event.t
-            self.tl.redact.learn(event.url, event.headers)
-            self.mark(event.t, "connect", f"connect #{event.connection}", f"{event.url}")
-        elif isinstance(event, FrameEvent):
-            self.tl.frames[event.sender] += 1
-            self.frame(event)
-        elif isinstance(event, CloseEvent):
-            self.close(event)
-        elif isinstance(event, EndEvent):
-            self.tl.complete = True
-
-    def close(self, event: CloseEvent) -> None:
-        conn = self.conn(event.connection)
-        conn.closed, conn.code, conn.reason, conn.by = event.t, event.code, event.reason, event.by
-        by = f"by the {event.by}" if event.by else "dropped"
-        hint = close_hint(event.code, event.reason)
-        detail = f"connection {event.connection} closed {by} with {event.code}"
-        detail += f": {event.reason}" if event.reason else ""
-        detail += f" ({hint})" if hint else ""
-        error = event.code not in NORMAL_CLOSE_CODES
-        self.mark(event.t, "close", f"close {event.code}", detail, error=error)
-        for span in self.open_calls.values():
-            span.end = event.t
-            span.text += " (unanswered)"
-        self.open_calls.clear()
-
-    def frame(self, event: FrameEvent) -> None:
-        elided = event.elided > 0
-        try:
-            payload = event.wire_payload()
-            if event.sender == "client":
-                self.client(event, codec.decode_client_message(payload), elided)
-            else:
-                self.server(event, codec.decode_server_message(payload), elided)
-        except ServerErrorPayload as exc:
-            self.mark(event.t, "error", "error", f"the server sent an error: {exc}", error=True)
-        except (DecodeError, msgspec.DecodeError, ValueError, TypeError, KeyError) as exc:
-            self.tl.undecodable += 1
-            detail = f"{event.sender} frame ({event.kind}) does not decode: {exc}"
-            self.mark(event.t, "invalid", "invalid frame", detail, error=True)
-
-    def client(self, event: FrameEvent, msg: lt.LiveClientMessage, elided: bool) -> None:
-        t, number = event.t, event.connection
-        if msg.setup is not None:
-            conn = self.conn(number)
-            conn.setup_t = t if conn.setup_t is None else conn.setup_t
-            resumption = msg.setup.session_resumption
-            conn.resumed = bool(resumption is not None and resumption.handle)
-            self.tick(t, "setup")
-        rt = msg.realtime_input
-        if rt is not None:
-            blobs = [rt.audio] if _is_audio(rt.audio) else []
-            blobs += [b for b in rt.media_chunks or [] if _is_audio(b)]
-            for blob in blobs:
-                assert blob is not None
-                self.audio("user", t, blob, elided, self.current_turn(t, number))
-            if rt.text:
-                turn = self.current_turn(t, number)
-                turn.user_text.append(rt.text)
-                self.tl.spans.append(Span("input", t, t, "user-text", rt.text, turn=turn.index))
-            if rt.audio_stream_end:
-                self.mark(t, "stream-end", "audioStreamEnd")
-            if rt.activity_start is not None:
-                self.mark(t, "activity", "activityStart")
-            if rt.activity_end is not None:
-                self.mark(t, "activity", "activityEnd")
-            if rt.video is not None:
-                self.tick(t, "video")
-        content = msg.client_content
-        if content is not None:
-            texts = [p.text for c in content.turns or [] for p in c.parts or [] if p.text]
-            if texts:
-                turn = self.current_turn(t, number)
-                text = " / ".join(texts)
-                turn.user_text.append(text)
-                self.tl.spans.append(Span("input", t, t, "user-text", text, turn=turn.index))
-        if msg.tool_response is not None:
-            for fr in msg.tool_response.function_responses or []:
-                span = self.open_calls.pop(fr.id or "", None)
-                if span is None:
-                    self.mark(t, "tool", f"response {fr.name or '?'}", "for no open call")
-                    continue
-                span.end = t
-                span.rtt = t - span.start
-                span.text += f" → {_dur(span.rtt)}"
-                span.detail += f"\nresponse after {_dur(span.rtt)}: " + _clean(
-                    msgspec.json.encode(fr.response).decode(), 300
-                )
-                if self.turn is not None:
-                    self.turn.tools.append(f"{fr.name or '?'} {_dur(span.rtt)}")
-        if msg.context_update is not None:
-            self.mark(t, "control", "contextUpdate")
-
-    def server(self, event: FrameEvent, msg: lt.LiveServerMessage, elided: bool) -> None:
-        t, number = event.t, event.connection
-        if msg.setup_complete is not None:
-            conn = self.conn(number)
-            if conn.setup_complete_t is None:
-                conn.setup_complete_t = t
-            self.mark(t, "setup", "setupComplete", f"connection {number} ready")
-        if msg.tool_call is not None:
-            turn = self.current_turn(t, number)
-            for call in msg.tool_call.function_calls or []:
-                name = call.name or "?"
-                args = _fmt_args(call.args)
-                span = Span("tools", t, t, "tool", f"{name}({args})", turn=turn.index)
-                span.detail = f"toolCall {name} id={call.id}: {args}"
-                self.tl.spans.append(span)
-                self.open_calls[call.id or f"#{len(self.tl.spans)}"] = span
-        if msg.tool_call_cancellation is not None:
-            for call_id in msg.tool_call_cancellation.ids or []:
-                cancelled = self.open_calls.pop(call_id, None)
-                if cancelled is not None:
-                    cancelled.end = t
-                    cancelled.text += " (cancelled)"
-            self.mark(t, "tool", "toolCallCancellation")
-        sc = msg.server_content
-        if sc is not None:
-            self.content(t, number, sc, elided)
-        if msg.usage_metadata is not None and self.tl.turns:
-            turn = self.turn or self.tl.turns[-1]
-            turn.tokens += msg.usage_metadata.total_token_count or 0
-        if msg.go_away is not None:
-            left = msg.go_away.time_left
-            conn = self.conn(number)
-            conn.go_away_t = t
-            conn.time_left = None if left is None else left.total_seconds()
-            label = "goAway" if left is None else f"goAway {_dur(left.total_seconds())} left"
-            self.mark(t, "goaway", label, f"{label} (connection {number})")
-        update = msg.session_resumption_update
-        if update is not None:
-            self.tick(t, "resumable" if update.resumable else "not-resumable")
-        if msg.voice_activity is not None or msg.voice_activity_detection_signal is not None:
-            self.tick(t, "vad")
-
-    def content(self, t: float, number: int, sc: lt.LiveServerContent, elided: bool) -> None:
-        parts = sc.model_turn.parts or [] if sc.model_turn is not None else []
-        for part in parts:
-            turn = self.current_turn(t, number)
-            if _is_audio(part.inline_data):
-                assert part.inline_data is not None
-                self.audio("model", t, part.inline_data, elided, turn)
-            if part.text:
-                kind = "thought" if part.thought else "model-text"
-                if not part.thought:
-                    turn.model_text.append(part.text)
-                self.fragment("text", kind, t, part.text, turn)
-        if sc.input_transcription is not None and sc.input_transcription.text:
-            turn = self.current_turn(t, number)
-            turn.input_text.append(sc.input_transcription.text)
-            self.fragment("input", "input", t, sc.input_transcription.text, turn)
-        if sc.output_transcription is not None and sc.output_transcription.text:
-            turn = self.current_turn(t, number)
-            turn.output_text.append(sc.output_transcription.text)
-            self.fragment("output", "output", t, sc.output_transcription.text, turn)
-        if sc.interrupted:
-            self.current_turn(t, number).interrupted = True
-            self.interrupt(t)
-            self.mark(t, "interrupted", "interrupted", "interrupted: the user spoke over the model")
-        if sc.generation_complete:
-            self.mark(t, "generation", "generationComplete")
-        if sc.turn_complete:
-            self.current_turn(t, number).end_connection = number
-            self.mark(t, "turn-complete", "turnComplete")
-            self.finish_turn(t)
-
-
-def read_timeline(
-    path: str | os.PathLike[str], *, audio_limit: int = DEFAULT_AUDIO_LIMIT
-) -> Timeline:
-    """Read a cassette into a :class:`Timeline`, embedding audio up to ``audio_limit`` bytes.
-
-    Raises :class:`OSError` when the file cannot be read and
-    :class:`rawlive.DecodeError` when it is not a cassette (bad header). A
-    cut-off last line or an unreadable line ends the timeline there, and the
-    timeline says so (:attr:`Timeline.truncated`, :attr:`Timeline.unreadable`).
-    """
-    with CassetteReader(path) as reader:
-        header = reader.header
-        redact = endpoints.Redactor()
-        redact.learn(header.url, header.headers)
-        timeline = Timeline(str(path), header, redact, audio_limit=max(0, audio_limit))
-        builder = _Reader(timeline)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", TruncatedCassetteWarning)
-            try:
-                for event in reader:
-                    builder.feed(event)
-            except DecodeError as exc:
-                timeline.unreadable = str(exc)
-        timeline.truncated = reader.truncated
-        timeline.complete = reader.complete
-    if builder.turn is not None:  # an unfinished last turn: its audio is still worth hearing
-        builder.end_clips(builder.turn)
-    for span in builder.open_calls.values():
-        span.end = timeline.duration
-        span.text += " (unanswered)"
-    timeline.recorded = timeline.duration
-    timeline.duration = max(timeline.duration, timeline.user.end, timeline.model.end)
-    return timeline
-
-
-# ---------------------------------------------------------------------------
-# Audio and numbers
-# ---------------------------------------------------------------------------
-
-
-def _mb(size: float) -> str:
-    return f"{size / 1_000_000:.1f}"
-
-
-def _dur(seconds: float | None) -> str:
-    """A duration for people: ``0.68 ms``, ``412 ms``, ``1.24 s``, ``2 min 05 s``."""
-    if seconds is None:
-        return "–"
-    if seconds < 0:
-        return "-" + _dur(-seconds)
-    if seconds < 0.01:
-        return f"{seconds * 1000:.2f} ms"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.2f} s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)} min {rest:02.0f} s"
-
-
-def _secs(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds:.6f}"
-
-
-# ---------------------------------------------------------------------------
-# Drawing the timeline
-# ---------------------------------------------------------------------------
-
-_CHAR_PX = 6.3  # the width of an average character of the 11 px label font
-_ROW = 14
-
-
-@dataclasses.dataclass(frozen=True)
-class _Lane:
-    key: str
-    title: str
-    height: int
-    rows: int = 1
-
-
-_LANES = (
-    _Lane("turns", "Turns", 24),
-    _Lane("user-audio", "User audio", 56),
-    _Lane("input", "Input transcript", 2 * _ROW + 8, 2),
-    _Lane("latency", "Latency", 30),
-    _Lane("model-audio", "Model audio", 56),
-    _Lane("output", "Output transcript", 2 * _ROW + 8, 2),
-    _Lane("text", "Model text", 2 * _ROW + 8, 2),
-    _Lane("tools", "Tool calls", 2 * _ROW + 8, 2),
-    _Lane("control", "Control", 3 * _ROW + 14, 3),
-)
-_AXIS = 22
-
-
-def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-class _Plot:
-    """The SVG of the timeline: lanes stacked on one time axis."""
-
-    def __init__(self, timeline: Timeline) -> None:
-        self.tl = timeline
-        span = max(timeline.duration, 1e-3)
-        width = min(max(span * PX_PER_SECOND, MIN_PLOT_WIDTH), MAX_PLOT_WIDTH)
-        self.left, self.right = 24.0, 80.0
-        self.scale = width / span
-        self.width = self.left + width + self.right
-        self.top: dict[str, float] = {}
-        y = float(_AXIS)
-        for lane in _LANES:
-            self.top[lane.key] = y
-            y += lane.height
-        self.height = y + 4
-        self.out: list[str] = []
-
-    def x(self, t: float) -> float:
-        return self.left + t * self.scale
-
-    def text(self, text: str) -> str:
-        return _esc(self.tl.redact(text))
-
-    # -- labels -------------------------------------------------------------
-
-    @staticmethod
-    def _fit(text: str, px: float) -> str:
-        chars = int(px / _CHAR_PX)
-        if len(text) <= chars:
-            return text
-        return "" if chars < 3 else text[: chars - 1] + "…"
-
-    def pack(
-        self, items: list[tuple[float, float, str]], rows: int, max_px: float = 320
-    ) -> list[tuple[int, str]]:
-        """Rows and fitted texts for labels at ``x`` (sorted), bars ending at ``x_end``."""
-        placed: list[tuple[int, str]] = []
-        row_end = [-1e9] * rows
-        last: list[int | None] = [None] * rows
-        for x, x_end, text in items:
-            row = next((r for r in range(rows) if row_end[r] <= x), None)
-            if row is None:  # every row is taken here: shorten the label before in the emptiest
-                row = min(range(rows), key=lambda r: row_end[r])
-                prev = last[row]
-                if prev is not None:
-                    prev_x = items[prev][0]
-                    placed[prev] = (row, self._fit(placed[prev][1], x - prev_x - 6))
-            label = self._fit(text, max_px)
-            placed.append((row, label))
-            last[row] = len(placed) - 1
-            row_end[row] = max(x + len(label) * _CHAR_PX + 8, x_end + 2)
-        return placed
-
-    # -- the parts ----------------------------------------------------------
-
-    def axis(self) -> None:
-        span = self.tl.duration
-        target = 110 / self.scale  # seconds between ticks, about 110 px apart
-        step = 10 ** math.floor(math.log10(target)) if target > 0 else 1
-        for factor in (1, 2, 5, 10):
-            if step * factor >= target:
-                step *= factor
-                break
-        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-        grid, labels = [], []
-        count = int(span / step + 1e-9) + 1
-        for i in range(count + 1):
-            t = i * step
-            if t > span + step * 1e-6:
-                break
-            x = self.x(t)
-            grid.append(f"M{x:.1f},{_AXIS - 4}V{self.height - 4:.0f}")
-            if step >= 1 and span >= 60:
-                minutes, seconds = divmod(round(t), 60)
-                hours, minutes = divmod(minutes, 60)
-                label = (
-                    f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-                )
-            else:
-                label = f"{t:.{decimals}f} s"
-            labels.append(f'<text x="{x:.1f}" y="14">{label}</text>')
-        self.out.append(f'<g class="axis"><path class="grid" d="{"".join(grid)}"/>')
-        self.out.extend(labels)
-        self.out.append("</g>")
-
-    def turn_bands(self) -> None:
-        top = self.top["turns"]
-        bottom = self.height - 4
-        self.out.append('<g class="lane" data-lane="turns">')
-        for turn in self.tl.turns:
-            end = turn.end if turn.end is not None else self.tl.duration
-            x1, x2 = self.x(turn.start), self.x(end)
-            state = "complete" if turn.end is not None else "unfinished"
-            title = f"turn {turn.index} (connection {turn.connection}): {turn.start:.3f} s to "
-            title += f"{end:.3f} s" + ("" if turn.end is not None else " (no turnComplete)")
-            if turn.interrupted:
-                title += ", interrupted"
-            css = "band odd" if turn.index % 2 else "band"
-            self.out.append(
-                f'<g class="turn {state}" data-turn="{turn.index}" '
-                f'data-start="{_secs(turn.start)}" data-end="{_secs(end)}">'
-                f"<title>{_esc(title)}</title>"
-                f'<rect class="{css}" x="{x1:.1f}" y="{top:.0f}" width="{max(x2 - x1, 1):.1f}" '
-                f'height="{bottom - top:.0f}"/>'
-                f'<text x="{x1 + 3:.1f}" y="{top + 15:.0f}">{turn.index}</text></g>'
-            )
-        self.out.append("</g>")
-
-    def envelope(self, key: str, env: Envelope) -> None:
-        import numpy as np
-
-        top = self.top[key]
-        lane = next(lane for lane in _LANES if lane.key == key)
-        mid = top + lane.height / 2
-        half = lane.height / 2 - 4
-        self.out.append(f'<g class="lane" data-lane="{key}">')
-        self.out.append(
-            f'<path class="mid" d="M{self.left:.0f},{mid:.1f}H{self.width - self.right:.0f}"/>'
-        )
-        if not env.times and not env.elided:
-            self.out.append(
-                f'<text class="none" x="{self.left + 4:.0f}" y="{mid - 4:.0f}">no audio</text>'
-            )
-        for start, end in env.elided:
-            x1, x2 = self.x(start), self.x(end)
-            self.out.append(
-                f'<rect class="elided" x="{x1:.1f}" y="{top + 4:.0f}" '
-                f'width="{max(x2 - x1, 1):.1f}" height="{lane.height - 8}">'
-                "<title>audio elided in the recording: "
-                f"{_dur(end - start)} at {start:.3f} s</title></rect>"
-            )
-        if env.times:
-            times: NDArray[np.float64] = np.concatenate(env.times)
-            sums: NDArray[np.float64] = np.concatenate(env.sums).astype(np.float64)
-            counts: NDArray[np.float64] = np.concatenate(env.counts).astype(np.float64)
-            rates = np.concatenate(
-                [
-                    np.full(len(c), r, dtype=np.float64)
-                    for c, r in zip(env.counts, env.rates, strict=True)
-                ]
-            )
-            bin_s = max(ENVELOPE_BIN_PX / self.scale, BLOCK_SECONDS)
-            bins = max(1, math.ceil(self.tl.duration / bin_s) + 2)
-            first = np.clip((times / bin_s).astype(np.int64), 0, bins - 1)
-            energy = np.bincount(first, weights=sums, minlength=bins)
-            samples = np.bincount(first, weights=counts, minlength=bins)
-            # Bins a block covers without starting in it take the level of the bin before.
-            last = np.clip(((times + counts / rates) / bin_s - 1e-9).astype(np.int64), 0, bins - 1)
-            edges = np.bincount(first, minlength=bins + 1) - np.bincount(
-                last + 1, minlength=bins + 1
-            )
-            covered = np.cumsum(edges)[:bins] > 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                db = 10 * np.log10(np.where(samples > 0, energy / np.maximum(samples, 1), 0.0))
-            level = np.clip((db - FLOOR_DB) / -FLOOR_DB, 0.0, 1.0)
-            source = np.maximum.accumulate(np.where(samples > 0, np.arange(bins), 0))
-            level = np.where(covered, level[source], np.nan)
-            self._envelope_path(key, level, bin_s, mid, half)
-        self.out.append("</g>")
-
-    def _envelope_path(
-        self, key: str, level: NDArray[Any], bin_s: float, mid: float, half: float
-    ) -> None:
-        """One closed path per run of bins with audio: the upper half, mirrored by ``<use>``."""
-        import numpy as np
-
-        present = ~np.isnan(level)
-        if not present.any():
-            return
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], present.astype(np.int8), [0]))))
-        runs, base = [], []
-        for first, stop in zip(edges[::2], edges[1::2], strict=True):
-            xs = self.left + (np.arange(first, stop + 1) * bin_s) * self.scale
-            ys = mid - level[first:stop] * half
-            x0, x1 = xs[0], xs[-1]
-            base.append(f"M{x0:.1f},{mid - 0.6:.1f}H{x1:.1f}V{mid + 0.6:.1f}H{x0:.1f}Z")
-            steps = "".join(
-                f"L{x:.1f},{y:.1f}L{x2:.1f},{y:.1f}"
-                for x, x2, y in zip(xs[:-1], xs[1:], ys, strict=True)
-            )
-            runs.append(f"M{x0:.1f},{mid:.1f}{steps}L{x1:.1f},{mid:.1f}Z")
-        ident = f"env-{key}"
-        self.out.append(f'<path class="present" d="{"".join(base)}"/>')
-        self.out.append(f'<path id="{ident}" class="env" d="{"".join(runs)}"/>')
-        self.out.append(f'<use href="#{ident}" transform="matrix(1 0 0 -1 0 {2 * mid:.1f})"/>')
-
-    def spans(self, key: str, spans: list[Span]) -> None:
-        lane = next(lane for lane in _LANES if lane.key == key)
-        top = self.top[key] + 4
-        spans = sorted(spans, key=lambda s: s.start)
-        items = [(self.x(s.start), self.x(s.end), self.tl.redact(_clean(s.text))) for s in spans]
-        self.out.append(f'<g class="lane" data-lane="{key}">')
-        for span, (row, label), (x1, x2, _) in zip(
-            spans, self.pack(items, lane.rows), items, strict=True
-        ):
-            y = top + row * _ROW
-            detail = span.detail or span.text
-            rtt = f' data-rtt="{_secs(span.rtt)}"' if span.rtt is not None else ""
-            self.out.append(
-                f'<g class="span {span.kind}"{rtt}><title>{self.text(_clean(detail, 2000))}'
-                f" ({span.start:.3f} s)</title>"
-                f'<rect x="{x1:.1f}" y="{y:.0f}" width="{max(x2 - x1, 2):.1f}" '
-                f'height="{_ROW - 2}"/>'
-                f'<text x="{x1 + 2:.1f}" y="{y + _ROW - 4:.0f}">{_esc(label)}</text></g>'
-            )
-        self.out.append("</g>")
-
-    def latency(self) -> None:
-        top = self.top["latency"]
-        self.out.append('<g class="lane" data-lane="latency">')
-        for turn in self.tl.turns:
-            bracket = turn.latency
-            if bracket is None:
-                continue
-            start, end, basis = bracket
-            value = end - start
-            x1, x2 = self.x(start), self.x(end)
-            label = _dur(value)
-            since = "the end of the user's speech" if basis == "speech" else "the end of the input"
-            title = (
-                f"turn {turn.index}: {label} from {since} ({start:.3f} s) "
-                f"to the first reply audio ({end:.3f} s)"
-            )
-            audit = turn.audit
-            measured = None if audit is None else audit.first_reply_audio
-            self.out.append(
-                f'<g class="latency" data-turn="{turn.index}" data-latency="{_secs(value)}" '
-                f'data-basis="{basis}" data-from="{_secs(start)}" data-to="{_secs(end)}" '
-                f'data-audit-latency="{_secs(measured)}">'
-                f"<title>{_esc(title)}</title>"
-                f'<path d="M{x1:.1f},{top + 4:.0f}V{top + 12:.0f}H{x2:.1f}V{top + 4:.0f}"/>'
-                f'<text x="{(x1 + x2) / 2:.1f}" y="{top + 25:.0f}">{label}</text></g>'
-            )
-        self.out.append("</g>")
-
-    def control(self) -> None:
-        lane = next(lane for lane in _LANES if lane.key == "control")
-        top = self.top["control"]
-        marks = sorted(self.tl.marks, key=lambda m: m.t)
-        items = [(self.x(m.t), self.x(m.t), m.label) for m in marks]
-        self.out.append('<g class="lane" data-lane="control">')
-        for kind, times in sorted(self.tl.ticks.items()):
-            d = "".join(f"M{self.x(t):.1f},{top + 2:.0f}v6" for t in times)
-            what = {
-                "resumable": "sessionResumptionUpdate (resumable)",
-                "not-resumable": "sessionResumptionUpdate (not resumable)",
-                "setup": "setup sent",
-                "video": "video frame sent",
-                "vad": "voice activity signal",
-            }.get(kind, kind)
-            self.out.append(
-                f'<path class="tick {kind}" d="{d}"><title>{len(times)} × {what}</title></path>'
-            )
-        for mark, (row, label), (x, _, _) in zip(
-            marks, self.pack(items, lane.rows, 220), items, strict=True
-        ):
-            y = top + 10 + row * _ROW
-            css = f"mark {mark.kind}" + (" error" if mark.error else "")
-            self.out.append(
-                f'<g class="{css}"><title>{self.text(mark.detail)} ({mark.t:.3f} s)</title>'
-                f'<path d="M{x:.1f},{top + 8:.0f}V{top + lane.height - 2:.0f}"/>'
-                f'<text x="{x + 2:.1f}" y="{y + _ROW - 4:.0f}">{self.text(label)}</text></g>'
-            )
-        self.out.append("</g>")
-
-    def render(self) -> str:
-        self.out.append(
-            f'<svg class="plot" width="{self.width:.0f}" height="{self.height:.0f}" '
-            f'viewBox="0 0 {self.width:.0f} {self.height:.0f}" role="img" '
-            f'data-px-per-second="{self.scale:.6f}" data-origin="{self.left:.0f}" '
-            f'aria-label="timeline of the session">'
-        )
-        self.out.append(
-            '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
-            'patternTransform="rotate(45)"><rect width="3" height="6" class="hatch"/>'
-            "</pattern></defs>"
-        )
-        self.turn_bands()
-        for lane in _LANES:
-            self.out.append(
-                f'<path class="sep" d="M0,{self.top[lane.key] + lane.height:.0f}'
-                f'H{self.width:.0f}"/>'
-            )
-        self.axis()
-        self.envelope("user-audio", self.tl.user)
-        self.spans("input", [s for s in self.tl.spans if s.lane == "input"])
-        self.latency()
-        self.envelope("model-audio", self.tl.model)
-        for key in ("output", "text", "tools"):
-            self.spans(key, [s for s in self.tl.spans if s.lane == key])
-        self.control()
-        self.out.append("</svg>")
-        return "".join(self.out)
-
-
-# ---------------------------------------------------------------------------
-# The page
-# ---------------------------------------------------------------------------
 
 _CSS = """
 :root{--fg:#1d2430;--muted:#5b6576;--line:#d9dee7;--user:#2f6fdf;--model:#d9572b;
@@ -1087,7 +102,7 @@ class _Page:
         self.out: list[str] = []
 
     def t(self, text: str) -> str:
-        return _esc(self.tl.redact(text))
+        return esc(self.tl.redact(text))
 
     def w(self, text: str) -> None:
         self.out.append(text)
@@ -1162,9 +177,9 @@ class _Page:
             notes.append(
                 (
                     "warning",
-                    f"{len(tl.left_out)} audio clip(s) ({_dur(seconds)}) are not embedded: "
-                    f"the page holds at most {_mb(tl.audio_limit)} MB of audio "
-                    f"({_mb(tl.audio_embedded)} MB used; rawlive report --audio-limit MB "
+                    f"{len(tl.left_out)} audio clip(s) ({dur(seconds)}) are not embedded: "
+                    f"the page holds at most {mb(tl.audio_limit)} MB of audio "
+                    f"({mb(tl.audio_embedded)} MB used; rawlive report --audio-limit MB "
                     "changes it). The turn table says which.",
                 )
             )
@@ -1190,7 +205,7 @@ class _Page:
                 0,
                 (
                     "ok",
-                    f"{turns} turn(s) over {len(conns)} connection(s) in {_dur(tl.recorded)}; "
+                    f"{turns} turn(s) over {len(conns)} connection(s) in {dur(tl.recorded)}; "
                     f"the last connection {ending}.",
                 ),
             )
@@ -1211,7 +226,7 @@ class _Page:
         self.w(f"<title>rawlive report: {self.t(name)}</title><style>{_CSS}</style></head><body>")
         self.w(f"<header><h1>Session report: {self.t(name)}</h1>")
         self.w(
-            f'<p class="sub">{self.t(model)} · {_dur(tl.recorded)} · {len(tl.turns)} turn(s) · '
+            f'<p class="sub">{self.t(model)} · {dur(tl.recorded)} · {len(tl.turns)} turn(s) · '
             f"{len(tl.connections)} connection(s) · {self.report.count('error')} error(s), "
             f"{self.report.count('warning')} warning(s) in the audit</p></header>"
         )
@@ -1221,10 +236,10 @@ class _Page:
         self.w("</section>")
 
     def timeline(self) -> None:
-        plot = _Plot(self.tl)
+        plot = Plot(self.tl)
         svg = plot.render()
         self.w('<section id="timeline"><h2>Timeline</h2><div class="tl"><div class="lane-names">')
-        for lane in _LANES:
+        for lane in LANES:
             self.w(
                 f'<div data-lane-name="{lane.key}" style="height:{lane.height}px">'
                 f"{lane.title}</div>"
@@ -1249,7 +264,7 @@ class _Page:
         if len(report.findings) > MAX_FINDINGS or report.not_shown():
             rules = ", ".join(f"{rule} × {n}" for rule, n in sorted(report.rule_counts.items()))
             self.w(
-                f"<p>By rule: {_esc(rules)}. Listed: the first {MAX_FINDINGS_PER_RULE} of each "
+                f"<p>By rule: {esc(rules)}. Listed: the first {MAX_FINDINGS_PER_RULE} of each "
                 f"rule, {MAX_FINDINGS} at most; <code>rawlive audit --findings-per-rule 0</code> "
                 "lists them all.</p>"
             )
@@ -1258,8 +273,8 @@ class _Page:
             self.w("<th>section</th><th>conn</th><th>t (s)</th><th>message</th></tr>")
             for f in report.findings[:MAX_FINDINGS]:
                 self.w(
-                    f'<tr class="{f.severity}" data-rule="{_esc(f.rule)}"><td>{f.severity}</td>'
-                    f'<td class="rule">{_esc(f.rule)}</td><td class="rule">{_esc(f.section)}</td>'
+                    f'<tr class="{f.severity}" data-rule="{esc(f.rule)}"><td>{f.severity}</td>'
+                    f'<td class="rule">{esc(f.rule)}</td><td class="rule">{esc(f.section)}</td>'
                     f'<td class="num">{"" if f.connection is None else f.connection}</td>'
                     f'<td class="num">{"" if f.t is None else f"{f.t:.3f}"}</td>'
                     f"<td>{self.t(f.message)}</td></tr>"
@@ -1270,7 +285,7 @@ class _Page:
             self.w("<table><tr><th>from</th><th>path</th><th>count</th><th>first t (s)</th></tr>")
             for d in report.drift:
                 self.w(
-                    f"<tr><td>{_esc(d.direction)}</td><td>{self.t(d.path)}</td>"
+                    f"<tr><td>{esc(d.direction)}</td><td>{self.t(d.path)}</td>"
                     f'<td class="num">{d.count}</td><td class="num">{d.first_t:.3f}</td></tr>'
                 )
             self.w("</table>")
@@ -1278,13 +293,13 @@ class _Page:
 
     def clip(self, clip: Clip) -> str:
         who = "user" if clip.side == "user" else "model"
-        head = f'<div class="clip" data-clip="{who}">{who}, {_dur(clip.seconds)}'
+        head = f'<div class="clip" data-clip="{who}">{who}, {dur(clip.seconds)}'
         if clip.data_uri is not None:
             return (
                 f'{head}<audio controls preload="none" src="{clip.data_uri}" '
                 f'title="{who} audio, {clip.rate} Hz"></audio></div>'
             )
-        return f"{head}: {_esc(clip.note)}</div>"
+        return f"{head}: {esc(clip.note)}</div>"
 
     def turns(self) -> None:
         self.w('<section id="turns"><h2>Turns</h2>')
@@ -1320,15 +335,15 @@ class _Page:
                 f'<td class="num">{turn.index}</td>',
                 f'<td class="num">{turn.connection}</td>',
                 f'<td class="num">{turn.start:.3f}</td>',
-                f'<td class="said">{self.t(_clean(said, 600))}</td>',
-                f'<td class="said">{self.t(_clean(reply.strip(), 600))}</td>',
+                f'<td class="said">{self.t(clean(said, 600))}</td>',
+                f'<td class="said">{self.t(clean(reply.strip(), 600))}</td>',
             ]
             bracket = turn.latency
             latency = None if bracket is None else bracket[1] - bracket[0]
             basis = "" if bracket is None else f' data-basis="{bracket[2]}"'
             cells.append(
-                f'<td class="num" data-metric="reply_latency" data-seconds="{_secs(latency)}"'
-                f"{basis}>{_dur(latency)}</td>"
+                f'<td class="num" data-metric="reply_latency" data-seconds="{secs(latency)}"'
+                f"{basis}>{dur(latency)}</td>"
             )
             for name in (
                 "first_input_transcription",
@@ -1338,7 +353,7 @@ class _Page:
             ):
                 value = None if a is None else getattr(a, name)
                 cells.append(
-                    f'<td class="num" data-metric="{name}" data-seconds="{_secs(value)}">'
+                    f'<td class="num" data-metric="{name}" data-seconds="{secs(value)}">'
                     f"{'–' if value is None else f'{value:.3f}'}</td>"
                 )
             cells.append(f"<td>{self.t(', '.join(turn.tools))}</td>")
@@ -1369,7 +384,7 @@ class _Page:
         self.w("<table><tr><th>modality</th><th>prompt</th><th>response</th></tr>")
         for modality in modalities:
             self.w(
-                f'<tr data-modality="{_esc(modality)}"><td>{_esc(modality)}</td>'
+                f'<tr data-modality="{esc(modality)}"><td>{esc(modality)}</td>'
                 f'<td class="num">{m.prompt_tokens.get(modality, 0)}</td>'
                 f'<td class="num">{m.response_tokens.get(modality, 0)}</td></tr>'
             )
@@ -1389,13 +404,13 @@ class _Page:
         self.w("<th>close</th><th>what it means</th></tr>")
         for c in conns:
             ready = (
-                _dur(c.setup_complete_t - c.setup_t)
+                dur(c.setup_complete_t - c.setup_t)
                 if c.setup_complete_t is not None and c.setup_t is not None
                 else "never"
             )
             go_away = "" if c.go_away_t is None else f"at {c.go_away_t:.3f} s"
             if c.go_away_t is not None and c.time_left is not None:
-                go_away += f", timeLeft {_dur(c.time_left)}"
+                go_away += f", timeLeft {dur(c.time_left)}"
             if c.code is None:
                 close, hint = "not closed in the recording", ""
             else:
@@ -1422,7 +437,7 @@ class _Page:
             ("model", h.model or "unknown"),
             ("endpoint", h.url or "unknown"),
             ("API version", h.api_version or "unknown"),
-            ("duration", f"{_dur(tl.recorded)} ({tl.recorded:.6f} s)"),
+            ("duration", f"{dur(tl.recorded)} ({tl.recorded:.6f} s)"),
             ("recorded", f"{h.created} by rawlive {h.rawlive_version}"),
             (
                 "frames",
@@ -1430,7 +445,7 @@ class _Page:
             ),
             (
                 "audio",
-                f"user {_dur(tl.user.seconds)}, model {_dur(tl.model.seconds)}"
+                f"user {dur(tl.user.seconds)}, model {dur(tl.model.seconds)}"
                 + (" (elided in the recording)" if h.elide_audio else ""),
             ),
             ("complete", "yes (end event)" if tl.complete else "no"),
@@ -1439,12 +454,10 @@ class _Page:
             rows.append(("headers", "; ".join(f"{k}: {v}" for k, v in headers)))
         for key, value in h.meta.items():
             text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
-            rows.append((f"meta.{key}", _clean(text, 300)))
+            rows.append((f"meta.{key}", clean(text, 300)))
         self.w('<section id="facts"><h2>Session facts</h2><table>')
         for name, value in rows:
-            self.w(
-                f'<tr data-fact="{_esc(name)}"><th>{_esc(name)}</th><td>{self.t(value)}</td></tr>'
-            )
+            self.w(f'<tr data-fact="{esc(name)}"><th>{esc(name)}</th><td>{self.t(value)}</td></tr>')
         self.w("</table></section>")
 
     def render(self) -> str:
