@@ -375,22 +375,23 @@ class _Page:
         self.w("</section>")
 
     def tokens(self) -> None:
-        m = self.report.metrics
+        usage = self.tl.usage
         self.w('<section id="tokens"><h2>Token usage</h2>')
-        modalities = sorted(set(m.prompt_tokens) | set(m.response_tokens))
-        if not modalities and not m.total_tokens:
+        if not usage.reports:
             self.w("<p>No usageMetadata was received.</p></section>")
             return
+        prompt, response = usage.prompt_by_modality, usage.response_by_modality
         self.w("<table><tr><th>modality</th><th>prompt</th><th>response</th></tr>")
-        for modality in modalities:
+        for modality in sorted(set(prompt) | set(response)):
+            name = self.t(modality)  # a recording's own spelling, redacted as every string
             self.w(
-                f'<tr data-modality="{esc(modality)}"><td>{esc(modality)}</td>'
-                f'<td class="num">{m.prompt_tokens.get(modality, 0)}</td>'
-                f'<td class="num">{m.response_tokens.get(modality, 0)}</td></tr>'
+                f'<tr data-modality="{name}"><td>{name}</td>'
+                f'<td class="num">{prompt.get(modality, 0)}</td>'
+                f'<td class="num">{response.get(modality, 0)}</td></tr>'
             )
         self.w(
             f'<tr><th>total tokens</th><td class="num" colspan="2" data-total-tokens>'
-            f"{m.total_tokens}</td></tr></table></section>"
+            f"{usage.total_tokens}</td></tr></table></section>"
         )
 
     def connections(self) -> None:

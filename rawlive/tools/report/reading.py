@@ -31,6 +31,7 @@ from rawlive.cassette import (
     FrameEvent,
     TruncatedCassetteWarning,
 )
+from rawlive.core import state as core
 from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
 from rawlive.errors import DecodeError, ServerErrorPayload
 from rawlive.tools.audit import Turn
@@ -97,16 +98,21 @@ class Clip:
 
 @dataclasses.dataclass
 class TurnSpan:
-    """One turn as the timeline sees it; :attr:`audit` holds the audit's latencies."""
+    """One turn as the timeline sees it: from its first event (or the speech that led to it).
+
+    Where it ends and whether it was interrupted are the session core's
+    (:attr:`exchange`); :attr:`audit` holds the audit's latencies.
+    """
 
     index: int
     connection: int
     start: float
-    end: float | None = None
+    #: The core's exchange it shows: the one its ``turnComplete`` ended, else the one
+    #: under way on the connection of its latest event.
+    exchange: core.Turn | None = None
     #: The connection its ``turnComplete`` came on (a resumed session may change it mid-turn).
     end_connection: int | None = None
     last: float = 0.0
-    interrupted: bool = False
     user_text: list[str] = dataclasses.field(default_factory=list)
     input_text: list[str] = dataclasses.field(default_factory=list)
     output_text: list[str] = dataclasses.field(default_factory=list)
@@ -122,8 +128,18 @@ class TurnSpan:
     audit: Turn | None = None
 
     @property
+    def end(self) -> float | None:
+        """When ``turnComplete`` ended it (``None``: not in the recording)."""
+        return None if self.exchange is None else self.exchange.complete
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the user cut the reply short (``interrupted``)."""
+        return self.exchange is not None and self.exchange.interrupted
+
+    @property
     def latency(self) -> tuple[float, float, str] | None:
-        """The bracket: (start, end, basis); from the end of speech, else of input (audit)."""
+        """The bracket: (start, end, basis); from the end of speech, else of the user's input."""
         audit = self.audit
         end = self.first_audio
         if (
@@ -137,8 +153,9 @@ class TurnSpan:
             return None
         if self.speech_end is not None:
             return self.speech_end, end, "speech"
-        if audit is not None and audit.user_end_t is not None:
-            return audit.user_end_t, end, "input"
+        user_end = None if self.exchange is None else self.exchange.user_end
+        if user_end is not None:
+            return user_end, end, "input"
         return None
 
 
@@ -151,12 +168,23 @@ class Connection:
     setup_t: float | None = None
     setup_complete_t: float | None = None
     resumed: bool = False
-    go_away_t: float | None = None
-    time_left: float | None = None
     closed: float | None = None
     code: int | None = None
     reason: str = ""
     by: str | None = None
+    #: The session core fed every message of the connection that decoded: its turns,
+    #: tool calls, token usage and ``goAway``.
+    session: core.SessionState = dataclasses.field(default_factory=core.SessionState)
+
+    @property
+    def go_away_t(self) -> float | None:
+        """When a ``goAway`` came (the last one)."""
+        return None if self.session.go_away is None else self.session.go_away[0]
+
+    @property
+    def time_left(self) -> float | None:
+        """The ``timeLeft`` it gave (seconds)."""
+        return None if self.session.go_away is None else self.session.go_away[1]
 
 
 @dataclasses.dataclass
@@ -187,6 +215,14 @@ class Timeline:
     audio_limit: int = DEFAULT_AUDIO_LIMIT
     audio_embedded: int = 0
 
+    @property
+    def usage(self) -> core.UsageTotals:
+        """Token usage over the session: its connections' totals (the core's sums)."""
+        total = core.UsageTotals()
+        for connection in self.connections.values():
+            total.merge(connection.session.usage)
+        return total
+
 
 # ---------------------------------------------------------------------------
 # Reading: one pass over the cassette
@@ -207,7 +243,8 @@ class _Reader:
     def __init__(self, timeline: Timeline) -> None:
         self.tl = timeline
         self.turn: TurnSpan | None = None
-        self.open_calls: dict[str, Span] = {}
+        # The span of each tool call the core holds open, by connection and ledger key.
+        self.calls: dict[tuple[int, str], Span] = {}
         self.fragments: dict[str, Span] = {}
         self.pcm: dict[str, list[bytes]] = {"user": [], "model": []}
         self.rates: dict[str, int | None] = {"user": None, "model": None}
@@ -246,6 +283,7 @@ class _Reader:
             self.turn = TurnSpan(len(self.tl.turns) + 1, connection, t, last=t)
             self.tl.turns.append(self.turn)
         self.turn.last = max(self.turn.last, t)
+        self.turn.exchange = self.conn(connection).session.turn
         return self.turn
 
     def fragment(self, lane: str, kind: str, t: float, text: str, turn: TurnSpan) -> None:
@@ -330,11 +368,11 @@ class _Reader:
             self.audio_seconds[side] = 0.0
         self.model_placed = []
 
-    def finish_turn(self, t: float) -> None:
-        turn = self.turn
-        if turn is None:
-            return
-        turn.end = t
+    def finish_turn(self, t: float, exchange: core.Turn, connection: int) -> None:
+        """The core ended an exchange at ``t`` (``turnComplete``): so ends the turn."""
+        turn = self.current_turn(t, connection)
+        turn.exchange = exchange
+        turn.end_connection = connection
         self.end_clips(turn)
         self.turn = None
         self.fragments.clear()
@@ -368,10 +406,15 @@ class _Reader:
         detail += f" ({hint})" if hint else ""
         error = event.code not in NORMAL_CLOSE_CODES
         self.mark(event.t, "close", f"close {event.code}", detail, error=error)
-        for span in self.open_calls.values():
-            span.end = event.t
-            span.text += " (unanswered)"
-        self.open_calls.clear()
+        self.unanswered(conn, event.t)
+
+    def unanswered(self, conn: Connection, t: float) -> None:
+        """The connection is gone: the calls still open on it were never answered."""
+        for call in conn.session.tools.discard():
+            span = self.calls.pop((conn.number, call.key), None)
+            if span is not None:
+                span.end = t
+                span.text += " (unanswered)"
 
     def frame(self, event: FrameEvent) -> None:
         elided = event.elided > 0
@@ -390,8 +433,9 @@ class _Reader:
 
     def client(self, event: FrameEvent, msg: lt.LiveClientMessage, elided: bool) -> None:
         t, number = event.t, event.connection
+        conn = self.conn(number)
+        answers = conn.session.client(msg, t)
         if msg.setup is not None:
-            conn = self.conn(number)
             conn.setup_t = t if conn.setup_t is None else conn.setup_t
             resumption = msg.setup.session_resumption
             conn.resumed = bool(resumption is not None and resumption.handle)
@@ -424,26 +468,39 @@ class _Reader:
                 turn.user_text.append(text)
                 self.tl.spans.append(Span("input", t, t, "user-text", text, turn=turn.index))
         if msg.tool_response is not None:
-            for fr in msg.tool_response.function_responses or []:
-                span = self.open_calls.pop(fr.id or "", None)
-                if span is None:
-                    self.mark(t, "tool", f"response {fr.name or '?'}", "for no open call")
-                    continue
-                span.end = t
-                span.rtt = t - span.start
-                span.text += f" → {dur(span.rtt)}"
-                span.detail += f"\nresponse after {dur(span.rtt)}: " + clean(
-                    msgspec.json.encode(fr.response).decode(), 300
-                )
-                if self.turn is not None:
-                    self.turn.tools.append(f"{fr.name or '?'} {dur(span.rtt)}")
+            responses = msg.tool_response.function_responses or []
+            for fr, (answer, key) in zip(responses, answers, strict=True):
+                self.response(t, number, fr, answer, key)
         if msg.context_update is not None:
             self.mark(t, "control", "contextUpdate")
 
+    def response(
+        self, t: float, number: int, fr: lt.FunctionResponse, answer: core.Answer, key: str
+    ) -> None:
+        """A function response, as the core's ledger took it (``answer``)."""
+        name = fr.name or "?"
+        span = self.calls.get((number, key))
+        if span is None or answer not in (core.Answer.SETTLED, core.Answer.CONTINUING):
+            self.mark(t, "tool", f"response {name}", f"for no open call ({answer.value})")
+            return
+        after = dur(t - span.start)
+        payload = clean(msgspec.json.encode(fr.response).decode(), 300)
+        if answer is core.Answer.CONTINUING:
+            span.detail += f"\nresponse after {after}, more to come: {payload}"
+            return
+        del self.calls[(number, key)]
+        span.end = t
+        span.rtt = t - span.start
+        span.text += f" → {after}"
+        span.detail += f"\nresponse after {after}: {payload}"
+        if self.turn is not None:
+            self.turn.tools.append(f"{name} {after}")
+
     def server(self, event: FrameEvent, msg: lt.LiveServerMessage, elided: bool) -> None:
         t, number = event.t, event.connection
+        conn = self.conn(number)
+        finished = conn.session.server(msg, t)
         if msg.setup_complete is not None:
-            conn = self.conn(number)
             if conn.setup_complete_t is None:
                 conn.setup_complete_t = t
             self.mark(t, "setup", "setupComplete", f"connection {number} ready")
@@ -455,26 +512,29 @@ class _Reader:
                 span = Span("tools", t, t, "tool", f"{name}({args})", turn=turn.index)
                 span.detail = f"toolCall {name} id={call.id}: {args}"
                 self.tl.spans.append(span)
-                self.open_calls[call.id or f"#{len(self.tl.spans)}"] = span
+                key = core.call_key(call.id, call.name)
+                if key is not None:  # in the core's ledger (a call with no id nor name is not)
+                    self.calls[(number, key)] = span
         if msg.tool_call_cancellation is not None:
             for call_id in msg.tool_call_cancellation.ids or []:
-                cancelled = self.open_calls.pop(call_id, None)
-                if cancelled is not None:
+                cancelled = self.calls.get((number, call_id))
+                if cancelled is not None and call_id not in conn.session.tools.open:
+                    del self.calls[(number, call_id)]
                     cancelled.end = t
                     cancelled.text += " (cancelled)"
             self.mark(t, "tool", "toolCallCancellation")
         sc = msg.server_content
         if sc is not None:
             self.content(t, number, sc, elided)
+        if finished is not None:
+            self.mark(t, "turn-complete", "turnComplete")
+            self.finish_turn(t, finished, number)
         if msg.usage_metadata is not None and self.tl.turns:
             turn = self.turn or self.tl.turns[-1]
             turn.tokens += msg.usage_metadata.total_token_count or 0
         if msg.go_away is not None:
-            left = msg.go_away.time_left
-            conn = self.conn(number)
-            conn.go_away_t = t
-            conn.time_left = None if left is None else left.total_seconds()
-            label = "goAway" if left is None else f"goAway {dur(left.total_seconds())} left"
+            left = conn.time_left
+            label = "goAway" if left is None else f"goAway {dur(left)} left"
             self.mark(t, "goaway", label, f"{label} (connection {number})")
         update = msg.session_resumption_update
         if update is not None:
@@ -503,15 +563,11 @@ class _Reader:
             turn.output_text.append(sc.output_transcription.text)
             self.fragment("output", "output", t, sc.output_transcription.text, turn)
         if sc.interrupted:
-            self.current_turn(t, number).interrupted = True
+            self.current_turn(t, number)
             self.interrupt(t)
             self.mark(t, "interrupted", "interrupted", "interrupted: the user spoke over the model")
         if sc.generation_complete:
             self.mark(t, "generation", "generationComplete")
-        if sc.turn_complete:
-            self.current_turn(t, number).end_connection = number
-            self.mark(t, "turn-complete", "turnComplete")
-            self.finish_turn(t)
 
 
 def read_timeline(
@@ -541,9 +597,8 @@ def read_timeline(
         timeline.complete = reader.complete
     if builder.turn is not None:  # an unfinished last turn: its audio is still worth hearing
         builder.end_clips(builder.turn)
-    for span in builder.open_calls.values():
-        span.end = timeline.duration
-        span.text += " (unanswered)"
+    for conn in timeline.connections.values():  # not closed in the recording
+        builder.unanswered(conn, timeline.duration)
     timeline.recorded = timeline.duration
     timeline.duration = max(timeline.duration, timeline.user.end, timeline.model.end)
     return timeline
