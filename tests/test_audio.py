@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import math
 import os
@@ -21,6 +22,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rawlive.errors import ConfigError
 from rawlive.media import audio
 
 
@@ -373,6 +375,31 @@ def test_the_wav_header_is_canonical(tmp_path: Path) -> None:
     assert (riff, data, len(raw)) == (36 + 8, 8, 52)
     info = sf.info(path)
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (16_000, 2, 2, "PCM_16")
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(16_000, 1), (24_000, 1), (8_000, 2)])
+def test_wav_bytes_is_a_wav_soundfile_reads_back(rate: int, channels: int) -> None:
+    """The one WAV format: bytes in memory (the report's clips) and the writer's file."""
+    pcm = audio.tone(250, rate=rate * channels)
+    data = audio.wav_bytes(pcm, rate, channels)
+    samples, read_rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
+    assert (read_rate, samples.shape[1]) == (rate, channels)
+    assert samples.tobytes() == pcm
+    assert sf.info(io.BytesIO(data)).subtype == "PCM_16"
+
+
+def test_wav_bytes_is_what_the_writer_writes(tmp_path: Path) -> None:
+    pcm = audio.tone(100, rate=16_000)
+    with audio.WavWriter(tmp_path / "x.wav", rate=16_000) as writer:
+        writer.write(pcm)
+    assert (tmp_path / "x.wav").read_bytes() == audio.wav_bytes(pcm, 16_000)
+
+
+def test_wav_bytes_rejects_a_bad_rate_or_a_part_frame() -> None:
+    with pytest.raises(ConfigError, match="rate and channels must be positive"):
+        audio.wav_bytes(b"", 0)
+    with pytest.raises(ConfigError, match="whole frames"):
+        audio.wav_bytes(b"\x00\x00\x00", 16_000)
 
 
 def test_the_wav_is_valid_between_the_steps_of_a_write(tmp_path: Path) -> None:

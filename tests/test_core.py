@@ -17,6 +17,7 @@ from rawlive.core.state import (
     UNSPECIFIED_MODALITY,
     Answer,
     SessionState,
+    UsageTotals,
     call_key,
 )
 from rawlive.wire import codec
@@ -410,3 +411,32 @@ def test_client_content_without_history_config_is_misplaced_on_31_only() -> None
     assert "without historyConfig" in (on_31.misplaced_client_content() or "")
     assert _state("models/gemini-live-2.5-flash").misplaced_client_content() is None
     assert _state("models/unknown").misplaced_client_content() is None
+
+
+def _usage(prompt: int, modality: str | None, response: int) -> t.UsageMetadata:
+    return t.UsageMetadata(
+        prompt_token_count=prompt,
+        response_token_count=response,
+        total_token_count=prompt + response,
+        prompt_tokens_details=[t.ModalityTokenCount(modality=modality, token_count=prompt)],
+        response_tokens_details=[t.ModalityTokenCount(modality="AUDIO", token_count=response)],
+    )
+
+
+def test_usage_totals_merge_as_if_one_had_taken_every_report() -> None:
+    """A session's totals from its connections' (the report keeps one state per connection)."""
+    reports = [_usage(10, "AUDIO", 4), _usage(3, None, 2), _usage(5, "TEXT", 1)]
+    one = UsageTotals()
+    for usage in reports:
+        one.add(usage)
+    first, second = UsageTotals(), UsageTotals()
+    first.add(reports[0])
+    second.add(reports[1])
+    second.add(reports[2])
+    merged = UsageTotals()
+    merged.merge(first)
+    merged.merge(second)
+    assert merged == one
+    assert merged.prompt_by_modality == {"AUDIO": 10, "MODALITY_UNSPECIFIED": 3, "TEXT": 5}
+    assert (merged.reports, merged.total_tokens) == (3, 25)
+    assert first.prompt_by_modality == {"AUDIO": 10}  # what was merged is left as it was

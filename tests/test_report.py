@@ -589,6 +589,7 @@ def test_secrets_in_a_hand_written_cassette_never_reach_the_page(tmp_path: Path)
     token = "auth_tokens/ephemeral.abcdef0123456789"
     url = f"wss://example.invalid/ws/x?key={key}&access_token={token}"
     said = {"serverContent": {"outputTranscription": {"text": f"your key is {key}"}}}
+    counted = {"usageMetadata": {"promptTokensDetails": [{"modality": key, "tokenCount": 1}]}}
     header = {
         **HEADER,
         "url": url,
@@ -602,6 +603,7 @@ def test_secrets_in_a_hand_written_cassette_never_reach_the_page(tmp_path: Path)
             header,
             {"type": "connect", "t": 0.0, "connection": 1, "url": url},
             _frame(0.1, "server", said),
+            _frame(0.15, "server", counted),
             {**close, "reason": f"bad {token}"},
         ],
     )
@@ -610,6 +612,61 @@ def test_secrets_in_a_hand_written_cassette_never_reach_the_page(tmp_path: Path)
     assert "ephemeral.abcdef" not in page and "HANDWRITTEN" not in page
     assert page.count("&lt;redacted&gt;") >= 5
     assert "your key is &lt;redacted&gt;" in page
+
+
+def _session(path: Path, *messages: tuple[float, str, dict[str, Any]]) -> Path:
+    """A one-connection cassette: setup, setupComplete, ``messages``, a normal close."""
+    lines = [HEADER, {"type": "connect", "t": 0.0, "connection": 1, "url": "ws://x"}]
+    lines += [_frame(0.01, "client", {"setup": {"model": HEADER["model"]}})]
+    lines += [_frame(0.02, "server", {"setupComplete": {}})]
+    lines += [_frame(t, sender, message) for t, sender, message in messages]
+    end = max((t for t, _, _ in messages), default=0.02) + 0.1
+    lines += [{"type": "close", "t": end, "connection": 1, "code": 1000, "by": "client"}]
+    return _cassette(path, lines)
+
+
+def test_a_tool_call_without_an_id_is_answered_by_a_response_without_one(tmp_path: Path) -> None:
+    """Vertex sends calls without an id: the session's core matches them by name."""
+    call = {"functionCalls": [{"name": "get_time", "args": {"zone": "UTC"}}]}
+    response = {"name": "get_time", "response": {"output": "noon"}}
+    cassette = _session(
+        tmp_path / "vertex.jsonl",
+        (0.10, "client", {"realtimeInput": {"text": "what time is it?"}}),
+        (0.50, "server", {"toolCall": call}),
+        (0.75, "client", {"toolResponse": {"functionResponses": [response]}}),
+        (1.00, "server", {"serverContent": {"turnComplete": True}}),
+    )
+    timeline = read_timeline(cassette)
+    [span] = [span for span in timeline.spans if span.lane == "tools"]
+    assert span.rtt == pytest.approx(0.25)
+    assert (span.start, span.end) == (pytest.approx(0.5), pytest.approx(0.75))
+    assert span.text == 'get_time(zone="UTC") → 250 ms'
+    assert [turn.tools for turn in timeline.turns] == [["get_time 250 ms"]]
+    page = render_report(cassette)
+    assert "unanswered" not in page and "for no open call" not in page
+
+
+def test_token_usage_is_summed_by_the_core(tmp_path: Path) -> None:
+    """A count without a modality is MODALITY_UNSPECIFIED; Vertex's candidates* count too."""
+    usage = {
+        "promptTokenCount": 7,
+        "candidatesTokenCount": 5,
+        "totalTokenCount": 12,
+        "promptTokensDetails": [{"tokenCount": 7}],
+        "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": 5}],
+    }
+    done = {"serverContent": {"turnComplete": True}, "usageMetadata": usage}
+    page = render_report(
+        _session(tmp_path / "usage.jsonl", (0.5, "server", done), (0.9, "server", done))
+    )
+    rows = dict(re.findall(r'<tr data-modality="([^"]*)">(.*?)</tr>', page))
+    assert rows == {
+        "AUDIO": '<td>AUDIO</td><td class="num">0</td><td class="num">10</td>',
+        "MODALITY_UNSPECIFIED": (
+            '<td>MODALITY_UNSPECIFIED</td><td class="num">14</td><td class="num">0</td>'
+        ),
+    }
+    assert re.search(r"data-total-tokens>24</td>", page)
 
 
 def test_a_flood_of_findings_is_counted_not_listed(tmp_path: Path) -> None:

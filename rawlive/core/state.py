@@ -176,6 +176,21 @@ class UsageTotals:
             usage.response_tokens_details or usage.candidates_tokens_details,
         )
 
+    def merge(self, other: UsageTotals) -> None:
+        """Add ``other``'s counts to these: a session's totals from its connections'."""
+        self.reports += other.reports
+        self.prompt_tokens += other.prompt_tokens
+        self.response_tokens += other.response_tokens
+        self.thoughts_tokens += other.thoughts_tokens
+        self.tool_use_prompt_tokens += other.tool_use_prompt_tokens
+        self.total_tokens += other.total_tokens
+        for into, counts in (
+            (self.prompt_by_modality, other.prompt_by_modality),
+            (self.response_by_modality, other.response_by_modality),
+        ):
+            for modality, count in counts.items():
+                into[modality] = into.get(modality, 0) + count
+
 
 def _add_details(into: dict[str, int], details: list[t.ModalityTokenCount] | None) -> None:
     for entry in details or ():

@@ -15,7 +15,8 @@ For streaming to the server and saving what it says back:
 * :class:`Pacer` paces them at real time (or ``speed`` times faster) on a
   drift-free monotonic schedule and records how late each wake-up was;
 * :class:`WavWriter` writes reply audio to a WAV that is valid at every
-  moment, even after the process is killed.
+  moment, even after the process is killed; :func:`wav_bytes` is the same
+  format in memory.
 
 numpy, soundfile and soxr are imported here only; ``import rawlive`` never
 loads this module.
@@ -62,6 +63,7 @@ __all__ = [
     "file_info",
     "iter_pcm",
     "tone",
+    "wav_bytes",
 ]
 
 INPUT_RATE = 16_000
@@ -461,6 +463,47 @@ _WAV_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
 _WAV_MAX_DATA = 0xFFFFFFFF - (_WAV_HEADER.size - 8)
 
 
+def _check_format(rate: int, channels: int) -> None:
+    if rate <= 0 or channels <= 0:
+        raise ConfigError(f"rate and channels must be positive, not {rate!r}, {channels!r}")
+
+
+def _wav_header(data_bytes: int, rate: int, channels: int) -> bytes:
+    """The canonical 44-byte header of 16-bit PCM WAV holding ``data_bytes`` of samples."""
+    frame = 2 * channels
+    return _WAV_HEADER.pack(
+        b"RIFF",
+        36 + data_bytes,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,  # PCM
+        channels,
+        rate,
+        rate * frame,
+        frame,
+        16,
+        b"data",
+        data_bytes,
+    )
+
+
+def wav_bytes(pcm: bytes, rate: int, channels: int = 1) -> bytes:
+    """s16le samples (interleaved if ``channels`` > 1) as the bytes of a WAV file.
+
+    The same header :class:`WavWriter` writes, for audio kept in memory (the
+    report embeds each turn's audio as a ``data:`` URI of it).
+    """
+    _check_format(rate, channels)
+    if len(pcm) % (2 * channels):
+        raise ConfigError(
+            f"{len(pcm)} bytes of {channels}-channel 16-bit audio are not whole frames"
+        )
+    if len(pcm) > _WAV_MAX_DATA:
+        raise AudioFileError("a WAV file cannot hold more than 4 GiB of audio")
+    return _wav_header(len(pcm), rate, channels) + pcm
+
+
 class WavWriter:
     """A 16-bit PCM WAV file written as the audio arrives, valid at every moment.
 
@@ -492,8 +535,7 @@ class WavWriter:
         *,
         staged: bool = False,
     ) -> None:
-        if rate <= 0 or channels <= 0:
-            raise ConfigError(f"rate and channels must be positive, not {rate!r}, {channels!r}")
+        _check_format(rate, channels)
         self.path = os.fspath(path)
         self.rate = rate
         self.channels = channels
@@ -514,7 +556,7 @@ class WavWriter:
         except OSError as exc:
             raise AudioFileError(f"{self.path}: cannot write ({exc.strerror})") from None
         try:
-            self._write_all(self._header(0))
+            self._write_all(_wav_header(0, self.rate, self.channels))
         except BaseException:
             self.close()
             raise
@@ -523,23 +565,6 @@ class WavWriter:
         """Put a ``staged`` WAV in ``path``'s place (nothing to do otherwise)."""
         if self._staged is not None:
             self._staged.publish()
-
-    def _header(self, data_bytes: int) -> bytes:
-        return _WAV_HEADER.pack(
-            b"RIFF",
-            36 + data_bytes,
-            b"WAVE",
-            b"fmt ",
-            16,
-            1,  # PCM
-            self.channels,
-            self.rate,
-            self.rate * self._frame,
-            self._frame,
-            16,
-            b"data",
-            data_bytes,
-        )
 
     def _write_all(self, data: bytes | memoryview) -> None:
         assert self._fd is not None
