@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from rawlive.client.session import Session, SessionResumed
 from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
 from rawlive.media import audio
@@ -39,14 +41,15 @@ __all__ = [
 
 IN_MIME = "audio/pcm;rate=16000"
 
+_json = msgspec.json.Encoder(enc_hook=str)
+
 
 #: Seconds to wait for a reply to the last words when the model was already
 #: idle as the upload ended (the real server answers within about a second).
 IDLE_GRACE = 3.0
 
 
-@dataclasses.dataclass
-class Event:
+class Event(msgspec.Struct):
     """Something that happened, for live output: ``kind`` and its fields.
 
     Kinds: ``input_transcription``, ``output_transcription``, ``text``,
@@ -56,24 +59,32 @@ class Event:
     """
 
     kind: str
-    time: float  # seconds since the session was opened
-    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Seconds since the session was opened.
+    time: float
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"event": self.kind, "t": round(self.time, 4), **self.fields}
+    def to_builtins(self) -> dict[str, Any]:
+        """One ``--json`` line as plain objects: ``{"event": kind, "t": time, **fields}``."""
+        fields = msgspec.to_builtins(self.fields, enc_hook=str)
+        return {"event": self.kind, "t": round(self.time, 4), **fields}
+
+    def to_json(self) -> str:
+        return _json.encode(self.to_builtins()).decode("utf-8")
 
 
-@dataclasses.dataclass
-class Summary:
-    """What a run of :func:`stream_file` measured."""
+class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
+    """What a run of :func:`stream_file` measured (the last line of ``rawlive send --json``)."""
 
     setup_seconds: float = 0.0
     audio_sent_seconds: float = 0.0
-    first_reply_latency: float | None = None  # end of user audio -> first reply audio
+    #: From the end of the user's audio to the first reply audio.
+    first_reply_latency: float | None = None
     reply_seconds: float = 0.0
     turns: int = 0
-    prompt_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
-    response_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: The session's token totals (:attr:`rawlive.client.session.Session.usage`)
+    #: by modality, ``MODALITY_UNSPECIFIED`` for a count without one.
+    prompt_tokens: dict[str, int] = msgspec.field(default_factory=dict)
+    response_tokens: dict[str, int] = msgspec.field(default_factory=dict)
     total_tokens: int = 0
     close_code: int | None = 1000
     close_reason: str = ""
@@ -81,10 +92,15 @@ class Summary:
     pacing_p99_late_ms: float | None = None
     #: ``inlineData`` left out of the reply audio (not PCM audio), by MIME type:
     #: ``{"image/jpeg": {"parts": 2, "bytes": 20480}}``.
-    skipped: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    skipped: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"event": "summary", **dataclasses.asdict(self)}
+    def to_builtins(self) -> dict[str, Any]:
+        """The summary as plain objects, ``"event": "summary"`` first."""
+        shape: dict[str, Any] = msgspec.to_builtins(self)
+        return shape
+
+    def to_json(self) -> str:
+        return _json.encode(self).decode("utf-8")
 
     def lines(self) -> list[str]:
         """The summary as a person reads it."""
