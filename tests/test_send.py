@@ -606,3 +606,17 @@ def test_events_and_the_summary_give_json_text_and_plain_objects_with_snake_case
     assert next(iter(shape.items())) == ("event", "summary")
     assert shape["turns"] == 2 and shape["prompt_tokens"] == {"AUDIO": 3}
     assert all(key.islower() and key.isidentifier() for key in shape)
+
+
+async def test_the_summary_gives_the_sessions_token_totals() -> None:
+    from rawlive.client.session import connect
+    from rawlive.tools.send import stream_file
+
+    script = load_script(FIXTURES / "scripts" / "demo.toml")
+    async with Emulator(script=script, speed=0) as emulator:
+        async with connect("gemini-live-2.5-flash-preview", endpoint=emulator.url) as session:
+            summary = await stream_file(session, REFERENCE, speed=None, settle=0.1)
+            usage = session.usage
+    assert usage.reports >= 1 and summary.total_tokens == usage.total_tokens > 0
+    assert summary.prompt_tokens == usage.prompt_by_modality
+    assert summary.response_tokens == usage.response_by_modality

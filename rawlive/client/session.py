@@ -62,6 +62,7 @@ from rawlive.core.closing import (
     retry_resume,
 )
 from rawlive.core.protocol import ClientMessage, Protocol, State
+from rawlive.core.state import UsageTotals
 from rawlive.errors import (
     ConfigError,
     ConnectError,
@@ -202,8 +203,8 @@ class Session:
         return dict(self._protocol.tool_calls)
 
     @property
-    def usage(self) -> Any:
-        """Token totals so far (:class:`rawlive.core.protocol.UsageTotals`)."""
+    def usage(self) -> UsageTotals:
+        """Token totals so far, by modality (:class:`rawlive.core.state.UsageTotals`)."""
         return self._protocol.usage
 
     @property
