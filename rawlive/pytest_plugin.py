@@ -122,7 +122,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import enum
 import os
 import re
 import shutil
@@ -136,6 +135,7 @@ import pytest
 
 import rawlive
 from rawlive import cassette
+from rawlive.cassette.modes import MODES, Plan, RecordMode
 from rawlive.client import session as session_module
 from rawlive.errors import ConfigError, LiveNetworkRefused
 from rawlive.servers.base import LiveServer
@@ -145,22 +145,6 @@ from rawlive.wire import endpoints
 
 __all__ = ["MODES", "LiveCassette", "LiveNetworkRefused", "RecordMode", "live_endpoint"]
 
-
-class RecordMode(enum.StrEnum):
-    """When the plugin records a cassette: vcrpy's record modes, but ``any`` (see the module)."""
-
-    #: Replay only; a missing cassette is an error and other endpoints are refused.
-    NONE = "none"
-    #: Replay the cassette if it exists, else record it.
-    ONCE = "once"
-    #: Replay the connections the cassette holds, record those beyond and append them.
-    NEW_EPISODES = "new_episodes"
-    #: Always record, replacing the cassette.
-    ALL = "all"
-
-
-#: The record modes' names, as ``--live-record-mode`` takes them.
-MODES = tuple(mode.value for mode in RecordMode)
 
 _T = TypeVar("_T")
 S = TypeVar("S", bound=LiveServer)
@@ -620,17 +604,17 @@ def live_endpoint(
         pytest.fail(f"rawlive: bad live_cassette marker: {exc}", pytrace=False)
     path = _cassette_path(item, marker.name)
     mode = _record_mode(item.config)
-    exists = path.exists()
-    if mode is RecordMode.ALL or (mode is not RecordMode.NONE and not exists):
+    plan = mode.plan(path.exists())
+    if plan is Plan.RECORD:
         state = _start_recording(item.config, path, mode, marker)
-    elif not exists:
+    elif plan is Plan.MISSING:
         pytest.fail(
             f"rawlive: no cassette {path} to replay for {item.nodeid} (live record mode "
             f"{mode.value!r} never records): record it with --live-record-mode=once "
             "(and --live-upstream URL, or GEMINI_API_KEY set)",
             pytrace=False,
         )
-    elif mode is RecordMode.NEW_EPISODES:
+    elif plan is Plan.APPEND:
         state = _start_new_episodes(item.config, path, mode, marker)
     else:
         state = _start_replay(path, mode, marker)
