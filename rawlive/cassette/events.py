@@ -106,7 +106,7 @@ class FrameEvent(_Event, kw_only=True, tag="frame"):
     connection: int
     sender: Sender = msgspec.field(name="from")
     opcode: Opcode
-    #: A summary of the message for grep (see the module docstring).
+    #: A summary of the message for grep (rule 3 of the module).
     kind: str
     text: str | None = None
     b64: str | None = None

@@ -29,7 +29,7 @@ class Plan(enum.Enum):
 
 
 class RecordMode(enum.StrEnum):
-    """When a cassette is recorded: vcrpy's record modes, but ``any`` (see the module)."""
+    """When a cassette is recorded: vcrpy's record modes, but ``any`` (see the module's rules)."""
 
     #: Replay only; a missing cassette is an error and other endpoints are refused.
     NONE = "none"

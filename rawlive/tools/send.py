@@ -1,13 +1,20 @@
-"""Stream an audio file through a Live session and collect the spoken reply.
+"""``rawlive send`` as a library: stream an audio file as the user's turn and collect the reply.
 
-This is the main job of ``rawlive send``, as a library: :func:`stream_file`
-sends a file's audio as 16 kHz chunks paced in real time (or faster), ends the
-user's turn (``audioStreamEnd``, or ``activityStart``/``activityEnd`` with
-manual activity detection), answers tool calls from canned responses, writes
-the reply audio to a WAV that is valid at every moment, and reports every
-event as it happens (:class:`Event`) and a :class:`Summary` at the end: time
-to ``setupComplete``, time from the end of the user's audio to the first
-reply audio, reply seconds, turns, tokens by modality and the close code.
+:func:`stream_file` does the work on a connected session, reporting each
+:class:`Event` as it happens and a :class:`Summary` at the end (the README's
+"Stream a file" describes both). The rules:
+
+1. The file goes out as 16 kHz chunks paced by ``speed``, and the user's turn
+   ends with ``audioStreamEnd`` (``activityStart``/``activityEnd`` with
+   manual activity detection).
+2. Only PCM audio goes into the reply WAV, at 24 kHz; other ``inlineData`` is
+   counted as skipped.
+3. Tool calls are answered from a :class:`ToolBook`'s canned responses.
+4. The run ends after the last ``turnComplete`` and ``settle`` seconds of
+   quiet (with manual detection: at the one ``turnComplete``); a server
+   silent for ``timeout`` is a :class:`ReplyTimeout`.
+5. Token counts are the session's totals (:attr:`Session.usage
+   <rawlive.client.session.Session.usage>`), not a second sum.
 """
 
 from __future__ import annotations
