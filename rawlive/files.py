@@ -1,17 +1,17 @@
 """Writing output files without destroying what is there.
 
 At the bottom of the house with :mod:`rawlive.errors`: the WAV and cassette
-writers, the servers' recorders and the command line share it.
+writers, the servers' recorders and the command line share it. The rules:
 
-- :func:`check_outputs` refuses an output that is one of the inputs or the
-  same file as another output (by resolved path, symlinks and hard links
-  included), before anything is opened for writing.
-- :class:`StagedFile` writes a new version of a file beside it under a
-  temporary name and puts it in place with one rename once it is worth
-  keeping (:meth:`~StagedFile.publish`): until then the old file is
-  untouched, and a reader sees the old file or the new one, never a mix.
-- :func:`create_new` creates a file only when its name is free, and never
-  through a symlink planted at that name.
+1. :func:`check_outputs` refuses an output that is one of the inputs or the
+   same file as another output (by resolved path, symlinks and hard links
+   included), before anything is opened for writing.
+2. A :class:`StagedFile` is written beside its file under a temporary name
+   and put in place by one rename (:meth:`~StagedFile.publish`): until then
+   the old file is untouched, and a reader sees the old file or the new one,
+   never a mix.
+3. :func:`create_new` creates a file only when its name is free, and never
+   through a symlink planted at that name.
 """
 
 from __future__ import annotations

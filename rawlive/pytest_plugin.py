@@ -1,120 +1,28 @@
 """The pytest plugin: Live sessions in tests, recorded once and replayed from cassettes.
 
-Installed with rawlive (the ``pytest11`` entry point ``rawlive``), so any test
-suite that has rawlive installed can use it; ``-p no:rawlive`` turns it off.
+Installed with rawlive (the ``pytest11`` entry point ``rawlive``). A test
+marked ``live_cassette`` connects with ``rawlive.connect(...,
+endpoint=live_endpoint)``; the README's "Record and replay in your tests" is
+the reference for the marker, the options and the record modes. The rules:
 
-Use
----
-
-Mark a test with ``live_cassette`` and ask for the ``live_endpoint`` fixture;
-connect with ``rawlive.connect(..., endpoint=live_endpoint)``::
-
-    import asyncio
-
-    import pytest
-    import rawlive
-
-
-    @pytest.mark.live_cassette("greeting")
-    def test_greeting(live_endpoint: str) -> None:
-        async def main() -> None:
-            async with rawlive.connect(
-                "gemini-live-2.5-flash-preview",
-                {"response_modalities": ["TEXT"]},
-                endpoint=live_endpoint,
-            ) as session:
-                await session.send_realtime_input(text="hello")
-                async for message in session.receive():
-                    if message.server_content and message.server_content.turn_complete:
-                        break
-
-        asyncio.run(main())
-
-``live_endpoint`` is a string URL; the test may be sync or async (the replay
-server runs on its own event loop, in a thread). The cassette is
-``<cassette dir>/<name>.jsonl`` (``.jsonl`` added unless the name has it; a
-name may contain ``/``). Without the marker the name is
-``<test module>/<test name>``.
-
-The marker: ``live_cassette(name=None, *, policy="semantic",
-allow_unused=(), speed=0)``. ``policy`` is the replay matcher
-(:data:`rawlive.servers.replay.MATCHERS`: ``"semantic"`` or ``"strict"``); ``speed``
-scales the recorded timing on replay (0: every frame at once, 1.0 as
-recorded); ``allow_unused`` lists kinds of trailing server frames a test may
-leave unconsumed (below).
-
-Options (command line, or the ini option of the same name with
-underscores):
-
-``--live-record-mode`` / ``live_record_mode``
-    A :class:`RecordMode`, as vcrpy's ``record_mode``. ``none`` (the
-    default): replay only. The cassette must exist (else the test errors,
-    naming the file and how to record it) and ``rawlive.connect`` to any
-    endpoint other than ``live_endpoint`` raises :class:`LiveNetworkRefused`:
-    no test reaches the network by accident. ``once``: replay the cassette if
-    it exists, else record it. ``new_episodes``: record the episodes the
-    cassette lacks (below), or the whole cassette if there is none. ``all``:
-    always record, replacing the cassette.
-``--live-cassette-dir`` / ``live_cassette_dir``
-    Where cassettes live, relative to pytest's rootdir unless absolute
-    (default ``tests/cassettes``).
-``--live-upstream`` / ``live_upstream``
-    The Live API to record against, a ``ws://``/``wss://`` URL (e.g. a
-    ``rawlive serve`` emulator), or ``emulator`` for rawlive's emulator
-    started for the test (no script: it echoes what it hears; see
-    :mod:`rawlive.servers.emulator`). Without it, recording goes to the real
-    Gemini API with the key in ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``); with
-    neither, a recording test errors saying so.
-
-Recording: ``live_endpoint`` is then the upstream's URL, and
-``rawlive.connect`` is patched for the test's duration: a connection to
-``live_endpoint`` goes to the upstream and is recorded (credentials
-redacted, as ``rawlive.connect(record=...)`` does). Every session of the test
-goes into the one cassette, their connections numbered in the order they
-opened, which is the order replay serves them in. The cassette is written
-to ``<name>.jsonl.partial`` and moved into place only when the test passes,
-so a failing recording never replaces a good cassette. A ``record=`` passed
-by the test itself is kept (that session is then not in the cassette).
-
-New episodes: an episode is one connection, and a cassette holds the
-connections of a test in the order they opened. With ``new_episodes`` and a
-cassette there, the connections it holds are replayed as under ``none``
-(matched, and each one must be used), and a connection the test opens
-beyond them (the test grew a second session, or connects again) is passed on
-to the upstream (``--live-upstream``, or Gemini with the key) by the replay
-server and recorded there. When the test passes, those connections are
-appended to the cassette, numbered after its own, so the next run replays
-them all; a cassette the test did not outgrow is left as it is. A mismatch
-inside a recorded connection is still a failure, with its diff, and nothing
-is appended: a Live session is stateful, so a connection cannot be recorded
-again from the frame where it changed (re-record with ``all``). A connection
-resumed beyond the cassette carries a handle the upstream never gave, which
-the upstream refuses. The connections appended are recorded as the replay
-server passed them on: their ``connect`` URL is ``live_endpoint``'s.
-
-Replay: a :class:`~rawlive.servers.replay.ReplayServer` serves the cassette at
-``live_endpoint``. When the test's body returns, the plugin stops it and the
-test **fails** if
-
-* any client frame did not match the recording (the message shows each
-  mismatch's readable diff: the paths that differ, expected and received
-  frames), or
-* the cassette was not fully consumed: recorded client frames never sent,
-  server frames never delivered, connections never opened (each listed).
-  Server frames after the last client frame of their connection are
-  forgiven when their kind matches an ``allow_unused`` pattern: ``fnmatch``
-  patterns on the cassette's ``kind`` (``"usageMetadata"``,
-  ``"serverContent.*"``); a pattern without wildcards also matches as a
-  prefix, so ``"serverContent"`` covers ``serverContent.modelTurn`` and
-  ``serverContent.turnComplete``.
-
-A test that fails on its own is left failing as it is; the replay's findings
-are then added to its report as a ``rawlive cassette`` section.
-
-Limits: only ``rawlive.connect`` (looked up on the module at call time:
-``rawlive.connect(...)``, not a name imported before the test ran) is
-patched; other clients (the official SDK, ``rawlive send``) can be pointed at
-``live_endpoint`` for replay but are neither refused nor recorded.
+1. The record mode (:class:`~rawlive.cassette.modes.RecordMode`, re-exported
+   here) plans what a test does with its cassette: replay, record, or replay
+   and record the connections beyond it.
+2. Replaying, a :class:`~rawlive.servers.replay.ReplayServer` serves the
+   cassette at ``live_endpoint``; under ``none``, ``rawlive.connect`` to any
+   other endpoint raises :class:`LiveNetworkRefused`.
+3. Recording, ``rawlive.connect`` is patched for the test: a connection to
+   ``live_endpoint`` goes to the upstream and is recorded, redacted, into the
+   test's one cassette, which is written beside its place and put there only
+   when the test passes.
+4. New episodes: the connections beyond the cassette go to the upstream
+   through the replay server and are appended when the test passes; a
+   mismatch inside a recorded connection fails and appends nothing.
+5. A test fails when a client frame does not match the recording or the
+   cassette is not used up (but trailing server frames of an
+   ``allow_unused`` kind); a test that fails on its own keeps its failure,
+   with the replay's findings as a report section.
+6. Only ``rawlive.connect``, looked up on the module at call time, is patched.
 """
 
 from __future__ import annotations
@@ -122,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import enum
 import os
 import re
 import shutil
@@ -136,6 +43,7 @@ import pytest
 
 import rawlive
 from rawlive import cassette
+from rawlive.cassette.modes import MODES, Plan, RecordMode
 from rawlive.client import session as session_module
 from rawlive.errors import ConfigError, LiveNetworkRefused
 from rawlive.servers.base import LiveServer
@@ -145,22 +53,6 @@ from rawlive.wire import endpoints
 
 __all__ = ["MODES", "LiveCassette", "LiveNetworkRefused", "RecordMode", "live_endpoint"]
 
-
-class RecordMode(enum.StrEnum):
-    """When the plugin records a cassette: vcrpy's record modes, but ``any`` (see the module)."""
-
-    #: Replay only; a missing cassette is an error and other endpoints are refused.
-    NONE = "none"
-    #: Replay the cassette if it exists, else record it.
-    ONCE = "once"
-    #: Replay the connections the cassette holds, record those beyond and append them.
-    NEW_EPISODES = "new_episodes"
-    #: Always record, replacing the cassette.
-    ALL = "all"
-
-
-#: The record modes' names, as ``--live-record-mode`` takes them.
-MODES = tuple(mode.value for mode in RecordMode)
 
 _T = TypeVar("_T")
 S = TypeVar("S", bound=LiveServer)
@@ -609,7 +501,7 @@ def live_endpoint(
 ) -> Generator[str, None, None]:
     """The URL to give ``rawlive.connect(..., endpoint=...)``: a replay, or the recording upstream.
 
-    See :mod:`rawlive.pytest_plugin`.
+    See the README's "Record and replay in your tests".
     """
     item = request.node
     assert isinstance(item, pytest.Item)
@@ -620,17 +512,17 @@ def live_endpoint(
         pytest.fail(f"rawlive: bad live_cassette marker: {exc}", pytrace=False)
     path = _cassette_path(item, marker.name)
     mode = _record_mode(item.config)
-    exists = path.exists()
-    if mode is RecordMode.ALL or (mode is not RecordMode.NONE and not exists):
+    plan = mode.plan(path.exists())
+    if plan is Plan.RECORD:
         state = _start_recording(item.config, path, mode, marker)
-    elif not exists:
+    elif plan is Plan.MISSING:
         pytest.fail(
             f"rawlive: no cassette {path} to replay for {item.nodeid} (live record mode "
             f"{mode.value!r} never records): record it with --live-record-mode=once "
             "(and --live-upstream URL, or GEMINI_API_KEY set)",
             pytrace=False,
         )
-    elif mode is RecordMode.NEW_EPISODES:
+    elif plan is Plan.APPEND:
         state = _start_new_episodes(item.config, path, mode, marker)
     else:
         state = _start_replay(path, mode, marker)

@@ -215,7 +215,7 @@ def test_a_bad_line_is_named_whichever_block_of_the_file_it_is_read_in(
 ) -> None:
     # The reader decodes blocks of lines at once and counts lines only for a
     # block with a problem: the number must be right in any block.
-    monkeypatch.setattr(cassette, "_BLOCK", block)
+    monkeypatch.setattr(cassette.reader, "_BLOCK", block)
     path = tmp_path / "c.jsonl"
     _write_sample(path)
     lines = path.read_bytes().splitlines(keepends=True)
@@ -585,7 +585,7 @@ def test_appended_connections_are_numbered_on_and_follow_in_time(tmp_path: Path)
 
 
 def test_the_module_documents_every_line_type() -> None:
-    doc = cassette.__doc__ or ""
+    doc = cassette.events.__doc__ or ""
     for name in ('"header"', "connect", "frame", "close", "end", "elideAudio", "b64", "kind"):
         assert f"``{name}``" in doc
     assert os.fspath(Path("schemas/cassette.schema.json").name) in doc

@@ -348,6 +348,26 @@ def test_record_modes_are_vcrpy_s() -> None:
     assert RecordMode.NEW_EPISODES == "new_episodes"
 
 
+def test_each_record_mode_plans_what_vcrpy_s_does_with_a_cassette_there_or_not() -> None:
+    from rawlive.cassette.modes import Plan, RecordMode
+    from rawlive.pytest_plugin import RecordMode as Exported
+
+    assert Exported is RecordMode
+    plans = {
+        (mode.value, exists): mode.plan(exists) for mode in RecordMode for exists in (True, False)
+    }
+    assert plans == {
+        ("none", True): Plan.REPLAY,
+        ("none", False): Plan.MISSING,
+        ("once", True): Plan.REPLAY,
+        ("once", False): Plan.RECORD,
+        ("new_episodes", True): Plan.APPEND,
+        ("new_episodes", False): Plan.RECORD,
+        ("all", True): Plan.RECORD,
+        ("all", False): Plan.RECORD,
+    }
+
+
 def test_an_unknown_record_mode_is_refused_with_the_modes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_live=_module())
     result = pytester.runpytest("--live-record-mode=sometimes")

@@ -575,12 +575,48 @@ async def test_only_audio_goes_into_the_reply_resampled_to_24khz_and_the_rest_is
         "video/mp4": {"parts": 1, "bytes": 500},
         "audio/opus": {"parts": 1, "bytes": 200},
     }
-    skipped = [e.to_json() for e in events if e.kind == "skipped"]
+    skipped = [e.to_builtins() for e in events if e.kind == "skipped"]
     assert [(e["mime_type"], e["bytes"]) for e in skipped] == [
         ("image/jpeg", 1000),
         ("video/mp4", 500),
         ("audio/opus", 200),
         ("image/jpeg", 1000),
     ]
-    assert summary.to_json()["skipped"]["image/jpeg"] == {"parts": 2, "bytes": 2000}
+    assert summary.to_builtins()["skipped"]["image/jpeg"] == {"parts": 2, "bytes": 2000}
     assert any("image/jpeg: 2 parts, 2000 bytes" in line for line in summary.lines())
+
+
+def test_events_and_the_summary_give_json_text_and_plain_objects_with_snake_case_keys() -> None:
+    from rawlive.tools.send import Event, Summary
+
+    event = Event("tool_call", 1.23456, {"id": "a", "name": "f", "args": {"city": "Paris"}})
+    assert isinstance(event.to_json(), str)
+    assert json.loads(event.to_json()) == event.to_builtins()
+    assert event.to_builtins() == {
+        "event": "tool_call",
+        "t": 1.2346,
+        "id": "a",
+        "name": "f",
+        "args": {"city": "Paris"},
+    }
+    summary = Summary(turns=2, prompt_tokens={"AUDIO": 3}, skipped={"image/png": {"parts": 1}})
+    assert isinstance(summary.to_json(), str)
+    shape = summary.to_builtins()
+    assert json.loads(summary.to_json()) == shape
+    assert next(iter(shape.items())) == ("event", "summary")
+    assert shape["turns"] == 2 and shape["prompt_tokens"] == {"AUDIO": 3}
+    assert all(key.islower() and key.isidentifier() for key in shape)
+
+
+async def test_the_summary_gives_the_sessions_token_totals() -> None:
+    from rawlive.client.session import connect
+    from rawlive.tools.send import stream_file
+
+    script = load_script(FIXTURES / "scripts" / "demo.toml")
+    async with Emulator(script=script, speed=0) as emulator:
+        async with connect("gemini-live-2.5-flash-preview", endpoint=emulator.url) as session:
+            summary = await stream_file(session, REFERENCE, speed=None, settle=0.1)
+            usage = session.usage
+    assert usage.reports >= 1 and summary.total_tokens == usage.total_tokens > 0
+    assert summary.prompt_tokens == usage.prompt_by_modality
+    assert summary.response_tokens == usage.response_by_modality

@@ -1,10 +1,8 @@
 """``rawlive.Client``: the SDK's entry point, so the official guide's code runs unchanged.
 
-Only the Live surface exists: ``Client(...).aio.live.connect(model=..., config=...)``
-returns what :func:`rawlive.connect` returns. ``http_options`` (an
-:class:`~rawlive.wire.types.HttpOptions` or a dict) gives ``base_url``
-(``http://`` becomes ``ws://``, ``https://`` becomes ``wss://``),
-``api_version`` and extra ``headers``, as in the SDK.
+Only the Live surface exists: ``Client(...).aio.live.connect(model=...,
+config=...)`` returns what :func:`rawlive.connect` returns, and
+``http_options`` is read as the SDK reads it (README, "Use the library").
 """
 
 from __future__ import annotations

@@ -1,34 +1,27 @@
 """``rawlive.connect()`` and :class:`Session`: the Live API client on ``websockets.asyncio``.
 
-The session is a thin I/O shell around :class:`rawlive.core.protocol.Protocol`,
-which owns all state; this module owns sockets, tasks and time:
+A thin I/O shell around :class:`rawlive.core.protocol.Protocol`, which owns
+the session's state and rules; this module owns the sockets, the tasks and
+the clock. What a user sees is in the README ("Use the library", "How rawlive
+differs from the SDK"). The rules:
 
-* one reader task per connection feeds every frame to the protocol and
-  queues the decoded messages for :meth:`Session.receive`, which is one
-  continuous stream across turns and across reconnections;
-* with session resumption configured, the session reconnects by itself: on
-  ``goAway`` (as soon as the model is idle, and at the latest shortly before
-  ``timeLeft`` runs out: a timer, not the next message) and on an abnormal
-  drop. It closes the old socket, sends ``setup`` with the latest handle,
-  re-sends the messages the protocol kept, and yields a
-  :class:`SessionResumed` marker in the stream. Retries are bounded with
-  exponential backoff; fatal closes (1007, 1008) are never retried. A resume
-  whose attempts all fail ends the stream with an error that says so (rule 8
-  of :mod:`rawlive.core.protocol`); every attempt waits for ``setupComplete`` at
-  most ``setup_timeout``, like the first connection, and must have re-sent
-  the kept messages within that time too. Resumes that each end with nothing
-  new from the server (rule 9) are given up on after
-  ``Reconnect.max_resumes_without_progress`` in a row.
-
-With ``record=``, a :class:`rawlive.cassette.CassetteWriter` records every
-connection, frame (exact bytes and opcode, both ways) and close of the
-session; when not recording, the only cost is one ``is None`` test per frame.
-
-Transport choices (``PROTOCOL.md`` §5): frames go out as text like the SDK's;
-incoming JSON is accepted in text and binary frames; permessage-deflate is
-off; the incoming size limit is 64 MiB; keepalive pings every 20 s tolerate a
-pong up to 60 s late, since the real server's pongs have been measured at
-8-30 s (pass ``ping_interval=None`` to turn pings off).
+1. One reader task per connection feeds every frame to the protocol and
+   queues what it decodes: :meth:`Session.receive` is one stream across turns
+   and connections.
+2. With resumption configured, the session reconnects by itself after a
+   ``goAway`` (once the model is idle, at the latest shortly before
+   ``timeLeft`` runs out: a timer, not the next message) and after an abnormal
+   drop, re-sends what the protocol kept and yields a :class:`SessionResumed`
+   marker. Attempts back off exponentially and are bounded (rules 8 and 9 of
+   :mod:`rawlive.core.protocol`); fatal closes are never retried.
+3. Every attempt, the first included, waits at most ``setup_timeout`` for
+   ``setupComplete`` and for the kept messages to be re-sent.
+4. With ``record=`` every connection, frame (exact bytes and opcode, both
+   ways) and close goes to the recorder; without, a frame costs one
+   ``is None`` test.
+5. The transport is ``PROTOCOL.md`` §5's: text frames out, JSON accepted in
+   text and binary frames, no permessage-deflate, 64 MiB in, keepalive pings
+   that tolerate a late pong.
 """
 
 from __future__ import annotations
@@ -63,6 +56,7 @@ from rawlive.core.closing import (
     retry_resume,
 )
 from rawlive.core.protocol import ClientMessage, Protocol, State
+from rawlive.core.state import UsageTotals
 from rawlive.errors import (
     ConfigError,
     ConnectError,
@@ -203,8 +197,8 @@ class Session:
         return dict(self._protocol.tool_calls)
 
     @property
-    def usage(self) -> Any:
-        """Token totals so far (:class:`rawlive.core.protocol.UsageTotals`)."""
+    def usage(self) -> UsageTotals:
+        """Token totals so far, by modality (:class:`rawlive.core.state.UsageTotals`)."""
         return self._protocol.usage
 
     @property

@@ -1,25 +1,19 @@
 """Audio for the Live API: any file in, 16-bit mono PCM at the rate the wire wants out.
 
-The Live API takes 16 kHz mono s16le and answers in 24 kHz mono s16le
-(``PROTOCOL.md`` §6). This module owns getting there from anything soundfile
-reads (WAV of any sample format, FLAC, OGG/Vorbis, ...; any channel count and
-sample rate): blocks are read, downmixed and resampled by soxr's streaming
-resampler (high quality), so memory stays constant whatever the file's
-length. It also converts PCM between rates in a stream (the emulator's
-24 kHz echo of 16 kHz input) and makes test tones.
+The wire takes 16 kHz mono s16le and answers in 24 kHz (``PROTOCOL.md`` §6).
+This module gets there from anything soundfile reads, converts PCM between
+rates in a stream, cuts and paces chunks (:func:`chunks`, :class:`Pacer`),
+writes reply WAVs (:class:`WavWriter`; :func:`wav_bytes` in memory) and
+makes test tones. The rules:
 
-For streaming to the server and saving what it says back:
-
-* :func:`chunks` cuts a stream of PCM blocks into exact N-ms chunks (and adds
-  trailing silence, so the server's VAD can close the turn);
-* :class:`Pacer` paces them at real time (or ``speed`` times faster) on a
-  drift-free monotonic schedule and records how late each wake-up was;
-* :class:`WavWriter` writes reply audio to a WAV that is valid at every
-  moment, even after the process is killed; :func:`wav_bytes` is the same
-  format in memory.
-
-numpy, soundfile and soxr are imported here only; ``import rawlive`` never
-loads this module.
+1. Files are read in blocks, downmixed and resampled by soxr's streaming
+   resampler: memory stays constant whatever the file's length.
+2. A :class:`Pacer` schedules on :func:`time.monotonic` without drift, and
+   records how late each wake-up was.
+3. A :class:`WavWriter`'s file is a valid WAV at every moment, even after the
+   process is killed.
+4. numpy, soundfile and soxr are imported here only; ``import rawlive`` never
+   loads this module.
 """
 
 from __future__ import annotations

@@ -1,36 +1,24 @@
 """Energy-based voice activity detection for the emulator, sans I/O.
 
-This module owns finding the user's turns in a stream of 16 kHz mono s16le
-PCM the way the real server's automatic activity detection does
-(``setup.realtimeInputConfig.automaticActivityDetection``, ``PROTOCOL.md``
-§2.1.3, §8 item 11): :class:`VadConfig` turns the setup's fields into
-thresholds and durations, and :class:`EnergyVad` is a small state machine
-that takes chunks of any length and returns ``speech_start`` /
-``speech_end`` events with their position in the stream. It does no I/O,
-knows nothing of sockets or clocks (offsets are positions in the audio, not
-wall time), keeps constant memory and does O(n) work. It is a stand-in, not
-a model of Google's detector: it measures each ``frame_ms`` frame's RMS
-level in dBFS and compares it with fixed thresholds, which is enough to turn
-scripted or recorded speech with pauses into turns. numpy is needed here;
-``import rawlive`` never imports this module.
+Finds the user's turns in 16 kHz mono s16le PCM as the real server's
+automatic activity detection does (``PROTOCOL.md`` §2.1.3, §8 item 11), as a
+stand-in, not a model of Google's detector (the README's "The emulator" gives
+its levels). :class:`VadConfig` turns the setup's
+``automaticActivityDetection`` into thresholds and durations; :class:`EnergyVad`
+is a state machine that takes chunks of any length and returns
+``speech_start``/``speech_end`` events at their position in the stream. The
+rules:
 
-Levels are ``20 * log10(rms / 32768)``: a full-scale square wave reads
-0 dBFS, a full-scale sine -3 dBFS, digital silence :data:`FLOOR_DBFS`.
-Thresholds (see :data:`START_THRESHOLDS_DBFS`, :data:`END_THRESHOLDS_DBFS`):
-
-==============================  =========  ===================================
-sensitivity                     threshold  meaning
-==============================  =========  ===================================
-``START_SENSITIVITY_HIGH``      -45 dBFS   frame counts towards a start if >=
-``START_SENSITIVITY_LOW``       -35 dBFS   (starts only on louder speech)
-``END_SENSITIVITY_HIGH``        -50 dBFS   frame counts as silence if <
-``END_SENSITIVITY_LOW``         -55 dBFS   (quieter tails still hold speech)
-==============================  =========  ===================================
-
-Unspecified or unknown sensitivities mean ``HIGH``, the Gemini API default
-(Vertex's default is LOW). Every end threshold is below every start
-threshold: that gap is the level hysteresis, and ``silence_duration_ms`` is
-the time hysteresis, so a quiet frame inside a word does not end speech.
+1. A frame's level is ``20 * log10(rms / 32768)`` dBFS (a full-scale square
+   wave 0, a full-scale sine -3, digital silence :data:`FLOOR_DBFS`), compared
+   with the sensitivity's threshold (:data:`START_THRESHOLDS_DBFS`,
+   :data:`END_THRESHOLDS_DBFS`); an unspecified or unknown sensitivity is
+   ``HIGH``.
+2. Every end threshold is below every start threshold (level hysteresis) and
+   speech ends only after ``silence_duration_ms`` (time hysteresis), so a
+   quiet frame inside a word does not end it.
+3. No I/O, no clock (offsets are positions in the audio), constant memory,
+   O(n) work. numpy is needed; ``import rawlive`` never imports this module.
 """
 
 from __future__ import annotations

@@ -1,29 +1,21 @@
 """JSON Schemas of the Live API messages, generated from :mod:`rawlive.wire.types`.
 
 The types are the schema: this module only renders them, so the files never
-drift from what the codec encodes and decodes. Four files come out:
+drift from what the codec encodes and decodes. Four files come out, each a
+JSON Schema (draft 2020-12) whose root refers to its message in ``$defs``:
+``client-messages.schema.json``, ``server-messages.schema.json``,
+``emulator-script.schema.json`` (:class:`~rawlive.servers.script.Script`)
+and ``cassette.schema.json`` (:data:`~rawlive.cassette.CassetteLine`). The
+README's "The wire protocol as types" says how values are written; ``make
+schemas`` (``python -m rawlive.tools.schema schemas``) regenerates them. The
+rules:
 
-* ``client-messages.schema.json``: :class:`~rawlive.wire.types.LiveClientMessage`
-* ``server-messages.schema.json``: :class:`~rawlive.wire.types.LiveServerMessage`
-* ``emulator-script.schema.json``: :class:`~rawlive.servers.script.Script`, the
-  emulator's script files (snake_case keys; not a wire message)
-* ``cassette.schema.json``: :data:`~rawlive.cassette.CassetteLine`, one
-  line of a cassette (the header or an event; not a wire message)
-
-Each is a JSON Schema (draft 2020-12) whose root refers to the message in
-``$defs``. Keys are wire names (lowerCamelCase), bytes are base64 strings,
-:class:`~rawlive.wire.types.Duration` is a protobuf Duration string (``"10s"``),
-open enums are strings listing their known values as ``examples``. The
-output is pretty-printed with sorted keys and a trailing newline, so a change
-to the types shows as a small, stable diff. Every title and description is
-cleaned as :func:`inspect.cleandoc` does (msgspec copies docstrings indented
-or not depending on its version, and Python 3.13 dedents them itself), so the
-files are the same whichever msgspec and Python made them (so is the place
-of ``null`` in an optional field's ``anyOf``: last).
-
-Regenerate the committed copies with ``make schemas``, which runs::
-
-    python -m rawlive.tools.schema schemas
+1. The output is pretty-printed with sorted keys and a trailing newline, so a
+   change to the types shows as a small, stable diff.
+2. It does not depend on the msgspec or Python that made it: every title and
+   description is cleaned as :func:`inspect.cleandoc` does (msgspec copies
+   docstrings indented or not depending on its version, and Python 3.13
+   dedents them itself), and ``null`` comes last in an optional's ``anyOf``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,20 @@
-"""Stream an audio file through a Live session and collect the spoken reply.
+"""``rawlive send`` as a library: stream an audio file as the user's turn and collect the reply.
 
-This is the main job of ``rawlive send``, as a library: :func:`stream_file`
-sends a file's audio as 16 kHz chunks paced in real time (or faster), ends the
-user's turn (``audioStreamEnd``, or ``activityStart``/``activityEnd`` with
-manual activity detection), answers tool calls from canned responses, writes
-the reply audio to a WAV that is valid at every moment, and reports every
-event as it happens (:class:`Event`) and a :class:`Summary` at the end: time
-to ``setupComplete``, time from the end of the user's audio to the first
-reply audio, reply seconds, turns, tokens by modality and the close code.
+:func:`stream_file` does the work on a connected session, reporting each
+:class:`Event` as it happens and a :class:`Summary` at the end (the README's
+"Stream a file" describes both). The rules:
+
+1. The file goes out as 16 kHz chunks paced by ``speed``, and the user's turn
+   ends with ``audioStreamEnd`` (``activityStart``/``activityEnd`` with
+   manual activity detection).
+2. Only PCM audio goes into the reply WAV, at 24 kHz; other ``inlineData`` is
+   counted as skipped.
+3. Tool calls are answered from a :class:`ToolBook`'s canned responses.
+4. The run ends after the last ``turnComplete`` and ``settle`` seconds of
+   quiet (with manual detection: at the one ``turnComplete``); a server
+   silent for ``timeout`` is a :class:`ReplyTimeout`.
+5. Token counts are the session's totals (:attr:`Session.usage
+   <rawlive.client.session.Session.usage>`), not a second sum.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from rawlive.client.session import Session, SessionResumed
 from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
@@ -39,14 +48,15 @@ __all__ = [
 
 IN_MIME = "audio/pcm;rate=16000"
 
+_json = msgspec.json.Encoder(enc_hook=str)
+
 
 #: Seconds to wait for a reply to the last words when the model was already
 #: idle as the upload ended (the real server answers within about a second).
 IDLE_GRACE = 3.0
 
 
-@dataclasses.dataclass
-class Event:
+class Event(msgspec.Struct):
     """Something that happened, for live output: ``kind`` and its fields.
 
     Kinds: ``input_transcription``, ``output_transcription``, ``text``,
@@ -56,24 +66,32 @@ class Event:
     """
 
     kind: str
-    time: float  # seconds since the session was opened
-    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Seconds since the session was opened.
+    time: float
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"event": self.kind, "t": round(self.time, 4), **self.fields}
+    def to_builtins(self) -> dict[str, Any]:
+        """One ``--json`` line as plain objects: ``{"event": kind, "t": time, **fields}``."""
+        fields = msgspec.to_builtins(self.fields, enc_hook=str)
+        return {"event": self.kind, "t": round(self.time, 4), **fields}
+
+    def to_json(self) -> str:
+        return _json.encode(self.to_builtins()).decode("utf-8")
 
 
-@dataclasses.dataclass
-class Summary:
-    """What a run of :func:`stream_file` measured."""
+class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
+    """What a run of :func:`stream_file` measured (the last line of ``rawlive send --json``)."""
 
     setup_seconds: float = 0.0
     audio_sent_seconds: float = 0.0
-    first_reply_latency: float | None = None  # end of user audio -> first reply audio
+    #: From the end of the user's audio to the first reply audio.
+    first_reply_latency: float | None = None
     reply_seconds: float = 0.0
     turns: int = 0
-    prompt_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
-    response_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: The session's token totals (:attr:`rawlive.client.session.Session.usage`)
+    #: by modality, ``MODALITY_UNSPECIFIED`` for a count without one.
+    prompt_tokens: dict[str, int] = msgspec.field(default_factory=dict)
+    response_tokens: dict[str, int] = msgspec.field(default_factory=dict)
     total_tokens: int = 0
     close_code: int | None = 1000
     close_reason: str = ""
@@ -81,10 +99,15 @@ class Summary:
     pacing_p99_late_ms: float | None = None
     #: ``inlineData`` left out of the reply audio (not PCM audio), by MIME type:
     #: ``{"image/jpeg": {"parts": 2, "bytes": 20480}}``.
-    skipped: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    skipped: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"event": "summary", **dataclasses.asdict(self)}
+    def to_builtins(self) -> dict[str, Any]:
+        """The summary as plain objects, ``"event": "summary"`` first."""
+        shape: dict[str, Any] = msgspec.to_builtins(self)
+        return shape
+
+    def to_json(self) -> str:
+        return _json.encode(self).decode("utf-8")
 
     def lines(self) -> list[str]:
         """The summary as a person reads it."""
@@ -194,12 +217,6 @@ def build_config(
     return config
 
 
-def _modalities(details: list[t.ModalityTokenCount] | None, into: dict[str, int]) -> None:
-    for entry in details or ():
-        key = entry.modality or "MODALITY_UNSPECIFIED"
-        into[key] = into.get(key, 0) + (entry.token_count or 0)
-
-
 async def stream_file(
     session: Session,
     path: str | os.PathLike[str],
@@ -227,157 +244,233 @@ async def stream_file(
     (check it with :func:`rawlive.media.audio.file_info` before connecting) and
     :class:`~rawlive.LiveConnectionClosed` if the session ends abnormally.
     """
-    loop = asyncio.get_running_loop()
-    opened = time.monotonic() - setup_seconds
-    summary = Summary(setup_seconds=setup_seconds)
-    if reply is not None:
-        summary.reply_path = str(reply.path)
-    emit = on_event or (lambda event: None)
+    run = _Run(
+        session,
+        reply=reply,
+        tools=tools,
+        manual_vad=manual_vad,
+        timeout=timeout,
+        settle=settle,
+        on_event=on_event,
+        setup_seconds=setup_seconds,
+    )
+    sender = asyncio.create_task(
+        run.upload(path, chunk_ms=chunk_ms, speed=speed, tail_silence=tail_silence, prompt=prompt),
+        name="rawlive-send-audio",
+    )
+    try:
+        await run.receive(sender)
+    except LiveConnectionClosed as exc:
+        run.summary.close_code, run.summary.close_reason = exc.code, exc.reason
+        raise
+    finally:
+        run.flush_audio()
+        if not sender.done():
+            sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    if not sender.cancelled() and sender.exception() is not None:
+        raise sender.exception()  # type: ignore[misc]
+    return run.finish()
 
-    def event(kind: str, **fields: Any) -> None:
-        emit(Event(kind, time.monotonic() - opened, fields))
 
-    audio_done = asyncio.Event()
-    sent_at: list[float] = []
-    pacer = audio.Pacer(speed)
+class _Run:
+    """One run of :func:`stream_file`: the upload, the replies, the reply WAV and the events.
 
-    async def send() -> None:
+    When it ends: with automatic activity detection the server may take
+    several turns from one file, and a ``turnComplete`` can close an earlier
+    one. The run ends once the upload is over and the model has been idle (a
+    ``turnComplete``, no tool call pending, no output since) for ``settle``
+    seconds; if it was already idle when the upload ended, a reply may still
+    be coming for the last words, so it waits :data:`IDLE_GRACE` seconds
+    instead. With manual detection there is exactly one turn: its
+    ``turnComplete`` ends the run. The timeout counts from the last message,
+    so a long file's many replies never trip it.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        reply: audio.WavWriter | None,
+        tools: ToolBook | None,
+        manual_vad: bool,
+        timeout: float | None,
+        settle: float,
+        on_event: Callable[[Event], None] | None,
+        setup_seconds: float,
+    ) -> None:
+        self.session = session
+        self.reply = reply
+        self.tools = tools
+        self.manual_vad = manual_vad
+        self.timeout = timeout
+        self.settle = 0.0 if manual_vad else settle
+        self.on_event = on_event
+        self.summary = Summary(
+            setup_seconds=setup_seconds, reply_path=None if reply is None else str(reply.path)
+        )
+        self.loop = asyncio.get_running_loop()
+        #: When the session was opened (monotonic): events count from there.
+        self.opened = time.monotonic() - setup_seconds
+        self.audio_done = asyncio.Event()
+        #: When the end of the user's audio was sent (monotonic).
+        self.audio_end: float | None = None
+        #: When the first reply audio after it came (monotonic).
+        self.first_reply: float | None = None
+        # Loop times: the upload's end, the latest message, since when the model is idle.
+        self.upload_end: float | None = None
+        self.last_message = self.loop.time()
+        self.idle_since: float | None = None
+        self.to_output = _ToOutputRate()
+
+    def event(self, kind: str, **fields: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(Event(kind, time.monotonic() - self.opened, fields))
+
+    # -- the upload -------------------------------------------------------------
+
+    async def upload(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_ms: float,
+        speed: float | None,
+        tail_silence: float,
+        prompt: str | None,
+    ) -> None:
+        """Send the prompt, then the file's audio paced by ``speed``, then the turn's end."""
+        session = self.session
         if prompt:
             await session.send_client_content(
                 turns=t.Content(role="user", parts=[t.Part(text=prompt)]), turn_complete=False
             )
-        if manual_vad:
+        if self.manual_vad:
             await session.send_realtime_input(activity_start=t.ActivityStart())
-        info = audio.file_info(path)
+        total = round(audio.file_info(path).duration + tail_silence, 3)
+        pacer = audio.Pacer(speed)
         sent = 0.0
         blocks = audio.iter_pcm(path, rate=audio.INPUT_RATE)
         for chunk in audio.chunks(blocks, chunk_ms=chunk_ms, tail_silence_s=tail_silence):
             await pacer.wait(sent)
             await session.send_realtime_input(audio=t.Blob(data=chunk, mime_type=IN_MIME))
             sent += len(chunk) / 2 / audio.INPUT_RATE
-            event("progress", sent=round(sent, 3), total=round(info.duration + tail_silence, 3))
-        if manual_vad:
+            self.event("progress", sent=round(sent, 3), total=total)
+        if self.manual_vad:
             await session.send_realtime_input(activity_end=t.ActivityEnd())
         else:
             await session.send_realtime_input(audio_stream_end=True)
-        summary.audio_sent_seconds = sent
-        sent_at.append(time.monotonic())
-        upload_end.append(loop.time())
-        summary.pacing_p99_late_ms = round(pacer.stats().p99 * 1000, 3) if pacer.paced else None
-        event("audio_sent", seconds=round(sent, 3))
-        audio_done.set()
+        self.summary.audio_sent_seconds = sent
+        self.audio_end = time.monotonic()
+        self.upload_end = self.loop.time()
+        if pacer.paced:
+            self.summary.pacing_p99_late_ms = round(pacer.stats().p99 * 1000, 3)
+        self.event("audio_sent", seconds=round(sent, 3))
+        self.audio_done.set()
 
-    sender = asyncio.create_task(send(), name="rawlive-send-audio")
-    first_reply: float | None = None
-    to_output = _ToOutputRate()
+    # -- the replies ------------------------------------------------------------
 
-    # With automatic activity detection the server may take several turns from
-    # one file, and a turnComplete can close an earlier one. The run ends once
-    # the upload is over and the model has been idle (a turnComplete, no tool
-    # call pending, no output since) for ``settle`` seconds; if it was already
-    # idle when the upload ended, a reply may still be coming for the last
-    # words, so it waits ``IDLE_GRACE`` seconds instead. With manual detection
-    # there is exactly one turn: its turnComplete ends the run. The timeout
-    # counts from the last message, so a long file's many replies never trip it.
-    settle_for = 0.0 if manual_vad else settle
-    last_message = [loop.time()]
-    idle_since: list[float] = []  # loop time the model became idle, if it is
-    upload_end: list[float] = []  # loop time the upload ended
-
-    def deadline() -> float | None:
-        if timeout is None or not sent_at:
-            return None
-        return last_message[0] + timeout
-
-    def quiet() -> float | None:
-        if not upload_end or not idle_since or session.tool_calls:
-            return None
-        if idle_since[0] >= upload_end[0]:
-            return idle_since[0] + settle_for
-        return upload_end[0] + max(settle_for, IDLE_GRACE)
-
-    try:
-        async for message in _messages(session, sender, deadline, quiet):
-            last_message[0] = loop.time()
+    async def receive(self, sender: asyncio.Task[None]) -> None:
+        """Take the server's messages until the run is over (see the class docstring)."""
+        async for message in _messages(self.session, sender, self.deadline, self.quiet):
+            self.last_message = self.loop.time()
             if _has_output(message):
-                idle_since.clear()  # the model is talking
+                self.idle_since = None  # the model is talking
             if isinstance(message, SessionResumed):
-                event("resumed", reason=message.reason, replayed=message.replayed)
+                self.event("resumed", reason=message.reason, replayed=message.replayed)
                 continue
             content = message.server_content
             if content is not None:
-                if content.input_transcription and content.input_transcription.text:
-                    event("input_transcription", text=content.input_transcription.text)
-                if content.output_transcription and content.output_transcription.text:
-                    event("output_transcription", text=content.output_transcription.text)
-                for part in content.model_turn.parts or () if content.model_turn else ():
-                    if part.text and not part.thought:
-                        event("text", text=part.text)
-                    if part.inline_data and part.inline_data.data:
-                        mime = part.inline_data.mime_type
-                        data = bytes(part.inline_data.data)
-                        rate = _pcm_rate(mime)
-                        if rate is None:
-                            skipped = summary.skipped.setdefault(
-                                mime or "(none)", {"parts": 0, "bytes": 0}
-                            )
-                            skipped["parts"] += 1
-                            skipped["bytes"] += len(data)
-                            event("skipped", mime_type=mime, bytes=len(data))
-                            continue
-                        if first_reply is None and audio_done.is_set():
-                            first_reply = time.monotonic()
-                        summary.reply_seconds += len(data) / 2 / rate
-                        if reply is not None:
-                            reply.write(to_output.feed(rate, data))
-                if content.interrupted:
-                    event("interrupted")
-                if content.turn_complete:
-                    summary.turns += 1
-                    event("turn_complete", turns=summary.turns)
-            if message.usage_metadata is not None:
-                usage = message.usage_metadata
-                _modalities(usage.prompt_tokens_details, summary.prompt_tokens)
-                _modalities(
-                    usage.response_tokens_details or usage.candidates_tokens_details,
-                    summary.response_tokens,
-                )
-                summary.total_tokens += usage.total_token_count or 0
+                self.content(content)
             if message.tool_call is not None:
-                calls = message.tool_call.function_calls or []
-                for call in calls:
-                    event("tool_call", id=call.id, name=call.name, args=call.args)
-            if message.tool_call is not None and tools is not None:
-                responses = [tools.respond(call) for call in calls]
-                for response in responses:
-                    event(
-                        "tool_response",
-                        id=response.id,
-                        name=response.name,
-                        response=response.response,
-                    )
-                await session.send_tool_response(function_responses=responses)
+                await self.answer(message.tool_call)
             if message.go_away is not None:
                 left = message.go_away.time_left
-                event("go_away", time_left=left.total_seconds() if left else None)
-            if content is not None and content.turn_complete and not session.tool_calls:
-                if audio_done.is_set() and settle_for <= 0:
-                    break  # manual activity detection: the one turn is over
-                idle_since[:] = [loop.time()]
-    except LiveConnectionClosed as exc:
-        summary.close_code, summary.close_reason = exc.code, exc.reason
-        raise
-    finally:
-        if reply is not None and not reply.closed:
-            reply.write(to_output.flush())
-        if not sender.done():
-            sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
-    if sender.done() and not sender.cancelled() and sender.exception() is not None:
-        raise sender.exception()  # type: ignore[misc]
-    if first_reply is not None and sent_at:
-        summary.first_reply_latency = max(0.0, first_reply - sent_at[0])
-    return summary
+                self.event("go_away", time_left=left.total_seconds() if left else None)
+            if content is not None and content.turn_complete and not self.session.tool_calls:
+                if self.audio_done.is_set() and self.settle <= 0:
+                    return  # manual activity detection: the one turn is over
+                self.idle_since = self.loop.time()
+
+    def deadline(self) -> float | None:
+        """When the server's silence becomes a :class:`ReplyTimeout` (loop time)."""
+        if self.timeout is None or self.audio_end is None:
+            return None
+        return self.last_message + self.timeout
+
+    def quiet(self) -> float | None:
+        """When the run is over if nothing more comes (loop time; ``None``: not yet)."""
+        if self.upload_end is None or self.idle_since is None or self.session.tool_calls:
+            return None
+        if self.idle_since >= self.upload_end:
+            return self.idle_since + self.settle
+        return self.upload_end + max(self.settle, IDLE_GRACE)
+
+    def content(self, content: t.LiveServerContent) -> None:
+        """Transcripts, text and reply audio, and the turn's end."""
+        if content.input_transcription and content.input_transcription.text:
+            self.event("input_transcription", text=content.input_transcription.text)
+        if content.output_transcription and content.output_transcription.text:
+            self.event("output_transcription", text=content.output_transcription.text)
+        for part in content.model_turn.parts or () if content.model_turn else ():
+            if part.text and not part.thought:
+                self.event("text", text=part.text)
+            if part.inline_data and part.inline_data.data:
+                self.write_audio(part.inline_data)
+        if content.interrupted:
+            self.event("interrupted")
+        if content.turn_complete:
+            self.summary.turns += 1
+            self.event("turn_complete", turns=self.summary.turns)
+
+    async def answer(self, tool_call: t.LiveServerToolCall) -> None:
+        """Show the calls, and answer them from the tools file when there is one."""
+        calls = tool_call.function_calls or []
+        for call in calls:
+            self.event("tool_call", id=call.id, name=call.name, args=call.args)
+        if self.tools is None:
+            return
+        responses = [self.tools.respond(call) for call in calls]
+        for response in responses:
+            self.event(
+                "tool_response", id=response.id, name=response.name, response=response.response
+            )
+        await self.session.send_tool_response(function_responses=responses)
+
+    # -- the reply WAV ----------------------------------------------------------
+
+    def write_audio(self, blob: t.Blob) -> None:
+        """A reply part's PCM into the WAV at 24 kHz; anything else counted as skipped."""
+        mime, data = blob.mime_type, bytes(blob.data or b"")
+        rate = _pcm_rate(mime)
+        if rate is None:
+            skipped = self.summary.skipped.setdefault(mime or "(none)", {"parts": 0, "bytes": 0})
+            skipped["parts"] += 1
+            skipped["bytes"] += len(data)
+            self.event("skipped", mime_type=mime, bytes=len(data))
+            return
+        if self.first_reply is None and self.audio_done.is_set():
+            self.first_reply = time.monotonic()
+        self.summary.reply_seconds += len(data) / 2 / rate
+        if self.reply is not None:
+            self.reply.write(self.to_output.feed(rate, data))
+
+    def flush_audio(self) -> None:
+        """Write what the resampler still holds (the WAV stays open: the caller's)."""
+        if self.reply is not None and not self.reply.closed:
+            self.reply.write(self.to_output.flush())
+
+    # -- the end ----------------------------------------------------------------
+
+    def finish(self) -> Summary:
+        """The summary, with the latency and the session's token totals."""
+        summary = self.summary
+        if self.first_reply is not None and self.audio_end is not None:
+            summary.first_reply_latency = max(0.0, self.first_reply - self.audio_end)
+        usage = self.session.usage
+        summary.prompt_tokens = dict(usage.prompt_by_modality)
+        summary.response_tokens = dict(usage.response_by_modality)
+        summary.total_tokens = usage.total_tokens
+        return summary
 
 
 def _pcm_rate(mime: str | None) -> int | None:

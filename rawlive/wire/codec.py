@@ -1,32 +1,24 @@
 """Bytes and text frames to and from the wire types, exactly and fast.
 
-The codec keeps no state. It has two paths:
+The codec keeps no state. What it accepts is the README's "The wire protocol
+as types". The rules:
 
-* **The fast path** hands the frame straight to a compiled msgspec decoder
-  for the target Struct. It serves what the real server sends almost always:
-  camelCase keys and standard padded base64. Decoding a 24 kHz audio message
-  this way is faster than ``base64.b64decode`` of its payload alone.
-* **The lenient path** takes anything proto3 JSON allows: snake_case keys at
-  any level, URL-safe or unpadded base64, int64 and bool given as strings, a
-  UTF-8 byte-order mark. It parses to plain Python, walks the value along the
-  type tree (renaming keys, normalising base64, noting what it does not know)
-  and converts the result. A frame takes this path only when the fast one
-  cannot be sure of it: the frame contains ``_`` (a snake_case key or URL-safe
-  base64 may hide there; standard base64 and camelCase never contain one), or
-  the fast decoder refused it.
-
-The same walk is the strict mode of the auditor: :func:`unknown_paths` and
-:func:`inspect_frame` report every key and enum value the types do not know
-(``serverContent.modelTurn.parts[].fooBar``), which lenient decoding keeps out
-of the way instead of failing on them.
-
-The spellings proto3 JSON allows are normalised here and nowhere else:
-:func:`camel_case` for keys, :func:`standard_base64` and
-:func:`decode_base64` for bytes, and :func:`canonical` for comparing two
-frames that mean the same to the server (the replay's ``strict`` matcher and
-the conformance tests).
-
-Invalid input never escapes as anything but :class:`rawlive.DecodeError`.
+1. A frame goes to a compiled msgspec decoder for its Struct (the fast path:
+   camelCase keys and standard padded base64, what the real server sends
+   almost always), unless it contains ``_`` (a snake_case key or URL-safe
+   base64 may hide there; camelCase and standard base64 never hold one) or
+   the fast decoder refused it.
+2. Those take the lenient path: parsed to plain Python, walked along the type
+   tree (keys renamed, base64 normalised, what the types do not know noted)
+   and converted.
+3. The same walk is the auditor's strict mode: :func:`unknown_paths` and
+   :func:`inspect_frame` report every key and enum value the types do not
+   know, which decoding keeps out of the way instead of failing on them.
+4. The spellings proto3 JSON allows are normalised here and nowhere else:
+   :func:`camel_case` for keys, :func:`standard_base64` and
+   :func:`decode_base64` for bytes, :func:`canonical` to compare two frames
+   that mean the same to the server.
+5. Invalid input never escapes as anything but :class:`rawlive.DecodeError`.
 """
 
 from __future__ import annotations
@@ -428,7 +420,7 @@ def _walk(value: Any, node: _Node, path: str, report: WireReport | None) -> Any:
 def convert(obj: Any, cls: type[S], *, strict: bool = False) -> S:
     """Build a wire Struct from plain data with snake_case or camelCase keys.
 
-    What proto3 JSON allows is accepted (see the module docstring); what does
+    What proto3 JSON allows is accepted (the lenient path, rule 2); what does
     not fit raises :class:`DecodeError` naming the path. With ``strict``, a key
     the types do not know raises too (for input a caller wrote, where a typo
     must not vanish silently); unknown enum values stay allowed.
@@ -555,7 +547,7 @@ def decode_server_message(data: bytes | str | bytearray | memoryview) -> t.LiveS
     :class:`~rawlive.errors.UnknownMessageError` (a ``DecodeError``) for an
     object with no known kind at all.
     """
-    # The fast path (see the module docstring). ``\u005f`` is an escaped
+    # The fast path (rule 1 of the module). ``\u005f`` is an escaped
     # ``_``: msgspec would unescape it into a snake_case key it then ignores.
     # (A backslash is looked for first: that one-byte search is nearly free,
     # while the search for ``\u005`` costs a third of decoding an audio frame.)

@@ -1,16 +1,14 @@
 """Where to connect and how to authenticate, and keeping the secrets out of sight.
 
-An :class:`Endpoint` is the URL and handshake headers for one backend
-(``PROTOCOL.md`` §1): the Gemini API with an API key (``x-goog-api-key``
-header), an ephemeral token (``auth_tokens/...`` on
-``BidiGenerateContentConstrained`` with the ``access_token`` query
-parameter), Vertex AI (``LlmBidiService`` with ``Authorization: Bearer``), or
-a custom ``ws://``/``wss://`` URL such as a local rawlive server. Its ``repr``,
-:meth:`Endpoint.redacted_url` and :meth:`Endpoint.redacted_headers` never show
-a secret; :func:`redact` and :class:`RedactingLogger` keep them out of
-messages and of the ``websockets`` handshake log, which prints every request
-header at DEBUG. :func:`resolve` refuses to send a credential in clear (plain
-``ws://``) to any host but this machine.
+An :class:`Endpoint` is the URL and handshake headers of one backend
+(``PROTOCOL.md`` §1; the README's "Use the library" lists them). The rules:
+
+1. Its ``repr``, :meth:`Endpoint.redacted_url` and
+   :meth:`Endpoint.redacted_headers` never show a secret; :func:`redact` and
+   :class:`RedactingLogger` keep secrets out of messages and of the
+   ``websockets`` handshake log, which prints every request header at DEBUG.
+2. :func:`resolve` refuses to send a credential in clear (plain ``ws://``) to
+   any host but this machine.
 """
 
 from __future__ import annotations

@@ -1,17 +1,15 @@
 """SDK-shaped call arguments to client message Structs, as google-genai 3.3.0 builds them.
 
-This module owns the step between what a caller writes (the official SDK's
-shapes: ``connect(model=..., config=...)``, ``send_realtime_input(audio=...)``,
-``send_client_content(turns=...)``, ``send_tool_response(...)``,
-``send_context_update(...)`` and the deprecated ``send(input=...)``, with SDK
-objects, rawlive Structs or plain dicts in snake_case or camelCase) and the
-wire Structs of :mod:`rawlive.wire.types`. It applies the SDK's transformations
-(model names, which config fields move into ``generationConfig``, system
-instructions and plain functions turned into wire objects, function
-declarations merged into one tool) and the SDK's refusals, raised as
-:class:`~rawlive.ConfigError` before anything is sent. It does no I/O and
-makes no bytes: :func:`rawlive.wire.codec.encode_client_message` encodes what it
-returns. Where rawlive departs from the SDK on purpose, the docstring says so.
+The step between what a caller writes (the SDK's ``connect``, ``send_*`` and
+deprecated ``send`` arguments: SDK objects, rawlive Structs or dicts, in
+snake_case or camelCase) and the Structs of :mod:`rawlive.wire.types`. It
+applies the SDK's transformations (model names, the config fields that move
+into ``generationConfig``, system instructions and plain functions made wire
+objects, function declarations merged into one tool) and the SDK's refusals,
+raised as :class:`~rawlive.ConfigError` before anything is sent. No I/O and
+no bytes: :func:`rawlive.wire.codec.encode_client_message` encodes what it
+returns. Where rawlive departs from the SDK on purpose, the function's
+docstring says so.
 """
 
 from __future__ import annotations

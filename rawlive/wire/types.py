@@ -1,30 +1,22 @@
 """The Live API's wire objects as msgspec Structs: the types are the schema.
 
 Every client and server message of ``BidiGenerateContent`` (``PROTOCOL.md``
-§2-§3) is declared here once. A declaration gives the wire format (keys in
-lowerCamelCase via ``rename="camel"``, bytes as standard padded base64,
-omitted defaults), validation and the JSON Schema at the same time; there is
-no hand-written (de)serialiser anywhere in rawlive.
+§2-§3) is declared here once, with the official SDK's Python names; a
+declaration gives the wire format, validation and the JSON Schema at once,
+and there is no hand-written (de)serialiser anywhere in rawlive. No I/O: the
+codec (:mod:`rawlive.wire.codec`) turns these objects into bytes and back.
+The rules:
 
-Python names are the official SDK's (``server_content.model_turn.parts[0]
-.inline_data.data``, ``tool_call.function_calls``), so code written for
-google-genai reads the same against rawlive.
-
-Three wire conventions need a type of their own:
-
-* **Enums are open.** The server adds enum values over time, so an enum field
-  is typed ``str`` annotated with its known values (:func:`_known`). The
-  ``StrEnum`` classes below (``Modality``, ``TurnCompleteReason``...) compare
-  equal to the strings and encode as them; an unknown value decodes as a
-  plain string and never fails.
-* **Durations** (``goAway.timeLeft``, offsets) are protobuf Duration strings
-  (``"10s"``, ``"1.500s"``) and decode to :class:`Duration`, a
-  :class:`datetime.timedelta`.
-* **int64** fields accept JSON strings or numbers on input (the codec decodes
-  with ``strict=False``) and are sent as numbers.
-
-This module does no I/O and knows nothing of sockets; the codec
-(``rawlive.wire.codec``) owns turning these objects into bytes and back.
+1. Keys are lowerCamelCase on the wire (``rename="camel"``), bytes standard
+   padded base64, and defaults are omitted.
+2. Enums are open: an enum field is a ``str`` annotated with its known values
+   (:func:`_known`); the ``StrEnum`` classes compare equal to the strings,
+   and an unknown value decodes as a plain string.
+3. Durations (``goAway.timeLeft``, offsets) are protobuf Duration strings
+   (``"10s"``, ``"1.500s"``) and decode to :class:`Duration`, a
+   :class:`datetime.timedelta`.
+4. int64 fields take JSON strings or numbers (the codec decodes with
+   ``strict=False``) and are sent as numbers.
 """
 
 from __future__ import annotations
