@@ -487,7 +487,7 @@ def _variants() -> list[Frame]:
 def test_audio_frames_decoded_once_per_shape_audit_exactly_as_decoded_in_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    import rawlive.tools.audit as audit_module
+    import rawlive.tools.audit.auditor as audit_module
 
     path = write(tmp_path / "v.jsonl", _variants()) if name == "variants" else FIXTURES / name
     shortcut = audit_cassette(path).to_builtins()
