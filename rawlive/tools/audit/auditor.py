@@ -1,24 +1,17 @@
-"""Audit a recorded Live session: protocol rules, schema drift and latency metrics.
+"""The auditor: a recorded Live session fed event by event, and the :class:`Report` it makes.
 
 The :class:`Auditor` is sans-I/O: it is fed cassette events one by one
-(:meth:`Auditor.feed`, then :meth:`Auditor.finish`), so a live tap can feed
-it as well as a file. :func:`audit_cassette` reads a cassette and returns a
-:class:`Report` (:meth:`Report.render` for tables, :meth:`Report.to_json`).
-
-Every frame goes through the strict decoder (:func:`rawlive.wire.codec.inspect_frame`).
-Keys and enum values the types do not know are *drift*: counted, with their
-first occurrence, never findings. A frame that cannot be decoded at all is a
-finding (``invalid-frame``).
-
-Rules are small functions registered with :func:`rule`, each with a name, a
-severity and the ``PROTOCOL.md`` section it comes from; :data:`RULES` lists
-them. A rule sees one :class:`Step` (a frame, or the end of a connection)
-and the connection's state *before* that step, and yields messages.
-
-A rule broken on every frame would find once per frame: the auditor keeps
-the first :data:`MAX_FINDINGS_PER_RULE` findings of each rule and counts the
-rest (:attr:`Report.rule_counts`), so its memory and output stay bounded
-however long the session.
+(:meth:`Auditor.feed`, then :meth:`Auditor.finish`), so a live tap
+(:mod:`~rawlive.tools.audit.live`) can feed it as well as a file
+(:func:`audit_cassette`). It keeps each connection's state
+(:class:`ConnState`), runs the rules a step concerns
+(:mod:`~rawlive.tools.audit.rules`) and sums the metrics
+(:mod:`~rawlive.tools.audit.metrics`). Every frame goes through the strict
+decoder (:func:`rawlive.wire.codec.inspect_frame`), once per shape for audio
+frames (:class:`_Templates`); keys and enum values the types do not know are
+drift, counted, never findings. Of each rule it keeps the first
+:data:`MAX_FINDINGS_PER_RULE` findings and counts the rest, so its memory and
+output stay bounded however long the session.
 """
 
 from __future__ import annotations
@@ -26,13 +19,11 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import json
-import math
 import os
 import re
-import urllib.parse
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import pybase64
@@ -45,55 +36,37 @@ from rawlive.cassette import (
     EndEvent,
     FrameEvent,
     TruncatedCassetteWarning,
-    frame_kind,
 )
-from rawlive.core.protocol import NORMAL_CLOSE_CODES, close_hint
 from rawlive.errors import DecodeError
+from rawlive.tools.audit import render
+from rawlive.tools.audit.metrics import GAP_MIN_SECONDS, Metrics, Turn, pcm_seconds, rate_of
+from rawlive.tools.audit.rules import (
+    RULES,
+    SEVERITIES,
+    Finding,
+    Rule,
+    Severity,
+    Step,
+    audio_blobs,
+    has_camel,
+    impure_rules_for,
+    rules_for,
+)
 from rawlive.wire import endpoints
 from rawlive.wire import types as lt
-from rawlive.wire.codec import WireReport, inspect_frame, mime_rate
-
-if TYPE_CHECKING:  # the proxy hooks' arguments; the auditor needs no server
-    from rawlive.servers.base import CapturedConnection, ConnectionEnd, Frame
+from rawlive.wire.codec import WireReport, inspect_frame
 
 __all__ = [
     "MAX_FINDINGS_PER_RULE",
-    "RULES",
-    "SEVERITIES",
     "Auditor",
-    "Diff",
-    "Finding",
-    "LiveAudit",
-    "Metrics",
+    "ConnState",
+    "DriftEntry",
     "Report",
-    "Rule",
-    "Step",
     "audit_cassette",
-    "diff_reports",
-    "rule",
 ]
 
-Severity = Literal["info", "warning", "error"]
-SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
-
-#: An underrun of reply audio shorter than this is jitter, not a gap.
-GAP_MIN_SECONDS = 0.02
-#: Seconds between two video frames below which the 1 fps limit is exceeded (with jitter).
-MIN_VIDEO_INTERVAL = 0.95
 #: Findings of one rule an audit keeps (and a live audit prints); the rest are counted.
 MAX_FINDINGS_PER_RULE = 20
-
-
-@dataclasses.dataclass(frozen=True)
-class Finding:
-    """One broken rule: where (``t``, ``connection``) and why."""
-
-    rule: str
-    severity: Severity
-    section: str
-    message: str
-    t: float | None = None
-    connection: int | None = None
 
 
 @dataclasses.dataclass
@@ -105,11 +78,6 @@ class DriftEntry:
     count: int
     first_t: float
     first_connection: int
-
-
-# ---------------------------------------------------------------------------
-# Per-connection state and the step a rule sees
-# ---------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -145,574 +113,18 @@ class ConnState:
     #: When the reply audio received so far ends if played from its first chunk.
     playout_end: float | None = None
 
+    def flow(self) -> tuple[int, float, int, int]:
+        """Samples, seconds, chunks and declared rate of the steady audio runs so far."""
+        samples, seconds, chunks, rate = self.audio_flow
+        run = self.audio_run
+        if run is not None and run[1] > run[0]:
+            first, last, rate, before, _, count = run
+            samples, seconds, chunks = samples + before, seconds + last - first, chunks + count
+        return samples, seconds, chunks, rate
 
-@dataclasses.dataclass(slots=True)
-class Step:
-    """One thing that happened on a connection: a decoded frame, or its end."""
 
-    kind: Literal["frame", "close"]
-    t: float
-    connection: int
-    sender: str | None = None
-    client: lt.LiveClientMessage | None = None
-    server: lt.LiveServerMessage | None = None
-    report: WireReport | None = None
-    close_code: int | None = None
-    close_reason: str = ""
-    #: The frame's audio blobs (computed once per step, see ``_audio_blobs``).
-    blobs: list[lt.Blob] | None = None
-
-
-#: A rule's check: the messages of what it found (a generator, or a plain
-#: function returning a tuple where it runs on every frame and speed counts).
-RuleCheck = Callable[[ConnState, Step], Iterable[str]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """A named protocol rule: its severity, its ``PROTOCOL.md`` section and its check."""
-
-    name: str
-    severity: Severity
-    section: str
-    doc: str
-    check: RuleCheck
-    #: The steps it looks at: ``client``/``server`` (any frame from that side),
-    #: a top-level wire key (``realtimeInput``, ``toolCall``...) or ``close``;
-    #: ``None``: every step.
-    on: frozenset[str] | None = None
-    #: Whether the check depends on the step's message and wire report only
-    #: (not on the connection's state or the time): then a frame with the same
-    #: shape as an earlier one gets the same result without running it again.
-    pure: bool = False
-
-    def wants(self, triggers: frozenset[str]) -> bool:
-        return self.on is None or not self.on.isdisjoint(triggers)
-
-
-#: Every rule, by name, in the order they run.
-RULES: dict[str, Rule] = {}
-
-
-def rule(
-    name: str,
-    severity: Severity,
-    section: str,
-    *,
-    on: Iterable[str] | None = None,
-    pure: bool = False,
-) -> Callable[[RuleCheck], RuleCheck]:
-    """Register a rule check; its docstring is the rule's documentation.
-
-    ``on`` names the steps the check looks at (see :attr:`Rule.on`), so that
-    the auditor runs only the rules a step concerns.
-    """
-
-    def register(check: RuleCheck) -> RuleCheck:
-        doc = (check.__doc__ or "").strip()
-        triggers = None if on is None else frozenset(on)
-        RULES[name] = Rule(name, severity, section, doc, check, triggers, pure)
-        _RULES_FOR.clear()
-        _IMPURE_FOR.clear()
-        return check
-
-    return register
-
-
-_RULES_FOR: dict[frozenset[str], tuple[Rule, ...]] = {}
-_IMPURE_FOR: dict[frozenset[str], tuple[Rule, ...]] = {}
-
-
-def _impure_rules_for(triggers: frozenset[str]) -> tuple[Rule, ...]:
-    rules = _IMPURE_FOR.get(triggers)
-    if rules is None:
-        rules = _IMPURE_FOR[triggers] = tuple(r for r in _rules_for(triggers) if not r.pure)
-    return rules
-
-
-def _rules_for(triggers: frozenset[str]) -> tuple[Rule, ...]:
-    rules = _RULES_FOR.get(triggers)
-    if rules is None:
-        rules = _RULES_FOR[triggers] = tuple(r for r in RULES.values() if r.wants(triggers))
-    return rules
-
-
-def _realtime(step: Step) -> lt.LiveClientRealtimeInput | None:
-    return step.client.realtime_input if step.client is not None else None
-
-
-def _audio_blobs(step: Step) -> list[lt.Blob]:
-    if step.blobs is not None:
-        return step.blobs
-    rt = _realtime(step)
-    if rt is None:
-        step.blobs = []
-        return step.blobs
-    blobs = [rt.audio] if rt.audio is not None else []
-    blobs += [b for b in rt.media_chunks or [] if (b.mime_type or "").startswith("audio/")]
-    step.blobs = blobs
-    return blobs
-
-
-def _is_native_audio(model: str | None) -> bool:
-    return model is not None and "native-audio" in model
-
-
-def _is_31(model: str | None) -> bool:
-    return model is not None and re.search(r"gemini-3\.1", model) is not None
-
-
-# ---------------------------------------------------------------------------
-# The rules
-# ---------------------------------------------------------------------------
-
-
-@rule("setup-first", "error", "§2.0", on=("client",))
-def _setup_first(state: ConnState, step: Step) -> tuple[str, ...]:
-    """The first client message of a connection must be ``setup``."""
-    if state.client_frames == 0 and step.client is not None and step.client.setup is None:
-        return ("the first client message is not setup",)
-    return ()
-
-
-@rule("setup-once", "error", "§2.0", on=("setup",))
-def _setup_once(state: ConnState, step: Step) -> Iterator[str]:
-    """``setup`` is sent once per connection, never again."""
-    if step.client is not None and step.client.setup is not None and state.setups > 0:
-        yield f"setup sent again (number {state.setups + 1}) on the same connection"
-
-
-@rule("before-setup-complete", "warning", "§2.0", on=("client",))
-def _before_setup_complete(state: ConnState, step: Step) -> tuple[str, ...]:
-    """Clients should wait for ``setupComplete`` before sending anything after ``setup``."""
-    if (
-        state.setup_complete_t is None
-        and state.setups > 0
-        and step.client is not None
-        and step.client.setup is None
-    ):
-        return ("client message sent before setupComplete",)
-    return ()
-
-
-@rule(
-    "audio-mime-rate",
-    "warning",
-    "§6",
-    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
-    pure=True,
-)
-def _audio_mime_rate(state: ConnState, step: Step) -> Iterator[str]:
-    """Raw PCM audio must say its sample rate in the MIME type (``audio/pcm;rate=16000``)."""
-    for blob in _audio_blobs(step):
-        mime = blob.mime_type or ""
-        rate = mime_rate(mime)
-        if mime.startswith("audio/pcm") and rate is None:
-            yield f"audio MIME type {mime!r} has no rate="
-        elif rate is not None and not 8000 <= rate <= 48000:
-            yield f"audio MIME type {mime!r} has an implausible rate"
-
-
-@rule(
-    "audio-odd-length",
-    "error",
-    "§6",
-    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
-    pure=True,
-)
-def _audio_odd_length(state: ConnState, step: Step) -> Iterator[str]:
-    """16-bit PCM chunks hold whole samples: an even number of bytes."""
-    for blob in _audio_blobs(step):
-        if (blob.mime_type or "").startswith("audio/pcm") and len(blob.data or b"") % 2:
-            yield f"PCM audio chunk of {len(blob.data or b'')} bytes (odd: half a sample)"
-
-
-@rule(
-    "media-chunks-deprecated", "warning", "§2.3, §8.5", on=("realtimeInput.mediaChunks",), pure=True
-)
-def _media_chunks(state: ConnState, step: Step) -> Iterator[str]:
-    """``realtimeInput.mediaChunks`` is deprecated; only its first element is honoured."""
-    rt = _realtime(step)
-    if rt is not None and rt.media_chunks is not None:
-        extra = len(rt.media_chunks) - 1
-        yield "deprecated mediaChunks" + (f" ({extra} chunk(s) ignored)" if extra > 0 else "")
-
-
-@rule("mixed-casing", "info", "§2.0, §8.3", on=("client",))
-def _mixed_casing(state: ConnState, step: Step) -> tuple[str, ...]:
-    """The client mixes snake_case and camelCase keys (accepted, but be consistent)."""
-    if state.mixed_reported or step.report is None or step.sender != "client":
-        return ()
-    if not (state.snake_seen or step.report.snake_case_keys):
-        return ()  # (the common case: no snake_case key yet)
-    if state.camel_seen or _has_camel(step):
-        keys = ", ".join(step.report.snake_case_keys[:3]) or "earlier frames"
-        return (f"client mixes snake_case ({keys}) and camelCase keys",)
-    return ()
-
-
-@rule("urlsafe-base64", "info", "§2.0, §8.4", on=("urlsafe-base64",), pure=True)
-def _urlsafe_base64(state: ConnState, step: Step) -> Iterator[str]:
-    """The client sends URL-safe base64 (the server accepts it; standard is documented)."""
-    if step.report is not None and step.sender == "client" and step.report.urlsafe_base64:
-        yield f"URL-safe base64 at {', '.join(step.report.urlsafe_base64[:3])}"
-
-
-@rule("tool-response-unknown-id", "error", "§2.4", on=("toolResponse",))
-def _tool_unknown(state: ConnState, step: Step) -> Iterator[str]:
-    """A ``toolResponse`` answers an id the server issued in a ``toolCall``."""
-    if step.client is None or step.client.tool_response is None:
-        return
-    for fr in step.client.tool_response.function_responses or []:
-        if fr.id is None:
-            yield f"function response {fr.name!r} has no id (required on the Gemini API)"
-        elif fr.id not in state.issued:
-            yield f"toolResponse for id {fr.id!r}, which no toolCall issued"
-
-
-@rule("tool-response-duplicate", "error", "§2.4", on=("toolResponse",))
-def _tool_duplicate(state: ConnState, step: Step) -> Iterator[str]:
-    """Each tool call is answered once (``willContinue`` responses excepted)."""
-    if step.client is None or step.client.tool_response is None:
-        return
-    for fr in step.client.tool_response.function_responses or []:
-        if fr.id is not None and fr.id in state.answered and fr.id in state.issued:
-            yield f"tool call {fr.id!r} answered twice"
-
-
-@rule("tool-call-unanswered", "warning", "§2.4, §8.10", on=("close",))
-def _tool_unanswered(state: ConnState, step: Step) -> Iterator[str]:
-    """Every tool call gets a ``toolResponse`` (or a cancellation) before the connection ends."""
-    if step.kind == "close":
-        for call_id, (_, name, _blocking) in state.open_calls.items():
-            yield f"tool call {call_id!r} ({name}) never answered"
-
-
-@rule(
-    "audio-during-blocking-call",
-    "warning",
-    "§5.3, §8.10",
-    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
-)
-def _audio_during_call(state: ConnState, step: Step) -> tuple[str, ...]:
-    """Streaming audio while a BLOCKING tool call is unanswered risks 1008 "aborted"."""
-    if not state.open_calls or not _audio_blobs(step):
-        return ()
-    return tuple(
-        f"realtime audio while blocking tool call {call_id!r} ({name}) is open"
-        for call_id, (_, name, blocking) in state.open_calls.items()
-        if blocking and call_id not in state.warned_audio_calls
-    )
-
-
-@rule("text-modality-native-audio", "error", "§2.1.1, §8.7", on=("setup",))
-def _text_native_audio(state: ConnState, step: Step) -> Iterator[str]:
-    """Native-audio models accept ``responseModalities: ["AUDIO"]`` only."""
-    setup = step.client.setup if step.client is not None else None
-    if setup is None or not _is_native_audio(setup.model or state.model):
-        return
-    gc = setup.generation_config
-    if gc is not None and "TEXT" in (gc.response_modalities or []):
-        yield f"TEXT response modality on native-audio model {setup.model or state.model}"
-
-
-@rule("client-content-mid-session", "warning", "§2.2, §8.6", on=("clientContent",))
-def _client_content_mid(state: ConnState, step: Step) -> Iterator[str]:
-    """On Gemini 3.1, ``clientContent`` only seeds history; mid-session it is closed with 1007."""
-    if step.client is None or step.client.client_content is None or not _is_31(state.model):
-        return
-    if not state.history_in_client_content:
-        yield "clientContent on a 3.1 model without historyConfig.initialHistoryInClientContent"
-    elif state.history_done:
-        yield "clientContent after the initial history on a 3.1 model"
-
-
-@rule(
-    "activity-unpaired",
-    "error",
-    "§2.3",
-    on=("realtimeInput.activityStart", "realtimeInput.activityEnd", "close"),
-)
-def _activity_unpaired(state: ConnState, step: Step) -> Iterator[str]:
-    """``activityStart`` and ``activityEnd`` alternate, and no activity is left open."""
-    rt = _realtime(step)
-    if step.kind == "close" and state.activity_open:
-        yield "activityStart never ended by activityEnd"
-    if rt is None:
-        return
-    if rt.activity_start is not None and state.activity_open:
-        yield "activityStart while an activity is already open"
-    if rt.activity_end is not None and not state.activity_open and rt.activity_start is None:
-        yield "activityEnd without activityStart"
-
-
-@rule(
-    "activity-with-auto-vad",
-    "error",
-    "§2.3",
-    on=("realtimeInput.activityStart", "realtimeInput.activityEnd"),
-)
-def _activity_auto(state: ConnState, step: Step) -> Iterator[str]:
-    """``activityStart``/``activityEnd`` need ``automaticActivityDetection.disabled: true``."""
-    rt = _realtime(step)
-    if rt is None or state.manual_vad:
-        return
-    if rt.activity_start is not None or rt.activity_end is not None:
-        yield "activity signal sent with automatic activity detection on"
-
-
-@rule("audio-stream-end-manual-vad", "warning", "§2.3, §8.11", on=("realtimeInput.audioStreamEnd",))
-def _stream_end_manual(state: ConnState, step: Step) -> Iterator[str]:
-    """``audioStreamEnd`` belongs to automatic VAD; with manual VAD use ``activityEnd``."""
-    rt = _realtime(step)
-    if rt is not None and rt.audio_stream_end and state.manual_vad:
-        yield "audioStreamEnd sent with manual activity detection"
-
-
-@rule("video-fps", "warning", "§6", on=("realtimeInput.video",))
-def _video_fps(state: ConnState, step: Step) -> Iterator[str]:
-    """Video is at most 1 frame per second."""
-    rt = _realtime(step)
-    if rt is None or rt.video is None or state.last_video_t is None:
-        return
-    gap = step.t - state.last_video_t
-    if gap < MIN_VIDEO_INTERVAL:
-        yield f"video frame {gap:.3f} s after the previous one (over 1 fps)"
-
-
-#: Sample rates audio is commonly recorded at, for ``audio-rate-mismatch``.
-COMMON_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
-#: Seconds of steady streaming ``audio-rate-mismatch`` needs before it judges.
-RATE_CHECK_MIN_SECONDS = 2.0
 #: A pause longer than this (or 4 chunks' duration) ends a steady run of audio.
 RUN_BREAK_SECONDS = 0.5
-
-
-def _audio_flow(state: ConnState) -> tuple[int, float, int, int]:
-    """Samples, seconds, chunks and declared rate of the steady audio runs so far."""
-    samples, seconds, chunks, rate = state.audio_flow
-    run = state.audio_run
-    if run is not None and run[1] > run[0]:
-        first, last, rate, before, _, count = run
-        samples, seconds, chunks = samples + before, seconds + last - first, chunks + count
-    return samples, seconds, chunks, rate
-
-
-@rule("audio-rate-mismatch", "warning", "§6", on=("close",))
-def _audio_rate_mismatch(state: ConnState, step: Step) -> Iterator[str]:
-    """Audio streamed in real time flows at the rate its MIME type declares.
-
-    Over steady runs of ``realtimeInput.audio`` (pauses end a run), samples
-    per second of wall clock should match ``rate=``. Flowing at another
-    common rate means the data is at that rate, mislabelled (it would play
-    too fast or too slow). Uploads faster than real time match no common
-    rate and are not judged.
-    """
-    samples, seconds, chunks, declared = _audio_flow(state)
-    if seconds < RATE_CHECK_MIN_SECONDS or chunks < 10 or declared <= 0:
-        return
-    measured = samples / seconds
-    if abs(measured / declared - 1) <= 0.08:
-        return
-    for common in COMMON_RATES:
-        if common != declared and abs(measured / common - 1) <= 0.03:
-            yield (
-                f"audio declared rate={declared} flows at {measured:.0f} samples per second "
-                f"over {seconds:.1f} s of steady streaming: the data looks like {common} Hz "
-                f"audio (it would play {common / declared:.2g}x its speed); resample to "
-                f"{declared} Hz or declare rate={common}"
-            )
-            return
-
-
-@rule("close-code", "warning", "§5.3", on=("close",))
-def _close_code(state: ConnState, step: Step) -> Iterator[str]:
-    """A connection closed with an error code; the hint says what to do."""
-    code = step.close_code
-    if step.kind != "close" or code is None or code in NORMAL_CLOSE_CODES:
-        return
-    hint = close_hint(code, step.close_reason)
-    reason = f": {step.close_reason}" if step.close_reason else ""
-    yield f"closed with {code}{reason}" + (f" ({hint})" if hint else "")
-
-
-@rule("invalid-frame", "error", "§2.0, §3.0", on=())
-def _invalid_frame(state: ConnState, step: Step) -> Iterator[str]:
-    """Every frame decodes as a message (reported by the auditor itself)."""
-    return iter(())
-
-
-@rule("cassette-truncated", "info", "cassette format", on=())
-def _cassette_truncated(state: ConnState, step: Step) -> Iterator[str]:
-    """The recording stopped mid-write: its last line was cut off (reported by the reader)."""
-    return iter(())
-
-
-# Known camelCase wire names (multi-word), to tell camelCase keys from user data.
-def _camel_names() -> frozenset[str]:
-    names: set[str] = set()
-    for value in vars(lt).values():
-        if isinstance(value, type) and issubclass(value, msgspec.Struct):
-            for f in msgspec.structs.fields(value):
-                if f.encode_name != f.name and any(c.isupper() for c in f.encode_name):
-                    names.add(f.encode_name)
-    return frozenset(names)
-
-
-_CAMEL = _camel_names()
-_USER_DATA = frozenset({"args", "response", "parameters", "parametersJsonSchema", "labels"})
-
-
-def _camel_in(value: Any, depth: int = 0) -> bool:
-    if depth > 12:
-        return False
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key in _CAMEL:
-                return True
-            if key not in _USER_DATA and _camel_in(item, depth + 1):
-                return True
-    elif isinstance(value, list):
-        return any(_camel_in(item, depth + 1) for item in value)
-    return False
-
-
-def _has_camel(step: Step) -> bool:
-    return step.client is not None and _camel_in(msgspec.to_builtins(step.client))
-
-
-# ---------------------------------------------------------------------------
-# Metrics
-# ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Turn:
-    """Latencies of one model turn, in seconds from the end of the user's input."""
-
-    connection: int
-    user_end_t: float | None = None
-    first_input_transcription: float | None = None
-    first_reply_audio: float | None = None
-    generation_complete: float | None = None
-    turn_complete: float | None = None
-    interrupted: bool = False
-    #: Underruns of the reply audio played from its first chunk: count and seconds.
-    audio_gaps: int = 0
-    audio_gap_seconds: float = 0.0
-
-
-def _percentiles(values: list[float]) -> dict[str, float] | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-
-    return {"p50": pick(0.5), "p90": pick(0.9), "max": ordered[-1], "n": float(len(ordered))}
-
-
-def _stats(sizes: list[int]) -> dict[str, float] | None:
-    if not sizes:
-        return None
-    return {
-        "count": float(len(sizes)),
-        "min": float(min(sizes)),
-        "mean": sum(sizes) / len(sizes),
-        "max": float(max(sizes)),
-    }
-
-
-@dataclasses.dataclass
-class Metrics:
-    """Timings and volumes of a session (seconds, bytes, tokens)."""
-
-    setup_complete: dict[int, float] = dataclasses.field(default_factory=dict)
-    turns: list[Turn] = dataclasses.field(default_factory=list)
-    tool_round_trips: list[float] = dataclasses.field(default_factory=list)
-    audio_in_seconds: float = 0.0
-    audio_out_seconds: float = 0.0
-    audio_in_chunks: list[int] = dataclasses.field(default_factory=list)
-    audio_out_chunks: list[int] = dataclasses.field(default_factory=list)
-    upload_span: tuple[float, float] | None = None
-    interruptions: int = 0
-    #: Each underrun of reply audio (seconds): the next chunk arrived after the
-    #: audio before it would have finished playing (see :data:`GAP_MIN_SECONDS`).
-    reply_gaps: list[float] = dataclasses.field(default_factory=list)
-    prompt_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
-    response_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
-    total_tokens: int = 0
-    #: (connection, announced timeLeft, actual seconds from goAway to the close).
-    go_away: list[tuple[int, float | None, float | None]] = dataclasses.field(default_factory=list)
-
-    @property
-    def upload_real_time_factor(self) -> float | None:
-        """Seconds of audio sent per second of wall clock while uploading."""
-        if self.upload_span is None:
-            return None
-        span = self.upload_span[1] - self.upload_span[0]
-        return None if span <= 0 else self.audio_in_seconds / span
-
-    def latencies(self) -> dict[str, dict[str, float] | None]:
-        """Percentiles over the session's turns, by milestone."""
-        names = (
-            "first_input_transcription",
-            "first_reply_audio",
-            "generation_complete",
-            "turn_complete",
-        )
-        out: dict[str, dict[str, float] | None] = {}
-        for name in names:
-            values = [v for turn in self.turns if (v := getattr(turn, name)) is not None]
-            out[name] = _percentiles(values)
-        out["tool_round_trip"] = _percentiles(self.tool_round_trips)
-        out["setup_complete"] = _percentiles(list(self.setup_complete.values()))
-        return out
-
-    def to_builtins(self) -> dict[str, Any]:
-        return {
-            "setupComplete": {str(k): v for k, v in self.setup_complete.items()},
-            "turns": [dataclasses.asdict(turn) for turn in self.turns],
-            "toolRoundTrips": self.tool_round_trips,
-            "audioInSeconds": self.audio_in_seconds,
-            "audioOutSeconds": self.audio_out_seconds,
-            "audioInChunkBytes": _stats(self.audio_in_chunks),
-            "audioOutChunkBytes": _stats(self.audio_out_chunks),
-            "uploadRealTimeFactor": self.upload_real_time_factor,
-            "interruptions": self.interruptions,
-            "replyAudioGaps": {
-                "count": len(self.reply_gaps),
-                "seconds": sum(self.reply_gaps),
-                "max": max(self.reply_gaps, default=None),
-            },
-            "promptTokens": self.prompt_tokens,
-            "responseTokens": self.response_tokens,
-            "totalTokens": self.total_tokens,
-            "goAway": [
-                {"connection": c, "timeLeft": left, "actualLead": lead}
-                for c, left, lead in self.go_away
-            ],
-            "percentiles": self.latencies(),
-        }
-
-
-_RATES: dict[str, int | None] = {}
-
-
-def _mime_rate(mime: str) -> int | None:
-    """:func:`rawlive.wire.codec.mime_rate`, memoised: a stream repeats one MIME type."""
-    if mime in _RATES:
-        return _RATES[mime]
-    rate = mime_rate(mime)
-    if len(_RATES) < 256:
-        _RATES[mime] = rate
-    return rate
-
-
-def _pcm_seconds(blob: lt.Blob | lt.FunctionResponseBlob, default_rate: int) -> float:
-    rate = _mime_rate(blob.mime_type or "") or default_rate
-    return len(blob.data or b"") / 2 / rate if rate > 0 else 0.0
 
 
 _CLOSE = frozenset({"close"})
@@ -870,7 +282,7 @@ class _Templates:
             return
         if decoded == tpl.rebuild(other) and probe_report == report:
             if isinstance(message, lt.LiveClientMessage):
-                tpl.blobs.extend(_audio_blobs(Step("frame", 0.0, 0, sender, client=message)))
+                tpl.blobs.extend(audio_blobs(Step("frame", 0.0, 0, sender, client=message)))
             size = len(head_text) + len(encoded) + len(tail_text)
             self._text[sender].setdefault(size, []).append(tpl)
             self._bytes[sender].setdefault(len(raw), []).append(tpl)
@@ -990,18 +402,18 @@ class Auditor:
     ) -> None:
         """Run the rules the step concerns; the pure ones once per template (see :class:`Rule`)."""
         if tpl is None:
-            rules = _rules_for(triggers)
+            rules = rules_for(triggers)
         else:
             if tpl.pure_found is None:
                 found = [
-                    (r.name, tuple(r.check(state, step))) for r in _rules_for(triggers) if r.pure
+                    (r.name, tuple(r.check(state, step))) for r in rules_for(triggers) if r.pure
                 ]
                 tpl.pure_found = [(name, messages) for name, messages in found if messages]
             for name, messages in tpl.pure_found:
                 for message in messages:
                     self._add(name, message, step.t, step.connection)
             if tpl.impure is None:
-                tpl.impure = _impure_rules_for(triggers)
+                tpl.impure = impure_rules_for(triggers)
             rules = tpl.impure
         for r in rules:
             for message in r.check(state, step):
@@ -1090,7 +502,7 @@ class Auditor:
         if not state.snake_seen and report.snake_case_keys:
             state.snake_seen = True
         if not state.camel_seen:
-            state.camel_seen = _has_camel(step)
+            state.camel_seen = has_camel(step)
         turn = self._turns.get(step.connection)
         if turn is None:
             turn = self._turns[step.connection] = Turn(step.connection)
@@ -1104,12 +516,12 @@ class Auditor:
         rt = msg.realtime_input
         if rt is not None:
             state.history_done = True
-            blobs = _audio_blobs(step)
+            blobs = audio_blobs(step)
             if blobs:
                 metrics = self.metrics
                 for blob in blobs:
                     metrics.audio_in_chunks.append(len(blob.data or b""))
-                    metrics.audio_in_seconds += _pcm_seconds(blob, 16000)
+                    metrics.audio_in_seconds += pcm_seconds(blob, 16000)
                     self._flow(state, step.t, blob)
                 for call_id, (_, _, blocking) in state.open_calls.items():
                     if blocking:
@@ -1148,7 +560,7 @@ class Auditor:
 
     def _flow(self, state: ConnState, t: float, blob: lt.Blob) -> None:
         """Extend the steady run of audio, or end it and start another."""
-        rate = _mime_rate(blob.mime_type or "") or 0
+        rate = rate_of(blob.mime_type or "") or 0
         samples = len(blob.data or b"") // 2
         run = state.audio_run
         if run is not None:
@@ -1158,7 +570,7 @@ class Auditor:
                 state.audio_run = (first, t, rate, before + last_samples, samples, count + 1)
                 return
             # Runs at another declared rate are judged apart: the latest rate's count.
-            state.audio_flow = _audio_flow(state) if rate == run_rate else (0, 0.0, 0, rate)
+            state.audio_flow = state.flow() if rate == run_rate else (0, 0.0, 0, rate)
         state.audio_run = (t, t, rate, 0, samples, 1)
 
     def _setup(self, state: ConnState, step: Step, setup: lt.LiveClientSetup) -> None:
@@ -1213,7 +625,7 @@ class Auditor:
                 if blob is not None and (blob.mime_type or "").startswith("audio/"):
                     metrics = self.metrics
                     metrics.audio_out_chunks.append(len(blob.data or b""))
-                    seconds = _pcm_seconds(blob, 24000)
+                    seconds = pcm_seconds(blob, 24000)
                     metrics.audio_out_seconds += seconds
                     self._playout(state, turn, step.t, seconds)
                     if turn.first_reply_audio is None:
@@ -1325,86 +737,7 @@ class Report:
 
     def render(self) -> str:
         """A plain-text report: findings, drift and metrics as tables."""
-        out = [f"audit of {self.path}" + (f" (model {self.model})" if self.model else "")]
-        counts = ", ".join(f"{self.count(s)} {s}" for s in reversed(SEVERITIES))
-        out.append(f"findings: {counts}")
-        if self.findings:
-            rows = [
-                [
-                    f.severity,
-                    f.rule,
-                    f.section,
-                    "" if f.connection is None else str(f.connection),
-                    "" if f.t is None else f"{f.t:.3f}",
-                    f.message,
-                ]
-                for f in self.findings
-            ]
-            out.append(_table(["severity", "rule", "section", "conn", "t", "message"], rows))
-        for name, n in self.not_shown().items():
-            out.append(f"... {n} more {name} findings counted, not shown")
-        if self.drift:
-            out.append("\nschema drift (unknown keys and enum values):")
-            rows = [
-                [d.direction, d.path, str(d.count), f"{d.first_t:.3f}", str(d.first_connection)]
-                for d in self.drift
-            ]
-            out.append(_table(["from", "path", "count", "first t", "conn"], rows))
-        m = self.metrics
-        out.append("\nmetrics:")
-        rows = [
-            ["audio in (s)", f"{m.audio_in_seconds:.3f}"],
-            ["audio out (s)", f"{m.audio_out_seconds:.3f}"],
-            ["upload real-time factor", _fmt(m.upload_real_time_factor)],
-            ["turns", str(len(m.turns))],
-            ["interruptions", str(m.interruptions)],
-            [
-                "reply audio gaps",
-                f"{len(m.reply_gaps)}, {sum(m.reply_gaps):.3f} s in all"
-                + (f", longest {max(m.reply_gaps):.3f} s" if m.reply_gaps else ""),
-            ],
-            ["total tokens", str(m.total_tokens)],
-        ]
-        for label, sizes in (("in", m.audio_in_chunks), ("out", m.audio_out_chunks)):
-            stats = _stats(sizes)
-            if stats:
-                rows.append(
-                    [
-                        f"audio {label} chunks (bytes)",
-                        f"{stats['count']:.0f} x min {stats['min']:.0f} "
-                        f"mean {stats['mean']:.0f} max {stats['max']:.0f}",
-                    ]
-                )
-        for label, tokens in (("prompt", m.prompt_tokens), ("response", m.response_tokens)):
-            if tokens:
-                rows.append(
-                    [f"{label} tokens", ", ".join(f"{k} {v}" for k, v in sorted(tokens.items()))]
-                )
-        for conn, left, lead in m.go_away:
-            rows.append([f"goAway conn {conn}", f"timeLeft {_fmt(left)} s, closed {_fmt(lead)} s"])
-        out.append(_table(["metric", "value"], rows))
-        latency_rows = [
-            [name, str(int(p["n"])), _fmt(p["p50"]), _fmt(p["p90"]), _fmt(p["max"])]
-            for name, p in m.latencies().items()
-            if p is not None
-        ]
-        if latency_rows:
-            out.append("\nlatencies (s; turns from the end of user input):")
-            out.append(_table(["milestone", "n", "p50", "p90", "max"], latency_rows))
-        return "\n".join(out)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    return "\n".join(lines)
+        return render.render_report(self)
 
 
 def _redact_keys(counts: dict[str, int], redact: Callable[[str], str]) -> dict[str, int]:
@@ -1442,260 +775,3 @@ def audit_cassette(
         if issubclass(w.category, TruncatedCassetteWarning):
             auditor._add("cassette-truncated", str(w.message), None, None)
     return auditor.report(str(path), reader.header.model)
-
-
-# ---------------------------------------------------------------------------
-# Live audit of connections as they happen
-# ---------------------------------------------------------------------------
-
-
-class LiveAudit:
-    """Audits many independent connections live, as a proxy sees them.
-
-    Each connection (any hashable key, such as its number on the proxy) gets
-    its own :class:`Auditor`. :meth:`frame` and :meth:`close` feed it as
-    frames pass and when the connection ends; ``on_finding(key, finding)`` is
-    called for each finding the moment it is found, and :meth:`close` returns
-    the connection's :class:`Report` (its metrics are complete then).
-
-    Of each rule, the first ``max_per_rule`` findings of a connection are
-    passed on and kept; then ``on_limit(key, rule, max_per_rule)`` is called
-    once, and further findings of that rule are only counted (the report's
-    :attr:`Report.rule_counts`).
-
-    :meth:`on_frame` and :meth:`on_close` are those two as a
-    :class:`rawlive.servers.proxy.Proxy`'s hooks (``Proxy(..., on_frame=audit.on_frame,
-    on_close=audit.on_close)``); then findings and reports come with the
-    credentials of the connection's handshake redacted, and ``on_end(key,
-    report, end)`` is called with each connection's report and how it ended.
-    """
-
-    def __init__(
-        self,
-        on_finding: Callable[[Hashable, Finding], None] | None = None,
-        *,
-        on_end: Callable[[Hashable, Report, ConnectionEnd], None] | None = None,
-        on_limit: Callable[[Hashable, str, int], None] | None = None,
-        model: str | None = None,
-        max_per_rule: int | None = MAX_FINDINGS_PER_RULE,
-    ) -> None:
-        self.on_finding = on_finding
-        self.on_end = on_end
-        self.on_limit = on_limit
-        self.model = model
-        self.max_per_rule = max_per_rule
-        self._open: dict[Hashable, Auditor] = {}
-
-    def _learn(self, capture: CapturedConnection) -> None:
-        """A new connection's auditor learns the credentials of its handshake."""
-        if capture.number not in self._open:
-            query = urllib.parse.urlencode(capture.query, doseq=True)
-            path = capture.path + ("?" + query if query else "")
-            self._auditor(capture.number).redact.learn(path, capture.headers)
-
-    def on_frame(self, capture: CapturedConnection, frame: Frame) -> None:
-        """A proxy's ``on_frame`` hook: :meth:`frame`, keyed by the connection's number."""
-        self._learn(capture)
-        binary = frame.opcode == "binary"
-        self.frame(capture.number, frame.sender, frame.payload, frame.time, binary=binary)
-
-    def on_close(self, capture: CapturedConnection, end: ConnectionEnd) -> None:
-        """A proxy's ``on_close`` hook: :meth:`close`, then ``on_end`` with the report."""
-        self._learn(capture)
-        report = self.close(capture.number, end.time, end.code, end.reason)
-        if self.on_end is not None:
-            self.on_end(capture.number, report, end)
-
-    def _auditor(self, key: Hashable) -> Auditor:
-        auditor = self._open.get(key)
-        if auditor is None:
-            auditor = self._open[key] = Auditor(model=self.model, max_per_rule=self.max_per_rule)
-            auditor.feed(ConnectEvent(t=0.0, connection=1, url=""))
-        return auditor
-
-    def _emit(self, key: Hashable, auditor: Auditor, before: tuple[int, int]) -> None:
-        """Pass on what the last event found: new findings, rules that reached the limit."""
-        found, capped = before
-        if self.on_finding is not None:
-            for finding in auditor.findings[found:]:
-                self.on_finding(key, finding)
-        if self.on_limit is not None and self.max_per_rule is not None:
-            for name in auditor.capped[capped:]:
-                self.on_limit(key, name, self.max_per_rule)
-
-    def frame(self, key: Hashable, sender: str, payload: bytes, t: float, *, binary: bool) -> None:
-        """One frame of connection ``key``: ``sender`` ``client`` or ``server``, at ``t`` s."""
-        auditor = self._auditor(key)
-        text: str | None = None
-        b64: str | None = None
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            b64 = pybase64.b64encode(payload).decode("ascii")
-        event = FrameEvent(
-            t=t,
-            connection=1,
-            sender="client" if sender == "client" else "server",
-            opcode="binary" if binary else "text",
-            kind=frame_kind(payload),
-            text=text,
-            b64=b64,
-        )
-        before = len(auditor.findings), len(auditor.capped)
-        auditor.feed(event)
-        self._emit(key, auditor, before)
-
-    def close(self, key: Hashable, t: float, code: int | None, reason: str = "") -> Report:
-        """Connection ``key`` ended (``code`` 1006 or ``None``: dropped); its report."""
-        auditor = self._auditor(key)
-        del self._open[key]
-        before = len(auditor.findings), len(auditor.capped)
-        code = 1006 if code is None else code
-        auditor.feed(CloseEvent(t=t, connection=1, code=code, reason=reason))
-        auditor.finish(t)
-        self._emit(key, auditor, before)
-        return auditor.report(f"connection {key}")
-
-
-# ---------------------------------------------------------------------------
-# Diff of two sessions
-# ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Diff:
-    """What changed from session ``a`` to session ``b`` (:func:`diff_reports`)."""
-
-    a: str
-    b: str
-    #: (sender, kind, frames in a, frames in b) for every kind whose count differs.
-    kinds: list[tuple[str, str, int, int]]
-    #: Key paths by sender present only in a, only in b.
-    only_a: dict[str, list[str]]
-    only_b: dict[str, list[str]]
-    #: (measure, a, b) for the session's metrics and latency percentiles.
-    metrics: list[tuple[str, float | None, float | None]]
-    #: (rule, findings in a, findings in b) where the counts differ.
-    findings: list[tuple[str, int, int]]
-
-    @property
-    def structure_changed(self) -> bool:
-        """Whether message kinds appeared or vanished, or the field sets differ."""
-        return bool(
-            any(min(x, y) == 0 for _, _, x, y in self.kinds)
-            or any(self.only_a.values())
-            or any(self.only_b.values())
-        )
-
-    def to_builtins(self) -> dict[str, Any]:
-        return {
-            "a": self.a,
-            "b": self.b,
-            "structureChanged": self.structure_changed,
-            "kinds": [
-                {"from": sender, "kind": kind, "a": x, "b": y} for sender, kind, x, y in self.kinds
-            ],
-            "fieldsOnlyInA": self.only_a,
-            "fieldsOnlyInB": self.only_b,
-            "metrics": [{"measure": name, "a": x, "b": y} for name, x, y in self.metrics],
-            "findings": [{"rule": rule, "a": x, "b": y} for rule, x, y in self.findings],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_builtins(), indent=2)
-
-    def render(self) -> str:
-        out = [f"diff of {self.a} (a) and {self.b} (b)"]
-        if self.kinds:
-            out.append("\nmessage kinds (frames):")
-            rows = [
-                [sender, kind, str(x), str(y), f"{y - x:+d}"] for sender, kind, x, y in self.kinds
-            ]
-            out.append(_table(["from", "kind", "a", "b", "b - a"], rows))
-        else:
-            out.append("\nmessage kinds: the same, in the same numbers")
-        if any(self.only_a.values()) or any(self.only_b.values()):
-            out.append("\nfields:")
-            rows = [
-                [side, sender, path]
-                for side, found in (("only in a", self.only_a), ("only in b", self.only_b))
-                for sender, paths in found.items()
-                for path in paths
-            ]
-            out.append(_table(["", "from", "key path"], rows))
-        else:
-            out.append("fields: the same key paths")
-        if self.findings:
-            out.append("\nfindings:")
-            out.append(
-                _table(["rule", "a", "b"], [[rule, str(x), str(y)] for rule, x, y in self.findings])
-            )
-        rows = []
-        for name, x, y in self.metrics:
-            if name in _COUNTS:
-                cells = [_count(x), _count(y), "-" if x is None or y is None else f"{y - x:+.0f}"]
-            else:
-                cells = [_fmt(x), _fmt(y), "-" if x is None or y is None else f"{y - x:+.4f}"]
-            rows.append([name, *cells])
-        out.append("\nmetrics (latencies in s, from the end of user input):")
-        out.append(_table(["measure", "a", "b", "b - a"], rows))
-        return "\n".join(out)
-
-
-_COUNTS = frozenset(
-    {"turns", "interruptions", "reply audio gaps", "tool round trips", "total tokens"}
-)
-
-
-def _count(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
-
-
-def _diff_measures(report: Report) -> dict[str, float | None]:
-    m = report.metrics
-    measures: dict[str, float | None] = {
-        "turns": float(len(m.turns)),
-        "interruptions": float(m.interruptions),
-        "audio in (s)": m.audio_in_seconds,
-        "audio out (s)": m.audio_out_seconds,
-        "upload real-time factor": m.upload_real_time_factor,
-        "reply audio gaps": float(len(m.reply_gaps)),
-        "reply audio gap seconds": sum(m.reply_gaps),
-        "tool round trips": float(len(m.tool_round_trips)),
-        "total tokens": float(m.total_tokens),
-    }
-    for name, p in m.latencies().items():
-        for q in ("p50", "p90", "max"):
-            measures[f"{name} {q}"] = None if p is None else p[q]
-    return measures
-
-
-def diff_reports(a: Report, b: Report) -> Diff:
-    """What changed between two audited sessions: message kinds, field sets, latencies."""
-    kinds = []
-    senders = sorted(set(a.kinds) | set(b.kinds))
-    for sender in senders:
-        ka, kb = a.kinds.get(sender, {}), b.kinds.get(sender, {})
-        for kind in sorted(set(ka) | set(kb)):
-            x, y = ka.get(kind, 0), kb.get(kind, 0)
-            if x != y:
-                kinds.append((sender, kind, x, y))
-    only_a: dict[str, list[str]] = {}
-    only_b: dict[str, list[str]] = {}
-    for sender in sorted(set(a.fields) | set(b.fields)):
-        fa, fb = set(a.fields.get(sender, [])), set(b.fields.get(sender, []))
-        if fa - fb:
-            only_a[sender] = sorted(fa - fb)
-        if fb - fa:
-            only_b[sender] = sorted(fb - fa)
-    ma, mb = _diff_measures(a), _diff_measures(b)
-    metrics = [
-        (name, ma[name], mb[name]) for name in ma if ma[name] is not None or mb[name] is not None
-    ]
-    rules_a, rules_b = a.rule_counts, b.rule_counts
-    findings = [
-        (rule, rules_a.get(rule, 0), rules_b.get(rule, 0))
-        for rule in sorted(set(rules_a) | set(rules_b))
-        if rules_a.get(rule, 0) != rules_b.get(rule, 0)
-    ]
-    return Diff(a.path, b.path, kinds, only_a, only_b, metrics, findings)
