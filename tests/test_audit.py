@@ -194,6 +194,110 @@ def test_paired_activity_and_answered_calls_are_clean(tmp_path: Path) -> None:
     assert audit(tmp_path, frames).findings == []
 
 
+# Vertex sends tool calls without an id; the response names the function instead.
+IDLESS_CALL: Frame = (0.1, "server", {"toolCall": {"functionCalls": [{"name": "f"}]}})
+IDLESS_ANSWER: Frame = (
+    0.2,
+    "client",
+    {"toolResponse": {"functionResponses": [{"name": "f", "response": {}}]}},
+)
+
+
+def test_a_call_without_id_is_answered_by_a_response_without_id_of_its_name(
+    tmp_path: Path,
+) -> None:
+    frames = [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL, IDLESS_ANSWER]
+    report = audit(tmp_path, frames)
+    assert report.findings == []
+    assert len(report.metrics.tool_round_trips) == 1
+
+
+def test_a_call_without_id_is_kept_until_answered(tmp_path: Path) -> None:
+    unanswered = audit(tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL])
+    (finding,) = unanswered.findings
+    assert finding.rule == "tool-call-unanswered" and "(f)" in finding.message
+    during = audit(
+        tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL, audio(), IDLESS_ANSWER]
+    )
+    assert rules(during) == {"audio-during-blocking-call"}
+    twice = audit(
+        tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL, IDLESS_ANSWER, IDLESS_ANSWER]
+    )
+    assert rules(twice) == {"tool-response-duplicate"}
+
+
+def test_a_response_without_id_for_no_call_of_its_name_is_unknown(tmp_path: Path) -> None:
+    # The call has an id: a response without one answers nothing.
+    report = audit(tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, CALL, IDLESS_ANSWER])
+    assert rules(report) == {"tool-response-unknown-id", "tool-call-unanswered"}
+    (finding,) = [f for f in report.findings if f.rule == "tool-response-unknown-id"]
+    assert "'f' has no id" in finding.message
+
+
+def test_responses_with_will_continue_then_the_last_answer_a_call_once(tmp_path: Path) -> None:
+    more = {"id": "c1", "name": "f", "response": {}, "willContinue": True}
+    frames = [
+        setup(tools=TOOLS),
+        SETUP_COMPLETE,
+        CALL,
+        (0.15, "client", {"toolResponse": {"functionResponses": [more]}}),
+        answer(when=0.3),
+    ]
+    report = audit(tmp_path, frames)
+    assert report.findings == []
+    assert report.metrics.tool_round_trips == [pytest.approx(0.2)]
+
+
+def test_tokens_without_a_modality_are_modality_unspecified(tmp_path: Path) -> None:
+    usage = {
+        "totalTokenCount": 12,
+        "promptTokensDetails": [{"tokenCount": 5}, {"modality": "AUDIO", "tokenCount": 2}],
+        # Vertex names the response counts candidates*.
+        "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": 5}],
+    }
+    report = audit(tmp_path, [setup(), SETUP_COMPLETE, (0.1, "server", {"usageMetadata": usage})])
+    metrics = report.metrics
+    assert metrics.prompt_tokens == {"MODALITY_UNSPECIFIED": 5, "AUDIO": 2}
+    assert metrics.response_tokens == {"AUDIO": 5}
+    assert metrics.total_tokens == 12
+
+
+TEXT_ONLY = {"generationConfig": {"responseModalities": ["TEXT"]}}
+CONTENT: Frame = (0.0, "client", {"clientContent": {"turns": [], "turnComplete": True}})
+VERTEX = "projects/p/locations/us-central1/publishers/google/models/"
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "frames", "rule", "fires"),
+    [
+        (
+            VERTEX + "gemini-live-2.5-flash-native-audio",
+            TEXT_ONLY,
+            [],
+            "text-modality-native-audio",
+            True,
+        ),
+        ("models/gemini-live-2.5-flash", TEXT_ONLY, [], "text-modality-native-audio", False),
+        (
+            VERTEX + "gemini-3.1-flash-live-preview",
+            {},
+            [CONTENT],
+            "client-content-mid-session",
+            True,
+        ),
+        # A model the table does not know is not judged by the look of its name.
+        ("models/my-tuned-native-audio", TEXT_ONLY, [], "text-modality-native-audio", False),
+        ("models/gemini-3.1-pro-live-someday", {}, [CONTENT], "client-content-mid-session", False),
+    ],
+)
+def test_model_rules_read_the_model_table(
+    tmp_path: Path, model: str, extra: dict[str, Any], frames: list[Frame], rule: str, fires: bool
+) -> None:
+    first: Frame = (0.0, "client", {"setup": {"model": model, **extra}})
+    report = audit(tmp_path, [first, SETUP_COMPLETE, *frames])
+    assert (rule in rules(report)) is fires
+
+
 # The sessions recorded from the emulator by well-behaved clients (the others
 # in fixtures/sessions/ are broken on purpose, for the report's tests).
 CLEAN_SESSIONS = ["hello-text.jsonl", "weather-tool-goaway.jsonl"]

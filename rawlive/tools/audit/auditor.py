@@ -37,6 +37,9 @@ from rawlive.cassette import (
     FrameEvent,
     TruncatedCassetteWarning,
 )
+from rawlive.core import models
+from rawlive.core import state as core
+from rawlive.core.state import Answer, SessionState
 from rawlive.errors import DecodeError
 from rawlive.tools.audit import render
 from rawlive.tools.audit.metrics import GAP_MIN_SECONDS, Metrics, Turn, pcm_seconds, rate_of
@@ -82,10 +85,18 @@ class DriftEntry:
 
 @dataclasses.dataclass
 class ConnState:
-    """What the auditor knows about one connection so far."""
+    """What the auditor knows about one connection so far.
+
+    The session's own state (tool calls, turns, usage, ``goAway``) is the
+    core's :attr:`session`; the rest is what only the audit asks: how the
+    client set up and behaved, and how the reply audio would play.
+    """
 
     number: int
-    model: str | None = None
+    #: The session on this connection as the core's rules see it.
+    session: SessionState = dataclasses.field(default_factory=SessionState)
+    #: The latencies of the exchange going on (the core's :attr:`SessionState.turn`).
+    turn: Turn = dataclasses.field(init=False)
     setups: int = 0
     setup_t: float | None = None
     setup_complete_t: float | None = None
@@ -93,11 +104,7 @@ class ConnState:
     manual_vad: bool = False
     history_in_client_content: bool = False
     history_done: bool = False
-    non_blocking: set[str] = dataclasses.field(default_factory=set)
-    #: id -> (t, name, blocking) of tool calls not yet answered.
-    open_calls: dict[str, tuple[float, str, bool]] = dataclasses.field(default_factory=dict)
-    issued: set[str] = dataclasses.field(default_factory=set)
-    answered: set[str] = dataclasses.field(default_factory=set)
+    #: Ledger keys of the blocking calls ``audio-during-blocking-call`` has named.
     warned_audio_calls: set[str] = dataclasses.field(default_factory=set)
     activity_open: bool = False
     last_video_t: float | None = None
@@ -112,6 +119,9 @@ class ConnState:
     audio_flow: tuple[int, float, int, int] = (0, 0.0, 0, 0)
     #: When the reply audio received so far ends if played from its first chunk.
     playout_end: float | None = None
+
+    def __post_init__(self) -> None:
+        self.turn = Turn(self.number)
 
     def flow(self) -> tuple[int, float, int, int]:
         """Samples, seconds, chunks and declared rate of the steady audio runs so far."""
@@ -340,9 +350,6 @@ class Auditor:
         self.drift: dict[tuple[str, str], DriftEntry] = {}
         self.metrics = Metrics()
         self._conns: dict[int, ConnState] = {}
-        self._turns: dict[int, Turn] = {}
-        self._reply_started: dict[int, bool] = {}
-        self._go_away: dict[int, tuple[float, float | None]] = {}
         self._finished = False
         self._templates = _Templates()
         #: Frames by sender, then cassette ``kind``, for ``audit --diff``.
@@ -379,7 +386,8 @@ class Auditor:
     def _conn(self, number: int) -> ConnState:
         state = self._conns.get(number)
         if state is None:
-            state = self._conns[number] = ConnState(number=number, model=self.default_model)
+            session = SessionState(model=models.find(self.default_model))
+            state = self._conns[number] = ConnState(number, session)
         return state
 
     def _add(self, name: str, message: str, when: float | None, connection: int | None) -> None:
@@ -477,7 +485,16 @@ class Auditor:
         if sender == "client":
             assert isinstance(message, lt.LiveClientMessage)
             blobs = None if tpl is None else tpl.blobs
-            step = Step("frame", event.t, number, "client", message, None, report, None, "", blobs)
+            # The core takes the message first: the rules read its verdict on
+            # each function response (Step.answers).
+            if message.tool_response is None:
+                state.session.client(message, event.t)
+                answers = None
+            else:
+                answers = self._tool_response(state, event.t, message)
+            step = Step(
+                "frame", event.t, number, "client", message, None, report, None, "", blobs, answers
+            )
             self._run_rules(state, step, triggers, tpl)
             self._after_client(state, step, message, report)
         else:
@@ -503,16 +520,10 @@ class Auditor:
             state.snake_seen = True
         if not state.camel_seen:
             state.camel_seen = has_camel(step)
-        turn = self._turns.get(step.connection)
-        if turn is None:
-            turn = self._turns[step.connection] = Turn(step.connection)
-        replying = self._reply_started.get(step.connection, False)
         if msg.setup is not None:
             self._setup(state, step, msg.setup)
         if msg.client_content is not None and msg.client_content.turn_complete:
             state.history_done = True
-            if not replying:
-                turn.user_end_t = step.t
         rt = msg.realtime_input
         if rt is not None:
             state.history_done = True
@@ -520,34 +531,33 @@ class Auditor:
             if blobs:
                 metrics = self.metrics
                 for blob in blobs:
-                    metrics.audio_in_chunks.append(len(blob.data or b""))
-                    metrics.audio_in_seconds += pcm_seconds(blob, 16000)
-                    self._flow(state, step.t, blob)
-                for call_id, (_, _, blocking) in state.open_calls.items():
-                    if blocking:
-                        state.warned_audio_calls.add(call_id)
+                    size = len(blob.data or b"")
+                    rate = rate_of(blob.mime_type or "")
+                    metrics.audio_in_chunks.append(size)
+                    metrics.audio_in_seconds += pcm_seconds(size, rate or 16000)
+                    self._flow(state, step.t, rate or 0, size // 2)
+                tools = state.session.tools
+                if tools.open:
+                    state.warned_audio_calls.update(call.key for call in tools.blocking)
                 span = metrics.upload_span
                 metrics.upload_span = (span[0] if span else step.t, step.t)
-            user_input = (
-                blobs or rt.text is not None or rt.activity_end is not None or rt.audio_stream_end
-            )
-            if user_input and not replying:
-                turn.user_end_t = step.t
             if rt.activity_start is not None:
                 state.activity_open = True
             if rt.activity_end is not None:
                 state.activity_open = False
             if rt.video is not None:
                 state.last_video_t = step.t
-        if msg.tool_response is not None:
-            for fr in msg.tool_response.function_responses or []:
-                if fr.id is None:
-                    continue
-                call = state.open_calls.pop(fr.id, None)
-                if call is not None:
-                    self.metrics.tool_round_trips.append(step.t - call[0])
-                if fr.id in state.issued:
-                    state.answered.add(fr.id)
+
+    def _tool_response(
+        self, state: ConnState, t: float, msg: lt.LiveClientMessage
+    ) -> list[tuple[Answer, str]]:
+        """Give a ``toolResponse`` to the core; time the round trip of each call it settles."""
+        issued = {key: call.issued for key, call in state.session.tools.open.items()}
+        answers = state.session.client(msg, t)
+        for answer, key in answers:
+            if answer is Answer.SETTLED:
+                self.metrics.tool_round_trips.append(t - issued[key])
+        return answers
 
     def _playout(self, state: ConnState, turn: Turn, t: float, seconds: float) -> None:
         """Play reply audio from its first chunk on: a chunk that comes late is a gap."""
@@ -558,10 +568,8 @@ class Auditor:
             turn.audio_gap_seconds += t - end
         state.playout_end = (t if end is None or t > end else end) + seconds
 
-    def _flow(self, state: ConnState, t: float, blob: lt.Blob) -> None:
-        """Extend the steady run of audio, or end it and start another."""
-        rate = rate_of(blob.mime_type or "") or 0
-        samples = len(blob.data or b"") // 2
+    def _flow(self, state: ConnState, t: float, rate: int, samples: int) -> None:
+        """Extend the steady run of audio with a chunk, or end it and start another."""
         run = state.audio_run
         if run is not None:
             first, last, run_rate, before, last_samples, count = run
@@ -578,8 +586,6 @@ class Auditor:
         if state.setups > 1:
             return
         state.setup_t = step.t
-        if setup.model:
-            state.model = setup.model
         ric = setup.realtime_input_config
         aad = ric.automatic_activity_detection if ric is not None else None
         state.manual_vad = bool(aad is not None and aad.disabled)
@@ -587,10 +593,6 @@ class Auditor:
         state.history_in_client_content = bool(
             hc is not None and getattr(hc, "initial_history_in_client_content", False)
         )
-        for tool in setup.tools or []:
-            for decl in tool.function_declarations or []:
-                if decl.name and decl.behavior == "NON_BLOCKING":
-                    state.non_blocking.add(decl.name)
 
     def _after_server(self, state: ConnState, step: Step, msg: lt.LiveServerMessage) -> None:
         number = step.connection
@@ -598,23 +600,12 @@ class Auditor:
             state.setup_complete_t = step.t
             if state.setup_t is not None:
                 self.metrics.setup_complete[number] = step.t - state.setup_t
-        turn = self._turns.get(number)
-        if turn is None:
-            turn = self._turns[number] = Turn(number)
+        session, turn = state.session, state.turn
         # Seconds since the end of the user's input (None: no input yet).
-        since_user = None if turn.user_end_t is None else step.t - turn.user_end_t
+        user_end = session.turn.user_end
+        since_user = None if user_end is None else step.t - user_end
         if msg.tool_call is not None:
-            self._reply_started[number] = True
             state.playout_end = None  # the pause for the tool is not an underrun
-            for call in msg.tool_call.function_calls or []:
-                if call.id is None:
-                    continue
-                name = call.name or "?"
-                state.issued.add(call.id)
-                state.open_calls[call.id] = (step.t, name, name not in state.non_blocking)
-        if msg.tool_call_cancellation is not None:
-            for call_id in msg.tool_call_cancellation.ids or []:
-                state.open_calls.pop(call_id, None)
         sc = msg.server_content
         if sc is not None:
             if sc.input_transcription is not None and turn.first_input_transcription is None:
@@ -624,39 +615,33 @@ class Auditor:
                 blob = part.inline_data
                 if blob is not None and (blob.mime_type or "").startswith("audio/"):
                     metrics = self.metrics
-                    metrics.audio_out_chunks.append(len(blob.data or b""))
-                    seconds = pcm_seconds(blob, 24000)
+                    size = len(blob.data or b"")
+                    metrics.audio_out_chunks.append(size)
+                    seconds = pcm_seconds(size, rate_of(blob.mime_type or "") or 24000)
                     metrics.audio_out_seconds += seconds
                     self._playout(state, turn, step.t, seconds)
                     if turn.first_reply_audio is None:
                         turn.first_reply_audio = since_user
-            if parts:
-                self._reply_started[number] = True
             if sc.interrupted or sc.turn_complete:
                 state.playout_end = None
             if sc.interrupted:
-                turn.interrupted = True
                 self.metrics.interruptions += 1
-            if sc.generation_complete and turn.generation_complete is None:
-                turn.generation_complete = since_user
-            if sc.turn_complete:
-                turn.turn_complete = since_user
-                self.metrics.turns.append(turn)
-                self._turns[number] = Turn(number)
-                self._reply_started[number] = False
-        usage = msg.usage_metadata
-        if usage is not None:
-            self.metrics.total_tokens += usage.total_token_count or 0
-            for details, into in (
-                (usage.prompt_tokens_details, self.metrics.prompt_tokens),
-                (usage.response_tokens_details, self.metrics.response_tokens),
-            ):
-                for d in details or []:
-                    modality = d.modality or "UNSPECIFIED"
-                    into[modality] = into.get(modality, 0) + (d.token_count or 0)
-        if msg.go_away is not None:
-            left = msg.go_away.time_left
-            self._go_away[number] = (step.t, None if left is None else left.total_seconds())
+        finished = session.server(msg, step.t)
+        if finished is not None:
+            self._turn_complete(state, finished)
+
+    def _turn_complete(self, state: ConnState, finished: core.Turn) -> None:
+        """The core ended an exchange: its latencies join the metrics."""
+        turn, end = state.turn, finished.user_end
+        turn.user_end_t = end
+        turn.interrupted = finished.interrupted
+        if end is not None:
+            if finished.generation_complete is not None:
+                turn.generation_complete = finished.generation_complete - end
+            if finished.complete is not None:
+                turn.turn_complete = finished.complete - end
+        self.metrics.turns.append(turn)
+        state.turn = Turn(state.number)
 
     # -- connection end -----------------------------------------------------
 
@@ -667,8 +652,9 @@ class Auditor:
         step = Step("close", when, number, close_code=code, close_reason=reason)
         self._run_rules(state, step, _CLOSE)
         state.closed = True
-        if number in self._go_away:
-            at, left = self._go_away.pop(number)
+        self.metrics.add_usage(state.session.usage)
+        if state.session.go_away is not None:
+            at, left = state.session.go_away
             self.metrics.go_away.append((number, left, when - at if code is not None else None))
 
 

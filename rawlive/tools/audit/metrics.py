@@ -15,7 +15,7 @@ import dataclasses
 import math
 from typing import Any
 
-from rawlive.wire import types as lt
+from rawlive.core.state import UsageTotals
 from rawlive.wire.codec import mime_rate
 
 __all__ = [
@@ -92,6 +92,17 @@ class Metrics:
     #: (connection, announced timeLeft, actual seconds from goAway to the close).
     go_away: list[tuple[int, float | None, float | None]] = dataclasses.field(default_factory=list)
 
+    def add_usage(self, usage: UsageTotals) -> None:
+        """Add a connection's token counts, which the core summed (``MODALITY_UNSPECIFIED``:
+        counts without a modality)."""
+        self.total_tokens += usage.total_tokens
+        for into, counts in (
+            (self.prompt_tokens, usage.prompt_by_modality),
+            (self.response_tokens, usage.response_by_modality),
+        ):
+            for modality, count in counts.items():
+                into[modality] = into.get(modality, 0) + count
+
     @property
     def upload_real_time_factor(self) -> float | None:
         """Seconds of audio sent per second of wall clock while uploading."""
@@ -156,6 +167,6 @@ def rate_of(mime: str) -> int | None:
     return rate
 
 
-def pcm_seconds(blob: lt.Blob | lt.FunctionResponseBlob, default_rate: int) -> float:
-    rate = rate_of(blob.mime_type or "") or default_rate
-    return len(blob.data or b"") / 2 / rate if rate > 0 else 0.0
+def pcm_seconds(size: int, rate: int) -> float:
+    """Seconds of 16-bit PCM audio: ``size`` bytes at ``rate`` samples a second."""
+    return size / 2 / rate if rate > 0 else 0.0

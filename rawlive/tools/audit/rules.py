@@ -6,20 +6,24 @@ documentation. It sees one :class:`Step` (a frame, or the end of a
 connection) and the connection's state *before* that step
 (:class:`~rawlive.tools.audit.auditor.ConnState`), and yields the messages of
 what it found; the :class:`~rawlive.tools.audit.auditor.Auditor` turns them
-into :class:`Finding`\ s. A rule only judges: the session's state (tool calls,
-turns, usage) is the core's, :mod:`rawlive.core.state`.
+into :class:`Finding`\ s. A rule only judges: the session's state is the
+core's (``ConnState.session``, a :class:`~rawlive.core.state.SessionState`,
+which takes a client frame before the rules see it, so that they read its
+verdict on each function response, :attr:`Step.answers`), and what a model
+accepts is its row of :mod:`rawlive.core.models`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
+from rawlive.core.models import ClientContent
+from rawlive.core.state import Answer
 from rawlive.wire import types as lt
 from rawlive.wire.codec import WireReport, mime_rate
 
@@ -74,6 +78,9 @@ class Step:
     close_reason: str = ""
     #: The frame's audio blobs (computed once per step, see ``audio_blobs``).
     blobs: list[lt.Blob] | None = None
+    #: For a ``toolResponse``: what each function response did to the core's
+    #: ledger of tool calls, and the call's key (:meth:`SessionState.client`).
+    answers: list[tuple[Answer, str]] | None = None
 
 
 #: A rule's check: the messages of what it found (a generator, or a plain
@@ -167,12 +174,18 @@ def audio_blobs(step: Step) -> list[lt.Blob]:
     return blobs
 
 
-def _is_native_audio(model: str | None) -> bool:
-    return model is not None and "native-audio" in model
+def _answers(step: Step) -> Iterator[tuple[lt.FunctionResponse, Answer]]:
+    """Each function response of the step with what it did to the core's ledger."""
+    if step.client is None or step.client.tool_response is None or step.answers is None:
+        return
+    responses = step.client.tool_response.function_responses or []
+    for response, (answer, _) in zip(responses, step.answers, strict=True):
+        yield response, answer
 
 
-def _is_31(model: str | None) -> bool:
-    return model is not None and re.search(r"gemini-3\.1", model) is not None
+def _call(call_id: str | None, name: str | None) -> str:
+    """A tool call as a finding names it: its id and function, or its function alone."""
+    return f"{call_id!r} ({name or '?'})" if call_id else f"without id ({name or '?'})"
 
 
 # ---------------------------------------------------------------------------
@@ -273,32 +286,34 @@ def _urlsafe_base64(state: ConnState, step: Step) -> Iterator[str]:
 
 @rule("tool-response-unknown-id", "error", "§2.4", on=("toolResponse",))
 def _tool_unknown(state: ConnState, step: Step) -> Iterator[str]:
-    """A ``toolResponse`` answers an id the server issued in a ``toolCall``."""
-    if step.client is None or step.client.tool_response is None:
-        return
-    for fr in step.client.tool_response.function_responses or []:
-        if fr.id is None:
-            yield f"function response {fr.name!r} has no id (required on the Gemini API)"
-        elif fr.id not in state.issued:
-            yield f"toolResponse for id {fr.id!r}, which no toolCall issued"
+    """A ``toolResponse`` answers a call the server issued in a ``toolCall``: by its id,
+    or by its name where the call came without one (Vertex)."""
+    for response, answer in _answers(step):
+        if answer is Answer.ANONYMOUS:
+            yield "function response with neither id nor name"
+        elif answer is Answer.NEVER_ISSUED and response.id is None:
+            yield (
+                f"function response {response.name!r} has no id (required on the Gemini "
+                "API), and no call of that name came without one"
+            )
+        elif answer is Answer.NEVER_ISSUED:
+            yield f"toolResponse for id {response.id!r}, which no toolCall issued"
 
 
 @rule("tool-response-duplicate", "error", "§2.4", on=("toolResponse",))
 def _tool_duplicate(state: ConnState, step: Step) -> Iterator[str]:
     """Each tool call is answered once (``willContinue`` responses excepted)."""
-    if step.client is None or step.client.tool_response is None:
-        return
-    for fr in step.client.tool_response.function_responses or []:
-        if fr.id is not None and fr.id in state.answered and fr.id in state.issued:
-            yield f"tool call {fr.id!r} answered twice"
+    for response, answer in _answers(step):
+        if answer is Answer.ALREADY_SETTLED:
+            yield f"tool call {_call(response.id, response.name)} answered twice"
 
 
 @rule("tool-call-unanswered", "warning", "§2.4, §8.10", on=("close",))
 def _tool_unanswered(state: ConnState, step: Step) -> Iterator[str]:
     """Every tool call gets a ``toolResponse`` (or a cancellation) before the connection ends."""
     if step.kind == "close":
-        for call_id, (_, name, _blocking) in state.open_calls.items():
-            yield f"tool call {call_id!r} ({name}) never answered"
+        for call in state.session.tools.open.values():
+            yield f"tool call {_call(call.call.id, call.call.name)} never answered"
 
 
 @rule(
@@ -309,35 +324,46 @@ def _tool_unanswered(state: ConnState, step: Step) -> Iterator[str]:
 )
 def _audio_during_call(state: ConnState, step: Step) -> tuple[str, ...]:
     """Streaming audio while a BLOCKING tool call is unanswered risks 1008 "aborted"."""
-    if not state.open_calls or not audio_blobs(step):
+    tools = state.session.tools
+    if not tools.open or not audio_blobs(step):
         return ()
     return tuple(
-        f"realtime audio while blocking tool call {call_id!r} ({name}) is open"
-        for call_id, (_, name, blocking) in state.open_calls.items()
-        if blocking and call_id not in state.warned_audio_calls
+        f"realtime audio while blocking tool call {_call(call.call.id, call.call.name)} is open"
+        for call in tools.blocking
+        if call.key not in state.warned_audio_calls
     )
 
 
 @rule("text-modality-native-audio", "error", "§2.1.1, §8.7", on=("setup",))
 def _text_native_audio(state: ConnState, step: Step) -> Iterator[str]:
-    """Native-audio models accept ``responseModalities: ["AUDIO"]`` only."""
+    """A model answers in the modalities its row of the model table lists
+    (:mod:`rawlive.core.models`): native-audio models in ``AUDIO`` only."""
     setup = step.client.setup if step.client is not None else None
-    if setup is None or not _is_native_audio(setup.model or state.model):
+    model = state.session.model  # (the core has taken this setup)
+    if setup is None or model is None or setup.generation_config is None:
         return
-    gc = setup.generation_config
-    if gc is not None and "TEXT" in (gc.response_modalities or []):
-        yield f"TEXT response modality on native-audio model {setup.model or state.model}"
+    modalities = setup.generation_config.response_modalities
+    if not model.accepts_modalities(modalities):
+        kind = "native-audio model" if model.native_audio else "model"
+        yield (
+            f"{', '.join(modalities or ())} response modality on {kind} {model.id}, "
+            f"which answers in {', '.join(sorted(model.modalities))} only"
+        )
 
 
 @rule("client-content-mid-session", "warning", "§2.2, §8.6", on=("clientContent",))
 def _client_content_mid(state: ConnState, step: Step) -> Iterator[str]:
-    """On Gemini 3.1, ``clientContent`` only seeds history; mid-session it is closed with 1007."""
-    if step.client is None or step.client.client_content is None or not _is_31(state.model):
+    """Where the model takes ``clientContent`` only to seed history (Gemini 3.1),
+    mid-session it is closed with 1007."""
+    model = state.session.model
+    if step.client is None or step.client.client_content is None or model is None:
+        return
+    if model.client_content is not ClientContent.HISTORY_ONLY:
         return
     if not state.history_in_client_content:
-        yield "clientContent on a 3.1 model without historyConfig.initialHistoryInClientContent"
+        yield f"clientContent on {model.id} without historyConfig.initialHistoryInClientContent"
     elif state.history_done:
-        yield "clientContent after the initial history on a 3.1 model"
+        yield f"clientContent after the initial history on {model.id}"
 
 
 @rule(
