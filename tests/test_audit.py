@@ -490,7 +490,7 @@ def test_gaps_in_reply_audio_are_underruns_of_playback(tmp_path: Path) -> None:
     first, second = report.metrics.turns
     assert (first.audio_gaps, second.audio_gaps) == (1, 0)
     assert first.audio_gap_seconds == pytest.approx(0.38)
-    data = json.loads(report.to_json())["metrics"]["replyAudioGaps"]
+    data = json.loads(report.to_json())["metrics"]["reply_audio_gaps"]
     assert data["count"] == 1 and data["max"] == pytest.approx(0.38)
     assert re.search(r"reply audio gaps +1, 0.380 s in all, longest 0.380 s", report.render())
 
@@ -550,9 +550,55 @@ def test_diff_reports_kinds_fields_findings_and_latencies(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["audit", "--diff", "--json", str(a), str(b)])
     assert result.exit_code == 1
     data = json.loads(result.output)
-    assert data["structureChanged"] is True
-    assert data["fieldsOnlyInB"]["client"] == ["setup.inputAudioTranscription"]
+    assert data["structure_changed"] is True
+    assert data["fields_only_in_b"]["client"] == ["setup.inputAudioTranscription"]
     assert {"rule": "audio-mime-rate", "a": 0, "b": 1} in data["findings"]
+
+
+#: Keys whose values are maps keyed by data (senders, kinds, rules, modalities,
+#: connections), not by the names of a document's fields.
+DATA_MAPS = frozenset(
+    {
+        "kinds",
+        "fields",
+        "rule_counts",
+        "counts",
+        "prompt_tokens",
+        "response_tokens",
+        "setup_complete",
+        "fields_only_in_a",
+        "fields_only_in_b",
+    }
+)
+
+
+def document_keys(value: Any) -> set[str]:
+    """Every key of a JSON document, but those of its data maps."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add(key)
+            if key not in DATA_MAPS:
+                found |= document_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= document_keys(item)
+    return found
+
+
+def test_audit_json_documents_have_snake_case_keys(tmp_path: Path) -> None:
+    session = str(FIXTURES / "weather-tool-goaway.jsonl")  # tools, goAway, usage, turns
+    other = str(write(tmp_path / "o.jsonl", BROKEN["audio-mime-rate"]))
+    runner = CliRunner()
+    reports = json.loads(runner.invoke(main, ["audit", "--json", session, other]).output)
+    diff = runner.invoke(main, ["audit", "--diff", "--json", session, other])
+    keys = document_keys(reports) | document_keys(json.loads(diff.output))
+    assert {"reply_audio_gaps", "go_away", "structure_changed", "fields_only_in_b"} <= keys
+    assert {key for key in keys if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", key)} == set()
+    report = audit_cassette(session)
+    assert json.loads(report.to_json()) == report.to_builtins()
+    changes = diff_reports(report, audit_cassette(other))
+    assert json.loads(changes.to_json()) == changes.to_builtins()
 
 
 def test_diff_needs_exactly_two_cassettes() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import binascii
 import dataclasses
-import json
 import os
 import re
 import warnings
@@ -42,7 +41,14 @@ from rawlive.core import state as core
 from rawlive.core.state import Answer, SessionState
 from rawlive.errors import DecodeError
 from rawlive.tools.audit import render
-from rawlive.tools.audit.metrics import GAP_MIN_SECONDS, Metrics, Turn, pcm_seconds, rate_of
+from rawlive.tools.audit.metrics import (
+    GAP_MIN_SECONDS,
+    Metrics,
+    MetricsDocument,
+    Turn,
+    pcm_seconds,
+    rate_of,
+)
 from rawlive.tools.audit.rules import (
     RULES,
     SEVERITIES,
@@ -65,6 +71,7 @@ __all__ = [
     "ConnState",
     "DriftEntry",
     "Report",
+    "ReportDocument",
     "audit_cassette",
 ]
 
@@ -72,8 +79,7 @@ __all__ = [
 MAX_FINDINGS_PER_RULE = 20
 
 
-@dataclasses.dataclass
-class DriftEntry:
+class DriftEntry(msgspec.Struct):
     """An unknown key path or enum value: how often, and where first."""
 
     path: str
@@ -371,7 +377,7 @@ class Auditor:
             model=None if model is None else r(model),
             findings=list(self.findings),
             rule_counts=dict(sorted(self.rule_counts.items())),
-            drift=[dataclasses.replace(d, path=r(d.path)) for d in self.drift.values()],
+            drift=[msgspec.structs.replace(d, path=r(d.path)) for d in self.drift.values()],
             metrics=dataclasses.replace(
                 m,
                 prompt_tokens=_redact_keys(m.prompt_tokens, r),
@@ -705,25 +711,48 @@ class Report:
         level = SEVERITIES.index(threshold)
         return any(SEVERITIES.index(RULES[name].severity) >= level for name in self.rule_counts)
 
+    def document(self) -> ReportDocument:
+        """The report as ``audit --json`` writes it."""
+        return ReportDocument(
+            path=self.path,
+            model=self.model,
+            findings=self.findings,
+            drift=self.drift,
+            metrics=self.metrics.document(),
+            counts={s: self.count(s) for s in SEVERITIES},
+            rule_counts=self.rule_counts,
+            kinds=self.kinds,
+            fields=self.fields,
+        )
+
     def to_builtins(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "model": self.model,
-            "findings": [dataclasses.asdict(f) for f in self.findings],
-            "drift": [dataclasses.asdict(d) for d in self.drift],
-            "metrics": self.metrics.to_builtins(),
-            "counts": {s: self.count(s) for s in SEVERITIES},
-            "rule_counts": self.rule_counts,
-            "kinds": self.kinds,
-            "fields": self.fields,
-        }
+        """:meth:`document` as plain objects (what :func:`json.loads` makes of its JSON)."""
+        built: dict[str, Any] = msgspec.to_builtins(self.document(), str_keys=True)
+        return built
 
     def to_json(self) -> str:
-        return json.dumps(self.to_builtins(), indent=2)
+        """:meth:`document` as indented JSON text."""
+        return render.json_text(self.document())
 
     def render(self) -> str:
         """A plain-text report: findings, drift and metrics as tables."""
         return render.render_report(self)
+
+
+class ReportDocument(msgspec.Struct):
+    """A :class:`Report` in ``audit --json``: snake_case keys; wire names only as data
+    (key paths, message kinds, modalities)."""
+
+    path: str
+    model: str | None
+    findings: list[Finding]
+    drift: list[DriftEntry]
+    metrics: MetricsDocument
+    #: Findings by severity, those not kept included.
+    counts: dict[str, int]
+    rule_counts: dict[str, int]
+    kinds: dict[str, dict[str, int]]
+    fields: dict[str, list[str]]
 
 
 def _redact_keys(counts: dict[str, int], redact: Callable[[str], str]) -> dict[str, int]:

@@ -10,15 +10,23 @@ or the key paths differ.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import TYPE_CHECKING, Any
 
-from rawlive.tools.audit.render import fmt, table
+import msgspec
+
+from rawlive.tools.audit.render import fmt, json_text, table
 
 if TYPE_CHECKING:
     from rawlive.tools.audit.auditor import Report
 
-__all__ = ["Diff", "diff_reports"]
+__all__ = [
+    "Diff",
+    "DiffDocument",
+    "KindChange",
+    "MeasureChange",
+    "RuleChange",
+    "diff_reports",
+]
 
 
 @dataclasses.dataclass
@@ -46,22 +54,27 @@ class Diff:
             or any(self.only_b.values())
         )
 
+    def document(self) -> DiffDocument:
+        """The diff as ``audit --diff --json`` writes it."""
+        return DiffDocument(
+            a=self.a,
+            b=self.b,
+            structure_changed=self.structure_changed,
+            kinds=[KindChange(*kind) for kind in self.kinds],
+            fields_only_in_a=self.only_a,
+            fields_only_in_b=self.only_b,
+            metrics=[MeasureChange(*measure) for measure in self.metrics],
+            findings=[RuleChange(*rule) for rule in self.findings],
+        )
+
     def to_builtins(self) -> dict[str, Any]:
-        return {
-            "a": self.a,
-            "b": self.b,
-            "structureChanged": self.structure_changed,
-            "kinds": [
-                {"from": sender, "kind": kind, "a": x, "b": y} for sender, kind, x, y in self.kinds
-            ],
-            "fieldsOnlyInA": self.only_a,
-            "fieldsOnlyInB": self.only_b,
-            "metrics": [{"measure": name, "a": x, "b": y} for name, x, y in self.metrics],
-            "findings": [{"rule": rule, "a": x, "b": y} for rule, x, y in self.findings],
-        }
+        """:meth:`document` as plain objects (what :func:`json.loads` makes of its JSON)."""
+        built: dict[str, Any] = msgspec.to_builtins(self.document())
+        return built
 
     def to_json(self) -> str:
-        return json.dumps(self.to_builtins(), indent=2)
+        """:meth:`document` as indented JSON text."""
+        return json_text(self.document())
 
     def render(self) -> str:
         out = [f"diff of {self.a} (a) and {self.b} (b)"]
@@ -99,6 +112,45 @@ class Diff:
         out.append("\nmetrics (latencies in s, from the end of user input):")
         out.append(table(["measure", "a", "b", "b - a"], rows))
         return "\n".join(out)
+
+
+class KindChange(msgspec.Struct):
+    """Frames of one kind from one side (``from``: client or server), in a and in b."""
+
+    sender: str = msgspec.field(name="from")
+    kind: str
+    a: int
+    b: int
+
+
+class MeasureChange(msgspec.Struct):
+    """A metric or latency percentile in a and in b (``None``: not measured)."""
+
+    measure: str
+    a: float | None
+    b: float | None
+
+
+class RuleChange(msgspec.Struct):
+    """Findings of one rule in a and in b, those not kept included."""
+
+    rule: str
+    a: int
+    b: int
+
+
+class DiffDocument(msgspec.Struct):
+    """A :class:`Diff` in ``audit --diff --json`` (snake_case keys)."""
+
+    a: str
+    b: str
+    structure_changed: bool
+    kinds: list[KindChange]
+    #: Key paths by sender present only in a, only in b.
+    fields_only_in_a: dict[str, list[str]]
+    fields_only_in_b: dict[str, list[str]]
+    metrics: list[MeasureChange]
+    findings: list[RuleChange]
 
 
 _COUNTS = frozenset(

@@ -15,12 +15,17 @@ import dataclasses
 import math
 from typing import Any
 
+import msgspec
+
 from rawlive.core.state import UsageTotals
 from rawlive.wire.codec import mime_rate
 
 __all__ = [
     "GAP_MIN_SECONDS",
+    "GoAwayLead",
     "Metrics",
+    "MetricsDocument",
+    "ReplyGaps",
     "Turn",
     "pcm_seconds",
     "percentiles",
@@ -32,8 +37,7 @@ __all__ = [
 GAP_MIN_SECONDS = 0.02
 
 
-@dataclasses.dataclass
-class Turn:
+class Turn(msgspec.Struct):
     """Latencies of one model turn, in seconds from the end of the user's input."""
 
     connection: int
@@ -49,6 +53,7 @@ class Turn:
 
 
 def percentiles(values: list[float]) -> dict[str, float] | None:
+    """The median, the 90th percentile, the maximum and the count of ``values``."""
     if not values:
         return None
     ordered = sorted(values)
@@ -60,6 +65,7 @@ def percentiles(values: list[float]) -> dict[str, float] | None:
 
 
 def stats(sizes: list[int]) -> dict[str, float] | None:
+    """The count, smallest, mean and largest of ``sizes``."""
     if not sizes:
         return None
     return {
@@ -127,31 +133,74 @@ class Metrics:
         out["setup_complete"] = percentiles(list(self.setup_complete.values()))
         return out
 
+    def document(self) -> MetricsDocument:
+        """The metrics as ``audit --json`` writes them: sums and percentiles, not every chunk."""
+        return MetricsDocument(
+            setup_complete=self.setup_complete,
+            turns=self.turns,
+            tool_round_trips=self.tool_round_trips,
+            audio_in_seconds=self.audio_in_seconds,
+            audio_out_seconds=self.audio_out_seconds,
+            audio_in_chunk_bytes=stats(self.audio_in_chunks),
+            audio_out_chunk_bytes=stats(self.audio_out_chunks),
+            upload_real_time_factor=self.upload_real_time_factor,
+            interruptions=self.interruptions,
+            reply_audio_gaps=ReplyGaps(
+                len(self.reply_gaps),
+                float(sum(self.reply_gaps)),
+                max(self.reply_gaps, default=None),
+            ),
+            prompt_tokens=self.prompt_tokens,
+            response_tokens=self.response_tokens,
+            total_tokens=self.total_tokens,
+            go_away=[GoAwayLead(*entry) for entry in self.go_away],
+            percentiles=self.latencies(),
+        )
+
     def to_builtins(self) -> dict[str, Any]:
-        return {
-            "setupComplete": {str(k): v for k, v in self.setup_complete.items()},
-            "turns": [dataclasses.asdict(turn) for turn in self.turns],
-            "toolRoundTrips": self.tool_round_trips,
-            "audioInSeconds": self.audio_in_seconds,
-            "audioOutSeconds": self.audio_out_seconds,
-            "audioInChunkBytes": stats(self.audio_in_chunks),
-            "audioOutChunkBytes": stats(self.audio_out_chunks),
-            "uploadRealTimeFactor": self.upload_real_time_factor,
-            "interruptions": self.interruptions,
-            "replyAudioGaps": {
-                "count": len(self.reply_gaps),
-                "seconds": sum(self.reply_gaps),
-                "max": max(self.reply_gaps, default=None),
-            },
-            "promptTokens": self.prompt_tokens,
-            "responseTokens": self.response_tokens,
-            "totalTokens": self.total_tokens,
-            "goAway": [
-                {"connection": c, "timeLeft": left, "actualLead": lead}
-                for c, left, lead in self.go_away
-            ],
-            "percentiles": self.latencies(),
-        }
+        """:meth:`document` as plain objects (what :func:`json.loads` makes of its JSON)."""
+        built: dict[str, Any] = msgspec.to_builtins(self.document(), str_keys=True)
+        return built
+
+
+class ReplyGaps(msgspec.Struct):
+    """The underruns of the reply audio: how many, their seconds and the longest."""
+
+    count: int
+    seconds: float
+    max: float | None
+
+
+class GoAwayLead(msgspec.Struct):
+    """A ``goAway``: the ``timeLeft`` it announced and the seconds until the close came."""
+
+    connection: int
+    time_left: float | None
+    #: ``None``: the connection was never seen to close.
+    actual_lead: float | None
+
+
+class MetricsDocument(msgspec.Struct):
+    """:class:`Metrics` in ``audit --json``: seconds, bytes and tokens, snake_case keys."""
+
+    setup_complete: dict[int, float]
+    turns: list[Turn]
+    tool_round_trips: list[float]
+    audio_in_seconds: float
+    audio_out_seconds: float
+    #: ``count``, ``min``, ``mean``, ``max`` of the chunks' sizes (``None``: no audio).
+    audio_in_chunk_bytes: dict[str, float] | None
+    audio_out_chunk_bytes: dict[str, float] | None
+    upload_real_time_factor: float | None
+    interruptions: int
+    reply_audio_gaps: ReplyGaps
+    #: Tokens by modality (``MODALITY_UNSPECIFIED``: counted without one).
+    prompt_tokens: dict[str, int]
+    response_tokens: dict[str, int]
+    total_tokens: int
+    go_away: list[GoAwayLead]
+    #: ``p50``, ``p90``, ``max`` and ``n`` by milestone (:meth:`Metrics.latencies`).
+    percentiles: dict[str, dict[str, float] | None]
 
 
 _RATES: dict[str, int | None] = {}

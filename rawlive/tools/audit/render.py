@@ -3,12 +3,15 @@
 :func:`render_report` writes what ``rawlive audit`` prints: the findings (and
 how many of each rule were counted but not kept), the schema drift, the
 metrics and the latency percentiles. :func:`table` and :func:`fmt` are the
-layout the audit's other texts (``audit --diff``) share.
+layout the audit's other texts (``audit --diff``) share, and :func:`json_text`
+writes their JSON documents.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from rawlive.tools.audit.metrics import stats
 from rawlive.tools.audit.rules import SEVERITIES
@@ -16,7 +19,7 @@ from rawlive.tools.audit.rules import SEVERITIES
 if TYPE_CHECKING:
     from rawlive.tools.audit.auditor import Report
 
-__all__ = ["fmt", "render_report", "table"]
+__all__ = ["fmt", "json_text", "render_report", "table"]
 
 
 def render_report(report: Report) -> str:
@@ -88,6 +91,11 @@ def render_report(report: Report) -> str:
         out.append("\nlatencies (s; turns from the end of user input):")
         out.append(table(["milestone", "n", "p50", "p90", "max"], latency_rows))
     return "\n".join(out)
+
+
+def json_text(document: Any) -> str:
+    """A document (Structs, or lists of them) as indented JSON text: ``audit --json``."""
+    return msgspec.json.format(msgspec.json.encode(document), indent=2).decode()
 
 
 def fmt(value: float | None) -> str:

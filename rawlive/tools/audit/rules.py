@@ -51,8 +51,7 @@ SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
 MIN_VIDEO_INTERVAL = 0.95
 
 
-@dataclasses.dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One broken rule: where (``t``, ``connection``) and why."""
 
     rule: str
