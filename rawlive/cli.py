@@ -493,7 +493,7 @@ class _Printer:
     def __call__(self, event: Any) -> None:
         if self.as_json:
             if event.kind != "progress":
-                click.echo(json.dumps(event.to_json(), default=str))
+                click.echo(json.dumps(event.to_builtins(), default=str))
             return
         if event.kind == "progress":
             if self.progress:
@@ -532,7 +532,7 @@ class _Printer:
     def summary(self, summary: Any) -> None:
         self._end_progress()
         if self.as_json:
-            click.echo(json.dumps(summary.to_json(), default=str))
+            click.echo(json.dumps(summary.to_builtins(), default=str))
         else:
             click.echo("")
             for line in summary.lines():

@@ -575,12 +575,12 @@ async def test_only_audio_goes_into_the_reply_resampled_to_24khz_and_the_rest_is
         "video/mp4": {"parts": 1, "bytes": 500},
         "audio/opus": {"parts": 1, "bytes": 200},
     }
-    skipped = [e.to_json() for e in events if e.kind == "skipped"]
+    skipped = [e.to_builtins() for e in events if e.kind == "skipped"]
     assert [(e["mime_type"], e["bytes"]) for e in skipped] == [
         ("image/jpeg", 1000),
         ("video/mp4", 500),
         ("audio/opus", 200),
         ("image/jpeg", 1000),
     ]
-    assert summary.to_json()["skipped"]["image/jpeg"] == {"parts": 2, "bytes": 2000}
+    assert summary.to_builtins()["skipped"]["image/jpeg"] == {"parts": 2, "bytes": 2000}
     assert any("image/jpeg: 2 parts, 2000 bytes" in line for line in summary.lines())

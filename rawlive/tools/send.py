@@ -59,7 +59,8 @@ class Event:
     time: float  # seconds since the session was opened
     fields: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_builtins(self) -> dict[str, Any]:
+        """The event as one line of ``send --json`` holds it (plain objects)."""
         return {"event": self.kind, "t": round(self.time, 4), **self.fields}
 
 
@@ -83,7 +84,8 @@ class Summary:
     #: ``{"image/jpeg": {"parts": 2, "bytes": 20480}}``.
     skipped: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_builtins(self) -> dict[str, Any]:
+        """The summary as the last line of ``send --json`` holds it (plain objects)."""
         return {"event": "summary", **dataclasses.asdict(self)}
 
     def lines(self) -> list[str]:
