@@ -6,9 +6,9 @@ a proxy forwards them; :func:`diff_reports` compares two sessions. The
 modules, by reason to change: :mod:`~rawlive.tools.audit.rules` (the rules),
 :mod:`~rawlive.tools.audit.auditor` (feeding events), :mod:`~rawlive.tools.audit.metrics`,
 :mod:`~rawlive.tools.audit.render` (text), :mod:`~rawlive.tools.audit.live`
-and :mod:`~rawlive.tools.audit.diff`. ``rawlive.audit`` is this package.
-(:class:`Turn` and :class:`DriftEntry`, the parts of a :class:`Report`, are
-here too, as they were before the split.)
+and :mod:`~rawlive.tools.audit.diff`. ``rawlive.audit`` is this package
+(where :class:`Turn` and :class:`DriftEntry`, parts of a :class:`Report`, are
+found too, as before the split).
 """
 
 from rawlive.tools.audit.auditor import MAX_FINDINGS_PER_RULE, Auditor, Report, audit_cassette

@@ -4,14 +4,16 @@ The :class:`Auditor` is sans-I/O: it is fed cassette events one by one
 (:meth:`Auditor.feed`, then :meth:`Auditor.finish`), so a live tap
 (:mod:`~rawlive.tools.audit.live`) can feed it as well as a file
 (:func:`audit_cassette`). It keeps each connection's state
-(:class:`ConnState`), runs the rules a step concerns
-(:mod:`~rawlive.tools.audit.rules`) and sums the metrics
+(:class:`ConnState`: the core's :class:`~rawlive.core.state.SessionState`,
+fed every decoded message, and what only the audit asks), runs the rules a
+step concerns (:mod:`~rawlive.tools.audit.rules`) and sums the metrics
 (:mod:`~rawlive.tools.audit.metrics`). Every frame goes through the strict
 decoder (:func:`rawlive.wire.codec.inspect_frame`), once per shape for audio
 frames (:class:`_Templates`); keys and enum values the types do not know are
 drift, counted, never findings. Of each rule it keeps the first
 :data:`MAX_FINDINGS_PER_RULE` findings and counts the rest, so its memory and
-output stay bounded however long the session.
+output stay bounded however long the session. :class:`Report` and its JSON
+form, :class:`ReportDocument`, are what it makes.
 """
 
 from __future__ import annotations
