@@ -1,4 +1,4 @@
-"""The stable import path ``rawlive.audit``: the module :mod:`rawlive.tools.audit` itself."""
+"""The stable import path ``rawlive.audit``: the package :mod:`rawlive.tools.audit` itself."""
 
 import sys
 

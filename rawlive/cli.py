@@ -452,6 +452,7 @@ def audit(
     is printed instead.
     """
     from rawlive.tools.audit import audit_cassette, diff_reports
+    from rawlive.tools.audit.render import json_text
 
     max_per_rule = _per_rule(findings_per_rule)
     if diff and len(cassettes) != 2:
@@ -469,7 +470,7 @@ def audit(
         click.echo(changes.to_json() if as_json else changes.render())
         raise SystemExit(1 if changes.structure_changed else 0)
     if as_json:
-        click.echo(json.dumps([r.to_builtins() for r in reports], indent=2))
+        click.echo(json_text([r.document() for r in reports]))
     else:
         click.echo("\n\n".join(r.render() for r in reports))
     if fail_on != "never" and any(

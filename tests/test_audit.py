@@ -194,6 +194,110 @@ def test_paired_activity_and_answered_calls_are_clean(tmp_path: Path) -> None:
     assert audit(tmp_path, frames).findings == []
 
 
+# Vertex sends tool calls without an id; the response names the function instead.
+IDLESS_CALL: Frame = (0.1, "server", {"toolCall": {"functionCalls": [{"name": "f"}]}})
+IDLESS_ANSWER: Frame = (
+    0.2,
+    "client",
+    {"toolResponse": {"functionResponses": [{"name": "f", "response": {}}]}},
+)
+
+
+def test_a_call_without_id_is_answered_by_a_response_without_id_of_its_name(
+    tmp_path: Path,
+) -> None:
+    frames = [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL, IDLESS_ANSWER]
+    report = audit(tmp_path, frames)
+    assert report.findings == []
+    assert len(report.metrics.tool_round_trips) == 1
+
+
+def test_a_call_without_id_is_kept_until_answered(tmp_path: Path) -> None:
+    unanswered = audit(tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL])
+    (finding,) = unanswered.findings
+    assert finding.rule == "tool-call-unanswered" and "(f)" in finding.message
+    during = audit(
+        tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL, audio(), IDLESS_ANSWER]
+    )
+    assert rules(during) == {"audio-during-blocking-call"}
+    twice = audit(
+        tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL, IDLESS_ANSWER, IDLESS_ANSWER]
+    )
+    assert rules(twice) == {"tool-response-duplicate"}
+
+
+def test_a_response_without_id_for_no_call_of_its_name_is_unknown(tmp_path: Path) -> None:
+    # The call has an id: a response without one answers nothing.
+    report = audit(tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, CALL, IDLESS_ANSWER])
+    assert rules(report) == {"tool-response-unknown-id", "tool-call-unanswered"}
+    (finding,) = [f for f in report.findings if f.rule == "tool-response-unknown-id"]
+    assert "'f' has no id" in finding.message
+
+
+def test_responses_with_will_continue_then_the_last_answer_a_call_once(tmp_path: Path) -> None:
+    more = {"id": "c1", "name": "f", "response": {}, "willContinue": True}
+    frames = [
+        setup(tools=TOOLS),
+        SETUP_COMPLETE,
+        CALL,
+        (0.15, "client", {"toolResponse": {"functionResponses": [more]}}),
+        answer(when=0.3),
+    ]
+    report = audit(tmp_path, frames)
+    assert report.findings == []
+    assert report.metrics.tool_round_trips == [pytest.approx(0.2)]
+
+
+def test_tokens_without_a_modality_are_modality_unspecified(tmp_path: Path) -> None:
+    usage = {
+        "totalTokenCount": 12,
+        "promptTokensDetails": [{"tokenCount": 5}, {"modality": "AUDIO", "tokenCount": 2}],
+        # Vertex names the response counts candidates*.
+        "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": 5}],
+    }
+    report = audit(tmp_path, [setup(), SETUP_COMPLETE, (0.1, "server", {"usageMetadata": usage})])
+    metrics = report.metrics
+    assert metrics.prompt_tokens == {"MODALITY_UNSPECIFIED": 5, "AUDIO": 2}
+    assert metrics.response_tokens == {"AUDIO": 5}
+    assert metrics.total_tokens == 12
+
+
+TEXT_ONLY = {"generationConfig": {"responseModalities": ["TEXT"]}}
+CONTENT: Frame = (0.0, "client", {"clientContent": {"turns": [], "turnComplete": True}})
+VERTEX = "projects/p/locations/us-central1/publishers/google/models/"
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "frames", "rule", "fires"),
+    [
+        (
+            VERTEX + "gemini-live-2.5-flash-native-audio",
+            TEXT_ONLY,
+            [],
+            "text-modality-native-audio",
+            True,
+        ),
+        ("models/gemini-live-2.5-flash", TEXT_ONLY, [], "text-modality-native-audio", False),
+        (
+            VERTEX + "gemini-3.1-flash-live-preview",
+            {},
+            [CONTENT],
+            "client-content-mid-session",
+            True,
+        ),
+        # A model the table does not know is not judged by the look of its name.
+        ("models/my-tuned-native-audio", TEXT_ONLY, [], "text-modality-native-audio", False),
+        ("models/gemini-3.1-pro-live-someday", {}, [CONTENT], "client-content-mid-session", False),
+    ],
+)
+def test_model_rules_read_the_model_table(
+    tmp_path: Path, model: str, extra: dict[str, Any], frames: list[Frame], rule: str, fires: bool
+) -> None:
+    first: Frame = (0.0, "client", {"setup": {"model": model, **extra}})
+    report = audit(tmp_path, [first, SETUP_COMPLETE, *frames])
+    assert (rule in rules(report)) is fires
+
+
 # The sessions recorded from the emulator by well-behaved clients (the others
 # in fixtures/sessions/ are broken on purpose, for the report's tests).
 CLEAN_SESSIONS = ["hello-text.jsonl", "weather-tool-goaway.jsonl"]
@@ -386,7 +490,7 @@ def test_gaps_in_reply_audio_are_underruns_of_playback(tmp_path: Path) -> None:
     first, second = report.metrics.turns
     assert (first.audio_gaps, second.audio_gaps) == (1, 0)
     assert first.audio_gap_seconds == pytest.approx(0.38)
-    data = json.loads(report.to_json())["metrics"]["replyAudioGaps"]
+    data = json.loads(report.to_json())["metrics"]["reply_audio_gaps"]
     assert data["count"] == 1 and data["max"] == pytest.approx(0.38)
     assert re.search(r"reply audio gaps +1, 0.380 s in all, longest 0.380 s", report.render())
 
@@ -446,9 +550,55 @@ def test_diff_reports_kinds_fields_findings_and_latencies(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["audit", "--diff", "--json", str(a), str(b)])
     assert result.exit_code == 1
     data = json.loads(result.output)
-    assert data["structureChanged"] is True
-    assert data["fieldsOnlyInB"]["client"] == ["setup.inputAudioTranscription"]
+    assert data["structure_changed"] is True
+    assert data["fields_only_in_b"]["client"] == ["setup.inputAudioTranscription"]
     assert {"rule": "audio-mime-rate", "a": 0, "b": 1} in data["findings"]
+
+
+#: Keys whose values are maps keyed by data (senders, kinds, rules, modalities,
+#: connections), not by the names of a document's fields.
+DATA_MAPS = frozenset(
+    {
+        "kinds",
+        "fields",
+        "rule_counts",
+        "counts",
+        "prompt_tokens",
+        "response_tokens",
+        "setup_complete",
+        "fields_only_in_a",
+        "fields_only_in_b",
+    }
+)
+
+
+def document_keys(value: Any) -> set[str]:
+    """Every key of a JSON document, but those of its data maps."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add(key)
+            if key not in DATA_MAPS:
+                found |= document_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= document_keys(item)
+    return found
+
+
+def test_audit_json_documents_have_snake_case_keys(tmp_path: Path) -> None:
+    session = str(FIXTURES / "weather-tool-goaway.jsonl")  # tools, goAway, usage, turns
+    other = str(write(tmp_path / "o.jsonl", BROKEN["audio-mime-rate"]))
+    runner = CliRunner()
+    reports = json.loads(runner.invoke(main, ["audit", "--json", session, other]).output)
+    diff = runner.invoke(main, ["audit", "--diff", "--json", session, other])
+    keys = document_keys(reports) | document_keys(json.loads(diff.output))
+    assert {"reply_audio_gaps", "go_away", "structure_changed", "fields_only_in_b"} <= keys
+    assert {key for key in keys if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", key)} == set()
+    report = audit_cassette(session)
+    assert json.loads(report.to_json()) == report.to_builtins()
+    changes = diff_reports(report, audit_cassette(other))
+    assert json.loads(changes.to_json()) == changes.to_builtins()
 
 
 def test_diff_needs_exactly_two_cassettes() -> None:
@@ -487,7 +637,7 @@ def _variants() -> list[Frame]:
 def test_audio_frames_decoded_once_per_shape_audit_exactly_as_decoded_in_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    import rawlive.tools.audit as audit_module
+    import rawlive.tools.audit.auditor as audit_module
 
     path = write(tmp_path / "v.jsonl", _variants()) if name == "variants" else FIXTURES / name
     shortcut = audit_cassette(path).to_builtins()

@@ -1,0 +1,507 @@
+r"""The audit's rules: :class:`Rule`, the :func:`rule` registry, every check and :data:`RULES`.
+
+A rule is a small function registered with :func:`rule`: a name, a severity,
+the ``PROTOCOL.md`` section it comes from and a docstring that is its
+documentation. It sees one :class:`Step` (a frame, or the end of a
+connection) and the connection's state *before* that step
+(:class:`~rawlive.tools.audit.auditor.ConnState`), and yields the messages of
+what it found; the :class:`~rawlive.tools.audit.auditor.Auditor` turns them
+into :class:`Finding`\ s. A rule only judges: the session's state is the
+core's (``ConnState.session``, a :class:`~rawlive.core.state.SessionState`,
+which takes a client frame before the rules see it, so that they read its
+verdict on each function response, :attr:`Step.answers`), and what a model
+accepts is its row of :mod:`rawlive.core.models`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
+from rawlive.core.models import ClientContent
+from rawlive.core.state import Answer
+from rawlive.wire import types as lt
+from rawlive.wire.codec import WireReport, mime_rate
+
+if TYPE_CHECKING:  # what a rule reads; the auditor keeps it
+    from rawlive.tools.audit.auditor import ConnState
+
+__all__ = [
+    "RULES",
+    "SEVERITIES",
+    "Finding",
+    "Rule",
+    "Severity",
+    "Step",
+    "audio_blobs",
+    "has_camel",
+    "impure_rules_for",
+    "rule",
+    "rules_for",
+]
+
+Severity = Literal["info", "warning", "error"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
+
+#: Seconds between two video frames below which the 1 fps limit is exceeded (with jitter).
+MIN_VIDEO_INTERVAL = 0.95
+
+
+class Finding(msgspec.Struct, frozen=True):
+    """One broken rule: where (``t``, ``connection``) and why."""
+
+    rule: str
+    severity: Severity
+    section: str
+    message: str
+    t: float | None = None
+    connection: int | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Step:
+    """One thing that happened on a connection: a decoded frame, or its end."""
+
+    kind: Literal["frame", "close"]
+    t: float
+    connection: int
+    sender: str | None = None
+    client: lt.LiveClientMessage | None = None
+    server: lt.LiveServerMessage | None = None
+    report: WireReport | None = None
+    close_code: int | None = None
+    close_reason: str = ""
+    #: The frame's audio blobs (computed once per step, see ``audio_blobs``).
+    blobs: list[lt.Blob] | None = None
+    #: For a ``toolResponse``: what each function response did to the core's
+    #: ledger of tool calls, and the call's key (:meth:`SessionState.client`).
+    answers: list[tuple[Answer, str]] | None = None
+
+
+#: A rule's check: the messages of what it found (a generator, or a plain
+#: function returning a tuple where it runs on every frame and speed counts).
+RuleCheck = Callable[["ConnState", Step], Iterable[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """A named protocol rule: its severity, its ``PROTOCOL.md`` section and its check."""
+
+    name: str
+    severity: Severity
+    section: str
+    doc: str
+    check: RuleCheck
+    #: The steps it looks at: ``client``/``server`` (any frame from that side),
+    #: a top-level wire key (``realtimeInput``, ``toolCall``...) or ``close``;
+    #: ``None``: every step.
+    on: frozenset[str] | None = None
+    #: Whether the check depends on the step's message and wire report only
+    #: (not on the connection's state or the time): then a frame with the same
+    #: shape as an earlier one gets the same result without running it again.
+    pure: bool = False
+
+    def wants(self, triggers: frozenset[str]) -> bool:
+        return self.on is None or not self.on.isdisjoint(triggers)
+
+
+#: Every rule, by name, in the order they run.
+RULES: dict[str, Rule] = {}
+
+
+def rule(
+    name: str,
+    severity: Severity,
+    section: str,
+    *,
+    on: Iterable[str] | None = None,
+    pure: bool = False,
+) -> Callable[[RuleCheck], RuleCheck]:
+    """Register a rule check; its docstring is the rule's documentation.
+
+    ``on`` names the steps the check looks at (see :attr:`Rule.on`), so that
+    the auditor runs only the rules a step concerns.
+    """
+
+    def register(check: RuleCheck) -> RuleCheck:
+        doc = (check.__doc__ or "").strip()
+        triggers = None if on is None else frozenset(on)
+        RULES[name] = Rule(name, severity, section, doc, check, triggers, pure)
+        _RULES_FOR.clear()
+        _IMPURE_FOR.clear()
+        return check
+
+    return register
+
+
+_RULES_FOR: dict[frozenset[str], tuple[Rule, ...]] = {}
+_IMPURE_FOR: dict[frozenset[str], tuple[Rule, ...]] = {}
+
+
+def impure_rules_for(triggers: frozenset[str]) -> tuple[Rule, ...]:
+    rules = _IMPURE_FOR.get(triggers)
+    if rules is None:
+        rules = _IMPURE_FOR[triggers] = tuple(r for r in rules_for(triggers) if not r.pure)
+    return rules
+
+
+def rules_for(triggers: frozenset[str]) -> tuple[Rule, ...]:
+    rules = _RULES_FOR.get(triggers)
+    if rules is None:
+        rules = _RULES_FOR[triggers] = tuple(r for r in RULES.values() if r.wants(triggers))
+    return rules
+
+
+def _realtime(step: Step) -> lt.LiveClientRealtimeInput | None:
+    return step.client.realtime_input if step.client is not None else None
+
+
+def audio_blobs(step: Step) -> list[lt.Blob]:
+    if step.blobs is not None:
+        return step.blobs
+    rt = _realtime(step)
+    if rt is None:
+        step.blobs = []
+        return step.blobs
+    blobs = [rt.audio] if rt.audio is not None else []
+    blobs += [b for b in rt.media_chunks or [] if (b.mime_type or "").startswith("audio/")]
+    step.blobs = blobs
+    return blobs
+
+
+def _answers(step: Step) -> Iterator[tuple[lt.FunctionResponse, Answer]]:
+    """Each function response of the step with what it did to the core's ledger."""
+    if step.client is None or step.client.tool_response is None or step.answers is None:
+        return
+    responses = step.client.tool_response.function_responses or []
+    for response, (answer, _) in zip(responses, step.answers, strict=True):
+        yield response, answer
+
+
+def _call(call_id: str | None, name: str | None) -> str:
+    """A tool call as a finding names it: its id and function, or its function alone."""
+    return f"{call_id!r} ({name or '?'})" if call_id else f"without id ({name or '?'})"
+
+
+# ---------------------------------------------------------------------------
+# The rules
+# ---------------------------------------------------------------------------
+
+
+@rule("setup-first", "error", "§2.0", on=("client",))
+def _setup_first(state: ConnState, step: Step) -> tuple[str, ...]:
+    """The first client message of a connection must be ``setup``."""
+    if state.client_frames == 0 and step.client is not None and step.client.setup is None:
+        return ("the first client message is not setup",)
+    return ()
+
+
+@rule("setup-once", "error", "§2.0", on=("setup",))
+def _setup_once(state: ConnState, step: Step) -> Iterator[str]:
+    """``setup`` is sent once per connection, never again."""
+    if step.client is not None and step.client.setup is not None and state.setups > 0:
+        yield f"setup sent again (number {state.setups + 1}) on the same connection"
+
+
+@rule("before-setup-complete", "warning", "§2.0", on=("client",))
+def _before_setup_complete(state: ConnState, step: Step) -> tuple[str, ...]:
+    """Clients should wait for ``setupComplete`` before sending anything after ``setup``."""
+    if (
+        state.setup_complete_t is None
+        and state.setups > 0
+        and step.client is not None
+        and step.client.setup is None
+    ):
+        return ("client message sent before setupComplete",)
+    return ()
+
+
+@rule(
+    "audio-mime-rate",
+    "warning",
+    "§6",
+    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
+    pure=True,
+)
+def _audio_mime_rate(state: ConnState, step: Step) -> Iterator[str]:
+    """Raw PCM audio must say its sample rate in the MIME type (``audio/pcm;rate=16000``)."""
+    for blob in audio_blobs(step):
+        mime = blob.mime_type or ""
+        rate = mime_rate(mime)
+        if mime.startswith("audio/pcm") and rate is None:
+            yield f"audio MIME type {mime!r} has no rate="
+        elif rate is not None and not 8000 <= rate <= 48000:
+            yield f"audio MIME type {mime!r} has an implausible rate"
+
+
+@rule(
+    "audio-odd-length",
+    "error",
+    "§6",
+    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
+    pure=True,
+)
+def _audio_odd_length(state: ConnState, step: Step) -> Iterator[str]:
+    """16-bit PCM chunks hold whole samples: an even number of bytes."""
+    for blob in audio_blobs(step):
+        if (blob.mime_type or "").startswith("audio/pcm") and len(blob.data or b"") % 2:
+            yield f"PCM audio chunk of {len(blob.data or b'')} bytes (odd: half a sample)"
+
+
+@rule(
+    "media-chunks-deprecated", "warning", "§2.3, §8.5", on=("realtimeInput.mediaChunks",), pure=True
+)
+def _media_chunks(state: ConnState, step: Step) -> Iterator[str]:
+    """``realtimeInput.mediaChunks`` is deprecated; only its first element is honoured."""
+    rt = _realtime(step)
+    if rt is not None and rt.media_chunks is not None:
+        extra = len(rt.media_chunks) - 1
+        yield "deprecated mediaChunks" + (f" ({extra} chunk(s) ignored)" if extra > 0 else "")
+
+
+@rule("mixed-casing", "info", "§2.0, §8.3", on=("client",))
+def _mixed_casing(state: ConnState, step: Step) -> tuple[str, ...]:
+    """The client mixes snake_case and camelCase keys (accepted, but be consistent)."""
+    if state.mixed_reported or step.report is None or step.sender != "client":
+        return ()
+    if not (state.snake_seen or step.report.snake_case_keys):
+        return ()  # (the common case: no snake_case key yet)
+    if state.camel_seen or has_camel(step):
+        keys = ", ".join(step.report.snake_case_keys[:3]) or "earlier frames"
+        return (f"client mixes snake_case ({keys}) and camelCase keys",)
+    return ()
+
+
+@rule("urlsafe-base64", "info", "§2.0, §8.4", on=("urlsafe-base64",), pure=True)
+def _urlsafe_base64(state: ConnState, step: Step) -> Iterator[str]:
+    """The client sends URL-safe base64 (the server accepts it; standard is documented)."""
+    if step.report is not None and step.sender == "client" and step.report.urlsafe_base64:
+        yield f"URL-safe base64 at {', '.join(step.report.urlsafe_base64[:3])}"
+
+
+@rule("tool-response-unknown-id", "error", "§2.4", on=("toolResponse",))
+def _tool_unknown(state: ConnState, step: Step) -> Iterator[str]:
+    """A ``toolResponse`` answers a call the server issued in a ``toolCall``: by its id,
+    or by its name where the call came without one (Vertex)."""
+    for response, answer in _answers(step):
+        if answer is Answer.ANONYMOUS:
+            yield "function response with neither id nor name"
+        elif answer is Answer.NEVER_ISSUED and response.id is None:
+            yield (
+                f"function response {response.name!r} has no id (required on the Gemini "
+                "API), and no call of that name came without one"
+            )
+        elif answer is Answer.NEVER_ISSUED:
+            yield f"toolResponse for id {response.id!r}, which no toolCall issued"
+
+
+@rule("tool-response-duplicate", "error", "§2.4", on=("toolResponse",))
+def _tool_duplicate(state: ConnState, step: Step) -> Iterator[str]:
+    """Each tool call is answered once (``willContinue`` responses excepted)."""
+    for response, answer in _answers(step):
+        if answer is Answer.ALREADY_SETTLED:
+            yield f"tool call {_call(response.id, response.name)} answered twice"
+
+
+@rule("tool-call-unanswered", "warning", "§2.4, §8.10", on=("close",))
+def _tool_unanswered(state: ConnState, step: Step) -> Iterator[str]:
+    """Every tool call gets a ``toolResponse`` (or a cancellation) before the connection ends."""
+    if step.kind == "close":
+        for call in state.session.tools.open.values():
+            yield f"tool call {_call(call.call.id, call.call.name)} never answered"
+
+
+@rule(
+    "audio-during-blocking-call",
+    "warning",
+    "§5.3, §8.10",
+    on=("realtimeInput.audio", "realtimeInput.mediaChunks"),
+)
+def _audio_during_call(state: ConnState, step: Step) -> tuple[str, ...]:
+    """Streaming audio while a BLOCKING tool call is unanswered risks 1008 "aborted"."""
+    tools = state.session.tools
+    if not tools.open or not audio_blobs(step):
+        return ()
+    return tuple(
+        f"realtime audio while blocking tool call {_call(call.call.id, call.call.name)} is open"
+        for call in tools.blocking
+        if call.key not in state.warned_audio_calls
+    )
+
+
+@rule("text-modality-native-audio", "error", "§2.1.1, §8.7", on=("setup",))
+def _text_native_audio(state: ConnState, step: Step) -> Iterator[str]:
+    """A model answers in the modalities its row of the model table lists
+    (:mod:`rawlive.core.models`): native-audio models in ``AUDIO`` only."""
+    setup = step.client.setup if step.client is not None else None
+    model = state.session.model  # (the core has taken this setup)
+    if setup is None or model is None or setup.generation_config is None:
+        return
+    modalities = setup.generation_config.response_modalities
+    if not model.accepts_modalities(modalities):
+        kind = "native-audio model" if model.native_audio else "model"
+        yield (
+            f"{', '.join(modalities or ())} response modality on {kind} {model.id}, "
+            f"which answers in {', '.join(sorted(model.modalities))} only"
+        )
+
+
+@rule("client-content-mid-session", "warning", "§2.2, §8.6", on=("clientContent",))
+def _client_content_mid(state: ConnState, step: Step) -> Iterator[str]:
+    """Where the model takes ``clientContent`` only to seed history (Gemini 3.1),
+    mid-session it is closed with 1007."""
+    model = state.session.model
+    if step.client is None or step.client.client_content is None or model is None:
+        return
+    if model.client_content is not ClientContent.HISTORY_ONLY:
+        return
+    if not state.history_in_client_content:
+        yield f"clientContent on {model.id} without historyConfig.initialHistoryInClientContent"
+    elif state.history_done:
+        yield f"clientContent after the initial history on {model.id}"
+
+
+@rule(
+    "activity-unpaired",
+    "error",
+    "§2.3",
+    on=("realtimeInput.activityStart", "realtimeInput.activityEnd", "close"),
+)
+def _activity_unpaired(state: ConnState, step: Step) -> Iterator[str]:
+    """``activityStart`` and ``activityEnd`` alternate, and no activity is left open."""
+    rt = _realtime(step)
+    if step.kind == "close" and state.activity_open:
+        yield "activityStart never ended by activityEnd"
+    if rt is None:
+        return
+    if rt.activity_start is not None and state.activity_open:
+        yield "activityStart while an activity is already open"
+    if rt.activity_end is not None and not state.activity_open and rt.activity_start is None:
+        yield "activityEnd without activityStart"
+
+
+@rule(
+    "activity-with-auto-vad",
+    "error",
+    "§2.3",
+    on=("realtimeInput.activityStart", "realtimeInput.activityEnd"),
+)
+def _activity_auto(state: ConnState, step: Step) -> Iterator[str]:
+    """``activityStart``/``activityEnd`` need ``automaticActivityDetection.disabled: true``."""
+    rt = _realtime(step)
+    if rt is None or state.manual_vad:
+        return
+    if rt.activity_start is not None or rt.activity_end is not None:
+        yield "activity signal sent with automatic activity detection on"
+
+
+@rule("audio-stream-end-manual-vad", "warning", "§2.3, §8.11", on=("realtimeInput.audioStreamEnd",))
+def _stream_end_manual(state: ConnState, step: Step) -> Iterator[str]:
+    """``audioStreamEnd`` belongs to automatic VAD; with manual VAD use ``activityEnd``."""
+    rt = _realtime(step)
+    if rt is not None and rt.audio_stream_end and state.manual_vad:
+        yield "audioStreamEnd sent with manual activity detection"
+
+
+@rule("video-fps", "warning", "§6", on=("realtimeInput.video",))
+def _video_fps(state: ConnState, step: Step) -> Iterator[str]:
+    """Video is at most 1 frame per second."""
+    rt = _realtime(step)
+    if rt is None or rt.video is None or state.last_video_t is None:
+        return
+    gap = step.t - state.last_video_t
+    if gap < MIN_VIDEO_INTERVAL:
+        yield f"video frame {gap:.3f} s after the previous one (over 1 fps)"
+
+
+#: Sample rates audio is commonly recorded at, for ``audio-rate-mismatch``.
+COMMON_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+#: Seconds of steady streaming ``audio-rate-mismatch`` needs before it judges.
+RATE_CHECK_MIN_SECONDS = 2.0
+
+
+@rule("audio-rate-mismatch", "warning", "§6", on=("close",))
+def _audio_rate_mismatch(state: ConnState, step: Step) -> Iterator[str]:
+    """Audio streamed in real time flows at the rate its MIME type declares.
+
+    Over steady runs of ``realtimeInput.audio`` (pauses end a run), samples
+    per second of wall clock should match ``rate=``. Flowing at another
+    common rate means the data is at that rate, mislabelled (it would play
+    too fast or too slow). Uploads faster than real time match no common
+    rate and are not judged.
+    """
+    samples, seconds, chunks, declared = state.flow()
+    if seconds < RATE_CHECK_MIN_SECONDS or chunks < 10 or declared <= 0:
+        return
+    measured = samples / seconds
+    if abs(measured / declared - 1) <= 0.08:
+        return
+    for common in COMMON_RATES:
+        if common != declared and abs(measured / common - 1) <= 0.03:
+            yield (
+                f"audio declared rate={declared} flows at {measured:.0f} samples per second "
+                f"over {seconds:.1f} s of steady streaming: the data looks like {common} Hz "
+                f"audio (it would play {common / declared:.2g}x its speed); resample to "
+                f"{declared} Hz or declare rate={common}"
+            )
+            return
+
+
+@rule("close-code", "warning", "§5.3", on=("close",))
+def _close_code(state: ConnState, step: Step) -> Iterator[str]:
+    """A connection closed with an error code; the hint says what to do."""
+    code = step.close_code
+    if step.kind != "close" or code is None or code in NORMAL_CLOSE_CODES:
+        return
+    hint = close_hint(code, step.close_reason)
+    reason = f": {step.close_reason}" if step.close_reason else ""
+    yield f"closed with {code}{reason}" + (f" ({hint})" if hint else "")
+
+
+@rule("invalid-frame", "error", "§2.0, §3.0", on=())
+def _invalid_frame(state: ConnState, step: Step) -> Iterator[str]:
+    """Every frame decodes as a message (reported by the auditor itself)."""
+    return iter(())
+
+
+@rule("cassette-truncated", "info", "cassette format", on=())
+def _cassette_truncated(state: ConnState, step: Step) -> Iterator[str]:
+    """The recording stopped mid-write: its last line was cut off (reported by the reader)."""
+    return iter(())
+
+
+# Known camelCase wire names (multi-word), to tell camelCase keys from user data.
+def _camel_names() -> frozenset[str]:
+    names: set[str] = set()
+    for value in vars(lt).values():
+        if isinstance(value, type) and issubclass(value, msgspec.Struct):
+            for f in msgspec.structs.fields(value):
+                if f.encode_name != f.name and any(c.isupper() for c in f.encode_name):
+                    names.add(f.encode_name)
+    return frozenset(names)
+
+
+_CAMEL = _camel_names()
+_USER_DATA = frozenset({"args", "response", "parameters", "parametersJsonSchema", "labels"})
+
+
+def _camel_in(value: Any, depth: int = 0) -> bool:
+    if depth > 12:
+        return False
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _CAMEL:
+                return True
+            if key not in _USER_DATA and _camel_in(item, depth + 1):
+                return True
+    elif isinstance(value, list):
+        return any(_camel_in(item, depth + 1) for item in value)
+    return False
+
+
+def has_camel(step: Step) -> bool:
+    return step.client is not None and _camel_in(msgspec.to_builtins(step.client))
