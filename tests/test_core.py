@@ -392,9 +392,14 @@ def test_history_only_models_take_client_content_while_seeding_history() -> None
     )
     assert seeding.misplaced_client_content() is None
     _client(seeding, HISTORY)
-    assert seeding.misplaced_client_content() is None
-    _client(seeding, HISTORY_END)
+    assert seeding.misplaced_client_content() is None and seeding.misplaced is None
+    _client(seeding, HISTORY_END)  # judged before it ends the history: welcome
+    assert seeding.misplaced is None
     assert "after the initial history" in (seeding.misplaced_client_content() or "")
+    _client(seeding, HISTORY)
+    assert "after the initial history" in (seeding.misplaced or "")
+    _client(seeding, AUDIO)
+    assert seeding.misplaced is None
 
 
 def test_realtime_input_ends_the_history_too() -> None:

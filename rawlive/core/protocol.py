@@ -254,15 +254,13 @@ class Protocol:
                 f"cannot send before setupComplete (session state: {self.state.value})"
             )
         frame = codec.encode_client_message(message)
-        if isinstance(message, t.LiveClientContent):
-            misplaced = self.session.misplaced_client_content()
-            if misplaced is not None:
-                self.warnings.append(f"{misplaced}: the server may close with 1007")
         for answer, key in self.session.client(_envelope(message), now):
             warning = _ANSWER_WARNINGS.get(answer)
             # (A response without id for no id-less call: the id-less ones are Vertex's.)
             if warning is not None and not key.startswith("name:"):
                 self.warnings.append(warning.format(key=key))
+        if self.session.misplaced is not None:
+            self.warnings.append(f"{self.session.misplaced}: the server may close with 1007")
         if self.resumable:
             self._kept.append(_Kept(self.message_index, frame))
         return frame

@@ -261,6 +261,9 @@ class SessionState:
         self.model: models.Model | None = model
         #: Rule 7: the setup asked to seed history and the history has not ended.
         self.seeding_history = False
+        #: Rule 7's verdict on the latest client message, taken before it
+        #: applied (``None``: not a misplaced ``clientContent``).
+        self.misplaced: str | None = None
         self._history_asked = False
         self._behaviors: dict[str, bool] = {}
         if setup is not None:
@@ -324,13 +327,14 @@ class SessionState:
         if message.setup is not None:
             self.configure(message.setup)
             return []
+        content = message.client_content
+        self.misplaced = None if content is None else self.misplaced_client_content()
         self.message_index += 1
         answers: list[tuple[Answer, str]] = []
         if message.tool_response is not None:
             for response in message.tool_response.function_responses or ():
                 answer, _ = self.tools.answer(response)
                 answers.append((answer, call_key(response.id, response.name) or "?"))
-        content = message.client_content
         if content is not None and content.turn_complete:
             self._user_input(now)
             self._end_history()

@@ -110,8 +110,6 @@ class ConnState:
     setup_complete_t: float | None = None
     client_frames: int = 0
     manual_vad: bool = False
-    history_in_client_content: bool = False
-    history_done: bool = False
     #: Ledger keys of the blocking calls ``audio-during-blocking-call`` has named.
     warned_audio_calls: set[str] = dataclasses.field(default_factory=set)
     activity_open: bool = False
@@ -530,11 +528,8 @@ class Auditor:
             state.camel_seen = has_camel(step)
         if msg.setup is not None:
             self._setup(state, step, msg.setup)
-        if msg.client_content is not None and msg.client_content.turn_complete:
-            state.history_done = True
         rt = msg.realtime_input
         if rt is not None:
-            state.history_done = True
             blobs = audio_blobs(step)
             if blobs:
                 metrics = self.metrics
@@ -597,10 +592,6 @@ class Auditor:
         ric = setup.realtime_input_config
         aad = ric.automatic_activity_detection if ric is not None else None
         state.manual_vad = bool(aad is not None and aad.disabled)
-        hc = setup.history_config
-        state.history_in_client_content = bool(
-            hc is not None and getattr(hc, "initial_history_in_client_content", False)
-        )
 
     def _after_server(self, state: ConnState, step: Step, msg: lt.LiveServerMessage) -> None:
         number = step.connection

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
-from rawlive.core.models import ClientContent
 from rawlive.core.state import Answer
 from rawlive.wire import types as lt
 from rawlive.wire.codec import WireReport, mime_rate
@@ -354,15 +353,10 @@ def _text_native_audio(state: ConnState, step: Step) -> Iterator[str]:
 def _client_content_mid(state: ConnState, step: Step) -> Iterator[str]:
     """Where the model takes ``clientContent`` only to seed history (Gemini 3.1),
     mid-session it is closed with 1007."""
-    model = state.session.model
-    if step.client is None or step.client.client_content is None or model is None:
-        return
-    if model.client_content is not ClientContent.HISTORY_ONLY:
-        return
-    if not state.history_in_client_content:
-        yield f"clientContent on {model.id} without historyConfig.initialHistoryInClientContent"
-    elif state.history_done:
-        yield f"clientContent after the initial history on {model.id}"
+    # The core has taken the message and judged it (its rule 7).
+    client = step.client
+    if client is not None and client.client_content is not None and state.session.misplaced:
+        yield state.session.misplaced
 
 
 @rule(
