@@ -1,8 +1,9 @@
-"""The Live session's state, sans I/O: frames in, frames and state out.
+"""The client's side of a Live session, sans I/O: frames in, frames and state out.
 
-This module never touches a socket, a clock or a file; the session feeds it
-frames and the time, and sends what it returns. Everything that changes a
-session's state lives here, under these rules:
+This module never touches a socket, a clock or a file; the client session
+feeds it frames and the time, and sends what it returns. What a message does
+to the session is :class:`~rawlive.core.state.SessionState`'s, which the
+servers, the audit and the report share; what is the client's own is here:
 
 1. A connection opens with ``setup`` (:meth:`Protocol.open`). The first server
    message must be ``setupComplete``; anything else is a
@@ -16,15 +17,18 @@ session's state lives here, under these rules:
    a resumable ``sessionResumptionUpdate`` carries a
    ``lastConsumedClientMessageIndex`` at or past its index, otherwise until
    the next resumable update. (The index describes the handle it comes with:
-   a non-resumable update's index says nothing a resume could rely on.) On reconnection the new
-   ``setup`` carries the latest resumable handle and exactly the kept
+   a non-resumable update's index says nothing a resume could rely on.) On
+   reconnection the new ``setup`` carries the latest resumable handle and exactly the kept
    messages are sent again (:meth:`Protocol.replay`), in order, once.
-4. Tool calls, turns, usage, handles and ``goAway`` are
-   :class:`~rawlive.core.state.SessionState`'s rules 2-6. A response for a
-   call never issued, cancelled or already settled is still sent (the
-   server's reaction is undocumented) but noted in :attr:`Protocol.warnings`.
-5. (Was: ``goAway``; now rule 6 of :mod:`rawlive.core.state`.)
-6. (Was: usage; now rule 4 of :mod:`rawlive.core.state`.)
+4. A function response for a call never issued, cancelled or already
+   settled (the state's rule 2) is still sent, the server's reaction being
+   undocumented, but noted in :attr:`Protocol.warnings`.
+5. A new connection forgets the ``goAway`` of the one before (the state's
+   rule 6 gives its deadline).
+6. What the model's row (:mod:`rawlive.core.models`) says the server will
+   refuse is noted in :attr:`Protocol.warnings` and sent anyway: a
+   ``responseModalities`` the model does not answer in, and a misplaced
+   ``clientContent`` (the state's rule 7).
 7. A message of an unknown kind is skipped with a warning, never fatal.
 8. A resume attempt fails when its connection ends before ``setupComplete``
    (a refused handshake, a close, a first message that is not a valid
