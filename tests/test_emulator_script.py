@@ -15,7 +15,7 @@ import rawlive
 from rawlive.media import audio
 from rawlive.servers.base import server_ssl_context
 from rawlive.servers.emulator import Emulator
-from rawlive.servers.script import load_script
+from rawlive.servers.emulator.script import load_script
 from rawlive.wire import types as t
 
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"

@@ -5,7 +5,7 @@ drift from what the codec encodes and decodes. Four files come out:
 
 * ``client-messages.schema.json``: :class:`~rawlive.wire.types.LiveClientMessage`
 * ``server-messages.schema.json``: :class:`~rawlive.wire.types.LiveServerMessage`
-* ``emulator-script.schema.json``: :class:`~rawlive.servers.script.Script`, the
+* ``emulator-script.schema.json``: :class:`~rawlive.servers.emulator.script.Script`, the
   emulator's script files (snake_case keys; not a wire message)
 * ``cassette.schema.json``: :data:`~rawlive.cassette.CassetteLine`, one
   line of a cassette (the header or an event; not a wire message)
@@ -38,7 +38,7 @@ from typing import Any
 import msgspec
 
 from rawlive import cassette
-from rawlive.servers import script
+from rawlive.servers.emulator import script
 from rawlive.wire import types as t
 
 __all__ = [

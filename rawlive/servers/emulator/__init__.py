@@ -3,7 +3,7 @@
 The emulator is a :class:`~rawlive.servers.base.LiveServer` that speaks
 ``BidiGenerateContent`` on 127.0.0.1 with no key and no network. It is not a
 model and does not pretend to be one: it answers from a script
-(:mod:`rawlive.servers.script`) or, without one, echoes the caller's audio back. This
+(:mod:`rawlive.servers.emulator.script`) or, without one, echoes the caller's audio back. This
 module owns what a session is on the server side:
 
 * **Validation** (``PROTOCOL.md`` §2, §5.3): the first message must be a
@@ -86,7 +86,7 @@ from rawlive.servers.base import (
     Peer,
     check_client_message,
 )
-from rawlive.servers.script import Reply, Script
+from rawlive.servers.emulator.script import Reply, Script
 from rawlive.wire import codec
 from rawlive.wire import types as t
 
@@ -605,7 +605,7 @@ class _Live:
 class Emulator(LiveServer):
     """The local Live API server (see the module docstring).
 
-    ``script`` is a :class:`rawlive.servers.script.Script` (or ``None`` for the
+    ``script`` is a :class:`rawlive.servers.emulator.script.Script` (or ``None`` for the
     default echo). ``models`` adds model ids to :data:`KNOWN_MODELS`.
     ``connection_lifetime``, ``goaway_lead`` and ``session_limit`` are in
     seconds (``None``: no limit). ``frames`` (``"text"``/``"binary"``) and
