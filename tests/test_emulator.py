@@ -299,3 +299,25 @@ async def test_close_with_sends_the_chosen_code_and_reason() -> None:
                 async for _ in session.receive():
                     pass
     assert info.value.code == 1011 and info.value.hint and "overloaded" in info.value.hint
+
+
+async def test_no_resumable_handle_between_a_user_turn_and_its_reply() -> None:
+    # With a handle after every message, the update that follows the text
+    # turn comes while its reply is under way: resuming from it would skip
+    # the reply, so it must not be resumable. The one after turnComplete is.
+    setup = msgspec.json.encode({"setup": {"model": HALF, "sessionResumption": {}}})
+    async with Emulator(speed=0, resumption_interval=1) as emulator:
+        async with websockets.connect(emulator.url + GEMINI_PATH) as ws:
+            await ws.send(setup)
+            assert msgspec.json.decode(await ws.recv()) == {"setupComplete": {}}
+            await ws.send(b'{"realtimeInput":{"text":"hi"}}')
+            before: list[Any] = []
+            while True:
+                message = msgspec.json.decode(await asyncio.wait_for(ws.recv(), 5))
+                if message.get("serverContent", {}).get("turnComplete"):
+                    break
+                before.append(message)
+            after = msgspec.json.decode(await asyncio.wait_for(ws.recv(), 5))
+    updates = [m["sessionResumptionUpdate"] for m in before if "sessionResumptionUpdate" in m]
+    assert updates and not any(u.get("resumable") for u in updates)
+    assert after["sessionResumptionUpdate"]["resumable"] is True

@@ -284,6 +284,10 @@ class Live:
         self.start_reply(plan)
 
     def start_reply(self, plan: ReplyPlan, *, continuing: bool = False) -> None:
+        # The reply is under way from now, not from when its task first runs:
+        # a handle issued in between (after this same message) would hold a
+        # user turn without its reply.
+        self.session.generating = True
         self.reply = asyncio.create_task(self._play(plan, continuing), name="emulator-reply")
 
     async def _play(self, plan: ReplyPlan, continuing: bool) -> None:
@@ -293,7 +297,6 @@ class Live:
 
     async def _play_plan(self, plan: ReplyPlan, continuing: bool) -> None:
         session = self.session
-        session.generating = True
         emulator = self.emulator
         if plan.delay_ms and emulator.speed_factor:
             await asyncio.sleep(plan.delay_ms / 1000 / emulator.speed_factor)
