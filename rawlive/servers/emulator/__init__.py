@@ -28,19 +28,18 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from rawlive.errors import ConfigError, DecodeError, RemoteProtocolError, SetupRejected
-from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, LiveServer, Peer
+from rawlive.core.models import Model
+from rawlive.errors import ConfigError, SetupRejected
+from rawlive.servers.base import LiveServer, Peer
 from rawlive.servers.emulator import faults, replies, validation
 from rawlive.servers.emulator.faults import emulator_faults
 from rawlive.servers.emulator.replies import ReplyPlan, reply_plan
 from rawlive.servers.emulator.session import EmulatedSession, message_digest
 from rawlive.servers.emulator.turns import Live
-from rawlive.servers.emulator.validation import KNOWN_MODELS, model_id
 from rawlive.wire import codec
 from rawlive.wire import types as t
 
 __all__ = [
-    "KNOWN_MODELS",
     "EmulatedSession",
     "Emulator",
     "ReplyPlan",
@@ -59,7 +58,9 @@ class Emulator(LiveServer):
     """The local Live API server (see the module docstring and the README).
 
     ``script`` is a :class:`rawlive.servers.emulator.script.Script` (or ``None`` for the
-    default echo). ``models`` adds model ids to :data:`KNOWN_MODELS`.
+    default echo). ``models`` adds models to
+    :data:`rawlive.core.models.MODELS`: ids (a model that answers in text or
+    audio) or :class:`~rawlive.core.models.Model` rows.
     ``connection_lifetime``, ``goaway_lead`` and ``session_limit`` are in
     seconds (``None``: no limit). ``frames`` (``"text"``/``"binary"``) and
     ``pretty`` choose how server JSON travels; ``speed`` paces reply audio
@@ -83,7 +84,7 @@ class Emulator(LiveServer):
         self,
         *,
         script: Any = None,
-        models: Iterable[str] = (),
+        models: Iterable[str | Model] = (),
         strict: bool = False,
         connection_lifetime: float | None = None,
         goaway_lead: float = 60.0,
@@ -108,8 +109,8 @@ class Emulator(LiveServer):
                 raise ConfigError(f"{name} must be 0 or more (None: no cap), not {cap}")
         super().__init__(**server_options)
         self.script = script
-        self.models = dict(KNOWN_MODELS)
-        self.models.update({model_id(m): False for m in models})
+        #: The model table setups are judged by, by bare model id.
+        self.models = validation.model_table(models)
         self.strict = strict
         self.connection_lifetime = connection_lifetime
         self.goaway_lead = goaway_lead
@@ -179,21 +180,19 @@ class Emulator(LiveServer):
 
     async def session(self, peer: Peer) -> None:
         setup = await peer.read_setup(strict=True)
-        session = await self._admit(peer, setup)
+        session, model = await self._admit(peer, setup)
         session.connections += 1
         session.open_connections += 1
-        live = Live(self, peer, session)
+        live = Live(self, peer, session, model)
         self._lives[id(peer)] = live
         live.timers = faults.schedule(live, self.faults)
         try:
             await live.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
             await self._fire_due(live, "after_setup")
             async for payload in peer:
-                try:
-                    message = validation.check_message(payload)
-                except (DecodeError, RemoteProtocolError) as exc:
-                    log.info("closing: invalid client message: %s", exc)
-                    await peer.close(*CLOSE_INVALID_ARGUMENT)
+                message = validation.judge_message(payload)
+                if isinstance(message, validation.Refusal):
+                    await _close(peer, message)
                     return
                 if live.superseded:
                     return  # frames still buffered belong to a connection that is over
@@ -214,24 +213,23 @@ class Emulator(LiveServer):
                         self._forget(session)  # nothing can resume it
                     self._cap_idle()
 
-    async def _admit(self, peer: Peer, setup: t.LiveClientSetup) -> EmulatedSession:
-        model = setup.model or ""
-        native = self.models.get(model_id(model))
-        if native is None:
-            await peer.close(1008, validation.unknown_model_reason(model))
-            raise SetupRejected(f"unknown model {model}")
-        modalities = (setup.generation_config or t.GenerationConfig()).response_modalities
-        if native and modalities and "TEXT" in modalities:
-            log.info("closing: TEXT response modality on native-audio model %s", model)
-            await peer.close(*CLOSE_INVALID_ARGUMENT)
-            raise SetupRejected("TEXT response modality on a native-audio model")
+    async def _admit(self, peer: Peer, setup: t.LiveClientSetup) -> tuple[EmulatedSession, Model]:
+        """The session a setup joins (new, or the one its handle resumes) and its model's row.
+
+        A setup the emulator refuses is closed and raises :class:`SetupRejected`.
+        """
+        model = validation.judge_setup(setup, self.models)
+        if isinstance(model, validation.Refusal):
+            await _close(peer, model)
+            raise SetupRejected(model.why)
         self._expire()
         resumption = setup.session_resumption
         if resumption is not None and resumption.handle:
             found = self.handle_state(resumption.handle)
             if found is None:
-                await peer.close(*validation.SESSION_NOT_FOUND)
-                raise SetupRejected("unknown resumption handle")
+                refusal = validation.Refusal(*validation.SESSION_NOT_FOUND, "unknown handle")
+                await _close(peer, refusal)
+                raise SetupRejected(refusal.why)
             session = found[0]
             # A connection of this session still open (the client left it
             # without the server noticing: a drop, a stalled socket) is over:
@@ -247,7 +245,7 @@ class Emulator(LiveServer):
             session = EmulatedSession(id=f"emulated-{next(self._ids)}", setup=setup)
             self.sessions[session.id] = session
         session.setup_bytes = len(codec.encode_client_message(t.LiveClientMessage(setup=setup)))
-        return session
+        return session, model
 
     def _supersede(self, live: Live) -> None:
         live.superseded = True
@@ -336,6 +334,11 @@ class Emulator(LiveServer):
             if resumption.transparent:
                 update.last_consumed_client_message_index = session.index
         await live.send(t.LiveServerMessage(session_resumption_update=update))
+
+
+async def _close(peer: Peer, refusal: validation.Refusal) -> None:
+    log.info("closing: %s", refusal.why)
+    await peer.close(refusal.code, refusal.reason)
 
 
 def _script_value(script: Any, name: str, default: Any) -> Any:

@@ -24,11 +24,12 @@ import msgspec
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from rawlive.core import models
 from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, Peer
 from rawlive.servers.emulator import replies
 from rawlive.servers.emulator.replies import ReplyPlan
 from rawlive.servers.emulator.session import EmulatedSession
-from rawlive.servers.emulator.validation import ABORTED, audio_rate, model_id
+from rawlive.servers.emulator.validation import ABORTED, audio_rate
 from rawlive.wire import codec
 from rawlive.wire import types as t
 
@@ -46,7 +47,9 @@ _PREROLL_BYTES = 16_000 * 2  # audio kept while nobody speaks: the detector look
 class Live:
     """One connection's turn-taking state."""
 
-    def __init__(self, emulator: Emulator, peer: Peer, session: EmulatedSession) -> None:
+    def __init__(
+        self, emulator: Emulator, peer: Peer, session: EmulatedSession, model: models.Model
+    ) -> None:
         from rawlive.media.vad import EnergyVad, VadConfig
 
         self.emulator = emulator
@@ -54,11 +57,10 @@ class Live:
         self.session = session
         setup = session.setup
         generation = setup.generation_config or t.GenerationConfig()
-        self.native = emulator.models.get(model_id(setup.model or ""), False)
         modalities = generation.response_modalities or []
         # "An empty list is equivalent to requesting only text" (the proto);
         # native-audio models answer in audio whatever is asked.
-        self.text_only = not self.native and (
+        self.text_only = not model.native_audio and (
             not modalities or ("TEXT" in modalities and "AUDIO" not in modalities)
         )
         self.want_input_tx = setup.input_audio_transcription is not None

@@ -1,44 +1,41 @@
 """What the emulator accepts, and how it closes on what it does not (``PROTOCOL.md`` §2, §5.3).
 
-The paths the real services answer on; a ``setup`` whose model the emulator
-knows, with response modalities that model takes, else 1008 with the real
-reason or 1007; client messages that decode strictly, carry one kind and
-stream audio at a usable rate, else 1007. The strict rules (a tool response
-for an id never issued: 1007; audio while a blocking call is unanswered:
-1008 ``The operation was aborted.``) are what users report, not what Google
-documents: the connection applies them only with ``strict``.
+The paths the real services answer on; a ``setup`` whose model has a row in
+the model table (:data:`rawlive.core.models.MODELS` and the rows of the
+``models`` option) and holds nothing that row refuses (response modalities
+it does not take, fields it rejects), else 1008 with the real reason for an
+unknown model or the row's close; client messages that decode strictly,
+carry one kind and stream audio at a usable rate, else 1007. The strict
+rules (a tool response for an id never issued: 1007; audio while a blocking
+call is unanswered: 1008 ``The operation was aborted.``) are what users
+report, not what Google documents: they apply only with ``strict``. Each
+check returns a :class:`Refusal`; the connection closes with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterable
 
+from rawlive.core import models
 from rawlive.errors import DecodeError, RemoteProtocolError
-from rawlive.servers.base import check_client_message
+from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, check_client_message
 from rawlive.wire import codec
 from rawlive.wire import types as t
 
 __all__ = [
     "ABORTED",
-    "KNOWN_MODELS",
     "SESSION_NOT_FOUND",
+    "Refusal",
     "accepts_path",
     "audio_rate",
-    "check_message",
-    "model_id",
+    "judge_message",
+    "judge_setup",
+    "model_table",
+    "setup_fields",
     "unknown_model_reason",
 ]
-
-#: Live models named in PROTOCOL.md; ``True`` for native-audio ones (AUDIO only).
-KNOWN_MODELS: dict[str, bool] = {
-    "gemini-3.1-flash-live-preview": True,
-    "gemini-2.5-flash-native-audio-preview-12-2025": True,
-    "gemini-2.5-flash-native-audio-preview-09-2025": True,
-    "gemini-live-2.5-flash-native-audio": True,
-    "gemini-live-2.5-flash-preview": False,
-    "gemini-live-2.5-flash": False,
-    "gemini-2.0-flash-live-001": False,
-}
 
 #: Paths the real services answer on (the SDK's double slash included).
 _PATH = re.compile(
@@ -53,14 +50,35 @@ ABORTED = (1008, "The operation was aborted.")
 SESSION_NOT_FOUND = (1008, "BidiGenerateContent session not found")
 
 
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """What the emulator refuses: the close the real server answers with, and why (for the log)."""
+
+    code: int
+    reason: str
+    why: str
+
+
 def accepts_path(path: str) -> bool:
     """Whether ``path`` (without its query) is one the real services answer on."""
     return _PATH.match(path) is not None
 
 
-def model_id(model: str) -> str:
-    """The bare model id of a Gemini (``models/x``) or Vertex model path."""
-    return model.rsplit("/", 1)[-1]
+def model_table(extra: Iterable[str | models.Model] = ()) -> dict[str, models.Model]:
+    """:data:`~rawlive.core.models.MODELS` and the rows the ``models`` option adds, by bare id.
+
+    A plain id (any spelling) adds ``Model(id, native_audio=False)`` unless
+    the table knows it already; a :class:`~rawlive.core.models.Model` row
+    adds or replaces its id's row.
+    """
+    table = dict(models.MODELS)
+    for entry in extra:
+        if isinstance(entry, models.Model):
+            table[models.model_id(entry.id)] = entry
+        else:
+            bare = models.model_id(entry)
+            table.setdefault(bare, models.Model(bare, native_audio=False))
+    return table
 
 
 def unknown_model_reason(model: str) -> str:
@@ -70,6 +88,37 @@ def unknown_model_reason(model: str) -> str:
         "bidiGenerateContent. Call ListModels to see the list of available models "
         "and their supported methods."
     )
+
+
+def setup_fields(setup: t.LiveClientSetup) -> set[str]:
+    """The wire paths a setup holds, as a model's rejections name them.
+
+    ``generationConfig.thinkingConfig``; list items as ``tools[].googleSearch``.
+    """
+    frame = codec.encode_client_message(t.LiveClientMessage(setup=setup))
+    _, report = codec.inspect_frame(frame, direction="client")
+    return {path.removeprefix("setup.") for path in report.key_paths if path != "setup"}
+
+
+def judge_setup(setup: t.LiveClientSetup, table: dict[str, models.Model]) -> models.Model | Refusal:
+    """The row of the setup's model, or the close for a setup that model refuses.
+
+    An unknown model closes with 1008 and the real reason; response
+    modalities the model does not take (``TEXT`` on a native-audio one) with
+    1007; a field among the row's ``rejects`` with the code and reason it gives.
+    """
+    model = setup.model or ""
+    row = models.find(model, table)
+    if row is None:
+        return Refusal(1008, unknown_model_reason(model), f"unknown model {model}")
+    modalities = (setup.generation_config or t.GenerationConfig()).response_modalities
+    if not row.accepts_modalities(modalities):
+        return Refusal(*CLOSE_INVALID_ARGUMENT, f"response modalities {modalities} on {row.id}")
+    if row.rejects:
+        rejection = row.rejection(setup_fields(setup))
+        if rejection is not None:
+            return Refusal(rejection.code, rejection.reason, f"{rejection.field} on {row.id}")
+    return row
 
 
 def audio_rate(blob: t.Blob) -> int:
@@ -89,21 +138,24 @@ def audio_rate(blob: t.Blob) -> int:
     return rate
 
 
-def check_message(payload: bytes | str) -> t.LiveClientMessage:
+def judge_message(payload: bytes | str) -> t.LiveClientMessage | Refusal:
     """A client message after ``setup``, judged as the real server judges it.
 
-    :class:`DecodeError` or :class:`RemoteProtocolError` (both closed with
-    1007) for what :func:`~rawlive.servers.base.check_client_message`
-    refuses, a second ``setup``, or audio at a rate no audio has.
+    1007 for what :func:`~rawlive.servers.base.check_client_message` refuses
+    (it does not decode, has an unknown field or more than one kind), a
+    second ``setup``, or audio at a rate no audio has.
     """
-    message = check_client_message(payload)
-    if message.setup is not None:
-        raise RemoteProtocolError("a second setup")
-    realtime = message.realtime_input
-    if realtime is not None:
-        if realtime.audio is not None:
-            audio_rate(realtime.audio)
-        for blob in realtime.media_chunks or ():
-            if (blob.mime_type or "").startswith("audio/"):
-                audio_rate(blob)
+    try:
+        message = check_client_message(payload)
+        if message.setup is not None:
+            raise RemoteProtocolError("a second setup")
+        realtime = message.realtime_input
+        if realtime is not None:
+            if realtime.audio is not None:
+                audio_rate(realtime.audio)
+            for blob in realtime.media_chunks or ():
+                if (blob.mime_type or "").startswith("audio/"):
+                    audio_rate(blob)
+    except (DecodeError, RemoteProtocolError) as exc:
+        return Refusal(*CLOSE_INVALID_ARGUMENT, f"invalid client message: {exc}")
     return message
