@@ -1,4 +1,4 @@
-"""Emulator scripts (servers.emulator.script): the format, its loader, its errors and its JSON Schema."""
+"""Emulator scripts (servers.emulator.script): the format, its loader, its errors, its schema."""
 
 from __future__ import annotations
 
