@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from rawlive.core.models import Model
+from rawlive.core.state import MAX_HANDLES, SessionState
 from rawlive.errors import ConfigError, SetupRejected
 from rawlive.servers.base import LiveServer, Peer
 from rawlive.servers.emulator import faults, replies, validation
@@ -48,8 +49,6 @@ __all__ = [
     "reply_plan",
     "serve",
 ]
-
-_MAX_HANDLES = 256  # resumable handles kept per session (the latest)
 
 log = logging.getLogger("rawlive.servers.emulator")
 
@@ -170,7 +169,7 @@ class Emulator(LiveServer):
         session = self.sessions.get(self._handles.get(handle, ""))
         if session is None or handle not in session.handles:
             return None
-        return session, session.handles[handle][0]
+        return session, session.handles[handle].index
 
     async def _fire_due(self, live: Live, kind: str, count: int | None = None) -> None:
         for fault in faults.take_due(self.faults, kind, count):
@@ -197,7 +196,6 @@ class Emulator(LiveServer):
                 if live.superseded:
                     return  # frames still buffered belong to a connection that is over
                 await live.consume(message)
-                live.messages += 1
                 await self._fire_due(live, "message", session.index)
         finally:
             self._lives.pop(id(peer), None)
@@ -205,6 +203,10 @@ class Emulator(LiveServer):
                 timer.cancel()
             if live.reply is not None:
                 live.reply.cancel()
+            if not live.superseded:  # else the connection that resumed the session owns it now
+                # The reply in flight and the calls open end with the connection.
+                session.state.connection_lost()
+                session.state.tools.discard()
             session.open_connections -= 1
             if not session.open_connections:
                 session.ended = time.monotonic()
@@ -241,8 +243,14 @@ class Emulator(LiveServer):
             for forgotten in session.restore(resumption.handle):
                 self._handles.pop(forgotten, None)
             session.setup = setup
+            session.state.model = model
+            session.state.configure(setup)
         else:
-            session = EmulatedSession(id=f"emulated-{next(self._ids)}", setup=setup)
+            session = EmulatedSession(
+                id=f"emulated-{next(self._ids)}",
+                setup=setup,
+                state=SessionState(setup, model=model),
+            )
             self.sessions[session.id] = session
         session.setup_bytes = len(codec.encode_client_message(t.LiveClientMessage(setup=setup)))
         return session, model
@@ -306,34 +314,39 @@ class Emulator(LiveServer):
         """Without a script: echo the caller's audio at 24 kHz; say what text arrived."""
         return replies.default_plan(live.text_only, text, user_audio)
 
-    async def turn_started(self, live: Live) -> None:
-        await self._fire_due(live, "turn_start", live.session.turns)
+    async def turn_started(self, live: Live, turn: int) -> None:
+        """The reply to user turn ``turn`` sent its first message."""
+        await self._fire_due(live, "turn_start", turn)
 
-    async def turn_done(self, live: Live) -> None:
-        await self._fire_due(live, "turn", live.session.turns)
+    async def turn_done(self, live: Live, turn: int) -> None:
+        """The reply to user turn ``turn`` is complete."""
+        await self._fire_due(live, "turn", turn)
 
     async def resumption_update(self, live: Live) -> None:
+        """Send a ``sessionResumptionUpdate``: a new handle, if the session can resume from here."""
         session = live.session
         resumption = session.setup.session_resumption
         if resumption is None:
             return
+        state = session.state
         # A handle restores the consumed messages and the turn count, not the
         # middle of a turn: none while a reply, a tool call or the user's
         # speech (from its detected start to its end) is in progress.
-        resumable = not session.generating and not live.pending and not live.in_turn
+        resumable = not session.generating and not state.tools.open and not live.in_turn
         update = t.LiveServerSessionResumptionUpdate(resumable=resumable, new_handle="")
-        if resumable:
-            handle = secrets.token_urlsafe(12)
-            session.handles[handle] = (session.index, session.turns)
-            self._handles[handle] = session.id
-            if len(session.handles) > _MAX_HANDLES:
-                oldest = next(iter(session.handles))
-                del session.handles[oldest]
-                self._handles.pop(oldest, None)
-            update.new_handle = handle
-            if resumption.transparent:
-                update.last_consumed_client_message_index = session.index
+        if not resumable:
+            await live.send(t.LiveServerMessage(session_resumption_update=update))
+            return
+        handle = update.new_handle = secrets.token_urlsafe(12)
+        if resumption.transparent:
+            update.last_consumed_client_message_index = session.index
+        # The state keeps the latest MAX_HANDLES: the oldest goes with this one.
+        oldest = next(iter(state.handles)) if len(state.handles) >= MAX_HANDLES else None
+        self._handles[handle] = session.id  # before it is sent: a client may resume at once
         await live.send(t.LiveServerMessage(session_resumption_update=update))
+        for name in (handle, oldest):
+            if name is not None and name not in state.handles:  # not sent, or voided
+                self._handles.pop(name, None)
 
 
 async def _close(peer: Peer, refusal: validation.Refusal) -> None:

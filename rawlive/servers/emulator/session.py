@@ -1,11 +1,13 @@
-"""A session's conversation state on the emulator's side, kept small: :class:`EmulatedSession`.
+"""A session on the emulator's side: its rules' state, and its conversation kept small.
 
-The state is the sequence of client messages the session consumed, numbered
-from 1 across its connections: a 64-bit digest of each (:func:`message_digest`,
-8 bytes a message) and the most recent ones in full, up to the emulator's
-``consumed_limit`` bytes, so that memory does not grow with a session's audio.
-A resumption handle names a point of that sequence; restoring it forgets
-what followed.
+:class:`EmulatedSession` holds the session's :class:`~rawlive.core.state.SessionState`,
+fed every client message the session consumes and every message its
+connections send: it numbers the messages, counts the turns, keeps the tool
+calls and the resumption handles, and restores a handle's state. What the
+emulator adds is the conversation's content, kept compactly so that memory
+does not grow with a session's audio: a 64-bit digest of every message
+(:func:`message_digest`, 8 bytes a message) and the most recent ones in full,
+up to the emulator's ``consumed_limit`` bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import collections
 import dataclasses
 import hashlib
 import time
+from collections.abc import Mapping
 
+from rawlive.core.state import Answer, Handle, SessionState
 from rawlive.wire import codec
 from rawlive.wire import types as t
 
@@ -40,29 +44,31 @@ class EmulatedSession:
     """One session's server-side state, shared by its connections.
 
     The conversation state is the sequence of client messages consumed,
-    numbered from 1 across the session's connections. It is kept in a
-    compact form, so that a session of any length costs little: ``digests``
-    holds every message's 64-bit :func:`message_digest` (8 bytes a message),
-    ``consumed`` only the most recent messages in full, up to the emulator's
-    ``consumed_limit`` bytes of their encoding (all of them with ``None``).
+    numbered from 1 across the session's connections (by :attr:`state`). It
+    is kept in a compact form, so that a session of any length costs little:
+    ``digests`` holds every message's 64-bit :func:`message_digest` (8 bytes
+    a message), ``consumed`` only the most recent messages in full, up to
+    the emulator's ``consumed_limit`` bytes of their encoding (all of them
+    with ``None``).
     """
 
     id: str
     setup: t.LiveClientSetup
+    #: The session's rules: message numbers, turns, tool calls, handles (the
+    #: emulator gives it the setup and its model's row).
+    state: SessionState = dataclasses.field(default_factory=SessionState)
     #: The most recent client messages consumed, in full and in order; the
     #: first is number :attr:`first_kept` (all of them, while under the limit).
     consumed: list[t.LiveClientMessage] = dataclasses.field(default_factory=list)
     #: One digest per consumed message, from the first: the conversation state.
     digests: array.array[int] = dataclasses.field(default_factory=lambda: array.array("Q"))
     connections: int = 0
-    turns: int = 0
+    #: A reply is under way (from the end of the user turn it answers).
     generating: bool = False
     started: float = dataclasses.field(default_factory=time.monotonic)
     #: Connections open now, and when the last one closed (``None``: never).
     open_connections: int = 0
     ended: float | None = None
-    #: Resumable handles, oldest first: handle -> (index, turns) of its state.
-    handles: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     #: Size of the setup's JSON encoding (part of :attr:`kept_bytes`).
     setup_bytes: int = 0
     _sizes: collections.deque[int] = dataclasses.field(default_factory=collections.deque)
@@ -71,7 +77,17 @@ class EmulatedSession:
     @property
     def index(self) -> int:
         """Index of the last consumed client message (1-based; 0 = none)."""
-        return len(self.digests)
+        return self.state.message_index
+
+    @property
+    def turns(self) -> int:
+        """The exchanges completed (``turnComplete`` sent), across the session's connections."""
+        return self.state.turns_completed
+
+    @property
+    def handles(self) -> Mapping[str, Handle]:
+        """The resumable handles issued and not voided, oldest first, and what each holds."""
+        return self.state.handles
 
     @property
     def kept_bytes(self) -> int:
@@ -83,8 +99,15 @@ class EmulatedSession:
         """Index of ``consumed[0]`` (``index + 1`` when nothing is kept)."""
         return self.index - len(self.consumed) + 1
 
-    def consume(self, message: t.LiveClientMessage, frame: bytes, limit: int | None) -> None:
-        """Append a message (``frame``: its canonical encoding) to the conversation state."""
+    def consume(
+        self, message: t.LiveClientMessage, frame: bytes, limit: int | None, now: float
+    ) -> list[tuple[Answer, str]]:
+        """Take a message (``frame``: its canonical encoding) into the session.
+
+        The state numbers it and applies it; its content joins the
+        conversation. For a ``toolResponse``, what each response did.
+        """
+        answers = self.state.client(message, now)
         self.digests.append(_digest(frame))
         self.consumed.append(message)
         self._sizes.append(len(frame))
@@ -95,25 +118,24 @@ class EmulatedSession:
                 self._kept_bytes -= self._sizes.popleft()
                 drop += 1
             del self.consumed[:drop]
+        return answers
 
     def restore(self, handle: str) -> list[str]:
         """Go back to the state ``handle`` names: what followed it is forgotten.
 
         Handles issued after it named states that no longer exist: they go
-        too, and are returned.
+        too, and are returned. The tool calls of the connections it ends are
+        dropped (a handle is issued only when none is open).
         """
-        index, turns = self.handles[handle]
-        names = list(self.handles)
-        later = names[names.index(handle) + 1 :]
-        for name in later:
-            del self.handles[name]
-        forget = self.index - index
+        self.state.tools.discard()
+        later = self.state.restore(handle)
+        index = self.state.message_index
+        forget = len(self.digests) - index
         if forget > 0:
             del self.digests[index:]
             kept = min(forget, len(self.consumed))
             del self.consumed[len(self.consumed) - kept :]
             for _ in range(kept):
                 self._kept_bytes -= self._sizes.pop()
-        self.turns = turns
         self.generating = False
         return later

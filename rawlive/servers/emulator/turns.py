@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -25,11 +26,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from rawlive.core import models
-from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, Peer
-from rawlive.servers.emulator import replies
+from rawlive.core.state import Answer
+from rawlive.servers.base import Peer
+from rawlive.servers.emulator import replies, validation
 from rawlive.servers.emulator.replies import ReplyPlan
 from rawlive.servers.emulator.session import EmulatedSession
-from rawlive.servers.emulator.validation import ABORTED, audio_rate
+from rawlive.servers.emulator.validation import Refusal, audio_rate
 from rawlive.wire import codec
 from rawlive.wire import types as t
 
@@ -45,7 +47,13 @@ _PREROLL_BYTES = 16_000 * 2  # audio kept while nobody speaks: the detector look
 
 
 class Live:
-    """One connection's turn-taking state."""
+    """One connection's turn-taking state.
+
+    What the session's rules hold (the message index, the turns completed,
+    the tool calls open, the handles) is the session's
+    :class:`~rawlive.core.state.SessionState`: :meth:`consume` feeds it each
+    client message, :meth:`send` each server message.
+    """
 
     def __init__(
         self, emulator: Emulator, peer: Peer, session: EmulatedSession, model: models.Model
@@ -70,12 +78,6 @@ class Live:
         self.auto_vad = not (detection is not None and detection.disabled)
         self.barge_in = realtime.activity_handling != "NO_INTERRUPTION"
         self.vad = EnergyVad(VadConfig.from_setup(detection)) if self.auto_vad else None
-        self.non_blocking = {
-            declaration.name
-            for tool in setup.tools or ()
-            for declaration in tool.function_declarations or ()
-            if declaration.behavior == "NON_BLOCKING"
-        }
         self.user_audio = bytearray()  # the user turn's audio (16 kHz), for the echo
         self.recent = bytearray()  # audio since recent_start_ms, as the detector saw it
         self.recent_start_ms = 0.0
@@ -84,13 +86,13 @@ class Live:
         self.prompt_audio_bytes = 0  # the last user turn's audio, for usageMetadata
         self.in_turn = False  # the user is speaking (VAD or activityStart)
         self.reply: asyncio.Task[None] | None = None
-        self.announce_start = False
-        self.pending: dict[str, t.FunctionCall] = {}
-        self.blocking_pending = False
-        self.after_tool: ReplyPlan | None = None
+        #: The user turns answered here whose ``turnComplete`` has not gone out.
+        self.replies_open = 0
+        #: The turn whose reply's first message fires ``turn:N:start`` when sent.
+        self.announce_start: int | None = None
+        #: What to play once every tool call is answered, and the turn it ends.
+        self.after_tool: tuple[ReplyPlan, int] | None = None
         self._resamplers: dict[int, Any] = {}
-        self.messages = 0
-        self.turns_here = 0
         #: Another connection resumed this one's session: this one is over.
         self.superseded = False
         self.timers: list[asyncio.TimerHandle] = []  # its goAway, limits and timed faults
@@ -98,30 +100,50 @@ class Live:
     # -- sending ----------------------------------------------------------------
 
     async def send(self, message: t.LiveServerMessage) -> None:
-        if self.peer.ws.state is not State.OPEN:
+        """Send a server message; the session's state takes it as it goes out."""
+        if self.superseded or self.peer.ws.state is not State.OPEN:
             # Closing: nothing more goes out, and waiting to send (websockets
             # waits up to its close timeout) would stop this connection's
             # loop from reading on to the client's close, which ends it.
             return
+        # Before the frame leaves: the client may answer a toolCall before
+        # this task runs again, and its response must find the call issued.
+        if self.session.state.server(message, time.monotonic()) is not None:
+            self.replies_open = max(0, self.replies_open - 1)
         emulator = self.emulator
         payload = codec.encode_server_message(message)
         if emulator.pretty:
             payload = msgspec.json.format(payload, indent=2) + b"\n"
         await self.peer.send(payload, opcode=emulator.frames)
-        if self.announce_start and self.reply is asyncio.current_task():
-            self.announce_start = False
-            await emulator.turn_started(self)
+        if self.announce_start is not None and self.reply is asyncio.current_task():
+            turn, self.announce_start = self.announce_start, None
+            await emulator.turn_started(self, turn)
 
     async def content(self, **fields: Any) -> None:
         await self.send(t.LiveServerMessage(server_content=t.LiveServerContent(**fields)))
 
     # -- input --------------------------------------------------------------------
 
+    @property
+    def user_turns(self) -> int:
+        """The session's user turns answered, or being answered here."""
+        return self.session.state.turns_completed + self.replies_open
+
+    async def refuse(self, refusal: Refusal) -> bool:
+        """A strict rule broken: close with ``strict`` (``True``), else log it."""
+        if self.emulator.strict:
+            log.info("closing: %s", refusal.why)
+            await self.peer.close(refusal.code, refusal.reason)
+            return True
+        log.warning("%s (%d risk)", refusal.why, refusal.code)
+        return False
+
     async def consume(self, message: t.LiveClientMessage) -> None:
-        """Take a client message in: number and keep it, then act on it."""
+        """Take a client message in: the session numbers and keeps it, then act on it."""
         live, emulator = self, self.emulator
         session = live.session
-        session.consume(message, codec.encode_client_message(message), emulator.consumed_limit)
+        frame = codec.encode_client_message(message)
+        answers = session.consume(message, frame, emulator.consumed_limit, time.monotonic())
         realtime = message.realtime_input
         if realtime is not None:
             if realtime.audio is not None:
@@ -147,10 +169,10 @@ class Live:
             texts = [p.text for turn in content.turns or () for p in turn.parts or () if p.text]
             live.user_text.extend(texts)
             history = session.setup.history_config
-            if not (history and history.initial_history_in_client_content and session.turns == 0):
+            if not (history and history.initial_history_in_client_content and not live.user_turns):
                 await live.user_turn(" ".join(texts))
         if message.tool_response is not None:
-            await live.tool_response(message.tool_response)
+            await live.tool_response(answers)
         if session.index % emulator.resumption_interval == 0:
             await emulator.resumption_update(live)
 
@@ -168,12 +190,9 @@ class Live:
         return pcm
 
     async def audio(self, blob: t.Blob) -> None:
-        if self.blocking_pending:
-            if self.emulator.strict:
-                log.info("closing: audio streamed while a blocking tool call is unanswered")
-                await self.peer.close(*ABORTED)
-                return
-            log.warning("audio streamed while a blocking tool call is unanswered (1008 risk)")
+        refusal = validation.strict_audio(self.session.state)
+        if refusal is not None and await self.refuse(refusal):
+            return
         pcm = self._pcm16k(blob)
         if self.vad is None:
             if self.in_turn:
@@ -212,7 +231,7 @@ class Live:
         # The model's turn is open while it streams or while its tool calls
         # wait for responses: new speech interrupts either.
         replying = self.reply is not None and not self.reply.done()
-        if (replying or self.pending) and self.barge_in:
+        if (replying or self.session.state.tools.open) and self.barge_in:
             await self.interrupt()
         self.in_turn = True
         self.user_audio.clear()
@@ -243,73 +262,71 @@ class Live:
                 await reply
         self.reply = None
         await self.content(interrupted=True)
-        if self.pending:
-            ids = [call_id for call_id in self.pending if not call_id.startswith("name:")]
-            self.pending.clear()
-            self.blocking_pending = False
+        tools = self.session.state.tools
+        if tools.open:
             self.after_tool = None
-            if ids:
+            ids = [call.call.id for call in tools.open.values() if call.call.id]
+            if ids:  # the session's state cancels them as the message goes out
                 await self.send(
                     t.LiveServerMessage(
                         tool_call_cancellation=t.LiveServerToolCallCancellation(ids=ids)
                     )
                 )
+            tools.discard()  # those without an id cannot be cancelled: the interruption ends them
         await self.content(turn_complete=True)
         self.session.generating = False
 
-    async def tool_response(self, response: t.LiveClientToolResponse) -> None:
-        for answer in response.function_responses or ():
-            key = answer.id or f"name:{answer.name}"
-            if key not in self.pending:
-                if self.emulator.strict:
-                    log.info("closing: tool response for an id never issued: %s", key)
-                    await self.peer.close(*CLOSE_INVALID_ARGUMENT)
+    async def tool_response(self, answers: list[tuple[Answer, str]]) -> None:
+        """Function responses taken (``answers``: what each did to its call).
+
+        Once no call is open, the reply that follows them plays.
+        """
+        for answer, key in answers:
+            refusal = validation.strict_tool_response(answer, key)
+            if refusal is not None:
+                if await self.refuse(refusal):
                     return
-                log.warning("tool response for an id never issued: %s", key)
-                continue
-            if not answer.will_continue:
-                del self.pending[key]
-        self.blocking_pending = any(
-            call.name not in self.non_blocking for call in self.pending.values()
-        )
-        if not self.pending and self.after_tool is not None:
-            plan, self.after_tool = self.after_tool, None
-            self.start_reply(plan, continuing=True)
+            elif answer in (Answer.CANCELLED, Answer.ALREADY_SETTLED):
+                log.info("tool response for a call %s: %s", answer.value, key)
+        if not self.session.state.tools.open and self.after_tool is not None:
+            (plan, turn), self.after_tool = self.after_tool, None
+            self.start_reply(plan, turn, continuing=True)
 
     async def user_turn(self, text: str | None = None) -> None:
         """A user turn ended: play the next scripted reply, or the default one."""
-        self.session.turns += 1
-        self.turns_here += 1
-        plan = self.emulator.plan_for(self, self.session.turns, text, bytes(self.user_audio))
+        self.replies_open += 1
+        turn = self.user_turns
+        plan = self.emulator.plan_for(self, turn, text, bytes(self.user_audio))
         self.prompt_audio_bytes = len(self.user_audio)
         self.user_audio.clear()
-        self.start_reply(plan)
+        self.start_reply(plan, turn)
 
-    def start_reply(self, plan: ReplyPlan, *, continuing: bool = False) -> None:
+    def start_reply(self, plan: ReplyPlan, turn: int, *, continuing: bool = False) -> None:
+        """Play ``plan``, the reply to user turn ``turn`` (``continuing``: after its tool calls)."""
         # The reply is under way from now, not from when its task first runs:
         # a handle issued in between (after this same message) would hold a
         # user turn without its reply.
         self.session.generating = True
-        self.reply = asyncio.create_task(self._play(plan, continuing), name="emulator-reply")
+        self.reply = asyncio.create_task(self._play(plan, turn, continuing), name="emulator-reply")
 
-    async def _play(self, plan: ReplyPlan, continuing: bool) -> None:
+    async def _play(self, plan: ReplyPlan, turn: int, continuing: bool) -> None:
         # A client that leaves mid-reply ends the reply: nothing more to say.
         with contextlib.suppress(ConnectionClosed):
-            await self._play_plan(plan, continuing)
+            await self._play_plan(plan, turn, continuing)
 
-    async def _play_plan(self, plan: ReplyPlan, continuing: bool) -> None:
+    async def _play_plan(self, plan: ReplyPlan, turn: int, continuing: bool) -> None:
         session = self.session
         emulator = self.emulator
         if plan.delay_ms and emulator.speed_factor:
             await asyncio.sleep(plan.delay_ms / 1000 / emulator.speed_factor)
-        self.announce_start = not continuing  # turn:N:start fires after the first message
+        # turn:N:start fires after the reply's first message.
+        self.announce_start = None if continuing else turn
         if plan.input_transcription and self.want_input_tx and not continuing:
             await self.content(input_transcription=t.Transcription(text=plan.input_transcription))
         if plan.tool_calls:
-            for call in plan.tool_calls:
-                self.pending[call.id or f"name:{call.name}"] = call
-            self.blocking_pending = any(c.name not in self.non_blocking for c in plan.tool_calls)
-            self.after_tool = plan.after_tool or ReplyPlan()
+            self.after_tool = (plan.after_tool or ReplyPlan(), turn)
+            # The session's state issues the calls, blocking or not by their
+            # declarations (or the model's default).
             await self.send(
                 t.LiveServerMessage(tool_call=t.LiveServerToolCall(function_calls=plan.tool_calls))
             )
@@ -327,7 +344,7 @@ class Live:
         )
         session.generating = False
         await emulator.resumption_update(self)
-        await emulator.turn_done(self)
+        await emulator.turn_done(self, turn)
 
     async def _stream(self, plan: ReplyPlan) -> None:
         if self.text_only or plan.audio is None:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 
 from rawlive.core import models
+from rawlive.core.state import Answer, SessionState
 from rawlive.errors import DecodeError, RemoteProtocolError
 from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, check_client_message
 from rawlive.wire import codec
@@ -34,6 +35,8 @@ __all__ = [
     "judge_setup",
     "model_table",
     "setup_fields",
+    "strict_audio",
+    "strict_tool_response",
     "unknown_model_reason",
 ]
 
@@ -159,3 +162,22 @@ def judge_message(payload: bytes | str) -> t.LiveClientMessage | Refusal:
     except (DecodeError, RemoteProtocolError) as exc:
         return Refusal(*CLOSE_INVALID_ARGUMENT, f"invalid client message: {exc}")
     return message
+
+
+def strict_tool_response(answer: Answer, key: str) -> Refusal | None:
+    """The strict close (1007) for a function response to a call never issued.
+
+    One that answers no call at all (neither id nor name) counts as such; a
+    late one to a call cancelled or already settled does not: its id was
+    issued, and it may have crossed the cancellation on the wire.
+    """
+    if answer in (Answer.NEVER_ISSUED, Answer.ANONYMOUS):
+        return Refusal(*CLOSE_INVALID_ARGUMENT, f"tool response for an id never issued: {key}")
+    return None
+
+
+def strict_audio(state: SessionState) -> Refusal | None:
+    """The strict close (1008 aborted) for audio while a blocking tool call is unanswered."""
+    if state.tools.open and state.tools.blocking:
+        return Refusal(*ABORTED, "audio streamed while a blocking tool call is unanswered")
+    return None
