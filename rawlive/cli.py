@@ -100,7 +100,7 @@ def _load_script(path: str | None) -> Any:
     """The emulator script at ``path`` (``None``: none); a bad one ends with exit 2."""
     if path is None:
         return None
-    from rawlive.servers.script import load_script
+    from rawlive.servers.emulator.script import load_script
 
     try:
         return load_script(path)

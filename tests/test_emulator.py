@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 import rawlive
+from rawlive.core import models
 from rawlive.media import audio
 from rawlive.servers.emulator import Emulator
 from rawlive.wire import types as t
@@ -94,6 +95,42 @@ async def test_a_model_added_by_option_is_accepted() -> None:
     async with Emulator(models=["my-tuned-live"]) as emulator:
         async with rawlive.connect("my-tuned-live", endpoint=emulator.url):
             pass
+
+
+async def test_a_model_id_given_by_option_does_not_change_a_known_model() -> None:
+    # The option adds models; a known native-audio model named again still
+    # refuses TEXT, as the real one does.
+    frame = msgspec.json.encode(
+        {"setup": {"model": NATIVE, "generationConfig": {"responseModalities": ["TEXT"]}}}
+    )
+    async with Emulator(models=[NATIVE]) as emulator:
+        code, reason, _ = await asyncio.wait_for(_raw_session(emulator.url, frame), 5)
+    assert (code, reason) == (1007, "Request contains an invalid argument.")
+
+
+async def test_a_model_row_given_by_option_is_validated_as_its_row_says() -> None:
+    row = models.Model(
+        "my-native-live",
+        native_audio=True,
+        modalities=frozenset({"AUDIO"}),
+        rejects=(models.Rejection("generationConfig.thinkingConfig", 1008, "No thinking here."),),
+    )
+
+    def setup(**fields: Any) -> bytes:
+        return msgspec.json.encode({"setup": {"model": "models/my-native-live", **fields}})
+
+    thinking = {"generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}}
+    text = {"generationConfig": {"responseModalities": ["TEXT"]}}
+    async with Emulator(models=[row, "my-tuned-live"]) as emulator:
+        refused = await asyncio.wait_for(_raw_session(emulator.url, setup(**thinking)), 5)
+        wrong_modality = await asyncio.wait_for(_raw_session(emulator.url, setup(**text)), 5)
+        async with websockets.connect(emulator.url + GEMINI_PATH) as ws:
+            await ws.send(setup(generationConfig={"temperature": 0.5}))
+            assert msgspec.json.decode(await ws.recv()) == {"setupComplete": {}}
+        async with rawlive.connect("my-tuned-live", endpoint=emulator.url):
+            pass
+    assert refused[:2] == (1008, "No thinking here.")
+    assert wrong_modality[:2] == (1007, "Request contains an invalid argument.")
 
 
 @pytest.mark.parametrize(
@@ -299,3 +336,25 @@ async def test_close_with_sends_the_chosen_code_and_reason() -> None:
                 async for _ in session.receive():
                     pass
     assert info.value.code == 1011 and info.value.hint and "overloaded" in info.value.hint
+
+
+async def test_no_resumable_handle_between_a_user_turn_and_its_reply() -> None:
+    # With a handle after every message, the update that follows the text
+    # turn comes while its reply is under way: resuming from it would skip
+    # the reply, so it must not be resumable. The one after turnComplete is.
+    setup = msgspec.json.encode({"setup": {"model": HALF, "sessionResumption": {}}})
+    async with Emulator(speed=0, resumption_interval=1) as emulator:
+        async with websockets.connect(emulator.url + GEMINI_PATH) as ws:
+            await ws.send(setup)
+            assert msgspec.json.decode(await ws.recv()) == {"setupComplete": {}}
+            await ws.send(b'{"realtimeInput":{"text":"hi"}}')
+            before: list[Any] = []
+            while True:
+                message = msgspec.json.decode(await asyncio.wait_for(ws.recv(), 5))
+                if message.get("serverContent", {}).get("turnComplete"):
+                    break
+                before.append(message)
+            after = msgspec.json.decode(await asyncio.wait_for(ws.recv(), 5))
+    updates = [m["sessionResumptionUpdate"] for m in before if "sessionResumptionUpdate" in m]
+    assert updates and not any(u.get("resumable") for u in updates)
+    assert after["sessionResumptionUpdate"]["resumable"] is True

@@ -4,24 +4,28 @@ and the official SDK running a whole session against it over wss://."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import pathlib
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 
 import rawlive
 from rawlive.media import audio
 from rawlive.servers.base import server_ssl_context
 from rawlive.servers.emulator import Emulator
-from rawlive.servers.script import load_script
+from rawlive.servers.emulator.script import load_script
 from rawlive.wire import types as t
 
 NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SPOKEN = FIXTURES / "audio" / "weather-16k-mono.wav"
 FAST = rawlive.Reconnect(first_delay=0.01, go_away_margin=0.05)
+GEMINI_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 TRANSCRIBE = {"input_audio_transcription": {}, "output_audio_transcription": {}}
 
 
@@ -181,6 +185,73 @@ async def test_strict_mode_closes_on_a_response_to_an_unknown_id() -> None:
                 async for _ in session.receive():
                     pass
     assert (info.value.code, info.value.reason) == (1007, "Request contains an invalid argument.")
+
+
+MANUAL = {"realtimeInputConfig": {"automaticActivityDetection": {"disabled": True}}}
+ACTIVITY_START = b'{"realtimeInput":{"activityStart":{}}}'
+ACTIVITY_END = b'{"realtimeInput":{"activityEnd":{}}}'
+CALL_TURN = "[[turns]]\n[[turns.tool_calls]]\nname = 'f'\nid = 'fc-7'\n"
+ONE_CALL = "speed = 0\n" + CALL_TURN
+
+
+async def _until(ws: Any, key: str) -> dict[str, Any]:
+    """The next message with ``key`` at its top or in its ``serverContent``."""
+    while True:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if key in message or key in message.get("serverContent", {}):
+            return message
+
+
+async def test_strict_mode_takes_a_late_response_to_a_call_it_cancelled(tmp_path: Path) -> None:
+    # The response may be on its way when the cancellation goes out: the id
+    # was issued, so strict mode has nothing to close on (it closes on an id
+    # never issued).
+    async with Emulator(script=_script(tmp_path, ONE_CALL), strict=True) as emulator:
+        async with websockets.connect(emulator.url + GEMINI_PATH) as ws:
+            await ws.send(json.dumps({"setup": {"model": NATIVE, **MANUAL}}))
+            await _until(ws, "setupComplete")
+            await ws.send(ACTIVITY_START)
+            await ws.send(ACTIVITY_END)
+            await _until(ws, "toolCall")
+            await ws.send(ACTIVITY_START)  # barge in: the call is cancelled
+            cancelled = await _until(ws, "toolCallCancellation")
+            assert cancelled["toolCallCancellation"] == {"ids": ["fc-7"]}
+            response = {"functionResponses": [{"id": "fc-7", "name": "f", "response": {}}]}
+            await ws.send(json.dumps({"toolResponse": response}))
+            await ws.send(ACTIVITY_END)
+            assert (await _until(ws, "turnComplete"))["serverContent"]["turnComplete"] is True
+            assert await _until(ws, "turnComplete")  # the reply to the second turn
+
+
+async def test_a_call_left_open_by_a_lost_connection_does_not_block_the_resumed_one(
+    tmp_path: Path,
+) -> None:
+    # The session's tool calls end with the connection that had them: the
+    # resumed connection streams audio with none unanswered, even in strict mode.
+    script = _script(tmp_path, "speed = 0\n[[turns]]\ntone_ms = 20\n" + CALL_TURN)
+    setup = {"model": NATIVE, "sessionResumption": {}, **MANUAL}
+    async with Emulator(script=script, strict=True) as emulator:
+        async with websockets.connect(emulator.url + GEMINI_PATH) as ws:
+            await ws.send(json.dumps({"setup": setup}))
+            await _until(ws, "setupComplete")
+            await ws.send(ACTIVITY_START)
+            await ws.send(ACTIVITY_END)
+            await _until(ws, "turnComplete")
+            handle = (await _until(ws, "sessionResumptionUpdate"))["sessionResumptionUpdate"]
+            assert handle["resumable"] is True
+            await ws.send(ACTIVITY_START)
+            await ws.send(ACTIVITY_END)
+            await _until(ws, "toolCall")  # turn 2: a blocking call, left unanswered
+        resumed = {**setup, "sessionResumption": {"handle": handle["newHandle"]}}
+        async with websockets.connect(emulator.url + GEMINI_PATH) as ws:
+            await ws.send(json.dumps({"setup": resumed}))
+            await _until(ws, "setupComplete")
+            await ws.send(ACTIVITY_START)
+            audio = {"data": base64.b64encode(bytes(640)).decode(), "mimeType": "audio/pcm"}
+            await ws.send(json.dumps({"realtimeInput": {"audio": audio}}))
+            await ws.send(ACTIVITY_END)
+            # Turn 2 again (the handle holds one turn): the call, not a close.
+            assert (await _until(ws, "toolCall"))["toolCall"]["functionCalls"][0]["id"] == "fc-7"
 
 
 async def test_without_strict_those_are_logged_and_the_session_goes_on(

@@ -29,9 +29,9 @@ from rawlive.cassette import (
 from rawlive.media import audio
 from rawlive.servers.base import server_ssl_context
 from rawlive.servers.emulator import serve
+from rawlive.servers.emulator.script import load_script
 from rawlive.servers.proxy import Proxy
 from rawlive.servers.replay import MATCHERS, Difference, ReplayServer, SemanticMatcher
-from rawlive.servers.script import load_script
 from rawlive.wire import codec
 from rawlive.wire import types as t
 

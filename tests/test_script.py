@@ -1,4 +1,4 @@
-"""Emulator scripts (servers.script): the format, its loader, its errors and its JSON Schema."""
+"""Emulator scripts (servers.emulator.script): the format, its loader, its errors, its schema."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import msgspec
 import pytest
 
 from rawlive import ConfigError
-from rawlive.servers import emulator, script
-from rawlive.servers.script import (
+from rawlive.servers import emulator
+from rawlive.servers.emulator import script
+from rawlive.servers.emulator.script import (
     Fault,
     FaultPoint,
     Reply,

@@ -19,7 +19,7 @@ import soundfile as sf
 from rawlive.cassette import read_cassette
 from rawlive.servers.base import LiveServer, Peer
 from rawlive.servers.emulator import Emulator
-from rawlive.servers.script import load_script
+from rawlive.servers.emulator.script import load_script
 from rawlive.wire import types as t
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -4,7 +4,7 @@ The types are the schema: this module only renders them, so the files never
 drift from what the codec encodes and decodes. Four files come out, each a
 JSON Schema (draft 2020-12) whose root refers to its message in ``$defs``:
 ``client-messages.schema.json``, ``server-messages.schema.json``,
-``emulator-script.schema.json`` (:class:`~rawlive.servers.script.Script`)
+``emulator-script.schema.json`` (:class:`~rawlive.servers.emulator.script.Script`)
 and ``cassette.schema.json`` (:data:`~rawlive.cassette.CassetteLine`). The
 README's "The wire protocol as types" says how values are written; ``make
 schemas`` (``python -m rawlive.tools.schema schemas``) regenerates them. The
@@ -30,7 +30,7 @@ from typing import Any
 import msgspec
 
 from rawlive import cassette
-from rawlive.servers import script
+from rawlive.servers.emulator import script
 from rawlive.wire import types as t
 
 __all__ = [
