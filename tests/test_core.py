@@ -445,3 +445,10 @@ def test_usage_totals_merge_as_if_one_had_taken_every_report() -> None:
     assert merged.prompt_by_modality == {"AUDIO": 10, "MODALITY_UNSPECIFIED": 3, "TEXT": 5}
     assert (merged.reports, merged.total_tokens) == (3, 25)
     assert first.prompt_by_modality == {"AUDIO": 10}  # what was merged is left as it was
+
+
+def test_rows_given_take_precedence_over_the_table() -> None:
+    row = models.Model("gemini-live-2.5-flash", native_audio=False, default_behavior="NON_BLOCKING")
+    state = SessionState(rows={row.id: row})
+    _client(state, {"setup": {"model": "models/gemini-live-2.5-flash"}})
+    assert state.model is row and not state.blocking("f")

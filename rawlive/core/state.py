@@ -236,12 +236,19 @@ class SessionState:
 
     ``setup`` gives the model and the tool declarations (set again with
     :meth:`configure` when a setup goes out or comes in); ``model`` names a row
-    of :mod:`rawlive.core.models` for a model the table lacks.
+    of :mod:`rawlive.core.models` for a model the table lacks; ``rows`` are
+    rows that take precedence over the table's (the emulator's ``models``).
     """
 
     def __init__(
-        self, setup: t.LiveClientSetup | None = None, *, model: models.Model | None = None
+        self,
+        setup: t.LiveClientSetup | None = None,
+        *,
+        model: models.Model | None = None,
+        rows: dict[str, models.Model] | None = None,
     ) -> None:
+        #: Model rows that take precedence over :data:`~rawlive.core.models.MODELS`.
+        self.rows = rows
         #: Client messages numbered so far (rule 1).
         self.message_index = 0
         self.tools = ToolCalls()
@@ -273,7 +280,7 @@ class SessionState:
 
     def configure(self, setup: t.LiveClientSetup) -> None:
         """Take the model and tool declarations of a ``setup``."""
-        self.model = models.find(setup.model) or self.model
+        self.model = models.find(setup.model, self.rows) or self.model
         history = setup.history_config
         self._history_asked = bool(history and history.initial_history_in_client_content)
         # (A resume's setup asks again; the history is in the resumed state by then.)

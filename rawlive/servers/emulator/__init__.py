@@ -249,7 +249,7 @@ class Emulator(LiveServer):
             session = EmulatedSession(
                 id=f"emulated-{next(self._ids)}",
                 setup=setup,
-                state=SessionState(setup, model=model),
+                state=SessionState(setup, model=model, rows=self.models),
             )
             self.sessions[session.id] = session
         session.setup_bytes = len(codec.encode_client_message(t.LiveClientMessage(setup=setup)))
