@@ -32,6 +32,7 @@ import pybase64
 
 from rawlive._version import __version__
 from rawlive.errors import ConfigError, DecodeError
+from rawlive.wire import codec
 
 __all__ = [
     "FORMAT",
@@ -252,8 +253,7 @@ def _elide_blob(blob: dict[str, Any], parent: str | None) -> bool:
         return False
     try:
         # Lenient like the codec: URL-safe alphabet and missing padding too.
-        padded = data.replace("-", "+").replace("_", "/")
-        audio = pybase64.b64decode(padded + "=" * (-len(padded) % 4), validate=True)
+        audio = pybase64.b64decode(codec.standard_base64(data), validate=True)
     except ValueError:
         return False  # not base64: leave it as it is
     digest = hashlib.sha256(audio).hexdigest()
