@@ -92,9 +92,10 @@ def test_the_examples_load_from_any_working_directory(monkeypatch: pytest.Monkey
     )
 
 
-def test_the_reference_example_in_the_module_docstring_loads(tmp_path: Path) -> None:
-    doc = script.__doc__ or ""
-    block = doc.split(".. code-block:: toml", 1)[1].split("\nThe same in JSON", 1)[0]
+def test_the_reference_example_in_the_readme_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### The script format", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
     _wav(tmp_path / "replies" / "goodbye.wav")
     loaded = load_script(_write(tmp_path, "example.toml", block))
     assert loaded.turns[0].tool_calls[0].name == "get_weather"
