@@ -452,3 +452,94 @@ def test_rows_given_take_precedence_over_the_table() -> None:
     state = SessionState(rows={row.id: row})
     _client(state, {"setup": {"model": "models/gemini-live-2.5-flash"}})
     assert state.model is row and not state.blocking("f")
+
+
+# -- rule 7 on 3.8: every clientContent turn needs a role ----------------------
+
+
+@pytest.mark.parametrize(
+    ("turn", "refused"),
+    [
+        ({"parts": [{"text": "hi"}]}, "without a role"),
+        ({"role": "system", "parts": [{"text": "hi"}]}, "with role 'system'"),
+        ({"role": "user", "parts": [{"text": "hi"}]}, None),
+        ({"role": "model", "parts": [{"text": "hi"}]}, None),
+    ],
+)
+def test_38_takes_client_content_all_session_with_a_role(
+    turn: dict[str, Any], refused: str | None
+) -> None:
+    state = _state("models/gemini-3.8-live")
+    _client(state, AUDIO)
+    _server(state, MODEL_AUDIO)
+    _client(state, {"clientContent": {"turns": [turn], "turnComplete": True}})
+    if refused is None:
+        assert state.misplaced is None
+    else:
+        assert state.misplaced is not None and refused in state.misplaced
+    # 2.5 takes a turn without a role (PROTOCOL.md §10.4).
+    old = _state()
+    _client(old, {"clientContent": {"turns": [{"parts": [{"text": "hi"}]}]}})
+    assert old.misplaced is None
+
+
+# -- rule 8: interactionStatus ------------------------------------------------
+
+
+def test_an_interaction_ends_at_idle_when_the_status_is_given() -> None:
+    state = _state("models/gemini-3.8-live-extended-thinking")
+    _client(state, AUDIO, 1.0)
+    _server(state, MODEL_AUDIO, 2.0)
+    first = _server(
+        state, {"serverContent": {"turnComplete": True, "interactionStatus": "IN_PROGRESS"}}, 3.0
+    )
+    assert first.status == "IN_PROGRESS" and not first.ends_interaction
+    assert state.interaction_pending and state.interactions_completed == 0
+    assert state.turns_completed == 1
+    _server(state, MODEL_AUDIO, 4.0)
+    last = _server(
+        state, {"serverContent": {"turnComplete": True, "interactionStatus": "IDLE"}}, 5.0
+    )
+    assert last.ends_interaction and not state.interaction_pending
+    assert state.interactions_completed == 1 and state.turns_completed == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "ends"),
+    [
+        (None, True),
+        ("INTERACTION_STATUS_UNSPECIFIED", True),
+        ("REQUIRES_ACTION", True),
+        ("IDLE", True),
+        ("IN_PROGRESS", False),
+    ],
+)
+def test_interaction_complete(status: str | None, ends: bool) -> None:
+    assert models.interaction_complete(status) is ends
+
+
+# -- rule 9: new input dooms a blocking call on 3.8 ----------------------------
+
+
+def _call(call_id: str, name: str = "lookup") -> dict[str, Any]:
+    return {"toolCall": {"functionCalls": [{"id": call_id, "name": name, "args": {}}]}}
+
+
+def test_input_dooms_an_unanswered_blocking_call_on_38_only() -> None:
+    for model, doomed in (("models/gemini-3.8-live", ["c1"]), ("models/gemini-live-2.5-flash", [])):
+        state = _state(model, **_tools({"name": "lookup", "behavior": "BLOCKING"}, {"name": "bg"}))
+        _client(state, AUDIO)
+        _server(state, _call("c1"))
+        _server(state, _call("c2", "bg"))
+        _client(state, AUDIO)
+        assert [call.key for call in state.doomed] == doomed, model
+        # A toolResponse is not new input: nothing more is doomed by it.
+        _client(state, {"toolResponse": {"functionResponses": [{"id": "c2", "name": "bg"}]}})
+        assert state.doomed == []
+
+
+def test_38_calls_are_non_blocking_unless_declared_blocking() -> None:
+    state = _state(
+        "models/gemini-3.8-live", **_tools({"name": "a"}, {"name": "b", "behavior": "BLOCKING"})
+    )
+    assert not state.blocking("a") and state.blocking("b")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 import pytest
 
 from rawlive.core import models
+from rawlive.wire import codec
+from rawlive.wire import types as t
 
 
 @pytest.mark.parametrize(
@@ -38,7 +43,9 @@ def test_native_audio_models_take_audio_only() -> None:
 def test_every_native_audio_row_takes_only_audio() -> None:
     for row in models.MODELS.values():
         assert row.id == models.model_id(row.id)
-        assert (row.modalities == {"AUDIO"}) == row.native_audio, row.id
+        assert ("AUDIO" in row.modalities and "TEXT" not in row.modalities) == row.native_audio, (
+            row.id
+        )
 
 
 def test_clientcontent_rule_of_31() -> None:
@@ -68,3 +75,140 @@ def test_blocking_default() -> None:
     assert row.blocking(None) and row.blocking("BLOCKING") and not row.blocking("NON_BLOCKING")
     later = models.Model("later", native_audio=True, default_behavior="NON_BLOCKING")
     assert not later.blocking(None) and later.blocking("BLOCKING")
+
+
+def _setup(model: str, **fields: Any) -> t.LiveClientSetup:
+    return codec.decode_client_message(
+        msgspec.json.encode({"setup": {"model": model, **fields}})
+    ).setup  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "refused"),
+    [
+        # PROTOCOL.md §10.3: what 3.8 refuses, and what it takes.
+        (
+            "gemini-3.8-live",
+            {"generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW"}}},
+            "generationConfig.thinkingConfig",
+        ),
+        (
+            "gemini-3.8-live",
+            {"generationConfig": {"enableAffectiveDialog": True}},
+            "generationConfig.enableAffectiveDialog",
+        ),
+        (
+            "gemini-3.8-live",
+            {"proactivity": {"proactiveAudio": False}},
+            "proactivity.proactiveAudio",
+        ),
+        ("gemini-3.8-live", {"proactivity": {"proactiveAudio": True}}, None),
+        ("gemini-3.8-live", {"tools": [{"codeExecution": {}}]}, "tools.codeExecution"),
+        ("gemini-3.8-live", {"tools": [{"googleSearch": {}}]}, None),
+        (
+            "gemini-3.8-live",
+            {"generationConfig": {"responseModalities": ["TEXT"]}},
+            "generationConfig.responseModalities",
+        ),
+        # Extended thinking: LOW/MEDIUM/HIGH only, no BLOCKING declaration.
+        (
+            "gemini-3.8-live-extended-thinking",
+            {"generationConfig": {"thinkingConfig": {"thinkingLevel": "HIGH"}}},
+            None,
+        ),
+        (
+            "gemini-3.8-live-extended-thinking",
+            {"generationConfig": {"thinkingConfig": {"thinkingLevel": "MINIMAL"}}},
+            "generationConfig.thinkingConfig.thinkingLevel",
+        ),
+        (
+            "gemini-3.8-live-extended-thinking",
+            {
+                "tools": [
+                    {"functionDeclarations": [{"name": "a"}, {"name": "b", "behavior": "BLOCKING"}]}
+                ]
+            },
+            "tools.functionDeclarations.behavior",
+        ),
+        (
+            "gemini-3.8-live-extended-thinking",
+            {"tools": [{"functionDeclarations": [{"name": "a", "behavior": "NON_BLOCKING"}]}]},
+            None,
+        ),
+        # Transcribe Live: TEXT required.
+        (
+            "gemini-3.5-transcribe-live",
+            {"generationConfig": {"responseModalities": ["TEXT"]}},
+            None,
+        ),
+        ("gemini-3.5-transcribe-live", {}, "generationConfig.responseModalities"),
+        (
+            "gemini-3.5-transcribe-live",
+            {"generationConfig": {"responseModalities": ["AUDIO"]}},
+            "generationConfig.responseModalities",
+        ),
+        # Translation: translationConfig required, no tools or system instruction.
+        (
+            "gemini-3.5-live-translate-preview",
+            {"generationConfig": {"translationConfig": {"targetLanguageCode": "pl"}}},
+            None,
+        ),
+        ("gemini-3.5-live-translate-preview", {}, "generationConfig.translationConfig"),
+        (
+            "gemini-3.5-live-translate-preview",
+            {
+                "generationConfig": {"translationConfig": {"targetLanguageCode": "pl"}},
+                "systemInstruction": {"parts": [{"text": "x"}]},
+            },
+            "systemInstruction",
+        ),
+        # An old model is judged as before.
+        (
+            "gemini-3.1-flash-live-preview",
+            {"generationConfig": {"thinkingConfig": {"thinkingLevel": "MINIMAL"}}},
+            None,
+        ),
+    ],
+)
+def test_what_each_model_refuses(model: str, fields: dict[str, Any], refused: str | None) -> None:
+    row = models.MODELS[model]
+    found = row.refusal(_setup(f"models/{model}", **fields))
+    assert (found and found.field) == refused
+    if found is not None:
+        assert found.code == 1007 and found.reason
+
+
+def test_the_avatar_is_vertex_only_asked_alone_and_needs_its_config() -> None:
+    row = models.MODELS["gemini-3.8-live"]
+    video = {"generationConfig": {"responseModalities": ["VIDEO"]}}
+    with_config = {**video, "avatarConfig": {"avatarName": "Kira"}}
+    assert row.refusal(_setup("m", **with_config), "vertex") is None
+    assert row.refusal(_setup("m", **with_config), "gemini") is not None
+    missing = row.refusal(_setup("m", **video), "vertex")
+    assert missing is not None and missing.reason == "Avatar config is required for avatar mode"
+    both = {"generationConfig": {"responseModalities": ["AUDIO", "VIDEO"]}, "avatarConfig": {}}
+    assert row.refusal(_setup("m", **both), "vertex") is not None
+
+
+def test_every_inferred_close_names_its_source() -> None:
+    for row in models.MODELS.values():
+        for rejection in row.rejects:
+            assert rejection.source, (row.id, rejection.field)
+
+
+def test_ids_are_found_case_insensitively_and_the_recommended_model_is_a_stable_row() -> None:
+    assert models.find("models/Gemini-3.8-Live") is models.MODELS["gemini-3.8-live"]
+    assert models.MODELS[models.RECOMMENDED].status == "stable"
+
+
+def test_setup_values_walk_lists() -> None:
+    setup = _setup(
+        "m",
+        tools=[
+            {"functionDeclarations": [{"name": "a", "behavior": "BLOCKING"}, {"name": "b"}]},
+            {"googleSearch": {}},
+        ],
+    )
+    assert models.setup_values(setup, "tools.functionDeclarations.behavior") == ["BLOCKING"]
+    assert models.setup_values(setup, "tools.functionDeclarations.name") == ["a", "b"]
+    assert models.setup_values(setup, "nope.nothing") == []

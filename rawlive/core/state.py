@@ -33,7 +33,18 @@ audit and the report what a recording holds. Each rule is written here once:
    welcome only with ``historyConfig.initialHistoryInClientContent`` and
    until the history ends: a ``clientContent`` with ``turnComplete``, or any
    realtime input. Elsewhere the server closes with 1007
-   (:meth:`~SessionState.misplaced_client_content` says why).
+   (:meth:`~SessionState.misplaced_client_content` says why). On a model
+   whose row names ``content_roles`` (3.8, ``PROTOCOL.md`` §10.4) every turn
+   of a ``clientContent`` needs one of those roles, else the same 1007.
+8. ``interactionStatus`` rides on ``turnComplete`` (§10.6): when present and
+   not unspecified, the interaction (the user's request and everything the
+   model does for it, fillers and background work included) ends only at
+   ``IDLE`` (or its deprecated alias ``REQUIRES_ACTION``); without it the
+   ``turnComplete`` ends it.
+9. On a model that cancels blocking calls on new input (3.8, §10.5), user
+   input while a ``BLOCKING`` call is unanswered dooms that call: the server
+   will send ``toolCallCancellation`` for it
+   (:attr:`~SessionState.doomed` lists them; the wire form is inferred).
 """
 
 from __future__ import annotations
@@ -212,6 +223,13 @@ class Turn:
     interrupted: bool = False
     #: When ``turnComplete`` ended it (``None``: not yet).
     complete: float | None = None
+    #: The ``interactionStatus`` its ``turnComplete`` carried (rule 8).
+    status: str | None = None
+
+    @property
+    def ends_interaction(self) -> bool:
+        """Whether its ``turnComplete`` ended the interaction (rule 8)."""
+        return self.complete is not None and models.interaction_complete(self.status)
 
     @property
     def replying(self) -> bool:
@@ -271,6 +289,12 @@ class SessionState:
         #: Rule 7's verdict on the latest client message, taken before it
         #: applied (``None``: not a misplaced ``clientContent``).
         self.misplaced: str | None = None
+        #: Rule 8: a ``turnComplete`` said ``IN_PROGRESS``; the interaction goes on.
+        self.interaction_pending = False
+        #: Interactions ended (rule 8): a plain ``turnComplete`` or one at ``IDLE``.
+        self.interactions_completed = 0
+        #: Rule 9: the blocking calls the latest client message dooms to cancellation.
+        self.doomed: list[Call] = []
         self._history_asked = False
         self._behaviors: dict[str, bool] = {}
         if setup is not None:
@@ -312,10 +336,22 @@ class SessionState:
 
     # -- client messages --------------------------------------------------------
 
-    def misplaced_client_content(self) -> str | None:
-        """Why a ``clientContent`` sent now would be refused (rule 7); ``None``: it would not."""
+    def misplaced_client_content(self, content: t.LiveClientContent | None = None) -> str | None:
+        """Why a ``clientContent`` sent now would be refused (rule 7); ``None``: it would not.
+
+        With ``content``, its turns' roles are judged too.
+        """
         model = self.model
-        if model is None or model.client_content is not models.ClientContent.HISTORY_ONLY:
+        if model is None:
+            return None
+        roles = model.content_roles
+        if roles is not None and content is not None:
+            for turn in content.turns or ():
+                if turn.role not in roles:
+                    what = "without a role" if not turn.role else f"with role {turn.role!r}"
+                    takes = "/".join(sorted(roles))
+                    return f"clientContent turn {what} on {model.id} (it takes {takes})"
+        if model.client_content is not models.ClientContent.HISTORY_ONLY:
             return None
         if self.seeding_history:
             return None
@@ -335,7 +371,8 @@ class SessionState:
             self.configure(message.setup)
             return []
         content = message.client_content
-        self.misplaced = None if content is None else self.misplaced_client_content()
+        self.misplaced = None if content is None else self.misplaced_client_content(content)
+        self.doomed = []
         self.message_index += 1
         answers: list[tuple[Answer, str]] = []
         if message.tool_response is not None:
@@ -358,6 +395,9 @@ class SessionState:
     def _user_input(self, now: float) -> None:
         if not self.turn.replying:
             self.turn.user_end = now
+        model = self.model
+        if model is not None and model.cancels_blocking_on_input:
+            self.doomed = [call for call in self.tools.blocking if call.call.id]
 
     # -- server messages --------------------------------------------------------
 
@@ -387,6 +427,12 @@ class SessionState:
             if content.turn_complete:
                 self.model_turn_active = False
                 turn.complete = now
+                turn.status = content.interaction_status
+                if turn.ends_interaction:
+                    self.interaction_pending = False
+                    self.interactions_completed += 1
+                else:
+                    self.interaction_pending = True
                 self.turns_completed += 1
                 finished = turn
                 self.turn = Turn(self.turns_completed + 1)

@@ -24,6 +24,7 @@ from rawlive.errors import DecodeError, RemoteProtocolError
 from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, check_client_message
 from rawlive.wire import codec
 from rawlive.wire import types as t
+from rawlive.wire.endpoints import Backend
 
 __all__ = [
     "ABORTED",
@@ -103,24 +104,23 @@ def setup_fields(setup: t.LiveClientSetup) -> set[str]:
     return {path.removeprefix("setup.") for path in report.key_paths if path != "setup"}
 
 
-def judge_setup(setup: t.LiveClientSetup, table: dict[str, models.Model]) -> models.Model | Refusal:
+def judge_setup(
+    setup: t.LiveClientSetup, table: dict[str, models.Model], backend: Backend = "gemini"
+) -> models.Model | Refusal:
     """The row of the setup's model, or the close for a setup that model refuses.
 
-    An unknown model closes with 1008 and the real reason; response
-    modalities the model does not take (``TEXT`` on a native-audio one) with
-    1007; a field among the row's ``rejects`` with the code and reason it gives.
+    An unknown model, or one ``backend`` does not serve, closes with 1008
+    and the real reason; otherwise the first of the row's
+    :meth:`~rawlive.core.models.Model.problems` closes with its code and
+    reason (response modalities it does not take, a field it rejects).
     """
     model = setup.model or ""
     row = models.find(model, table)
-    if row is None:
-        return Refusal(1008, unknown_model_reason(model), f"unknown model {model}")
-    modalities = (setup.generation_config or t.GenerationConfig()).response_modalities
-    if not row.accepts_modalities(modalities):
-        return Refusal(*CLOSE_INVALID_ARGUMENT, f"response modalities {modalities} on {row.id}")
-    if row.rejects:
-        rejection = row.rejection(setup_fields(setup))
-        if rejection is not None:
-            return Refusal(rejection.code, rejection.reason, f"{rejection.field} on {row.id}")
+    if row is None or backend not in row.backends:
+        return Refusal(1008, unknown_model_reason(model), f"unknown model {model} on {backend}")
+    rejection = row.refusal(setup, backend)
+    if rejection is not None:
+        return Refusal(rejection.code, rejection.reason, f"{rejection.describe()} on {row.id}")
     return row
 
 
