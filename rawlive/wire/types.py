@@ -39,6 +39,7 @@ __all__ = [  # noqa: RUF022 - grouped by role, not alphabetically
     "ActivityHandling",
     "AudioTranscriptionConfigMode",
     "Behavior",
+    "DocumentMetadataContentLayer",
     "DynamicRetrievalConfigMode",
     "EndSensitivity",
     "FeatureSelectionPreference",
@@ -54,6 +55,7 @@ __all__ = [  # noqa: RUF022 - grouped by role, not alphabetically
     "Outcome",
     "PartMediaResolutionLevel",
     "ServiceTier",
+    "SpreadsheetMetadataContentLayer",
     "StartSensitivity",
     "ThinkingLevel",
     "TrafficType",
@@ -62,11 +64,14 @@ __all__ = [  # noqa: RUF022 - grouped by role, not alphabetically
     "Type",
     "UrlRetrievalStatus",
     "VadSignalType",
+    "VideoMetadataContentLayer",
     "VoiceActivityType",
     # content
+    "AudioMetadata",
     "Blob",
     "CodeExecutionResult",
     "Content",
+    "DocumentMetadata",
     "ExecutableCode",
     "FileData",
     "FunctionCall",
@@ -77,6 +82,7 @@ __all__ = [  # noqa: RUF022 - grouped by role, not alphabetically
     "Part",
     "PartMediaResolution",
     "PartialArg",
+    "SpreadsheetMetadata",
     "VideoMetadata",
     # setup
     "ActivityEnd",
@@ -307,6 +313,41 @@ class PartMediaResolutionLevel(enum.StrEnum):
     MEDIA_RESOLUTION_ULTRA_HIGH = "MEDIA_RESOLUTION_ULTRA_HIGH"
 
 
+class VideoMetadataContentLayer(enum.StrEnum):
+    """What to take from a video part (SDK 3.4.0, ``PROTOCOL.md`` §10.13).
+
+    Default when unset: ``FRAMES`` and ``AUDIO``.
+    """
+
+    CONTENT_LAYER_UNSPECIFIED = "CONTENT_LAYER_UNSPECIFIED"
+    FRAMES = "FRAMES"
+    AUDIO = "AUDIO"
+    TRANSCRIPT = "TRANSCRIPT"
+
+
+class DocumentMetadataContentLayer(enum.StrEnum):
+    """What to take from a document part (SDK 3.4.0, ``PROTOCOL.md`` §10.13).
+
+    Default when unset: ``PAGE_IMAGE``.
+    """
+
+    CONTENT_LAYER_UNSPECIFIED = "CONTENT_LAYER_UNSPECIFIED"
+    PAGE_IMAGE = "PAGE_IMAGE"
+    PAGE_TEXT = "PAGE_TEXT"
+
+
+class SpreadsheetMetadataContentLayer(enum.StrEnum):
+    """What to take from a spreadsheet part (SDK 3.4.0, ``PROTOCOL.md`` §10.13).
+
+    Default when unset: ``DATA`` and ``FORMULAS``.
+    """
+
+    CONTENT_LAYER_UNSPECIFIED = "CONTENT_LAYER_UNSPECIFIED"
+    DATA = "DATA"
+    FORMULAS = "FORMULAS"
+    VISUAL = "VISUAL"
+
+
 class ThinkingLevel(enum.StrEnum):
     THINKING_LEVEL_UNSPECIFIED = "THINKING_LEVEL_UNSPECIFIED"
     MINIMAL = "MINIMAL"
@@ -506,6 +547,9 @@ ModalityName = Annotated[str, _known(Modality)]
 MediaModalityName = Annotated[str, _known(MediaModality)]
 MediaResolutionName = Annotated[str, _known(MediaResolution)]
 PartMediaResolutionLevelName = Annotated[str, _known(PartMediaResolutionLevel)]
+VideoContentLayerName = Annotated[str, _known(VideoMetadataContentLayer)]
+DocumentContentLayerName = Annotated[str, _known(DocumentMetadataContentLayer)]
+SpreadsheetContentLayerName = Annotated[str, _known(SpreadsheetMetadataContentLayer)]
 ThinkingLevelName = Annotated[str, _known(ThinkingLevel)]
 FeatureSelectionPreferenceName = Annotated[str, _known(FeatureSelectionPreference)]
 TypeName = Annotated[str, _known(Type)]
@@ -557,9 +601,47 @@ class FileData(WireStruct):
 
 
 class VideoMetadata(WireStruct):
+    """Clipping and frame rate of a video part; ``content_layers`` from SDK 3.4.0.
+
+    ``PROTOCOL.md`` §10.13.
+    """
+
     start_offset: DurationField | None = None
     end_offset: DurationField | None = None
     fps: float | None = None
+    content_layers: list[VideoContentLayerName] | None = None
+
+
+class DocumentMetadata(WireStruct):
+    """Pages of a document part to use, 1-based and inclusive (SDK 3.4.0).
+
+    ``PROTOCOL.md`` §10.13; set beside ``inline_data`` or ``file_data``.
+    """
+
+    start_page: int | None = None
+    end_page: int | None = None
+    content_layers: list[DocumentContentLayerName] | None = None
+
+
+class SpreadsheetMetadata(WireStruct):
+    """Cells (A1 notation, ``"A1:D10"``) and sheet (1-based) of a spreadsheet part.
+
+    SDK 3.4.0, ``PROTOCOL.md`` §10.13; set beside ``inline_data`` or ``file_data``.
+    """
+
+    visible_cells: str | None = None
+    sheet_index: int | None = None
+    content_layers: list[SpreadsheetContentLayerName] | None = None
+
+
+class AudioMetadata(WireStruct):
+    """The stretch of an audio part to use, as offsets from its start (SDK 3.4.0).
+
+    ``PROTOCOL.md`` §10.13; set beside ``inline_data`` or ``file_data``.
+    """
+
+    start_offset: DurationField | None = None
+    end_offset: DurationField | None = None
 
 
 class PartMediaResolution(WireStruct):
@@ -615,10 +697,19 @@ class FunctionResponseFileData(WireStruct):
 
 
 class FunctionResponsePart(WireStruct):
-    """A multimodal piece of a function response."""
+    """A multimodal piece of a function response.
+
+    The fields after ``file_data`` came with SDK 3.4.0 (``PROTOCOL.md``
+    §10.13) and describe the media in ``inline_data`` or ``file_data``.
+    """
 
     inline_data: FunctionResponseBlob | None = None
     file_data: FunctionResponseFileData | None = None
+    media_resolution: PartMediaResolution | None = None
+    video_metadata: VideoMetadata | None = None
+    document_metadata: DocumentMetadata | None = None
+    spreadsheet_metadata: SpreadsheetMetadata | None = None
+    audio_metadata: AudioMetadata | None = None
 
 
 class FunctionResponse(WireStruct):
@@ -641,7 +732,8 @@ class Part(WireStruct):
     """One piece of a :class:`Content`: text, inline bytes, code, a call...
 
     A ``serverContent.modelTurn`` may hold several parts per message (audio
-    and text together on Gemini 3.1): read them all.
+    and text together on Gemini 3.1): read them all. The last three
+    metadata fields came with SDK 3.4.0 (``PROTOCOL.md`` §10.13).
     """
 
     text: str | None = None
@@ -656,6 +748,9 @@ class Part(WireStruct):
     video_metadata: VideoMetadata | None = None
     media_resolution: PartMediaResolution | None = None
     part_metadata: UserData | None = None
+    document_metadata: DocumentMetadata | None = None
+    spreadsheet_metadata: SpreadsheetMetadata | None = None
+    audio_metadata: AudioMetadata | None = None
 
 
 class Content(WireStruct):
