@@ -1045,3 +1045,25 @@ def test_an_utterance_cut_off_by_the_close_is_counted(tmp_path: Path) -> None:
     report = audit(tmp_path, [*TRANSCRIBE_SESSION, _interim(2.0, "and")])
     last = report.metrics.utterances[-1]
     assert (last.interims, last.final, last.complete_t) == (1, False, None)
+
+
+def test_the_readmes_table_of_rules_is_the_registry() -> None:
+    """Every rule, its severity and section, in the README's table, and nothing else."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (info|warning|error) \| ([^|]+) \|", readme, re.M)
+    table = {name: (severity, section.strip()) for name, severity, section in rows}
+    assert table == {r.name: (r.severity, r.section) for r in RULES.values()}
+
+
+def test_cli_model_is_the_default_model(tmp_path: Path) -> None:
+    frames: list[Frame] = [
+        (0.0, "client", {"setup": {"generationConfig": THINKING}}),
+        SETUP_COMPLETE,
+    ]
+    path = str(write(tmp_path / "m.jsonl", frames))
+    runner = CliRunner()
+    assert runner.invoke(main, ["audit", path]).exit_code == 0
+    judged = runner.invoke(main, ["audit", "--json", "--model", G38, path])
+    assert judged.exit_code == 1
+    (report,) = json.loads(judged.output)
+    assert report["rule_counts"] == {"setup-refused-by-model": 1}
