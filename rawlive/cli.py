@@ -442,9 +442,20 @@ def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
     help="Compare two sessions A B: message kinds, field sets, findings and latencies. "
     "Exit 1 when kinds appeared or vanished or the field sets differ.",
 )
+@click.option(
+    "--model",
+    metavar="MODEL",
+    help="Judge a session by this model's row of the model table when neither its setup "
+    "nor the cassette's header names a model.",
+)
 @_findings_per_rule_option
 def audit(
-    cassettes: tuple[str, ...], as_json: bool, fail_on: str, diff: bool, findings_per_rule: int
+    cassettes: tuple[str, ...],
+    as_json: bool,
+    fail_on: str,
+    diff: bool,
+    model: str | None,
+    findings_per_rule: int,
 ) -> None:
     """Check recorded sessions against the protocol rules; print findings and metrics.
 
@@ -460,7 +471,7 @@ def audit(
     reports = []
     for path in cassettes:
         try:
-            reports.append(audit_cassette(path, max_per_rule=max_per_rule))
+            reports.append(audit_cassette(path, max_per_rule=max_per_rule, model=model))
         except RawliveError as exc:
             _fail(str(exc))
         except OSError as exc:

@@ -47,8 +47,18 @@ def setup(**extra: Any) -> Frame:
 SETUP_COMPLETE: Frame = (0.01, "server", {"setupComplete": {}})
 
 
-def write(path: Path, frames: list[Frame], close: tuple[int, str] = (1000, "")) -> Path:
-    lines = [HEADER, {"type": "connect", "t": 0.0, "connection": 1, "url": "ws://x"}]
+def write(
+    path: Path,
+    frames: list[Frame],
+    close: tuple[int, str] = (1000, ""),
+    *,
+    url: str = "ws://x",
+    header: dict[str, Any] | None = None,
+) -> Path:
+    lines = [
+        {**HEADER, **(header or {})},
+        {"type": "connect", "t": 0.0, "connection": 1, "url": url},
+    ]
     last = 0.0
     for i, (when, sender, payload) in enumerate(frames):
         last = max(last, when or i * 0.01)
@@ -93,6 +103,10 @@ def answer(call_id: str = "c1", when: float = 0.2) -> Frame:
 MANUAL = {"realtimeInputConfig": {"automaticActivityDetection": {"disabled": True}}}
 START: Frame = (0.0, "client", {"realtimeInput": {"activityStart": {}}})
 END: Frame = (0.0, "client", {"realtimeInput": {"activityEnd": {}}})
+
+G38 = "models/gemini-3.8-live"
+ET = "models/gemini-3.8-live-extended-thinking"
+THINKING = {"thinkingConfig": {"thinkingLevel": "LOW"}}
 
 BROKEN: dict[str, list[Frame]] = {
     "setup-first": [audio(), setup(), SETUP_COMPLETE],
@@ -143,6 +157,25 @@ BROKEN: dict[str, list[Frame]] = {
         (0.0, "client", {"setup": {"model": "models/gemini-3.1-flash-live-preview"}}),
         SETUP_COMPLETE,
         (0.0, "client", {"clientContent": {"turns": [], "turnComplete": True}}),
+    ],
+    "setup-refused-by-model": [
+        (0.0, "client", {"setup": {"model": G38, "generationConfig": THINKING}}),
+        SETUP_COMPLETE,
+    ],
+    "client-content-role": [
+        (0.0, "client", {"setup": {"model": G38}}),
+        SETUP_COMPLETE,
+        (0.1, "client", {"clientContent": {"turns": [{"parts": [{"text": "hi"}]}]}}),
+    ],
+    "interaction-not-idle": [
+        (0.0, "client", {"setup": {"model": ET}}),
+        SETUP_COMPLETE,
+        (0.1, "client", {"realtimeInput": {"text": "book a flight"}}),
+        (
+            0.5,
+            "server",
+            {"serverContent": {"turnComplete": True, "interactionStatus": "IN_PROGRESS"}},
+        ),
     ],
     "activity-unpaired": [setup(**MANUAL), SETUP_COMPLETE, END],
     "activity-with-auto-vad": [setup(), SETUP_COMPLETE, START, END],
@@ -263,6 +296,15 @@ def test_tokens_without_a_modality_are_modality_unspecified(tmp_path: Path) -> N
 
 
 TEXT_ONLY = {"generationConfig": {"responseModalities": ["TEXT"]}}
+
+
+def _content(turn: dict[str, Any]) -> Frame:
+    return (0.2, "client", {"clientContent": {"turns": [turn], "turnComplete": True}})
+
+
+ROLE_LESS = _content({"parts": [{"text": "hi"}]})
+SYSTEM_TURN = _content({"role": "system", "parts": [{"text": "be brief"}]})
+USER_TURN = _content({"role": "user", "parts": [{"text": "hi"}]})
 CONTENT: Frame = (0.0, "client", {"clientContent": {"turns": [], "turnComplete": True}})
 VERTEX = "projects/p/locations/us-central1/publishers/google/models/"
 
@@ -288,6 +330,22 @@ VERTEX = "projects/p/locations/us-central1/publishers/google/models/"
         # A model the table does not know is not judged by the look of its name.
         ("models/my-tuned-native-audio", TEXT_ONLY, [], "text-modality-native-audio", False),
         ("models/gemini-3.1-pro-live-someday", {}, [CONTENT], "client-content-mid-session", False),
+        # 3.8 takes clientContent all session (PROTOCOL.md §10.4); 3.1 does not.
+        (G38, {}, [CONTENT, ROLE_LESS, USER_TURN], "client-content-mid-session", False),
+        (
+            "models/gemini-3.1-flash-live-preview",
+            {},
+            [USER_TURN],
+            "client-content-mid-session",
+            True,
+        ),
+        # ... but every turn of it needs a role on 3.8; 3.1 and 2.5 ask none.
+        (G38, {}, [ROLE_LESS], "client-content-role", True),
+        (G38, {}, [SYSTEM_TURN], "client-content-role", True),
+        (ET, {}, [ROLE_LESS], "client-content-role", True),
+        (G38, {}, [USER_TURN], "client-content-role", False),
+        ("models/gemini-3.1-flash-live-preview", {}, [ROLE_LESS], "client-content-role", False),
+        (NATIVE, {}, [ROLE_LESS], "client-content-role", False),
     ],
 )
 def test_model_rules_read_the_model_table(
@@ -741,3 +799,271 @@ def test_the_cli_default_is_the_auditors_limit() -> None:
 
     (option,) = [p for p in audit_command.params if p.name == "findings_per_rule"]
     assert option.default == MAX_FINDINGS_PER_RULE
+
+
+# ---------------------------------------------------------------------------
+# Today's models (PROTOCOL.md §10): the rules read their rows
+# ---------------------------------------------------------------------------
+
+GEMINI_URL = "wss://h/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+VERTEX_URL = "wss://h/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+
+
+def _refused(tmp_path: Path, setup_: dict[str, Any], **kw: Any) -> list[str]:
+    report = audit(tmp_path, [(0.0, "client", {"setup": setup_}), SETUP_COMPLETE], **kw)
+    return [f.message for f in report.findings if f.rule == "setup-refused-by-model"]
+
+
+def test_each_field_the_model_refuses_is_a_finding_with_its_close(tmp_path: Path) -> None:
+    messages = _refused(
+        tmp_path,
+        {
+            "model": G38,
+            "generationConfig": {**THINKING, "enableAffectiveDialog": True},
+            "proactivity": {"proactiveAudio": False},
+        },
+    )
+    assert len(messages) == 3
+    thinking, affective, proactive = messages
+    assert thinking.startswith("generationConfig.thinkingConfig refused by gemini-3.8-live")
+    assert "closes with 1007" in thinking and "inferred" in thinking and "Magician" in thinking
+    # A close PROTOCOL.md quotes is not inferred; its source is named.
+    assert 'Unknown name \\"enable_affective_dialog\\"' in json.dumps(affective)
+    assert "inferred" not in affective and "source: §10.3" in affective
+    assert proactive.startswith("proactivity.proactiveAudio: false") and "inferred" in proactive
+    # What the model takes is not a finding.
+    assert _refused(tmp_path, {"model": G38, "proactivity": {"proactiveAudio": True}}) == []
+    assert _refused(tmp_path, {"model": ET, "generationConfig": THINKING}) == []
+    minimal = {"thinkingConfig": {"thinkingLevel": "MINIMAL"}}
+    (level,) = _refused(tmp_path, {"model": ET, "generationConfig": minimal})
+    assert "thinkingLevel not in HIGH, LOW, MEDIUM" in level
+
+
+def test_old_models_keep_their_setups(tmp_path: Path) -> None:
+    for model in (NATIVE, "models/gemini-3.1-flash-live-preview", "models/gemini-live-2.5-flash"):
+        setup_ = {"model": model, "generationConfig": {"enableAffectiveDialog": True}}
+        assert _refused(tmp_path, setup_) == [], model
+
+
+def test_the_backend_is_the_recorded_urls(tmp_path: Path) -> None:
+    video = {"model": G38, "generationConfig": {"responseModalities": ["VIDEO"]}}
+    (on_gemini,) = _refused(tmp_path, video, url=GEMINI_URL)
+    assert "responseModalities refused" in on_gemini and "Gemini API" in on_gemini
+    (on_vertex,) = _refused(tmp_path, video, url=VERTEX_URL)
+    assert on_vertex.startswith("avatarConfig missing") and "Vertex AI" in on_vertex
+    avatar = {**video, "avatarConfig": {"avatarName": "Kira"}}
+    assert _refused(tmp_path, avatar, url=VERTEX_URL) == []
+    # Extended thinking is not on Vertex AI; a Vertex model path says Vertex too.
+    (not_served,) = _refused(tmp_path, {"model": ET}, url=VERTEX_URL)
+    assert "not served on the Vertex AI" in not_served and "1008" in not_served
+    (by_path,) = _refused(tmp_path, {"model": VERTEX + "gemini-3.8-live-extended-thinking"})
+    assert "not served on the Vertex AI" in by_path
+    # A URL that says nothing is the Gemini API's: nothing more is claimed.
+    assert (
+        _refused(tmp_path, {"model": "models/gemini-3.5-transcribe-live-preview", **TEXT_ONLY})
+        == []
+    )
+
+
+def test_text_on_38_is_named_once(tmp_path: Path) -> None:
+    report = audit(
+        tmp_path, [(0.0, "client", {"setup": {"model": G38, **TEXT_ONLY}}), SETUP_COMPLETE]
+    )
+    assert rules(report) == {"text-modality-native-audio"}
+
+
+def test_the_model_comes_from_the_setup_else_the_header_else_the_option(tmp_path: Path) -> None:
+    frames: list[Frame] = [
+        (0.0, "client", {"setup": {"generationConfig": THINKING}}),
+        SETUP_COMPLETE,
+    ]
+    path = write(tmp_path / "h.jsonl", frames, header={"model": G38})
+    assert "setup-refused-by-model" in rules(audit_cassette(path))
+    bare = write(tmp_path / "b.jsonl", frames)
+    assert rules(audit_cassette(bare)) == set()
+    assert "setup-refused-by-model" in rules(audit_cassette(bare, model=G38))
+    # The setup's model wins over both.
+    named = [
+        (0.0, "client", {"setup": {"model": NATIVE, "generationConfig": THINKING}}),
+        SETUP_COMPLETE,
+    ]
+    path = write(tmp_path / "n.jsonl", named, header={"model": G38})
+    assert rules(audit_cassette(path, model=G38)) == set()
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "says"),
+    [
+        (1011, "Deadline expired before operation could complete.", "58:00"),
+        (1007, "Avatar config is required for avatar mode", "avatarConfig"),
+        (1007, "The 'proactive' feature is not supported for model 'm'", "proactivity"),
+        (1011, "RESOURCE_EXHAUSTED", "quota"),
+        (1008, "BidiGenerateContent session not found", "handle"),
+        (1007, "Request contains an invalid argument.", "second setup"),
+    ],
+)
+def test_close_findings_carry_the_cores_hints(
+    tmp_path: Path, code: int, reason: str, says: str
+) -> None:
+    report = audit(tmp_path, [setup(), SETUP_COMPLETE], close=(code, reason))
+    (finding,) = [f for f in report.findings if f.rule == "close-code"]
+    assert str(code) in finding.message and says in finding.message
+
+
+# -- extended thinking: interactions ------------------------------------------
+
+
+def _status(t: float, status: str) -> Frame:
+    return (t, "server", {"serverContent": {"turnComplete": True, "interactionStatus": status}})
+
+
+ET_SESSION: list[Frame] = [
+    (0.0, "client", {"setup": {"model": ET, "tools": TOOLS}}),
+    SETUP_COMPLETE,
+    (1.0, "client", {"realtimeInput": {"text": "book a flight"}}),
+    reply(1.4),  # the filler
+    (1.5, "server", {"toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]}}),
+    _status(1.6, "IN_PROGRESS"),
+    answer("c1", 2.0),
+    reply(2.5),  # the answer
+    _status(3.0, "IDLE"),
+]
+
+
+def test_an_interaction_that_reaches_idle_is_clean_and_measured(tmp_path: Path) -> None:
+    report = audit(tmp_path, ET_SESSION)
+    assert report.findings == []
+    m = report.metrics
+    assert len(m.turns) == 2
+    (interaction,) = m.interactions
+    assert (interaction.turns, interaction.in_progress_turns) == (2, 1)
+    assert interaction.idle and interaction.status == "IDLE"
+    assert interaction.first_reply_audio == pytest.approx(0.4)
+    assert interaction.last_turn_audio == pytest.approx(1.5)
+    assert interaction.interaction_complete == pytest.approx(2.0)
+    assert m.latencies()["interaction_complete"] == {"p50": 2.0, "p90": 2.0, "max": 2.0, "n": 1.0}
+    assert "interactions" in report.render()
+    assert json.loads(report.to_json())["metrics"]["interactions"][0]["in_progress_turns"] == 1
+
+
+@pytest.mark.parametrize(
+    ("after", "fires"),
+    [
+        ((2.2, "client", {"realtimeInput": {"text": "and a hotel"}}), True),
+        ((2.2, "client", {"clientContent": {"turns": [], "turnComplete": True}}), True),
+        ((2.2, "server", {"voiceActivity": {"type": "ACTIVITY_START"}}), True),
+        # Audio chunks alone are not a request: a microphone streams silence too.
+        (audio(t=2.2), False),
+    ],
+)
+def test_a_new_request_before_idle_is_a_finding(tmp_path: Path, after: Frame, fires: bool) -> None:
+    frames = [*ET_SESSION[:7], after, *ET_SESSION[7:]]
+    found = [f for f in audit(tmp_path, frames).findings if f.rule == "interaction-not-idle"]
+    assert len(found) == int(fires)
+    if fires:
+        assert "new request" in found[0].message and "1.600 s" in found[0].message
+
+
+def test_a_session_that_ends_in_progress_is_a_finding(tmp_path: Path) -> None:
+    report = audit(tmp_path, ET_SESSION[:7])
+    (finding,) = [f for f in report.findings if f.rule == "interaction-not-idle"]
+    assert finding.severity == "warning" and "ended" in finding.message
+    (interaction,) = report.metrics.interactions
+    assert not interaction.idle and interaction.interaction_complete is None
+
+
+def test_plain_38_turns_are_not_interactions(tmp_path: Path) -> None:
+    frames: list[Frame] = [
+        (0.0, "client", {"setup": {"model": G38}}),
+        SETUP_COMPLETE,
+        (1.0, "client", {"realtimeInput": {"text": "hi"}}),
+        reply(1.3),
+        (1.5, "server", {"serverContent": {"turnComplete": True}}),
+    ]
+    report = audit(tmp_path, frames)
+    assert report.findings == [] and len(report.metrics.turns) == 1
+    assert report.metrics.interactions == []
+
+
+# -- Transcribe Live: utterances, no turnComplete -----------------------------
+
+
+def _interim(t: float, text: str) -> Frame:
+    return (t, "server", {"serverContent": {"interimInputTranscription": {"text": text}}})
+
+
+def _final(t: float, text: str) -> list[Frame]:
+    return [
+        (
+            t,
+            "server",
+            {"serverContent": {"inputTranscription": {"text": text, "languageCode": "en-US"}}},
+        ),
+        (t + 0.01, "server", {"serverContent": {"generationComplete": True}}),
+    ]
+
+
+TRANSCRIBE_SETUP = {
+    "model": "models/gemini-3.5-transcribe-live",
+    **TEXT_ONLY,
+    **MANUAL,
+    "inputAudioTranscription": {"mode": "SMART", "languageCodes": ["en-US"]},
+}
+TRANSCRIBE_SESSION: list[Frame] = [
+    (0.0, "client", {"setup": TRANSCRIBE_SETUP}),
+    SETUP_COMPLETE,
+    (0.1, "client", {"realtimeInput": {"activityStart": {}}}),
+    audio(t=0.2),
+    _interim(0.3, "zorblex"),
+    audio(t=0.4),
+    _interim(0.5, "zorblex the"),
+    (0.6, "client", {"realtimeInput": {"activityEnd": {}}}),
+    *_final(0.85, "Zorblex the quaxil."),
+    (1.0, "client", {"realtimeInput": {"activityStart": {}}}),
+    audio(t=1.1),
+    _interim(1.2, "hello"),
+    (1.3, "client", {"realtimeInput": {"activityEnd": {}}}),
+    *_final(1.45, "Hello."),
+]
+
+
+def test_a_transcribe_live_session_is_clean_and_measured_by_utterance(tmp_path: Path) -> None:
+    report = audit(tmp_path, TRANSCRIBE_SESSION)
+    assert report.findings == [], report.render()
+    m = report.metrics
+    assert m.turns == [] and m.interactions == []
+    assert (len(m.utterances), m.final_transcriptions, m.interim_transcriptions) == (2, 2, 3)
+    first, second = m.utterances
+    assert (first.interims, second.interims) == (2, 1)
+    assert first.to_final == pytest.approx(0.25) and second.to_final == pytest.approx(0.15)
+    assert first.speech_end_t == 0.6 and first.complete_t == pytest.approx(0.86)
+    assert m.latencies()["final_transcription"]["n"] == 2  # type: ignore[index]
+    assert "2 final(s), 3 interim(s)" in report.render()
+
+
+def test_an_utterance_cut_off_by_the_close_is_counted(tmp_path: Path) -> None:
+    report = audit(tmp_path, [*TRANSCRIBE_SESSION, _interim(2.0, "and")])
+    last = report.metrics.utterances[-1]
+    assert (last.interims, last.final, last.complete_t) == (1, False, None)
+
+
+def test_the_readmes_table_of_rules_is_the_registry() -> None:
+    """Every rule, its severity and section, in the README's table, and nothing else."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (info|warning|error) \| ([^|]+) \|", readme, re.M)
+    table = {name: (severity, section.strip()) for name, severity, section in rows}
+    assert table == {r.name: (r.severity, r.section) for r in RULES.values()}
+
+
+def test_cli_model_is_the_default_model(tmp_path: Path) -> None:
+    frames: list[Frame] = [
+        (0.0, "client", {"setup": {"generationConfig": THINKING}}),
+        SETUP_COMPLETE,
+    ]
+    path = str(write(tmp_path / "m.jsonl", frames))
+    runner = CliRunner()
+    assert runner.invoke(main, ["audit", path]).exit_code == 0
+    judged = runner.invoke(main, ["audit", "--json", "--model", G38, path])
+    assert judged.exit_code == 1
+    (report,) = json.loads(judged.output)
+    assert report["rule_counts"] == {"setup-refused-by-model": 1}

@@ -122,3 +122,49 @@ def test_the_first_close_frame_names_who_closed_whichever_side_asks(
     assert first_close(echoed, local) == FirstClose(local, 1000, "bye")
     # No close frame either way: dropped, as 1006 says.
     assert first_close(Handshake(), local) == FirstClose(None, 1006, "")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "says"),
+    [
+        (1007, "Avatar config is required for avatar mode", "avatarConfig"),
+        (
+            1007,
+            "The requested combination of response modalities (AUDIO, VIDEO) is not supported",
+            "AUDIO alone",
+        ),
+        (1007, "The 'proactive' feature is not supported for model 'x'", "proactivity"),
+        (
+            1007,
+            "Invalid JSON payload received. Unknown name \"enable_affective_dialog\" at 'setup'",
+            "enableAffectiveDialog",
+        ),
+        (
+            1007,
+            'Invalid JSON payload received. Unknown name "thinking_config" at '
+            "'setup.generation_config': Cannot find field.",
+            "thinkingConfig",
+        ),
+        (
+            1007,
+            "Unknown name \"inputAudioTranscription\" at 'setup.generation_config'",
+            "move it up to setup",
+        ),
+        (1007, "Unknown name \"foo\" at 'setup'", "schema does not have"),
+        (1007, "Mime type 'image/jpeg' is not supported. Either use 'audio/pcm", "audio only"),
+        (
+            1008,
+            "policy violation: Avatar reference image was blocked by safety policy",
+            "another image",
+        ),
+        (1011, "Deadline expired before operation could complete.", "58:00"),
+        (1011, "RESOURCE_EXHAUSTED: too many sessions", "quota"),
+        (1008, "Quota exceeded for aiplatform.googleapis.com", "quota"),
+        (1008, "BidiGenerateContent session not found", "handle"),
+        (1007, "Request contains an invalid argument.", "second setup"),
+    ],
+)
+def test_close_hints_for_the_2026_closes(code: int, reason: str, says: str) -> None:
+    """PROTOCOL.md §10.14's closes each have a hint that says what to do."""
+    hint = close_hint(code, reason)
+    assert hint is not None and says in hint, hint

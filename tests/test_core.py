@@ -543,3 +543,65 @@ def test_38_calls_are_non_blocking_unless_declared_blocking() -> None:
         "models/gemini-3.8-live", **_tools({"name": "a"}, {"name": "b", "behavior": "BLOCKING"})
     )
     assert not state.blocking("a") and state.blocking("b")
+
+
+def test_the_roles_part_of_rule_7_is_told_apart() -> None:
+    """3.8's roles (client-content-role) and 3.1's timing (client-content-mid-session)."""
+    on_38 = _state("models/gemini-3.8-live")
+    _client(on_38, {"clientContent": {"turns": [{"parts": [{"text": "x"}]}]}})
+    assert on_38.misplaced_role is not None and on_38.misplaced == on_38.misplaced_role
+    _client(on_38, HISTORY)
+    assert on_38.misplaced is None and on_38.misplaced_role is None
+    on_31 = _state("models/gemini-3.1-flash-live-preview")
+    _client(on_31, {"clientContent": {"turns": [{"parts": [{"text": "x"}]}]}})
+    assert on_31.misplaced is not None and on_31.misplaced_role is None
+
+
+# -- rule 10: utterances of a speech-to-text model -----------------------------
+
+
+def _interim(text: str) -> dict[str, Any]:
+    return {"serverContent": {"interimInputTranscription": {"text": text}}}
+
+
+FINAL = {"serverContent": {"inputTranscription": {"text": "Zorblex the quaxil."}}}
+GENERATION_COMPLETE = {"serverContent": {"generationComplete": True}}
+
+
+def test_a_final_then_generation_complete_ends_an_utterance_on_transcribe_live() -> None:
+    state = _state(
+        "models/gemini-3.5-transcribe-live",
+        generationConfig={"responseModalities": ["TEXT"]},
+        realtimeInputConfig={"automaticActivityDetection": {"disabled": True}},
+    )
+    assert state.transcribing
+    _client(state, {"realtimeInput": {"activityStart": {}}}, 0.5)
+    _client(state, AUDIO, 1.0)
+    _server(state, _interim("zorblex"), 1.2)
+    _server(state, _interim("zorblex the"), 1.6)
+    _client(state, {"realtimeInput": {"activityEnd": {}}}, 2.0)
+    _server(state, GENERATION_COMPLETE, 2.1)  # before the final: ends nothing
+    assert state.ended_utterance is None and state.utterances_completed == 0
+    _server(state, FINAL, 2.4)
+    assert state.ended_utterance is None
+    assert _server(state, GENERATION_COMPLETE, 2.5) is None  # (no turn ends)
+    done = state.ended_utterance
+    assert done is not None and state.utterances_completed == 1
+    assert (done.interims, done.interim, done.final) == (2, "zorblex the", "Zorblex the quaxil.")
+    assert done.first_interim == 1.2 and done.complete == 2.5
+    assert done.to_final == pytest.approx(0.4)
+    assert state.utterance.number == 2 and state.utterance.interims == 0
+    assert state.turns_completed == 0
+    # The next message ends none; the server's ACTIVITY_END is an end of speech too.
+    _server(state, {"serverContent": {}, "voiceActivity": {"type": "ACTIVITY_END"}}, 4.0)
+    assert state.ended_utterance is None and state.utterance.speech_end == 4.0
+
+
+def test_utterances_are_transcribe_lives_only() -> None:
+    state = _state("models/gemini-3.8-live")
+    assert not state.transcribing
+    _client(state, AUDIO, 1.0)
+    _server(state, {"serverContent": {"inputTranscription": {"text": "hi"}}}, 1.1)
+    _server(state, GENERATION_COMPLETE, 1.2)
+    assert state.ended_utterance is None and state.utterances_completed == 0
+    assert state.utterance.final is None

@@ -236,3 +236,20 @@ def test_credentials_go_over_wss_anywhere_and_nothing_secret_over_plain_ws() -> 
     # An empty key is no key: how to drop the environment's for one endpoint.
     ep = endpoints.resolve(api_key="", endpoint="ws://192.0.2.1:1", env={"GEMINI_API_KEY": KEY})
     assert ep.headers == ()
+
+
+@pytest.mark.parametrize(
+    ("url", "model", "backend"),
+    [
+        ("wss://h" + endpoints.vertex_path(), "models/gemini-3.8-live", "vertex"),
+        ("wss://h" + endpoints.gemini_path(), "projects/p/locations/l/models/m", "gemini"),
+        ("wss://h" + endpoints.gemini_path(constrained=True), None, "gemini"),
+        ("ws://127.0.0.1:8765/ws", "projects/p/locations/us/publishers/google/models/m", "vertex"),
+        ("ws://127.0.0.1:8765/ws", "models/gemini-3.8-live", None),
+        (None, None, None),
+    ],
+)
+def test_the_backend_is_the_urls_path_else_the_models_form(
+    url: str | None, model: str | None, backend: str | None
+) -> None:
+    assert endpoints.backend_of(url, model) == backend

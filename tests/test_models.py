@@ -188,6 +188,9 @@ def test_the_avatar_is_vertex_only_asked_alone_and_needs_its_config() -> None:
     assert missing is not None and missing.reason == "Avatar config is required for avatar mode"
     both = {"generationConfig": {"responseModalities": ["AUDIO", "VIDEO"]}, "avatarConfig": {}}
     assert row.refusal(_setup("m", **both), "vertex") is not None
+    # On the Gemini API the modality is refused; the avatar's config is not asked for too.
+    (on_gemini,) = row.problems(_setup("m", **video), "gemini")
+    assert on_gemini.field == "generationConfig.responseModalities"
 
 
 def test_every_inferred_close_names_its_source() -> None:

@@ -11,6 +11,7 @@ one, so a missing browser is a broken set-up, not a reason to test less.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
 import importlib.util
@@ -810,3 +811,123 @@ def test_a_page_that_is_the_cassette_under_another_name_is_refused(tmp_path: Pat
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def _model_session(
+    path: Path, setup: dict[str, Any], *messages: tuple[float, str, dict[str, Any]]
+) -> Path:
+    """:func:`_session` with another setup (its model named in it)."""
+    lines = [HEADER, {"type": "connect", "t": 0.0, "connection": 1, "url": "ws://x"}]
+    lines += [_frame(0.01, "client", {"setup": setup})]
+    lines += [_frame(0.02, "server", {"setupComplete": {}})]
+    lines += [_frame(t, sender, message) for t, sender, message in messages]
+    end = max((t for t, _, _ in messages), default=0.02) + 0.1
+    lines += [{"type": "close", "t": end, "connection": 1, "code": 1000, "by": "client"}]
+    return _cassette(path, lines)
+
+
+def _model_audio(ms: int = 100) -> dict[str, Any]:
+    data = base64.b64encode(bytes(48 * ms)).decode()
+    part = {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": data}}
+    return {"serverContent": {"modelTurn": {"parts": [part]}}}
+
+
+def _done(status: str) -> dict[str, Any]:
+    return {"serverContent": {"turnComplete": True, "interactionStatus": status}}
+
+
+def test_extended_thinking_turns_say_their_interaction_status(tmp_path: Path) -> None:
+    """A filler turn (IN_PROGRESS) is labelled as such; IDLE ends the interaction."""
+    setup = {"model": "models/gemini-3.8-live-extended-thinking"}
+    said = {"serverContent": {"outputTranscription": {"text": "Checking flights now."}}}
+    cassette = _model_session(
+        tmp_path / "et.jsonl",
+        setup,
+        (0.10, "client", {"realtimeInput": {"text": "book a flight"}}),
+        (0.40, "server", _model_audio()),
+        (0.41, "server", said),
+        (0.60, "server", _done("IN_PROGRESS")),
+        (1.50, "server", _model_audio()),
+        (1.80, "server", _done("IDLE")),
+    )
+    timeline = read_timeline(cassette)
+    labels = [m.label for m in timeline.marks if m.kind.startswith("turn-complete")]
+    assert labels == ["turnComplete IN_PROGRESS", "turnComplete IDLE"]
+    filler, answer = timeline.turns
+    assert filler.filler and filler.status == "IN_PROGRESS"
+    assert not answer.in_progress and answer.status == "IDLE"
+    page = render_report(cassette)
+    assert 'data-status="IN_PROGRESS"' in page and ">1 filler</text>" in page
+    assert "[IN_PROGRESS, filler]" in page and "[IDLE]" in page
+    assert "interaction_complete" in page  # (the audit's percentiles, beside the turns')
+
+
+def test_an_interaction_left_in_progress_is_a_finding_on_the_page(tmp_path: Path) -> None:
+    setup = {"model": "models/gemini-3.8-live-extended-thinking"}
+    cassette = _model_session(
+        tmp_path / "left.jsonl",
+        setup,
+        (0.10, "client", {"realtimeInput": {"text": "book a flight"}}),
+        (0.40, "server", _model_audio()),
+        (0.60, "server", _done("IN_PROGRESS")),
+    )
+    page = render_report(cassette)
+    assert 'data-rule="interaction-not-idle"' in page
+
+
+def test_new_findings_are_listed_like_the_others(tmp_path: Path) -> None:
+    setup = {"model": "models/gemini-3.8-live", "generationConfig": {"thinkingConfig": {}}}
+    content = {"clientContent": {"turns": [{"parts": [{"text": "hi"}]}], "turnComplete": True}}
+    page = render_report(_model_session(tmp_path / "38.jsonl", setup, (0.1, "client", content)))
+    assert 'data-rule="setup-refused-by-model"' in page
+    assert 'data-rule="client-content-role"' in page
+
+
+def test_transcribe_live_shows_the_latest_interim_and_the_final_per_utterance(
+    tmp_path: Path,
+) -> None:
+    setup = {
+        "model": "models/gemini-3.5-transcribe-live",
+        "generationConfig": {"responseModalities": ["TEXT"]},
+        "realtimeInputConfig": {"automaticActivityDetection": {"disabled": True}},
+    }
+
+    def interim(text: str) -> dict[str, Any]:
+        return {"serverContent": {"interimInputTranscription": {"text": text}}}
+
+    def final(text: str) -> dict[str, Any]:
+        return {"serverContent": {"inputTranscription": {"text": text}}}
+
+    gen = {"serverContent": {"generationComplete": True}}
+    end = {"realtimeInput": {"activityEnd": {}}}
+    cassette = _model_session(
+        tmp_path / "stt.jsonl",
+        setup,
+        (0.10, "client", {"realtimeInput": {"activityStart": {}}}),
+        (0.30, "server", interim("zorblex")),
+        (0.50, "server", interim("zorblex the")),
+        (0.60, "client", end),
+        (0.80, "server", final("Zorblex the quaxil.")),
+        (0.81, "server", gen),
+        (1.00, "client", {"realtimeInput": {"activityStart": {}}}),
+        (1.20, "server", interim("hello")),
+        (1.30, "client", end),
+        (1.40, "server", final("Hello.")),
+        (1.41, "server", gen),
+    )
+    timeline = read_timeline(cassette)
+    spans = [(s.kind, s.text) for s in timeline.spans if s.lane == "input"]
+    assert spans == [
+        ("interim", "zorblex the"),
+        ("final", "Zorblex the quaxil."),
+        ("interim", "hello"),
+        ("final", "Hello."),
+    ]
+    first_interim = next(s for s in timeline.spans if s.kind == "interim")
+    assert (first_interim.start, first_interim.end) == (0.30, 0.50)
+    first_final = next(s for s in timeline.spans if s.kind == "final")
+    assert "200 ms after the end of speech" in first_final.detail
+    page = render_report(cassette)
+    assert '<g class="span interim">' in page and '<g class="span final">' in page
+    assert "no turnComplete" not in page
+    assert "final_transcription" in page and "Zorblex the quaxil. Hello." in page

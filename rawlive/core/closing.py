@@ -40,13 +40,84 @@ FATAL_CLOSE_CODES = frozenset({1007, 1008})
 #: Close codes of a session that ended as meant (normal, going away, no code).
 NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
 
-# (code, start of the reason) -> what to do about it. PROTOCOL.md §5.3.
+_QUOTA = (
+    "a quota or concurrent-session limit is exhausted: retry later with backoff, "
+    "end idle sessions, or raise the project's Live API quota"
+)
+
+# (code, text in the reason, any case) -> what it means and what to do about it;
+# the first match wins, so the more specific texts come first. PROTOCOL.md §5.3, §10.14.
 CLOSE_HINTS: list[tuple[int, str, str]] = [
     (
         1007,
+        "Avatar config is required",
+        'responseModalities ["VIDEO"] asks for a live avatar (Vertex only): add '
+        "setup.avatarConfig (avatarName or customizedAvatar), or ask for AUDIO",
+    ),
+    (
+        1007,
+        "combination of response modalities",
+        "the model does not answer in these response modalities: ask for AUDIO alone "
+        "(TEXT on Transcribe Live; VIDEO alone for a Vertex avatar, never AUDIO with VIDEO)",
+    ),
+    (
+        1007,
+        "'proactive' feature is not supported",
+        "this model has no proactive audio: remove setup.proactivity",
+    ),
+    (
+        1007,
+        'Unknown name "enable_affective_dialog"',
+        "affective dialog is no longer configurable on gemini-3.8-live (it is always on): "
+        "remove generationConfig.enableAffectiveDialog",
+    ),
+    (
+        1007,
+        'Unknown name "thinking_config"',
+        "thinking is not configurable on gemini-3.8-live: remove generationConfig.thinkingConfig "
+        "(gemini-3.8-live-extended-thinking takes thinkingLevel LOW, MEDIUM or HIGH)",
+    ),
+    (
+        1007,
+        "at 'setup.generation_config'",
+        "a field sits in generationConfig where it does not belong (inputAudioTranscription, "
+        "outputAudioTranscription...): move it up to setup",
+    ),
+    (
+        1007,
+        "Unknown name",
+        "the setup holds a field this model's schema does not have: remove it, or check "
+        "where PROTOCOL.md §2.1 puts it",
+    ),
+    (
+        1007,
+        "Mime type 'image/jpeg' is not supported",
+        "in avatar mode realtime input takes audio only: stop sending images (mediaChunks)",
+    ),
+    (
+        1008,
+        "Avatar reference image was blocked",
+        "the safety policy refused the custom avatar image: use another image or a "
+        "prebuilt avatarName",
+    ),
+    (
+        1011,
+        "Deadline expired",
+        "the connection reached the server's time limit (gemini-3.8-live closes at 58:00): "
+        "enable session resumption and resume before it, or reconnect; if the resume is "
+        "refused (1007), start a new session",
+    ),
+    (1011, "RESOURCE_EXHAUSTED", _QUOTA),
+    (1011, "quota", _QUOTA),
+    (1008, "RESOURCE_EXHAUSTED", _QUOTA),
+    (1008, "quota", _QUOTA),
+    (
+        1007,
         "Request contains an invalid argument",
-        "a message or the setup is invalid: check the "
-        "config (and on Gemini 3.1, clientContent is only for seeding history)",
+        "a message or the setup is invalid: check the config; known causes: a second "
+        "setup on one connection, clientContent mid-session on Gemini 3.1 (it only seeds "
+        "history), a clientContent turn without role user or model on 3.8, a resume "
+        "after a 58-minute close (start a new session)",
     ),
     (1007, "User location is not supported", "the API is not available from this location"),
     (
@@ -110,9 +181,14 @@ CLOSE_HINTS: list[tuple[int, str, str]] = [
 
 
 def close_hint(code: int | None, reason: str) -> str | None:
-    """A human hint for a close code and reason, if rawlive knows one."""
-    for known_code, start, hint in CLOSE_HINTS:
-        if code == known_code and (not start or start in reason):
+    """A human hint for a close code and reason, if rawlive knows one.
+
+    The first entry of :data:`CLOSE_HINTS` with the code and a text found in
+    the reason (case aside) gives it; an entry without text matches any reason.
+    """
+    folded = reason.casefold()
+    for known_code, text, hint in CLOSE_HINTS:
+        if code == known_code and (not text or text.casefold() in folded):
             return hint
     return None
 

@@ -206,7 +206,8 @@ class Model:
 
         Response modalities first (1007 with the real wording), then the
         row's rejections, then a ``responseModalities: ["VIDEO"]`` without
-        ``avatarConfig`` (§10.10).
+        ``avatarConfig`` on Vertex AI (§10.10; on the Gemini API the modality
+        is refused already).
         """
         data: dict[str, Any] = msgspec.to_builtins(setup)
         found: list[Rejection] = []
@@ -229,7 +230,8 @@ class Model:
                 setup_values(data, rejection.field)
             ):
                 found.append(rejection)
-        if modalities == ["VIDEO"] and self.avatar and not data.get("avatarConfig"):
+        avatar = self.avatar and backend == "vertex"  # (no avatar on the Gemini API)
+        if modalities == ["VIDEO"] and avatar and not data.get("avatarConfig"):
             found.append(
                 Rejection(
                     "avatarConfig",

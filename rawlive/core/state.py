@@ -45,6 +45,14 @@ audit and the report what a recording holds. Each rule is written here once:
    input while a ``BLOCKING`` call is unanswered dooms that call: the server
    will send ``toolCallCancellation`` for it
    (:attr:`~SessionState.doomed` lists them; the wire form is inferred).
+10. On a speech-to-text model (:attr:`~rawlive.core.models.Kind.TRANSCRIBE`,
+    ``PROTOCOL.md`` §10.8) no ``turnComplete`` comes: the session is a run of
+    utterances (:class:`Utterance`). Each ``interimInputTranscription`` is the whole
+    utterance so far (it replaces the one before); ``inputTranscription`` is
+    its final text, and the ``generationComplete`` after a final ends it. The
+    end of speech is the latest ``activityEnd`` or ``audioStreamEnd`` the
+    client sent, or ``voiceActivity`` ``ACTIVITY_END`` the server sent,
+    before the final.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ __all__ = [
     "ToolCalls",
     "Turn",
     "UsageTotals",
+    "Utterance",
     "call_key",
 ]
 
@@ -236,6 +245,33 @@ class Turn:
         return self.reply_start is not None
 
 
+@dataclasses.dataclass
+class Utterance:
+    """One utterance of a speech-to-text session (rule 10)."""
+
+    #: 1 for the session's first utterance.
+    number: int
+    #: The end of the user's speech: the latest ``activityEnd``,
+    #: ``audioStreamEnd`` or server ``ACTIVITY_END`` before the final.
+    speech_end: float | None = None
+    first_interim: float | None = None
+    #: ``interimInputTranscription`` messages that came, and the latest one's text.
+    interims: int = 0
+    interim: str = ""
+    #: The final text (``inputTranscription``) and when it came.
+    final: str | None = None
+    final_t: float | None = None
+    #: The ``generationComplete`` that ended it (``None``: not yet).
+    complete: float | None = None
+
+    @property
+    def to_final(self) -> float | None:
+        """Seconds from the end of speech to the final text (``None``: either is missing)."""
+        if self.speech_end is None or self.final_t is None:
+            return None
+        return self.final_t - self.speech_end
+
+
 @dataclasses.dataclass(frozen=True)
 class Handle:
     """What a resumption handle holds (rule 5)."""
@@ -289,12 +325,20 @@ class SessionState:
         #: Rule 7's verdict on the latest client message, taken before it
         #: applied (``None``: not a misplaced ``clientContent``).
         self.misplaced: str | None = None
+        #: The part of :attr:`misplaced` that is about its turns' roles (3.8's
+        #: rule; ``None``: the roles are fine, or the model asks none).
+        self.misplaced_role: str | None = None
         #: Rule 8: a ``turnComplete`` said ``IN_PROGRESS``; the interaction goes on.
         self.interaction_pending = False
         #: Interactions ended (rule 8): a plain ``turnComplete`` or one at ``IDLE``.
         self.interactions_completed = 0
         #: Rule 9: the blocking calls the latest client message dooms to cancellation.
         self.doomed: list[Call] = []
+        #: Rule 10: the utterance going on, those ended, and the one the latest
+        #: server message ended (``None``: it ended none).
+        self.utterance = Utterance(1)
+        self.utterances_completed = 0
+        self.ended_utterance: Utterance | None = None
         self._history_asked = False
         self._behaviors: dict[str, bool] = {}
         if setup is not None:
@@ -339,18 +383,15 @@ class SessionState:
     def misplaced_client_content(self, content: t.LiveClientContent | None = None) -> str | None:
         """Why a ``clientContent`` sent now would be refused (rule 7); ``None``: it would not.
 
-        With ``content``, its turns' roles are judged too.
+        With ``content``, its turns' roles are judged too (:meth:`misplaced_roles`).
         """
         model = self.model
         if model is None:
             return None
-        roles = model.content_roles
-        if roles is not None and content is not None:
-            for turn in content.turns or ():
-                if turn.role not in roles:
-                    what = "without a role" if not turn.role else f"with role {turn.role!r}"
-                    takes = "/".join(sorted(roles))
-                    return f"clientContent turn {what} on {model.id} (it takes {takes})"
+        if content is not None:
+            roles = self.misplaced_roles(content)
+            if roles is not None:
+                return roles
         if model.client_content is not models.ClientContent.HISTORY_ONLY:
             return None
         if self.seeding_history:
@@ -360,6 +401,28 @@ class SessionState:
                 f"clientContent on {model.id} without historyConfig.initialHistoryInClientContent"
             )
         return f"clientContent after the initial history on {model.id}"
+
+    def misplaced_roles(self, content: t.LiveClientContent) -> str | None:
+        """Why the roles of ``content``'s turns would be refused (rule 7, §10.4); ``None``: fine.
+
+        On a model whose row names ``content_roles`` (3.8), a turn without a
+        role or with another one (``"system"``) is closed with 1007.
+        """
+        model = self.model
+        roles = None if model is None else model.content_roles
+        if model is None or roles is None:
+            return None
+        for turn in content.turns or ():
+            if turn.role not in roles:
+                what = "without a role" if not turn.role else f"with role {turn.role!r}"
+                takes = "/".join(sorted(roles))
+                return f"clientContent turn {what} on {model.id} (it takes {takes})"
+        return None
+
+    @property
+    def transcribing(self) -> bool:
+        """Whether the model is a speech-to-text one: utterances, no turns (rule 10)."""
+        return self.model is not None and self.model.kind is models.Kind.TRANSCRIBE
 
     def client(self, message: t.LiveClientMessage, now: float) -> list[tuple[Answer, str]]:
         """Apply a client message; for a ``toolResponse``, what each response did.
@@ -372,6 +435,7 @@ class SessionState:
             return []
         content = message.client_content
         self.misplaced = None if content is None else self.misplaced_client_content(content)
+        self.misplaced_role = None if content is None else self.misplaced_roles(content)
         self.doomed = []
         self.message_index += 1
         answers: list[tuple[Answer, str]] = []
@@ -387,7 +451,14 @@ class SessionState:
             self._end_history()
             if _is_user_input(realtime):
                 self._user_input(now)
+            if realtime.activity_end is not None or realtime.audio_stream_end:
+                self._speech_end(now)
         return answers
+
+    def _speech_end(self, now: float) -> None:
+        """The user stopped speaking: the utterance's end of speech (rule 10)."""
+        if self.transcribing and self.utterance.final is None:
+            self.utterance.speech_end = now
 
     def _end_history(self) -> None:
         self.seeding_history = False
@@ -405,6 +476,9 @@ class SessionState:
         """Apply a server message; the exchange it completed, if it did."""
         turn = self.turn
         finished = None
+        self.ended_utterance = None
+        if self.transcribing:
+            self._transcribe(message, now)
         if message.tool_call is not None:
             if turn.reply_start is None:
                 turn.reply_start = now
@@ -454,6 +528,32 @@ class SessionState:
             self.usage.add(message.usage_metadata)
         return finished
 
+    def _transcribe(self, message: t.LiveServerMessage, now: float) -> None:
+        """Rule 10: interim snapshots, the final, and the ``generationComplete`` that ends it."""
+        activity = message.voice_activity
+        if activity is not None and activity.voice_activity_type == "ACTIVITY_END":
+            self._speech_end(now)
+        content = message.server_content
+        if content is None:
+            return
+        utterance = self.utterance
+        interim = content.interim_input_transcription
+        if interim is not None and interim.text is not None:
+            utterance.interims += 1
+            utterance.interim = interim.text
+            if utterance.first_interim is None:
+                utterance.first_interim = now
+        final = content.input_transcription
+        if final is not None and final.text is not None:
+            utterance.final = (utterance.final or "") + final.text
+            if utterance.final_t is None:
+                utterance.final_t = now
+        if content.generation_complete and utterance.final is not None:
+            utterance.complete = now
+            self.ended_utterance = utterance
+            self.utterances_completed += 1
+            self.utterance = Utterance(self.utterances_completed + 1)
+
     def _issue_handle(self, name: str, handle: Handle) -> None:
         self.handles[name] = handle
         self.handle = name
@@ -465,6 +565,7 @@ class SessionState:
     def connection_lost(self) -> None:
         """The connection ended: the reply in flight with it, and the goAway it announced."""
         self.turn = Turn(self.turns_completed + 1)
+        self.utterance = Utterance(self.utterances_completed + 1)
         self.model_turn_active = False
         self.go_away = None
 

@@ -35,6 +35,7 @@ __all__ = [
     "Endpoint",
     "RedactingLogger",
     "Redactor",
+    "backend_of",
     "check_transport",
     "check_url",
     "credentials",
@@ -110,6 +111,24 @@ def gemini_path(api_version: str = "v1beta", *, constrained: bool = False) -> st
 def vertex_path(api_version: str = "v1beta1") -> str:
     """Vertex AI's WebSocket path (``LlmBidiService``)."""
     return f"/ws/google.cloud.aiplatform.{api_version}.LlmBidiService/BidiGenerateContent"
+
+
+def backend_of(url: str | None, model: str | None = None) -> Backend | None:
+    """The API a connection spoke to, from its URL's path (§1.1, §1.3), else its model's form.
+
+    ``LlmBidiService`` is Vertex AI, ``GenerativeService`` the Gemini API; a
+    URL that says neither (a local server) leaves it to the model: a Vertex
+    resource path (``projects/.../publishers/google/models/...``) is Vertex
+    AI. ``None``: nothing tells.
+    """
+    path = url or ""
+    if "LlmBidiService" in path:
+        return "vertex"
+    if "GenerativeService" in path:
+        return "gemini"
+    if model and (model.startswith("projects/") or model.startswith("publishers/")):
+        return "vertex"
+    return None
 
 
 def vertex_host(location: str | None) -> str:

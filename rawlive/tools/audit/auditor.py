@@ -45,9 +45,11 @@ from rawlive.errors import DecodeError
 from rawlive.tools.audit import render
 from rawlive.tools.audit.metrics import (
     GAP_MIN_SECONDS,
+    Interaction,
     Metrics,
     MetricsDocument,
     Turn,
+    Utterance,
     pcm_seconds,
     rate_of,
 )
@@ -61,6 +63,7 @@ from rawlive.tools.audit.rules import (
     audio_blobs,
     has_camel,
     impure_rules_for,
+    new_request,
     rules_for,
 )
 from rawlive.wire import endpoints
@@ -125,6 +128,15 @@ class ConnState:
     audio_flow: tuple[int, float, int, int] = (0, 0.0, 0, 0)
     #: When the reply audio received so far ends if played from its first chunk.
     playout_end: float | None = None
+    #: The API the connection spoke to, from its URL (``None``: the URL does not say).
+    backend: endpoints.Backend | None = None
+    #: The first reply audio of the exchange going on (its time in the recording).
+    first_audio_t: float | None = None
+    #: The interaction going on (§10.6), and when its first ``IN_PROGRESS`` came.
+    interaction: Interaction | None = None
+    in_progress_t: float | None = None
+    #: The user started a new request before the interaction reached ``IDLE``.
+    left_interaction: bool = False
 
     def __post_init__(self) -> None:
         self.turn = Turn(self.number)
@@ -342,8 +354,11 @@ class Auditor:
         model: str | None = None,
         redact: endpoints.Redactor | None = None,
         max_per_rule: int | None = MAX_FINDINGS_PER_RULE,
+        url: str | None = None,
     ) -> None:
         self.default_model = model
+        #: The URL of a connection that records none (the cassette header's).
+        self.default_url = url
         #: Keeps credentials out of findings and the report: it learns those
         #: in each connection's URL and headers (give it the header's too).
         self.redact = endpoints.Redactor() if redact is None else redact
@@ -394,6 +409,7 @@ class Auditor:
         if state is None:
             session = SessionState(model=models.find(self.default_model))
             state = self._conns[number] = ConnState(number, session)
+            state.backend = endpoints.backend_of(self.default_url)
         return state
 
     def _add(self, name: str, message: str, when: float | None, connection: int | None) -> None:
@@ -439,7 +455,8 @@ class Auditor:
             self._frame(event)
         elif isinstance(event, ConnectEvent):
             self.redact.learn(event.url, event.headers)
-            self._conn(event.connection)
+            state = self._conn(event.connection)
+            state.backend = endpoints.backend_of(event.url or self.default_url)
         elif isinstance(event, CloseEvent):
             self._close(event.connection, event.t, event.code, event.reason)
         elif isinstance(event, EndEvent):
@@ -522,6 +539,8 @@ class Auditor:
         self, state: ConnState, step: Step, msg: lt.LiveClientMessage, report: WireReport
     ) -> None:
         state.client_frames += 1
+        if state.session.interaction_pending and new_request(step):
+            state.left_interaction = True
         if not state.snake_seen and report.snake_case_keys:
             state.snake_seen = True
         if not state.camel_seen:
@@ -595,6 +614,8 @@ class Auditor:
 
     def _after_server(self, state: ConnState, step: Step, msg: lt.LiveServerMessage) -> None:
         number = step.connection
+        if state.session.interaction_pending and new_request(step):
+            state.left_interaction = True
         if msg.setup_complete is not None and state.setup_complete_t is None:
             state.setup_complete_t = step.t
             if state.setup_t is not None:
@@ -621,16 +642,32 @@ class Auditor:
                     self._playout(state, turn, step.t, seconds)
                     if turn.first_reply_audio is None:
                         turn.first_reply_audio = since_user
+                    if state.first_audio_t is None:
+                        state.first_audio_t = step.t
             if sc.interrupted or sc.turn_complete:
                 state.playout_end = None
             if sc.interrupted:
                 self.metrics.interruptions += 1
         finished = session.server(msg, step.t)
+        if sc is not None and session.transcribing:
+            self._transcripts(state, sc)
         if finished is not None:
             self._turn_complete(state, finished)
 
+    def _transcripts(self, state: ConnState, sc: lt.LiveServerContent) -> None:
+        """A speech-to-text session's transcripts: counted, and each utterance the core ended."""
+        metrics = self.metrics
+        if sc.interim_input_transcription is not None:
+            metrics.interim_transcriptions += 1
+        if sc.input_transcription is not None and sc.input_transcription.text is not None:
+            metrics.final_transcriptions += 1
+        ended = state.session.ended_utterance
+        if ended is not None:
+            metrics.utterances.append(_utterance(state.number, ended))
+
     def _turn_complete(self, state: ConnState, finished: core.Turn) -> None:
-        """The core ended an exchange: its latencies join the metrics."""
+        """The core ended an exchange: its latencies join the metrics, and so does the
+        interaction it ended (rule 8), where the model says ``interactionStatus``."""
         turn, end = state.turn, finished.user_end
         turn.user_end_t = end
         turn.interrupted = finished.interrupted
@@ -641,6 +678,36 @@ class Auditor:
                 turn.turn_complete = finished.complete - end
         self.metrics.turns.append(turn)
         state.turn = Turn(state.number)
+        interaction = state.interaction
+        if interaction is None:
+            interaction = state.interaction = Interaction(state.number, user_end_t=end)
+        start = interaction.user_end_t
+        interaction.turns += 1
+        interaction.status = finished.status
+        if state.first_audio_t is not None and start is not None:
+            if interaction.first_reply_audio is None:
+                interaction.first_reply_audio = state.first_audio_t - start
+            interaction.last_turn_audio = state.first_audio_t - start
+        state.first_audio_t = None
+        if not finished.ends_interaction:
+            interaction.in_progress_turns += 1
+            if state.in_progress_t is None:
+                state.in_progress_t = finished.complete
+            return
+        if finished.complete is not None and start is not None:
+            interaction.interaction_complete = finished.complete - start
+        interaction.idle = True
+        self._end_interaction(state)
+
+    def _end_interaction(self, state: ConnState) -> None:
+        """The interaction is over (``IDLE``, or its connection ended): into the metrics
+        when one of its ``turnComplete`` messages said ``interactionStatus``."""
+        interaction = state.interaction
+        if interaction is not None and (interaction.status or interaction.in_progress_turns):
+            self.metrics.interactions.append(interaction)
+        state.interaction = None
+        state.in_progress_t = None
+        state.left_interaction = False
 
     # -- connection end -----------------------------------------------------
 
@@ -651,10 +718,28 @@ class Auditor:
         step = Step("close", when, number, close_code=code, close_reason=reason)
         self._run_rules(state, step, _CLOSE)
         state.closed = True
+        self._end_interaction(state)
+        utterance = state.session.utterance
+        if utterance.interims or utterance.final is not None:  # cut off by the close
+            self.metrics.utterances.append(_utterance(number, utterance))
         self.metrics.add_usage(state.session.usage)
         if state.session.go_away is not None:
             at, left = state.session.go_away
             self.metrics.go_away.append((number, left, when - at if code is not None else None))
+
+
+def _utterance(connection: int, utterance: core.Utterance) -> Utterance:
+    """The metrics of an utterance the core followed (rule 10)."""
+    return Utterance(
+        connection,
+        speech_end_t=utterance.speech_end,
+        first_interim_t=utterance.first_interim,
+        final_t=utterance.final_t,
+        complete_t=utterance.complete,
+        interims=utterance.interims,
+        final=utterance.final is not None,
+        to_final=utterance.to_final,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -758,9 +843,16 @@ def _redact_keys(counts: dict[str, int], redact: Callable[[str], str]) -> dict[s
 
 
 def audit_cassette(
-    path: str | os.PathLike[str], *, max_per_rule: int | None = MAX_FINDINGS_PER_RULE
+    path: str | os.PathLike[str],
+    *,
+    max_per_rule: int | None = MAX_FINDINGS_PER_RULE,
+    model: str | None = None,
 ) -> Report:
     """Audit a cassette file, keeping ``max_per_rule`` findings of each rule (``None``: all).
+
+    The session's model, whose row of the model table the rules read, is the
+    one each connection's ``setup`` names, else the cassette header's, else
+    ``model``.
 
     A bad header (not a cassette) raises :class:`rawlive.DecodeError`; a bad
     event line or a cut-off last line ends the audit there with a finding.
@@ -771,7 +863,11 @@ def audit_cassette(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedCassetteWarning)
         with CassetteReader(path) as reader:
-            auditor = Auditor(model=reader.header.model, max_per_rule=max_per_rule)
+            auditor = Auditor(
+                model=reader.header.model or model,
+                max_per_rule=max_per_rule,
+                url=reader.header.url,
+            )
             auditor.redact.learn(reader.header.url, reader.header.headers)
             try:
                 for event in reader:
@@ -782,4 +878,4 @@ def audit_cassette(
     for w in caught:
         if issubclass(w.category, TruncatedCassetteWarning):
             auditor._add("cassette-truncated", str(w.message), None, None)
-    return auditor.report(str(path), reader.header.model)
+    return auditor.report(str(path), reader.header.model or model)

@@ -154,7 +154,15 @@ class DiffDocument(msgspec.Struct):
 
 
 _COUNTS = frozenset(
-    {"turns", "interruptions", "reply audio gaps", "tool round trips", "total tokens"}
+    {
+        "turns",
+        "interactions",
+        "utterances",
+        "interruptions",
+        "reply audio gaps",
+        "tool round trips",
+        "total tokens",
+    }
 )
 
 
@@ -166,6 +174,8 @@ def _diff_measures(report: Report) -> dict[str, float | None]:
     m = report.metrics
     measures: dict[str, float | None] = {
         "turns": float(len(m.turns)),
+        "interactions": float(len(m.interactions)),
+        "utterances": float(len(m.utterances)),
         "interruptions": float(m.interruptions),
         "audio in (s)": m.audio_in_seconds,
         "audio out (s)": m.audio_out_seconds,

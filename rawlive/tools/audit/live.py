@@ -65,7 +65,7 @@ class LiveAudit:
         if capture.number not in self._open:
             query = urllib.parse.urlencode(capture.query, doseq=True)
             path = capture.path + ("?" + query if query else "")
-            self._auditor(capture.number).redact.learn(path, capture.headers)
+            self._auditor(capture.number, path).redact.learn(path, capture.headers)
 
     def on_frame(self, capture: CapturedConnection, frame: Frame) -> None:
         """A proxy's ``on_frame`` hook: :meth:`frame`, keyed by the connection's number."""
@@ -80,11 +80,12 @@ class LiveAudit:
         if self.on_end is not None:
             self.on_end(capture.number, report, end)
 
-    def _auditor(self, key: Hashable) -> Auditor:
+    def _auditor(self, key: Hashable, path: str = "") -> Auditor:
         auditor = self._open.get(key)
         if auditor is None:
             auditor = self._open[key] = Auditor(model=self.model, max_per_rule=self.max_per_rule)
-            auditor.feed(ConnectEvent(t=0.0, connection=1, url=""))
+            # (The path tells the backend; the auditor learns its credentials apart.)
+            auditor.feed(ConnectEvent(t=0.0, connection=1, url=path))
         return auditor
 
     def _emit(self, key: Hashable, auditor: Auditor, before: tuple[int, int]) -> None:

@@ -3,7 +3,11 @@
 Timings come from the wire timestamps of a recording: time to
 ``setupComplete``; per turn, from the end of the user's input (the core's
 turn rule, :mod:`rawlive.core.state`) to the first input transcription, the
-first reply audio, ``generationComplete`` and ``turnComplete``; tool-call
+first reply audio, ``generationComplete`` and ``turnComplete``; per
+interaction where ``turnComplete`` carries ``interactionStatus`` (extended
+thinking, ``PROTOCOL.md`` §10.6), its turns and the time to the first audio
+and to ``IDLE``; per utterance of a speech-to-text session (§10.8), its
+interim count and the time from the end of speech to the final; tool-call
 round trips; audio seconds and chunk sizes each way; gaps in the reply audio
 as a listener would hear them; tokens by modality; and percentiles over the
 session.
@@ -23,10 +27,12 @@ from rawlive.wire.codec import mime_rate
 __all__ = [
     "GAP_MIN_SECONDS",
     "GoAwayLead",
+    "Interaction",
     "Metrics",
     "MetricsDocument",
     "ReplyGaps",
     "Turn",
+    "Utterance",
     "pcm_seconds",
     "percentiles",
     "rate_of",
@@ -50,6 +56,48 @@ class Turn(msgspec.Struct):
     #: Underruns of the reply audio played from its first chunk: count and seconds.
     audio_gaps: int = 0
     audio_gap_seconds: float = 0.0
+
+
+class Interaction(msgspec.Struct):
+    """One interaction of a model that says ``interactionStatus`` (§10.6): the user's
+    request and every turn the model spends on it, fillers included, up to ``IDLE``.
+
+    Times are seconds from the end of the user's input (``user_end_t``).
+    """
+
+    connection: int
+    user_end_t: float | None = None
+    #: Its turns (``turnComplete`` messages), and those that said ``IN_PROGRESS`` (fillers...).
+    turns: int = 0
+    in_progress_turns: int = 0
+    first_reply_audio: float | None = None
+    #: The first audio of its last turn (the answer after the fillers).
+    last_turn_audio: float | None = None
+    #: To the ``turnComplete`` that said ``IDLE`` (``None``: it never came).
+    interaction_complete: float | None = None
+    #: The ``interactionStatus`` of its last ``turnComplete``.
+    status: str | None = None
+    #: Whether it ended at ``IDLE``.
+    idle: bool = False
+
+
+class Utterance(msgspec.Struct):
+    """One utterance of a speech-to-text session (§10.8; the core's rule 10).
+
+    ``*_t`` are times in the recording; ``to_final`` is seconds from the end of
+    speech (``activityEnd``, ``audioStreamEnd`` or the server's ``ACTIVITY_END``)
+    to the final ``inputTranscription``.
+    """
+
+    connection: int
+    speech_end_t: float | None = None
+    first_interim_t: float | None = None
+    final_t: float | None = None
+    #: When the ``generationComplete`` that ended it came (``None``: it never did).
+    complete_t: float | None = None
+    interims: int = 0
+    final: bool = False
+    to_final: float | None = None
 
 
 def percentiles(values: list[float]) -> dict[str, float] | None:
@@ -82,6 +130,12 @@ class Metrics:
 
     setup_complete: dict[int, float] = dataclasses.field(default_factory=dict)
     turns: list[Turn] = dataclasses.field(default_factory=list)
+    interactions: list[Interaction] = dataclasses.field(default_factory=list)
+    utterances: list[Utterance] = dataclasses.field(default_factory=list)
+    #: ``interimInputTranscription`` and final ``inputTranscription`` messages of
+    #: speech-to-text sessions (finals: one per utterance, §10.8).
+    interim_transcriptions: int = 0
+    final_transcriptions: int = 0
     tool_round_trips: list[float] = dataclasses.field(default_factory=list)
     audio_in_seconds: float = 0.0
     audio_out_seconds: float = 0.0
@@ -129,6 +183,15 @@ class Metrics:
         for name in names:
             values = [v for turn in self.turns if (v := getattr(turn, name)) is not None]
             out[name] = percentiles(values)
+        out["interaction_first_audio"] = percentiles(
+            [v for i in self.interactions if (v := i.first_reply_audio) is not None]
+        )
+        out["interaction_complete"] = percentiles(
+            [v for i in self.interactions if (v := i.interaction_complete) is not None]
+        )
+        out["final_transcription"] = percentiles(
+            [v for u in self.utterances if (v := u.to_final) is not None]
+        )
         out["tool_round_trip"] = percentiles(self.tool_round_trips)
         out["setup_complete"] = percentiles(list(self.setup_complete.values()))
         return out
@@ -138,6 +201,10 @@ class Metrics:
         return MetricsDocument(
             setup_complete=self.setup_complete,
             turns=self.turns,
+            interactions=self.interactions,
+            utterances=self.utterances,
+            interim_transcriptions=self.interim_transcriptions,
+            final_transcriptions=self.final_transcriptions,
             tool_round_trips=self.tool_round_trips,
             audio_in_seconds=self.audio_in_seconds,
             audio_out_seconds=self.audio_out_seconds,
@@ -185,6 +252,12 @@ class MetricsDocument(msgspec.Struct):
 
     setup_complete: dict[int, float]
     turns: list[Turn]
+    #: Interactions of a model that says ``interactionStatus`` (empty otherwise).
+    interactions: list[Interaction]
+    #: Utterances of a speech-to-text session (empty otherwise).
+    utterances: list[Utterance]
+    interim_transcriptions: int
+    final_transcriptions: int
     tool_round_trips: list[float]
     audio_in_seconds: float
     audio_out_seconds: float

@@ -56,6 +56,19 @@ def render_report(report: Report) -> str:
         ["audio out (s)", f"{m.audio_out_seconds:.3f}"],
         ["upload real-time factor", fmt(m.upload_real_time_factor)],
         ["turns", str(len(m.turns))],
+    ]
+    if m.interactions:
+        idle = sum(1 for i in m.interactions if i.idle)
+        rows.append(["interactions", f"{len(m.interactions)}, {idle} ended at IDLE"])
+    if m.utterances or m.interim_transcriptions or m.final_transcriptions:
+        rows.append(
+            [
+                "utterances",
+                f"{len(m.utterances)}: {m.final_transcriptions} final(s), "
+                f"{m.interim_transcriptions} interim(s)",
+            ]
+        )
+    rows += [
         ["interruptions", str(m.interruptions)],
         [
             "reply audio gaps",

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
+from rawlive.core.models import setup_values
 from rawlive.core.state import Answer
+from rawlive.wire import endpoints
 from rawlive.wire import types as lt
 from rawlive.wire.codec import WireReport, mime_rate
 
@@ -39,6 +41,7 @@ __all__ = [
     "audio_blobs",
     "has_camel",
     "impure_rules_for",
+    "new_request",
     "rule",
     "rules_for",
 ]
@@ -349,14 +352,125 @@ def _text_native_audio(state: ConnState, step: Step) -> Iterator[str]:
         )
 
 
+_BACKENDS = {"gemini": "Gemini API", "vertex": "Vertex AI"}
+
+
+@rule("setup-refused-by-model", "error", "§10.3, §10.14", on=("setup",))
+def _setup_refused(state: ConnState, step: Step) -> Iterator[str]:
+    """The setup holds nothing its model refuses on its backend: each field of
+    :meth:`Model.problems <rawlive.core.models.Model.problems>` (the model's row of
+    the model table) is a finding, with the close the server gives and, where
+    ``PROTOCOL.md`` gives no code or text, that the close is inferred and from what.
+
+    The backend is the recorded URL's (``LlmBidiService``: Vertex AI), else the
+    model's form (a ``projects/...`` path), else the Gemini API. Response
+    modalities the model never answers in are ``text-modality-native-audio``'s.
+    """
+    setup = step.client.setup if step.client is not None else None
+    model = state.session.model  # (the core has taken this setup)
+    if setup is None or model is None or state.setups > 0:
+        return
+    known = state.backend or endpoints.backend_of(None, setup.model)
+    backend = known or "gemini"
+    where = _BACKENDS[backend]
+    if known is not None and backend not in model.backends:
+        yield (
+            f"{model.id} is not served on the {where}: the server closes with 1008 "
+            "(not found, or not supported for bidiGenerateContent); inferred from "
+            "PROTOCOL.md §10.1, which finds it on no page of that backend"
+        )
+        return
+    modalities = setup_values(setup, "generationConfig.responseModalities")
+    for rejection in model.problems(setup, backend):
+        if (
+            rejection.field == "generationConfig.responseModalities"
+            and not rejection.missing
+            and not model.accepts_modalities(modalities)
+        ):
+            continue  # (text-modality-native-audio names it)
+        close = f'{rejection.code} "{rejection.reason}"'
+        if rejection.inferred:
+            why = f"inferred: PROTOCOL.md gives no code or text (source: {rejection.source})"
+        else:
+            why = f"source: {rejection.source}"
+        yield (
+            f"{rejection.describe()} refused by {model.id} on the {where}: "
+            f"the server closes with {close} ({why})"
+        )
+
+
 @rule("client-content-mid-session", "warning", "§2.2, §8.6", on=("clientContent",))
 def _client_content_mid(state: ConnState, step: Step) -> Iterator[str]:
     """Where the model takes ``clientContent`` only to seed history (Gemini 3.1),
-    mid-session it is closed with 1007."""
-    # The core has taken the message and judged it (its rule 7).
+    mid-session it is closed with 1007. (3.8 takes it at any time, §10.4.)"""
+    # The core has taken the message and judged it (its rule 7); the roles are
+    # client-content-role's.
     client = step.client
-    if client is not None and client.client_content is not None and state.session.misplaced:
-        yield state.session.misplaced
+    session = state.session
+    content = None if client is None else client.client_content
+    if content is not None and session.misplaced and session.misplaced_role is None:
+        yield session.misplaced
+
+
+@rule("client-content-role", "error", "§10.4, §10.14", on=("clientContent",))
+def _client_content_role(state: ConnState, step: Step) -> Iterator[str]:
+    """On a model whose turns need a role (3.8: ``user`` or ``model``), a
+    ``clientContent`` turn without one, or with ``system``, is closed with 1007."""
+    client = step.client
+    if client is not None and client.client_content is not None:
+        why = state.session.misplaced_role  # (the core's rule 7)
+        if why is not None:
+            yield f"{why}: the server closes with 1007"
+
+
+#: Server steps that say the user began to speak (automatic VAD).
+_SPEECH_STARTS = ("ACTIVITY_START", "VAD_SIGNAL_TYPE_SOS")
+
+
+def new_request(step: Step) -> bool:
+    """Whether the step is the user starting a request: text, a complete
+    ``clientContent``, ``activityStart``, or the server saying speech began.
+    (Audio chunks alone are not: a microphone streams silence too.)"""
+    if step.client is not None:
+        rt = step.client.realtime_input
+        content = step.client.client_content
+        if rt is not None and (rt.text or rt.activity_start is not None):
+            return True
+        return content is not None and bool(content.turn_complete)
+    if step.server is not None:
+        activity = step.server.voice_activity
+        signal = step.server.voice_activity_detection_signal
+        return (activity is not None and activity.voice_activity_type in _SPEECH_STARTS) or (
+            signal is not None and signal.vad_signal_type in _SPEECH_STARTS
+        )
+    return False
+
+
+@rule(
+    "interaction-not-idle",
+    "warning",
+    "§10.6",
+    on=(
+        "realtimeInput.text",
+        "realtimeInput.activityStart",
+        "clientContent",
+        "voiceActivity",
+        "voiceActivityDetectionSignal",
+        "close",
+    ),
+)
+def _interaction_not_idle(state: ConnState, step: Step) -> Iterator[str]:
+    """An interaction runs until a ``turnComplete`` says ``interactionStatus: IDLE``
+    (extended thinking): after one that said ``IN_PROGRESS``, the session should
+    not end, nor the user start a new request, before it (the core's rule 8)."""
+    session = state.session
+    if not session.interaction_pending or state.in_progress_t is None:
+        return
+    since = f"the turnComplete at {state.in_progress_t:.3f} s said IN_PROGRESS"
+    if step.kind == "close":
+        yield f"the connection ended with the interaction still in progress ({since}, no IDLE)"
+    elif not state.left_interaction and new_request(step):
+        yield f"a new request before the interaction reached IDLE ({since})"
 
 
 @rule(

@@ -67,6 +67,10 @@ svg .span.user-text rect{fill:#dfe9ff}
 svg .span.output rect,svg .span.model-text rect{fill:#fdebe3;stroke:#f0c2ad}
 svg .span.thought rect{fill:#f1f1f1;stroke:#ddd}
 svg .span.tool rect{fill:#efe6fb;stroke:#c6a9ee}
+svg .span.interim rect{fill:#f4f6fb;stroke:#c9d3ea;stroke-dasharray:3 2}
+svg .span.interim text{font-style:italic}
+svg .span.final rect{fill:#dfe9ff;stroke:#8fa9e6}
+svg .mark.in-progress path{stroke-dasharray:3 2}
 svg .span text{fill:var(--fg)}
 svg .latency path{fill:none;stroke:#6b4fbb;stroke-width:1.5}
 svg .latency text{fill:#6b4fbb;text-anchor:middle;font-weight:600}
@@ -329,8 +333,11 @@ class _Page:
             reply = "".join(turn.output_text) or "".join(turn.model_text)
             if turn.interrupted:
                 reply += " [interrupted]"
-            if turn.end is None:
-                reply += " [no turnComplete]"
+            conn = self.tl.connections.get(turn.connection)
+            if turn.end is None and not (conn is not None and conn.session.transcribing):
+                reply += " [no turnComplete]"  # (speech-to-text sends none, §10.8)
+            elif turn.status:  # (extended thinking, PROTOCOL.md §10.6)
+                reply += f" [{turn.status}{', filler' if turn.filler else ''}]"
             cells = [
                 f'<td class="num">{turn.index}</td>',
                 f'<td class="num">{turn.connection}</td>',

@@ -31,6 +31,7 @@ from rawlive.cassette import (
     FrameEvent,
     TruncatedCassetteWarning,
 )
+from rawlive.core import models
 from rawlive.core import state as core
 from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
 from rawlive.errors import DecodeError, ServerErrorPayload
@@ -136,6 +137,25 @@ class TurnSpan:
     def interrupted(self) -> bool:
         """Whether the user cut the reply short (``interrupted``)."""
         return self.exchange is not None and self.exchange.interrupted
+
+    @property
+    def status(self) -> str | None:
+        """The ``interactionStatus`` its ``turnComplete`` carried (``PROTOCOL.md`` §10.6)."""
+        return None if self.exchange is None or self.end is None else self.exchange.status
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether its ``turnComplete`` left the interaction going on (the core's rule 8)."""
+        return (
+            self.end is not None
+            and self.exchange is not None
+            and not (self.exchange.ends_interaction)
+        )
+
+    @property
+    def filler(self) -> bool:
+        """A turn the model spoke in and that left the interaction going on: a filler (§10.7)."""
+        return self.in_progress and bool(self.first_audio is not None or self.output_text)
 
     @property
     def latency(self) -> tuple[float, float, str] | None:
@@ -246,6 +266,8 @@ class _Reader:
         # The span of each tool call the core holds open, by connection and ledger key.
         self.calls: dict[tuple[int, str], Span] = {}
         self.fragments: dict[str, Span] = {}
+        # Speech-to-text: the span of each connection's utterance in progress, by its number.
+        self.interims: dict[int, tuple[int, Span]] = {}
         self.pcm: dict[str, list[bytes]] = {"user": [], "model": []}
         self.rates: dict[str, int | None] = {"user": None, "model": None}
         self.elided: dict[str, float] = {"user": 0.0, "model": 0.0}
@@ -269,7 +291,9 @@ class _Reader:
     def conn(self, number: int) -> Connection:
         found = self.tl.connections.get(number)
         if found is None:
-            found = self.tl.connections[number] = Connection(number)
+            # The header's model until a setup names one (as the audit does).
+            session = core.SessionState(model=models.find(self.tl.header.model))
+            found = self.tl.connections[number] = Connection(number, session=session)
         return found
 
     def mark(self, t: float, kind: str, label: str, detail: str = "", error: bool = False) -> None:
@@ -527,7 +551,7 @@ class _Reader:
         if sc is not None:
             self.content(t, number, sc, elided)
         if finished is not None:
-            self.mark(t, "turn-complete", "turnComplete")
+            self.turn_complete(t, finished)
             self.finish_turn(t, finished, number)
         if msg.usage_metadata is not None and self.tl.turns:
             turn = self.turn or self.tl.turns[-1]
@@ -542,7 +566,60 @@ class _Reader:
         if msg.voice_activity is not None or msg.voice_activity_detection_signal is not None:
             self.tick(t, "vad")
 
+    def turn_complete(self, t: float, finished: core.Turn) -> None:
+        """The ``turnComplete`` mark, with the ``interactionStatus`` it carried (§10.6)."""
+        status = finished.status
+        if not status:
+            self.mark(t, "turn-complete", "turnComplete")
+        elif finished.ends_interaction:
+            detail = f"turnComplete, interactionStatus {status}: the interaction is complete"
+            self.mark(t, "turn-complete idle", f"turnComplete {status}", detail)
+        else:
+            detail = (
+                f"turnComplete, interactionStatus {status}: the interaction goes on "
+                "(a filler, or background work; more output follows)"
+            )
+            self.mark(t, "turn-complete in-progress", f"turnComplete {status}", detail)
+
+    def transcripts(self, t: float, number: int, sc: lt.LiveServerContent) -> None:
+        """A speech-to-text session's transcripts (the core's rule 10): one span per
+        utterance for its interims, showing the latest (each is the whole utterance so
+        far), and one per final."""
+        session = self.conn(number).session
+        utterance = session.ended_utterance or session.utterance
+        interim = sc.interim_input_transcription
+        if interim is not None and interim.text:
+            turn = self.current_turn(t, number)
+            held = self.interims.get(number)
+            if held is not None and held[0] == utterance.number:
+                span = held[1]
+                span.end, span.text = t, interim.text
+            else:
+                span = Span("input", t, t, "interim", interim.text, turn=turn.index)
+                self.interims[number] = (utterance.number, span)
+                self.tl.spans.append(span)
+            span.detail = (
+                f"interim transcript of utterance {utterance.number} (the latest of "
+                f"{utterance.interims}): {interim.text}"
+            )
+        final = sc.input_transcription
+        if final is not None and final.text:
+            turn = self.current_turn(t, number)
+            turn.input_text.append(final.text + " ")
+            after = utterance.to_final
+            detail = f"final transcript of utterance {utterance.number}"
+            if after is not None:
+                detail += f", {dur(after)} after the end of speech"
+            span = Span("input", t, t, "final", final.text, turn=turn.index)
+            span.detail = f"{detail}: {final.text}"
+            self.tl.spans.append(span)
+
     def content(self, t: float, number: int, sc: lt.LiveServerContent, elided: bool) -> None:
+        if self.conn(number).session.transcribing:
+            self.transcripts(t, number, sc)
+            sc = msgspec.structs.replace(
+                sc, input_transcription=None, interim_input_transcription=None
+            )
         parts = sc.model_turn.parts or [] if sc.model_turn is not None else []
         for part in parts:
             turn = self.current_turn(t, number)

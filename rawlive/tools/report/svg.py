@@ -156,17 +156,32 @@ class Plot:
             x1, x2 = self.x(turn.start), self.x(end)
             state = "complete" if turn.end is not None else "unfinished"
             title = f"turn {turn.index} (connection {turn.connection}): {turn.start:.3f} s to "
-            title += f"{end:.3f} s" + ("" if turn.end is not None else " (no turnComplete)")
+            title += f"{end:.3f} s"
+            if turn.end is None:
+                conn = self.tl.connections.get(turn.connection)
+                transcribing = conn is not None and conn.session.transcribing
+                # (Speech to text sends utterances, never a turnComplete: PROTOCOL.md §10.8.)
+                title += " (utterances of speech to text)" if transcribing else " (no turnComplete)"
             if turn.interrupted:
                 title += ", interrupted"
+            label = str(turn.index)
+            status = turn.status
+            if status:  # (PROTOCOL.md §10.6: only extended thinking says it)
+                title += f", interactionStatus {status}"
+                if turn.in_progress:
+                    what = "a filler" if turn.filler else "in progress"
+                    title += f" ({what}: the interaction goes on)"
+                    state += " in-progress"
+                    label += " filler" if turn.filler else " …"
             css = "band odd" if turn.index % 2 else "band"
             self.out.append(
                 f'<g class="turn {state}" data-turn="{turn.index}" '
-                f'data-start="{secs(turn.start)}" data-end="{secs(end)}">'
-                f"<title>{esc(title)}</title>"
+                f'data-start="{secs(turn.start)}" data-end="{secs(end)}"'
+                + (f' data-status="{esc(status)}"' if status else "")
+                + f"><title>{esc(title)}</title>"
                 f'<rect class="{css}" x="{x1:.1f}" y="{top:.0f}" width="{max(x2 - x1, 1):.1f}" '
                 f'height="{bottom - top:.0f}"/>'
-                f'<text x="{x1 + 3:.1f}" y="{top + 15:.0f}">{turn.index}</text></g>'
+                f'<text x="{x1 + 3:.1f}" y="{top + 15:.0f}">{esc(label)}</text></g>'
             )
         self.out.append("</g>")
 
