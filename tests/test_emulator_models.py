@@ -491,3 +491,30 @@ async def test_extended_thinking_stays_in_progress_while_a_call_is_open(tmp_path
     assert _texts(second) == ["second"]
     assert second[-1]["serverContent"]["interactionStatus"] == "IN_PROGRESS"
     assert answer[-1]["serverContent"]["interactionStatus"] == "IDLE"
+
+
+async def test_a_script_gives_extended_thinking_its_filler(tmp_path: Path) -> None:
+    script = _script(
+        tmp_path,
+        """
+        speed = 0
+        [[turns]]
+          [[turns.tool_calls]]
+          name = "lookup"
+          id = "fc-1"
+          [turns.filler]
+          output_transcription = "One moment, looking at flights"
+          tone_ms = 200
+          [turns.after_tool]
+          output_transcription = "the answer"
+          tone_ms = 100
+        """,
+    )
+    async with Emulator(script=script) as emulator:
+        for model, expected in ((ET, ["One moment, looking at flights"]), (LIVE, [])):
+            ws, wire = await _open(emulator, {"model": model, **MANUAL, **OUT_TX})
+            async with ws:
+                await wire.turn()
+                before_call = await wire.until("toolCall")
+            assert _texts(before_call) == expected, model  # other models ignore it
+            assert _audio(before_call) == (200 * 48 if expected else 0), model

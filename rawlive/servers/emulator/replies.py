@@ -74,6 +74,8 @@ def reply_plan(script: Script, turn: int, *, call_ids: Iterator[int]) -> ReplyPl
     last = plan
     if spec.tool_calls:
         last = plan.after_tool = _plan(spec.after_tool or Reply())
+        if spec.filler is not None:
+            plan.filler = _plan(spec.filler)
     if spec.usage is not None:
         last.prompt_tokens = spec.usage.prompt_tokens
         last.response_tokens = spec.usage.response_tokens

@@ -519,6 +519,8 @@ class Live:
         filler = None
         if self.model.fillers and not blocking:
             filler = plan.filler or replies.filler_plan(FILLER_TEXT, FILLER_MS)
+            if filler.delay_ms and self.emulator.speed_factor:
+                await asyncio.sleep(filler.delay_ms / 1000 / self.emulator.speed_factor)
             await self._stream(filler)
             if filler.output_transcription and self.want_output_tx:
                 await self.content(
