@@ -504,6 +504,24 @@ def test_an_interaction_ends_at_idle_when_the_status_is_given() -> None:
     assert state.interactions_completed == 1 and state.turns_completed == 2
 
 
+def test_restore_goes_back_to_the_interactions_its_handle_held() -> None:
+    # A filler turn ends with turnComplete but not the interaction: a handle
+    # holds both counts, and restoring it gives both back (rules 5 and 8).
+    state = _state("models/gemini-3.8-live-extended-thinking")
+    in_progress = {"serverContent": {"turnComplete": True, "interactionStatus": "IN_PROGRESS"}}
+    idle = {"serverContent": {"turnComplete": True, "interactionStatus": "IDLE"}}
+    _client(state, AUDIO)
+    _server(state, in_progress)
+    _server(state, idle)
+    _server(state, _update("h1"))
+    _client(state, AUDIO)
+    _server(state, idle)
+    assert (state.turns_completed, state.interactions_completed) == (3, 2)
+    state.restore("h1")
+    assert (state.turns_completed, state.interactions_completed) == (2, 1)
+    assert not state.interaction_pending
+
+
 @pytest.mark.parametrize(
     ("status", "ends"),
     [

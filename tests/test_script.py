@@ -213,6 +213,7 @@ BAD_SCRIPTS = [
     ("[[turns]]\ndelay_ms = 1.5\n", "turns[0].delay_ms", "`int`"),
     ('[[turns]]\naudio = ""\n', "turns[0].audio", "path"),
     ('[[turns]]\n[turns.after_tool]\ntext = "x"\n', "turns[0].after_tool", "tool_calls"),
+    ("[[turns]]\n[turns.filler]\ntone_ms = 5\n", "turns[0].filler", "filler needs tool_calls"),
     (
         '[[turns]]\ntext = "hi"\n[[turns.tool_calls]]\nname = "f"\n',
         "turns[0].text",

@@ -26,7 +26,8 @@ audit and the report what a recording holds. Each rule is written here once:
    client messages up to its ``lastConsumedClientMessageIndex`` when given,
    else every message numbered so far, and the turns completed; resuming
    from it (:meth:`~SessionState.restore`) goes back to that state and voids
-   the handles issued after it. A non-resumable update issues nothing.
+   the handles issued after it (the interactions completed too, rule 8).
+   A non-resumable update issues nothing.
 6. ``goAway`` sets a deadline: the time it arrived plus ``timeLeft``.
 7. On a model that takes ``clientContent`` only as initial history
    (:attr:`~rawlive.core.models.ClientContent.HISTORY_ONLY`, 3.1), it is
@@ -283,6 +284,8 @@ class Handle:
     #: Whether the server said so (``lastConsumedClientMessageIndex``) or it
     #: was every message numbered when the update came.
     acknowledged: bool
+    #: The interactions completed in its state (rule 8; ``None``: as ``turns``).
+    interactions: int | None = None
 
 
 class SessionState:
@@ -522,6 +525,7 @@ class SessionState:
                     index=self.message_index if consumed is None else consumed,
                     turns=self.turns_completed,
                     acknowledged=consumed is not None,
+                    interactions=self.interactions_completed,
                 ),
             )
         if message.usage_metadata is not None:
@@ -579,6 +583,10 @@ class SessionState:
         self.handle = name
         self.message_index = handle.index
         self.turns_completed = handle.turns
+        self.interactions_completed = (
+            handle.turns if handle.interactions is None else handle.interactions
+        )
+        self.interaction_pending = False
         self.turn = Turn(handle.turns + 1)
         self.model_turn_active = False
         self.go_away = None

@@ -20,7 +20,9 @@ __all__ = [
     "TOKENS_PER_AUDIO_SECOND",
     "ReplyPlan",
     "default_plan",
+    "filler_plan",
     "reply_plan",
+    "silent",
     "usage",
 ]
 
@@ -42,6 +44,8 @@ class ReplyPlan:
     delay_ms: float = 0.0
     tool_calls: list[t.FunctionCall] = dataclasses.field(default_factory=list)
     after_tool: ReplyPlan | None = None
+    #: What extended thinking says while its calls run (``None``: :func:`filler_plan`'s).
+    filler: ReplyPlan | None = None
     prompt_tokens: int | None = None
     response_tokens: int | None = None
 
@@ -70,6 +74,8 @@ def reply_plan(script: Script, turn: int, *, call_ids: Iterator[int]) -> ReplyPl
     last = plan
     if spec.tool_calls:
         last = plan.after_tool = _plan(spec.after_tool or Reply())
+        if spec.filler is not None:
+            plan.filler = _plan(spec.filler)
     if spec.usage is not None:
         last.prompt_tokens = spec.usage.prompt_tokens
         last.response_tokens = spec.usage.response_tokens
@@ -107,6 +113,26 @@ def default_plan(text_only: bool, text: str | None, user_audio: bytes) -> ReplyP
 
     # An honest, short beep: the emulator cannot speak the answer.
     return ReplyPlan(audio=tone(300), text=said)
+
+
+def filler_plan(text: str, duration_ms: int) -> ReplyPlan:
+    """A filler turn (PROTOCOL.md §10.7): a short tone, transcribed as ``text``.
+
+    On the wire a filler is an ordinary spoken turn; the emulator cannot
+    speak, so the audio is a tone and the words are its transcription.
+    """
+    from rawlive.media.audio import tone
+
+    return ReplyPlan(audio=tone(duration_ms), text=text, output_transcription=text)
+
+
+def silent(plan: ReplyPlan) -> ReplyPlan:
+    """``plan`` with nothing said: a function response with ``scheduling: SILENT`` (§10.5).
+
+    The result only joins the context: the turn that follows says nothing
+    and counts no response tokens; the script's prompt count stays.
+    """
+    return ReplyPlan(prompt_tokens=plan.prompt_tokens, response_tokens=0)
 
 
 def _audio_tokens(pcm_bytes: int, rate: int) -> int:

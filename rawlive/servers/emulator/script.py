@@ -155,6 +155,13 @@ class Turn(Reply):
     after_tool: Annotated[Reply | None, _doc("The reply once every tool call has a response.")] = (
         None
     )
+    filler: Annotated[
+        Reply | None,
+        _doc(
+            "What a model that speaks fillers (extended thinking) says before its tool_calls "
+            "(default: a 600 ms tone transcribed 'Checking that now.'); other models ignore it."
+        ),
+    ] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -162,6 +169,12 @@ class Turn(Reply):
             raise _invalid(
                 "after_tool",
                 "after_tool needs tool_calls; without tool calls, put the reply in the turn itself",
+            )
+        if self.filler is not None and not self.tool_calls:
+            raise _invalid(
+                "filler",
+                "filler needs tool_calls: it is spoken while they run; "
+                "without tool calls, put the reply in the turn itself",
             )
         if self.tool_calls:
             for name in ("text", "audio", "tone_ms", "output_transcription"):

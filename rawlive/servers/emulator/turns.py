@@ -11,12 +11,23 @@ New speech during a reply, or while its tool calls wait for responses,
 interrupts it (``interrupted``, a ``toolCallCancellation``, then
 ``turnComplete``) unless ``activityHandling`` is ``NO_INTERRUPTION``. Reply
 audio streams in chunks at real time, or ``speed`` times faster.
+
+On the 3.8 family (``PROTOCOL.md`` §10.4-§10.7, §10.15.2-§10.15.7) the row
+says more: calls are ``NON_BLOCKING`` unless declared otherwise and stay open
+through new speech (only ``BLOCKING`` ones are cancelled, on any new user
+input); the reply a function response brings follows its ``scheduling``
+(``SILENT``, ``WHEN_IDLE``, ``INTERRUPT``, held while the user speaks on a
+``polite_interrupt`` row); ``clientContent`` with ``turnComplete`` interrupts
+a reply, and a turn without role ``user``/``model`` closes 1007; extended
+thinking speaks a filler turn before waiting for its calls and puts
+``interactionStatus`` on every ``turnComplete``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -26,8 +37,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from rawlive.core import models
-from rawlive.core.state import Answer
-from rawlive.servers.base import Peer
+from rawlive.core.state import Answer, Call, call_key
+from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, Peer
 from rawlive.servers.emulator import replies, validation
 from rawlive.servers.emulator.replies import ReplyPlan
 from rawlive.servers.emulator.session import EmulatedSession
@@ -44,6 +55,20 @@ log = logging.getLogger("rawlive.servers.emulator")
 
 _MAX_ECHO_BYTES = 60 * 16_000 * 2  # echo at most the last minute of a user turn
 _PREROLL_BYTES = 16_000 * 2  # audio kept while nobody speaks: the detector looks back
+#: What extended thinking says while its calls run, unless the script gives a filler (§10.7).
+FILLER_TEXT = "Checking that now."
+FILLER_MS = 600
+
+
+@dataclasses.dataclass
+class _Waiting:
+    """A reply that plays once every one of its tool calls has a response."""
+
+    plan: ReplyPlan
+    turn: int
+    keys: set[str]
+    #: Any of its calls blocks: ``scheduling`` is ignored (§10.5).
+    blocking: bool
 
 
 class Live:
@@ -63,6 +88,10 @@ class Live:
         self.emulator = emulator
         self.peer = peer
         self.session = session
+        self.model = model
+        #: Calls stay open through new speech unless they block (3.8's async
+        #: default, PROTOCOL.md §10.5); elsewhere a barge-in cancels them all (§3.4).
+        self.async_calls = model.default_behavior == "NON_BLOCKING"
         setup = session.setup
         generation = setup.generation_config or t.GenerationConfig()
         modalities = generation.response_modalities or []
@@ -90,8 +119,13 @@ class Live:
         self.replies_open = 0
         #: The turn whose reply's first message fires ``turn:N:start`` when sent.
         self.announce_start: int | None = None
-        #: What to play once every tool call is answered, and the turn it ends.
-        self.after_tool: tuple[ReplyPlan, int] | None = None
+        #: What to play once tool calls are answered, and the turn each ends.
+        self.waiting: list[_Waiting] = []
+        #: Replies to function responses held until the model and the user are
+        #: quiet (``WHEN_IDLE``), and those held until the user stops speaking
+        #: (``INTERRUPT`` on a polite row, §10.5): (plan, turn).
+        self.held: list[tuple[ReplyPlan, int]] = []
+        self.held_first: list[tuple[ReplyPlan, int]] = []
         self._resamplers: dict[int, Any] = {}
         #: Another connection resumed this one's session: this one is over.
         self.superseded = False
@@ -108,7 +142,10 @@ class Live:
             return
         # Before the frame leaves: the client may answer a toolCall before
         # this task runs again, and its response must find the call issued.
-        if self.session.state.server(message, time.monotonic()) is not None:
+        # A user turn's reply is over when its interaction ends: a plain
+        # turnComplete, or one at IDLE on extended thinking (rule 8).
+        finished = self.session.state.server(message, time.monotonic())
+        if finished is not None and finished.ends_interaction:
             self.replies_open = max(0, self.replies_open - 1)
         emulator = self.emulator
         payload = codec.encode_server_message(message)
@@ -126,8 +163,12 @@ class Live:
 
     @property
     def user_turns(self) -> int:
-        """The session's user turns answered, or being answered here."""
-        return self.session.state.turns_completed + self.replies_open
+        """The session's user turns answered, or being answered here.
+
+        Counted by interactions (rule 8): a filler turn of extended thinking
+        ends with ``turnComplete`` but not the user's turn.
+        """
+        return self.session.state.interactions_completed + self.replies_open
 
     async def refuse(self, refusal: Refusal) -> bool:
         """A strict rule broken: close with ``strict`` (``True``), else log it."""
@@ -138,12 +179,40 @@ class Live:
         log.warning("%s (%d risk)", refusal.why, refusal.code)
         return False
 
+    @property
+    def replying(self) -> bool:
+        """A reply is being played (streamed, or waiting out its delay)."""
+        return self.reply is not None and not self.reply.done()
+
+    async def misplaced(self, why: str) -> bool:
+        """A ``clientContent`` rule 7 refuses: whether the connection closed on it.
+
+        A turn without role ``user`` or ``model`` on the 3.8 family closes
+        with 1007 (PROTOCOL.md §10.4, §10.15.5; the code is §10.14's, the
+        reason the generic invalid argument). A ``clientContent`` after the
+        initial history on 3.1 is a third-party report (§2.2): closed only
+        with ``strict``, as the other reported rules.
+        """
+        refusal = Refusal(*CLOSE_INVALID_ARGUMENT, why)
+        if self.model.client_content is models.ClientContent.HISTORY_ONLY:
+            return await self.refuse(refusal)
+        log.info("closing: %s", why)
+        await self.peer.close(refusal.code, refusal.reason)
+        return True
+
     async def consume(self, message: t.LiveClientMessage) -> None:
         """Take a client message in: the session numbers and keeps it, then act on it."""
         live, emulator = self, self.emulator
         session = live.session
         frame = codec.encode_client_message(message)
         answers = session.consume(message, frame, emulator.consumed_limit, time.monotonic())
+        state = session.state
+        if state.misplaced is not None and await live.misplaced(state.misplaced):
+            return
+        if state.doomed:
+            # Rule 9 (PROTOCOL.md §10.5, §10.15.6): new user input cancels the
+            # blocking calls still unanswered, before the input is acted on.
+            await live.interrupt(state.doomed)
         realtime = message.realtime_input
         if realtime is not None:
             if realtime.audio is not None:
@@ -170,9 +239,12 @@ class Live:
             live.user_text.extend(texts)
             history = session.setup.history_config
             if not (history and history.initial_history_in_client_content and not live.user_turns):
+                if live.model.content_roles is not None and live.replying:
+                    # §10.4: turnComplete always interrupts what the model says.
+                    await live.interrupt()
                 await live.user_turn(" ".join(texts))
         if message.tool_response is not None:
-            await live.tool_response(answers)
+            await live.tool_response(answers, message.tool_response.function_responses or [])
         if session.index % emulator.resumption_interval == 0:
             await emulator.resumption_update(live)
 
@@ -229,9 +301,12 @@ class Live:
 
     async def speech_started(self, at_ms: float | None = None) -> None:
         # The model's turn is open while it streams or while its tool calls
-        # wait for responses: new speech interrupts either.
-        replying = self.reply is not None and not self.reply.done()
-        if (replying or self.session.state.tools.open) and self.barge_in:
+        # wait for responses: new speech interrupts either. On the 3.8 family
+        # a NON_BLOCKING call does not hold the turn: the user may talk on
+        # while it runs (PROTOCOL.md §10.5).
+        tools = self.session.state.tools
+        holding = tools.blocking if self.async_calls else tools.open
+        if (self.replying or holding) and self.barge_in:
             await self.interrupt()
         self.in_turn = True
         self.user_audio.clear()
@@ -254,7 +329,16 @@ class Live:
             if event.kind == "speech_end":
                 await self.speech_ended(at_ms=event.offset_ms)
 
-    async def interrupt(self) -> None:
+    async def interrupt(
+        self, doomed: list[Call] | None = None, *, keep_calls: bool = False
+    ) -> None:
+        """Cut the reply short: ``interrupted``, the calls cancelled, ``turnComplete``.
+
+        Which calls: ``doomed`` (rule 9's, PROTOCOL.md §10.5); none with
+        ``keep_calls`` (a function response with ``scheduling: INTERRUPT``
+        takes the floor, its reply follows); else every open one (a barge-in,
+        §3.4), or on the 3.8 family only the blocking ones.
+        """
         reply = self.reply
         if reply is not None:
             reply.cancel()
@@ -263,23 +347,52 @@ class Live:
         self.reply = None
         await self.content(interrupted=True)
         tools = self.session.state.tools
-        if tools.open:
-            self.after_tool = None
-            ids = [call.call.id for call in tools.open.values() if call.call.id]
+        if keep_calls:
+            calls: list[Call] = []
+        elif doomed is not None:
+            calls = doomed
+        else:
+            calls = tools.blocking if self.async_calls else list(tools.open.values())
+        if calls:
+            keys = {call.key for call in calls}
+            self.waiting = [w for w in self.waiting if not w.keys & keys]
+            ids = [call.call.id for call in calls if call.call.id]
             if ids:  # the session's state cancels them as the message goes out
                 await self.send(
                     t.LiveServerMessage(
                         tool_call_cancellation=t.LiveServerToolCallCancellation(ids=ids)
                     )
                 )
-            tools.discard()  # those without an id cannot be cancelled: the interruption ends them
-        await self.content(turn_complete=True)
+            if doomed is None and not self.async_calls:
+                # Those without an id cannot be cancelled: the interruption ends them.
+                tools.discard()
+            else:
+                for call in calls:
+                    tools.cancel(call.key)
+        await self.content(turn_complete=True, interaction_status=self._status(more=keep_calls))
         self.session.generating = False
 
-    async def tool_response(self, answers: list[tuple[Answer, str]]) -> None:
+    def _status(self, *, more: bool = False) -> str | None:
+        """The ``interactionStatus`` of a ``turnComplete`` sent now (PROTOCOL.md §10.6, §10.15.3).
+
+        Only on a row that sends it (extended thinking): ``IN_PROGRESS``
+        while a call is unanswered or a reply to one is still to come
+        (``more``), else ``IDLE``.
+        """
+        if not self.model.interaction_status:
+            return None
+        pending = more or self.session.state.tools.open or self.held or self.held_first
+        return "IN_PROGRESS" if pending else "IDLE"
+
+    async def tool_response(
+        self, answers: list[tuple[Answer, str]], responses: list[t.FunctionResponse]
+    ) -> None:
         """Function responses taken (``answers``: what each did to its call).
 
-        Once no call is open, the reply that follows them plays.
+        Once every call of a reply is answered, the reply that follows them
+        plays, as the response's ``scheduling`` says (:meth:`_follow_up`).
+        A late response to a call cancelled (a barge-in, rule 9) is taken
+        silently.
         """
         for answer, key in answers:
             refusal = validation.strict_tool_response(answer, key)
@@ -288,9 +401,44 @@ class Live:
                     return
             elif answer in (Answer.CANCELLED, Answer.ALREADY_SETTLED):
                 log.info("tool response for a call %s: %s", answer.value, key)
-        if not self.session.state.tools.open and self.after_tool is not None:
-            (plan, turn), self.after_tool = self.after_tool, None
+        still_open = self.session.state.tools.open
+        ready = [w for w in self.waiting if not w.keys & still_open.keys()]
+        if not ready:
+            return
+        self.waiting = [w for w in self.waiting if w.keys & still_open.keys()]
+        scheduling = {call_key(r.id, r.name): r.scheduling for r in responses}
+        for waiting in ready:
+            asked = next((scheduling[k] for k in waiting.keys if scheduling.get(k)), None)
+            await self._follow_up(waiting, asked)
+
+    async def _follow_up(self, waiting: _Waiting, scheduling: str | None) -> None:
+        """Play the reply its calls' responses bring, as ``scheduling`` says (PROTOCOL.md §10.5).
+
+        After a blocking call it plays at once (``scheduling`` is only for
+        ``NON_BLOCKING`` calls). ``SILENT``: a turn with nothing said.
+        ``WHEN_IDLE`` (the default): once no reply plays and the user is not
+        speaking. ``INTERRUPT``: at once, interrupting a reply in progress;
+        while the user speaks, on a ``polite_interrupt`` row (3.8), once
+        they stop, before the reply to what they said.
+        """
+        plan, turn = waiting.plan, waiting.turn
+        if waiting.blocking:
             self.start_reply(plan, turn, continuing=True)
+            return
+        if scheduling == "SILENT":
+            plan = replies.silent(plan)
+        if scheduling == "INTERRUPT":
+            if self.in_turn and self.model.polite_interrupt:
+                self.held_first.append((plan, turn))
+                return
+            if self.replying:
+                await self.interrupt(keep_calls=True)
+            self.start_reply(plan, turn, continuing=True)
+            return
+        if self.replying or self.in_turn:
+            self.held.append((plan, turn))
+            return
+        self.start_reply(plan, turn, continuing=True)
 
     async def user_turn(self, text: str | None = None) -> None:
         """A user turn ended: play the next scripted reply, or the default one."""
@@ -302,17 +450,30 @@ class Live:
         self.start_reply(plan, turn)
 
     def start_reply(self, plan: ReplyPlan, turn: int, *, continuing: bool = False) -> None:
-        """Play ``plan``, the reply to user turn ``turn`` (``continuing``: after its tool calls)."""
+        """Play ``plan``, the reply to user turn ``turn`` (``continuing``: after its tool calls).
+
+        Replies to function responses held for the user to finish
+        (``INTERRUPT`` on a polite row) play first; those held for quiet
+        (``WHEN_IDLE``) after it.
+        """
         # The reply is under way from now, not from when its task first runs:
         # a handle issued in between (after this same message) would hold a
         # user turn without its reply.
         self.session.generating = True
-        self.reply = asyncio.create_task(self._play(plan, turn, continuing), name="emulator-reply")
+        plays = [(held, number, True) for held, number in self.held_first]
+        self.held_first.clear()
+        plays.append((plan, turn, continuing))
+        self.reply = asyncio.create_task(self._play(plays), name="emulator-reply")
 
-    async def _play(self, plan: ReplyPlan, turn: int, continuing: bool) -> None:
+    async def _play(self, plays: list[tuple[ReplyPlan, int, bool]]) -> None:
         # A client that leaves mid-reply ends the reply: nothing more to say.
         with contextlib.suppress(ConnectionClosed):
-            await self._play_plan(plan, turn, continuing)
+            for plan, turn, continuing in plays:
+                await self._play_plan(plan, turn, continuing)
+            while self.held and not self.in_turn:
+                plan, turn = self.held.pop(0)
+                self.session.generating = True
+                await self._play_plan(plan, turn, True)
 
     async def _play_plan(self, plan: ReplyPlan, turn: int, continuing: bool) -> None:
         session = self.session
@@ -324,13 +485,7 @@ class Live:
         if plan.input_transcription and self.want_input_tx and not continuing:
             await self.content(input_transcription=t.Transcription(text=plan.input_transcription))
         if plan.tool_calls:
-            self.after_tool = (plan.after_tool or ReplyPlan(), turn)
-            # The session's state issues the calls, blocking or not by their
-            # declarations (or the model's default).
-            await self.send(
-                t.LiveServerMessage(tool_call=t.LiveServerToolCall(function_calls=plan.tool_calls))
-            )
-            await emulator.resumption_update(self)
+            await self._call_tools(plan, turn)
             return  # the rest comes with the tool responses
         await self._stream(plan)
         if plan.output_transcription and self.want_output_tx:
@@ -338,13 +493,58 @@ class Live:
         await self.content(generation_complete=True)
         await self.send(
             t.LiveServerMessage(
-                server_content=t.LiveServerContent(turn_complete=True),
+                server_content=t.LiveServerContent(
+                    turn_complete=True, interaction_status=self._status()
+                ),
                 usage_metadata=self._usage(plan),
             )
         )
         session.generating = False
         await emulator.resumption_update(self)
         await emulator.turn_done(self, turn)
+
+    async def _call_tools(self, plan: ReplyPlan, turn: int) -> None:
+        """Send the plan's tool calls; its ``after_tool`` waits for their responses.
+
+        The session's state issues the calls, blocking or not by their
+        declarations (or the model's default). On a row with fillers
+        (extended thinking, PROTOCOL.md §10.6-§10.7) non-blocking calls come
+        inside a short spoken turn: the filler, the ``toolCall``,
+        ``generationComplete``, then ``turnComplete`` with
+        ``interactionStatus: IN_PROGRESS``. Elsewhere the model waits for
+        the results (plain 3.8 too, §10.15.4).
+        """
+        state = self.session.state
+        blocking = any(state.blocking(call.name) for call in plan.tool_calls)
+        filler = None
+        if self.model.fillers and not blocking:
+            filler = plan.filler or replies.filler_plan(FILLER_TEXT, FILLER_MS)
+            if filler.delay_ms and self.emulator.speed_factor:
+                await asyncio.sleep(filler.delay_ms / 1000 / self.emulator.speed_factor)
+            await self._stream(filler)
+            if filler.output_transcription and self.want_output_tx:
+                await self.content(
+                    output_transcription=t.Transcription(text=filler.output_transcription)
+                )
+        keys = {call_key(call.id, call.name) for call in plan.tool_calls}
+        # Before the toolCall leaves: the client may answer before this task runs again.
+        self.waiting.append(
+            _Waiting(plan.after_tool or ReplyPlan(), turn, {k for k in keys if k}, blocking)
+        )
+        await self.send(
+            t.LiveServerMessage(tool_call=t.LiveServerToolCall(function_calls=plan.tool_calls))
+        )
+        if filler is not None:
+            await self.content(generation_complete=True)
+            await self.send(
+                t.LiveServerMessage(
+                    server_content=t.LiveServerContent(
+                        turn_complete=True, interaction_status=self._status()
+                    ),
+                    usage_metadata=self._usage(filler),
+                )
+            )
+        await self.emulator.resumption_update(self)
 
     async def _stream(self, plan: ReplyPlan) -> None:
         if self.text_only or plan.audio is None:
