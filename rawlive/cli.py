@@ -154,7 +154,11 @@ def main() -> None:
 @click.option(
     "--goaway-lead", type=float, default=60.0, show_default=True, help="goAway this early (s)."
 )
-@click.option("--session-limit", type=float, help="Seconds before a session ends for good.")
+@click.option(
+    "--session-limit",
+    type=float,
+    help="Seconds before a session ends for good (default: the model's own limit, if any).",
+)
 @click.option("--speed", type=float, help="Reply audio pacing: 1 real time, 0 unpaced.")
 @click.option("--frames", type=click.Choice(["text", "binary"]), help="Opcode of server frames.")
 @click.option("--pretty", is_flag=True, default=None, help="Pretty-print server JSON.")

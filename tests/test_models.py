@@ -215,3 +215,43 @@ def test_setup_values_walk_lists() -> None:
     assert models.setup_values(setup, "tools.functionDeclarations.behavior") == ["BLOCKING"]
     assert models.setup_values(setup, "tools.functionDeclarations.name") == ["a", "b"]
     assert models.setup_values(setup, "nope.nothing") == []
+
+
+@pytest.mark.parametrize(
+    ("model", "frame", "refused"),
+    [
+        # PROTOCOL.md §10.2: Transcribe Live and the translation model take audio only.
+        ("gemini-3.5-transcribe-live", {"realtimeInput": {"text": "hi"}}, "text"),
+        (
+            "gemini-3.5-transcribe-live",
+            {"realtimeInput": {"video": {"data": "AAAA", "mimeType": "image/jpeg"}}},
+            "video",
+        ),
+        (
+            "gemini-3.5-live-translate-preview",
+            {"realtimeInput": {"mediaChunks": [{"data": "AAAA", "mimeType": "image/png"}]}},
+            "video",
+        ),
+        (
+            "gemini-3.5-live-translate-preview",
+            {"clientContent": {"turns": [{"role": "user", "parts": [{"text": "x"}]}]}},
+            "text",
+        ),
+        (
+            "gemini-3.5-transcribe-live",
+            {"realtimeInput": {"audio": {"data": "AAAA", "mimeType": "audio/pcm;rate=16000"}}},
+            None,
+        ),
+        ("gemini-3.5-transcribe-live", {"realtimeInput": {"activityEnd": {}}}, None),
+        ("gemini-3.5-transcribe-live", {"clientContent": {"turnComplete": True}}, "text"),
+        ("gemini-3.5-transcribe-live", {"realtimeInput": {"audioStreamEnd": True}}, None),
+        # A conversation model takes them all.
+        ("gemini-3.8-live", {"realtimeInput": {"text": "hi"}}, None),
+        ("gemini-3.1-flash-live-preview", {"realtimeInput": {"text": "hi"}}, None),
+    ],
+)
+def test_the_input_kinds_a_model_takes(
+    model: str, frame: dict[str, Any], refused: str | None
+) -> None:
+    message = codec.decode_client_message(msgspec.json.encode(frame))
+    assert models.MODELS[model].refused_input(message) == refused

@@ -250,6 +250,32 @@ class Model:
         """Whether a function declared with ``behavior`` blocks the conversation."""
         return (behavior or self.default_behavior) not in ("NON_BLOCKING",)
 
+    def refused_input(self, message: t.LiveClientMessage) -> str | None:
+        """The kind of user input in ``message`` the model does not take (``None``: none).
+
+        ``inputs`` names what a model takes: ``audio``, ``video`` (frames,
+        images) and ``text`` (``realtimeInput.text``, and any
+        ``clientContent``: it carries content, never audio). Transcribe Live
+        and the translation model take audio only (``PROTOCOL.md`` §10.2);
+        what the real server does with anything else is not recorded
+        (§10.16), so how to answer it is the caller's choice (the emulator
+        closes with 1007).
+        """
+        kinds: list[str] = []
+        realtime = message.realtime_input
+        if realtime is not None:
+            if realtime.audio is not None:
+                kinds.append("audio")
+            if realtime.video is not None:
+                kinds.append("video")
+            if realtime.text is not None:
+                kinds.append("text")
+            for blob in realtime.media_chunks or ():
+                kinds.append("audio" if (blob.mime_type or "").startswith("audio/") else "video")
+        if message.client_content is not None:
+            kinds.append("text")
+        return next((kind for kind in kinds if kind not in self.inputs), None)
+
 
 def interaction_complete(status: str | None) -> bool:
     """Whether a ``turnComplete`` carrying ``interactionStatus: status`` ends the interaction.

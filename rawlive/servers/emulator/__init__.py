@@ -61,9 +61,11 @@ class Emulator(LiveServer):
     :data:`rawlive.core.models.MODELS`: ids (a model that answers in text or
     audio) or :class:`~rawlive.core.models.Model` rows.
     ``connection_lifetime``, ``goaway_lead`` and ``session_limit`` are in
-    seconds (``None``: no limit). ``frames`` (``"text"``/``"binary"``) and
-    ``pretty`` choose how server JSON travels; ``speed`` paces reply audio
-    (1.0 real time, 0 as fast as possible). ``consumed_limit`` bounds the
+    seconds (``None``: no limit; for ``session_limit``, the model's own
+    limit, Transcribe Live's 10 minutes, and none for the others).
+    ``frames`` (``"text"``/``"binary"``) and ``pretty`` choose how server
+    JSON travels; ``speed`` paces reply audio (1.0 real time, 0 as fast as
+    possible). ``consumed_limit`` bounds the
     bytes of recent messages each session keeps in full
     (:attr:`EmulatedSession.consumed`; ``None``: all); ``session_ttl`` is how
     long a session and its handles outlive its last connection (2 hours, as

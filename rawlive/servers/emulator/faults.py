@@ -5,8 +5,12 @@ A script's ``[[faults]]`` (:mod:`rawlive.servers.emulator.script`) become
 session (after setup, at a turn's start or end, after a message, or some
 seconds in). The connection lifetime (a ``goAway`` ``goaway_lead`` seconds
 before its end) and the session limit (1011 ``DEADLINE_EXCEEDED``) are
-timers of the same kind. :meth:`Emulator.drop`, :meth:`Emulator.go_away`,
-:meth:`Emulator.close_with` and :meth:`Emulator.late_pongs` do it now.
+timers of the same kind; a model with its own session limit (Transcribe
+Live's 10 minutes, the default of ``session_limit``) gets a ``goAway``
+``goaway_lead`` seconds before it (at most half of it) and 1011 ``Deadline
+expired before operation could complete.`` :meth:`Emulator.drop`,
+:meth:`Emulator.go_away`, :meth:`Emulator.close_with` and
+:meth:`Emulator.late_pongs` do it now.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from rawlive.servers.emulator.turns import Live
 
 __all__ = [
+    "MODEL_LIMIT",
     "SESSION_LIMIT",
     "Fault",
     "emulator_faults",
@@ -45,6 +50,9 @@ log = logging.getLogger("rawlive.servers.emulator")
 
 #: The close at the end of ``session_limit``, as the real server's.
 SESSION_LIMIT = (1011, "Request trace id: emulated, [ORIGINAL ERROR] RPC::DEADLINE_EXCEEDED")
+#: The close at the end of a model's own session limit (Transcribe Live's 10 minutes):
+#: the 2026 servers' time-limit close (PROTOCOL.md §10.14), after a ``goAway`` (§7).
+MODEL_LIMIT = (1011, "Deadline expired before operation could complete.")
 
 
 @dataclasses.dataclass
@@ -147,13 +155,26 @@ def schedule(live: Live, faults: list[Fault]) -> list[asyncio.TimerHandle]:
                 lifetime - lead, lambda: asyncio.ensure_future(quietly(go_away(live, lead)))
             )
         )
-    if emulator.session_limit is not None:
-        left = emulator.session_limit - (time.monotonic() - live.session.started)
-        timers.append(
-            loop.call_later(
-                max(left, 0.0), lambda: asyncio.ensure_future(live.peer.close(*SESSION_LIMIT))
+    row = live.session.state.model
+    own = row.session_limit if row is not None else None
+    limit = emulator.session_limit if emulator.session_limit is not None else own
+    if limit is not None:
+        left = max(limit - (time.monotonic() - live.session.started), 0.0)
+        close = SESSION_LIMIT
+        if own is not None:
+            # A model with its own limit (PROTOCOL.md §10.8) warns first, as
+            # the server does before it ends a connection (§6, §7).
+            close = MODEL_LIMIT
+            lead = min(emulator.goaway_lead, limit / 2, left)
+            message = t.LiveServerMessage(
+                go_away=t.LiveServerGoAway(time_left=t.Duration(seconds=lead))
             )
-        )
+            timers.append(
+                loop.call_later(
+                    left - lead, lambda: asyncio.ensure_future(quietly(live.send(message)))
+                )
+            )
+        timers.append(loop.call_later(left, lambda: asyncio.ensure_future(live.peer.close(*close))))
     for fault in take_due(faults, "seconds"):
         timers.append(
             loop.call_later(

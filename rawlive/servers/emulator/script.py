@@ -148,6 +148,14 @@ class Turn(Reply):
     input_transcription: Annotated[
         str | None, _doc("Sent only if the setup asked for inputAudioTranscription.")
     ] = None
+    language_code: Annotated[
+        _Name | None,
+        _doc(
+            "The language the caller spoke (BCP-47): Transcribe Live's languageCode and the "
+            "translation model's source language (default: the setup's first "
+            "inputAudioTranscription.languageCodes, else en)."
+        ),
+    ] = None
     usage: Annotated[Usage | None, _doc("Override of the turn's computed token counts.")] = None
     tool_calls: Annotated[
         list[ToolCall], _doc("Tools the model calls; the turn then replies in after_tool.")

@@ -39,7 +39,7 @@ from websockets.protocol import State
 from rawlive.core import models
 from rawlive.core.state import Answer, Call, call_key
 from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, Peer
-from rawlive.servers.emulator import replies, validation
+from rawlive.servers.emulator import replies, transcribe, validation
 from rawlive.servers.emulator.replies import ReplyPlan
 from rawlive.servers.emulator.session import EmulatedSession
 from rawlive.servers.emulator.validation import Refusal, audio_rate
@@ -130,6 +130,8 @@ class Live:
         #: Another connection resumed this one's session: this one is over.
         self.superseded = False
         self.timers: list[asyncio.TimerHandle] = []  # its goAway, limits and timed faults
+        #: Transcribe Live's or the translation model's ways (``None``: a conversation).
+        self.listener = transcribe.listener_for(self, model)
 
     # -- sending ----------------------------------------------------------------
 
@@ -206,6 +208,8 @@ class Live:
         session = live.session
         frame = codec.encode_client_message(message)
         answers = session.consume(message, frame, emulator.consumed_limit, time.monotonic())
+        if live.listener is not None and await live.listener.refuse_input(message):
+            return
         state = session.state
         if state.misplaced is not None and await live.misplaced(state.misplaced):
             return
@@ -266,6 +270,8 @@ class Live:
         if refusal is not None and await self.refuse(refusal):
             return
         pcm = self._pcm16k(blob)
+        if self.listener is not None:
+            await self.listener.heard(pcm)
         if self.vad is None:
             if self.in_turn:
                 self._keep_audio(pcm)
@@ -300,6 +306,8 @@ class Live:
         return bytes(self.recent[first:last])
 
     async def speech_started(self, at_ms: float | None = None) -> None:
+        if self.listener is not None:
+            await self.listener.speech_started(at_ms)
         # The model's turn is open while it streams or while its tool calls
         # wait for responses: new speech interrupts either. On the 3.8 family
         # a NON_BLOCKING call does not hold the turn: the user may talk on
@@ -319,6 +327,8 @@ class Live:
         self.in_turn = False
         if at_ms is not None:
             self.user_audio[:] = self._cut(self.turn_start_ms, at_ms)
+        if self.listener is not None and await self.listener.speech_ended(at_ms):
+            return
         await self.user_turn()
 
     async def audio_stream_end(self) -> None:
@@ -445,6 +455,8 @@ class Live:
         self.replies_open += 1
         turn = self.user_turns
         plan = self.emulator.plan_for(self, turn, text, bytes(self.user_audio))
+        if self.listener is not None:
+            plan = self.listener.reply(plan, turn, bytes(self.user_audio))
         self.prompt_audio_bytes = len(self.user_audio)
         self.user_audio.clear()
         self.start_reply(plan, turn)
@@ -463,11 +475,17 @@ class Live:
         plays = [(held, number, True) for held, number in self.held_first]
         self.held_first.clear()
         plays.append((plan, turn, continuing))
-        self.reply = asyncio.create_task(self._play(plays), name="emulator-reply")
+        queue = self.listener is not None and self.listener.queues_replies
+        after = self.reply if queue else None
+        self.reply = asyncio.create_task(self._play(plays, after), name="emulator-reply")
 
-    async def _play(self, plays: list[tuple[ReplyPlan, int, bool]]) -> None:
+    async def _play(
+        self, plays: list[tuple[ReplyPlan, int, bool]], after: asyncio.Task[None] | None = None
+    ) -> None:
         # A client that leaves mid-reply ends the reply: nothing more to say.
         with contextlib.suppress(ConnectionClosed):
+            if after is not None:  # replies that queue (translations) play one after another
+                await asyncio.wait([after])
             for plan, turn, continuing in plays:
                 await self._play_plan(plan, turn, continuing)
             while self.held and not self.in_turn:
