@@ -17,9 +17,11 @@ from typing import Any
 import msgspec
 import pytest
 import websockets
+from click.testing import CliRunner
 from websockets.exceptions import InvalidStatus
 
 import rawlive
+from rawlive.cli import main
 from rawlive.errors import ConfigError
 from rawlive.servers.emulator import Emulator, avatar, backends, validation
 from rawlive.tools.audit import audit_cassette
@@ -443,6 +445,15 @@ async def test_a_session_beyond_the_quota_gets_http_429_in_the_http_style() -> N
 def test_bad_quota_options_are_refused_in_one_line(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Emulator(**options)
+
+
+@pytest.mark.parametrize(
+    "args", [["--max-sessions", "-1"], ["--max-sessions", "1", "--quota-style", "refuse"]]
+)
+def test_serve_refuses_bad_quota_flags_before_listening(args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["serve", "--port", "0", *args])
+    assert result.exit_code == 2
+    assert "Invalid value for" in result.output and "Traceback" not in result.output
 
 
 def test_vertex_shape_leaves_other_types_and_gemini_messages_alone() -> None:

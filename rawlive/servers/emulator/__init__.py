@@ -16,6 +16,9 @@ only while no reply, tool call or user speech is in progress. Once its
 connections end, a session is kept only if a handle can resume it, for
 ``session_ttl``, within ``resumable_sessions`` and ``resumable_bytes``, the
 one idle longest forgotten first; ``keep_sessions`` keeps every one.
+
+Each API's shape of the messages and the quota are ``backends``'; Vertex
+AI's live avatar video is ``avatar``'s.
 """
 
 from __future__ import annotations
