@@ -335,6 +335,37 @@ async def test_a_vertex_avatar_streams_the_reply_as_fragmented_mp4() -> None:
     assert sum(1 for _, m in got if m.get("serverContent", {}).get("turnComplete")) == 2
 
 
+async def test_the_client_asks_for_and_receives_the_avatar_over_vertex() -> None:
+    config = {
+        "response_modalities": ["VIDEO"],
+        "avatar_config": {"avatar_name": "Kira"},
+        "session_resumption": {},
+    }
+    segments = []
+    async with Emulator(speed=0) as emulator:
+        async with rawlive.connect(
+            "gemini-3.8-live",
+            config,
+            vertex=True,
+            access_token="fake.vertex-token",
+            project="p",
+            location="us-central1",
+            endpoint=emulator.url,
+        ) as session:
+            await session.send_realtime_input(text="hi")
+            async for message in session.receive():
+                assert message.session_resumption_update is None
+                content = message.server_content
+                for part in (
+                    (content.model_turn.parts or []) if content and content.model_turn else []
+                ):
+                    assert part.inline_data and part.inline_data.mime_type == "video/mp4"
+                    segments.append(bytes(part.inline_data.data or b""))
+                if content and content.turn_complete:
+                    break
+    assert segments[0] == avatar.clip().init and len(segments) >= 2
+
+
 async def test_the_packaged_clip_is_a_small_fragmented_mp4() -> None:
     clip = avatar.clip()
     assert _top(clip.init)[:2] == ["ftyp", "moov"]
@@ -402,6 +433,12 @@ async def test_a_vertex_session_without_avatar_keeps_text_frames_and_handles() -
 # -- 4. quota ----------------------------------------------------------------------
 
 
+async def _until_closed(emulator: Emulator) -> None:
+    """Wait until the server has seen every connection end."""
+    for capture in list(emulator.connections):
+        await asyncio.wait_for(capture.closed.wait(), 5)
+
+
 async def test_a_session_beyond_the_quota_is_closed_1011_after_the_upgrade() -> None:
     async with Emulator(max_sessions=1) as emulator:
         async with rawlive.connect(BOTH, endpoint=emulator.url, api_key=""):
@@ -409,7 +446,7 @@ async def test_a_session_beyond_the_quota_is_closed_1011_after_the_upgrade() -> 
             assert got == []
             assert (code, reason) == backends.QUOTA_CLOSE
             assert "RESOURCE_EXHAUSTED" in (reason or "")
-        await asyncio.sleep(0.05)  # the first session's end reaches the server
+        await _until_closed(emulator)  # the first session's end reaches the server
         _, _, got = await _raw(
             emulator.url + GEMINI_PATH, {"model": f"models/{BOTH}"}, until_turns=0
         )
@@ -427,7 +464,7 @@ async def test_a_session_beyond_the_quota_gets_http_429_in_the_http_style() -> N
             assert response.headers["Content-Type"].startswith("application/json")
             error = msgspec.json.decode(response.body)["error"]
             assert error["code"] == 429 and error["status"] == "RESOURCE_EXHAUSTED"
-        await asyncio.sleep(0.05)
+        await _until_closed(emulator)
         _, _, got = await _raw(
             emulator.url + GEMINI_PATH, {"model": f"models/{BOTH}"}, until_turns=0
         )
