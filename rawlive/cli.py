@@ -162,6 +162,19 @@ def main() -> None:
 @click.option("--speed", type=float, help="Reply audio pacing: 1 real time, 0 unpaced.")
 @click.option("--frames", type=click.Choice(["text", "binary"]), help="Opcode of server frames.")
 @click.option("--pretty", is_flag=True, default=None, help="Pretty-print server JSON.")
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(min=0),
+    help="Refuse a session beyond this many concurrent ones (quota).",
+)
+@click.option(
+    "--quota-style",
+    type=click.Choice(["close", "http"]),
+    default="close",
+    show_default=True,
+    help="How --max-sessions refuses: close 1011 RESOURCE_EXHAUSTED after the upgrade, "
+    "or HTTP 429 instead of it.",
+)
 @_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def serve(
@@ -178,6 +191,8 @@ def serve(
     speed: float | None,
     frames: str | None,
     pretty: bool | None,
+    max_sessions: int | None,
+    quota_style: str,
     setup_timeout: float,
     allow_origins: tuple[str, ...],
     verbose: int,
@@ -185,7 +200,8 @@ def serve(
     """Run the local Live API emulator until Ctrl-C.
 
     It serves the Gemini API paths (v1alpha, v1beta, v1; BidiGenerateContent
-    and ...Constrained) and Vertex AI's LlmBidiService path. Point a client at
+    and ...Constrained) and Vertex AI's LlmBidiService path, each answered
+    in its backend's shape. Point a client at
     it with endpoint="ws://HOST:PORT" (rawlive) or
     http_options={"base_url": "https://HOST:PORT"} with --certfile (the SDK).
     """
@@ -209,6 +225,8 @@ def serve(
         speed=speed,
         frames=frames,
         pretty=pretty,
+        max_sessions=max_sessions,
+        quota_style=quota_style,
         **guards,
     )
 

@@ -297,6 +297,14 @@ class LiveServer:
         """Whether to accept a WebSocket at this path (without its query); all, here."""
         return True
 
+    def refuse_handshake(self, ws: ServerConnection, request: Request) -> Response | None:
+        """An HTTP answer instead of the upgrade (``ws.respond(...)``), or ``None`` to accept.
+
+        Asked for a handshake to an accepted path from an allowed origin;
+        none is refused here (the emulator's quota may refuse some).
+        """
+        return None
+
     def records(self, number: int) -> bool:
         """Whether ``record_dir`` gets connection ``number`` (from 1); every one, here."""
         return True
@@ -312,7 +320,7 @@ class LiveServer:
             )
         path = request.path.partition("?")[0]  # not urlsplit: "//ws/..." is no netloc here
         if self.accepts_path(path):
-            return None
+            return self.refuse_handshake(ws, request)
         log.info("refusing a connection to unknown path %s", path)
         return ws.respond(HTTPStatus.NOT_FOUND, f"no Live API endpoint at {path}\n")
 

@@ -16,6 +16,9 @@ only while no reply, tool call or user speech is in progress. Once its
 connections end, a session is kept only if a handle can resume it, for
 ``session_ttl``, within ``resumable_sessions`` and ``resumable_bytes``, the
 one idle longest forgotten first; ``keep_sessions`` keeps every one.
+
+Each API's shape of the messages and the quota are ``backends``'; Vertex
+AI's live avatar video is ``avatar``'s.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
 from rawlive.core.models import Model
 from rawlive.core.state import MAX_HANDLES, SessionState
 from rawlive.errors import ConfigError, SetupRejected
 from rawlive.servers.base import LiveServer, Peer
-from rawlive.servers.emulator import faults, replies, validation
+from rawlive.servers.emulator import avatar, backends, faults, replies, validation
 from rawlive.servers.emulator.faults import emulator_faults
 from rawlive.servers.emulator.replies import ReplyPlan, reply_plan
 from rawlive.servers.emulator.session import EmulatedSession, message_digest
@@ -79,6 +85,14 @@ class Emulator(LiveServer):
     a session once its connections are over. Other options are
     :class:`~rawlive.servers.base.LiveServer`'s: ``record_dir`` writes each
     connection to a cassette there.
+
+    Each connection is answered in its backend's shape (the Gemini API's, or
+    Vertex AI's on the ``LlmBidiService`` path; Vertex AI also serves the
+    live avatar), see :mod:`rawlive.servers.emulator.backends`.
+    ``max_sessions`` caps the concurrent sessions (``None``: no cap); one
+    more is refused in ``quota_style``: ``"close"`` (1011
+    RESOURCE_EXHAUSTED after the upgrade) or ``"http"`` (HTTP 429 instead
+    of the upgrade), PROTOCOL.md §10.12.
     """
 
     def __init__(
@@ -100,8 +114,11 @@ class Emulator(LiveServer):
         pretty: bool | None = None,
         speed: float | None = None,
         chunk_ms: float | None = None,
+        max_sessions: int | None = None,
+        quota_style: str = "close",
         **server_options: Any,
     ) -> None:
+        style = backends.check_quota_options(max_sessions, quota_style)
         for name, cap in (
             ("resumable_sessions", resumable_sessions),
             ("resumable_bytes", resumable_bytes),
@@ -129,6 +146,9 @@ class Emulator(LiveServer):
         )
         ms = chunk_ms if chunk_ms is not None else _script_value(script, "model_reply_chunk_ms", 40)
         self.chunk_bytes = max(2, round(24_000 * float(ms) / 1000) * 2)
+        #: Concurrent sessions allowed (``None``: any number), refused in ``quota_style``.
+        self.max_sessions = max_sessions
+        self.quota_style: backends.QuotaStyle = style
         self.faults: list[faults.Fault] = faults.script_faults(script)
         self.sessions: dict[str, EmulatedSession] = {}
         self._handles: dict[str, str] = {}  # handle -> session id
@@ -140,6 +160,21 @@ class Emulator(LiveServer):
 
     def accepts_path(self, path: str) -> bool:
         return validation.accepts_path(path)
+
+    def refuse_handshake(self, ws: ServerConnection, request: Request) -> Response | None:
+        """With ``quota_style="http"``: HTTP 429 once ``max_sessions`` connections are open."""
+        if self.quota_style != "http" or self.max_sessions is None:
+            return None
+        open_now = sum(1 for capture in self.connections if not capture.closed.is_set())
+        if open_now < self.max_sessions:
+            return None
+        log.info("refusing a connection: %d open, max_sessions %d", open_now, self.max_sessions)
+        response = ws.respond(
+            backends.QUOTA_HTTP_STATUS, backends.quota_http_body(self.max_sessions)
+        )
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = "application/json; charset=utf-8"
+        return response
 
     # -- faults for tests --------------------------------------------------------
 
@@ -222,10 +257,17 @@ class Emulator(LiveServer):
 
         A setup the emulator refuses is closed and raises :class:`SetupRejected`.
         """
-        model = validation.judge_setup(setup, self.models)
+        # The backend is the path's (PROTOCOL.md §1.3): Vertex AI serves other models.
+        backend = backends.backend_of(peer.capture.path)
+        model = validation.judge_setup(setup, self.models, backend)
         if isinstance(model, validation.Refusal):
             await _close(peer, model)
             raise SetupRejected(model.why)
+        quota = self._quota_refusal(setup)
+        refusal = quota or (avatar.judge_avatar(setup) if avatar.wants_avatar(setup) else None)
+        if refusal is not None:
+            await _close(peer, refusal)
+            raise SetupRejected(refusal.why)
         self._expire()
         resumption = setup.session_resumption
         if resumption is not None and resumption.handle:
@@ -256,6 +298,22 @@ class Emulator(LiveServer):
             self.sessions[session.id] = session
         session.setup_bytes = len(codec.encode_client_message(t.LiveClientMessage(setup=setup)))
         return session, model
+
+    def _quota_refusal(self, setup: t.LiveClientSetup) -> validation.Refusal | None:
+        """With ``quota_style="close"``: 1011 once ``max_sessions`` sessions have a connection open.
+
+        A setup resuming one of them takes its place, so it is not refused.
+        """
+        if self.quota_style != "close" or self.max_sessions is None:
+            return None
+        resumption = setup.session_resumption
+        resumed = self._handles.get(resumption.handle) if resumption and resumption.handle else None
+        open_sessions = {live.session.id for live in self._lives.values()} - {resumed}
+        if len(open_sessions) < self.max_sessions:
+            return None
+        return validation.Refusal(
+            *backends.QUOTA_CLOSE, f"{len(open_sessions)} sessions open, max_sessions reached"
+        )
 
     def _supersede(self, live: Live) -> None:
         live.superseded = True

@@ -39,7 +39,7 @@ from websockets.protocol import State
 from rawlive.core import models
 from rawlive.core.state import Answer, Call, call_key
 from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, Peer
-from rawlive.servers.emulator import replies, transcribe, validation
+from rawlive.servers.emulator import avatar, backends, replies, transcribe, validation
 from rawlive.servers.emulator.replies import ReplyPlan
 from rawlive.servers.emulator.session import EmulatedSession
 from rawlive.servers.emulator.validation import Refusal, audio_rate
@@ -132,6 +132,8 @@ class Live:
         self.timers: list[asyncio.TimerHandle] = []  # its goAway, limits and timed faults
         #: Transcribe Live's or the translation model's ways (``None``: a conversation).
         self.listener = transcribe.listener_for(self, model)
+        #: Its backend's shape of the messages sent, and an avatar's video (PROTOCOL.md §9, §10.10).
+        self.shape = backends.shape_for(peer.capture.path, setup, model)
 
     # -- sending ----------------------------------------------------------------
 
@@ -142,6 +144,10 @@ class Live:
             # waits up to its close timeout) would stop this connection's
             # loop from reading on to the client's close, which ends it.
             return
+        shaped = self.shape.apply(message)  # as the connection's backend sends it
+        if shaped is None:
+            return
+        message = shaped
         # Before the frame leaves: the client may answer a toolCall before
         # this task runs again, and its response must find the call issued.
         # A user turn's reply is over when its interaction ends: a plain
@@ -153,7 +159,7 @@ class Live:
         payload = codec.encode_server_message(message)
         if emulator.pretty:
             payload = msgspec.json.format(payload, indent=2) + b"\n"
-        await self.peer.send(payload, opcode=emulator.frames)
+        await self.peer.send(payload, opcode=self.shape.frames or emulator.frames)
         if self.announce_start is not None and self.reply is asyncio.current_task():
             turn, self.announce_start = self.announce_start, None
             await emulator.turn_started(self, turn)
@@ -565,6 +571,9 @@ class Live:
         await self.emulator.resumption_update(self)
 
     async def _stream(self, plan: ReplyPlan) -> None:
+        if self.shape.video is not None:  # a Vertex AI avatar: the reply is video
+            await avatar.stream(self, self.shape.video, plan)
+            return
         if self.text_only or plan.audio is None:
             text = plan.text if plan.text is not None else None
             if text:

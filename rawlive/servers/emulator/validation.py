@@ -85,8 +85,18 @@ def model_table(extra: Iterable[str | models.Model] = ()) -> dict[str, models.Mo
     return table
 
 
-def unknown_model_reason(model: str) -> str:
-    """The real server's close reason for a model it does not serve (with code 1008)."""
+def unknown_model_reason(model: str, backend: Backend = "gemini") -> str:
+    """The real server's close reason for a model it does not serve (with code 1008).
+
+    Vertex AI names the publisher model's resource (``PROTOCOL.md`` §5.3,
+    §1.3: ``publishers/google/models/<id>`` when the setup gave a bare id);
+    the Gemini API says the model is not found for the API version.
+    """
+    if backend == "vertex":
+        resource = model
+        if not model.startswith(("projects/", "publishers/")):
+            resource = f"publishers/google/models/{models.model_id(model)}"
+        return f"Publisher Model {resource} was not found"
     return (
         f"{model} is not found for API version v1beta, or is not supported for "
         "bidiGenerateContent. Call ListModels to see the list of available models "
@@ -117,7 +127,9 @@ def judge_setup(
     model = setup.model or ""
     row = models.find(model, table)
     if row is None or backend not in row.backends:
-        return Refusal(1008, unknown_model_reason(model), f"unknown model {model} on {backend}")
+        return Refusal(
+            1008, unknown_model_reason(model, backend), f"unknown model {model} on {backend}"
+        )
     rejection = row.refusal(setup, backend)
     if rejection is not None:
         return Refusal(rejection.code, rejection.reason, f"{rejection.describe()} on {row.id}")
