@@ -358,7 +358,13 @@ def test_model_rules_read_the_model_table(
 
 # The sessions recorded from the emulator by well-behaved clients (the others
 # in fixtures/sessions/ are broken on purpose, for the report's tests).
-CLEAN_SESSIONS = ["hello-text.jsonl", "weather-tool-goaway.jsonl"]
+CLEAN_SESSIONS = [
+    "hello-text.jsonl",
+    "weather-tool-goaway.jsonl",
+    "live38-nonblocking.jsonl",
+    "thinking-filler.jsonl",
+    "transcribe-live.jsonl",
+]
 
 
 @pytest.mark.parametrize("name", CLEAN_SESSIONS)
@@ -385,6 +391,33 @@ def test_metrics_are_plausible() -> None:
     assert go_away[1] == 2.0 and go_away[2] is not None and go_away[2] >= 0
     data = json.loads(audit_cassette(FIXTURES / "weather-tool-goaway.jsonl").to_json())
     assert data["metrics"]["percentiles"]["turn_complete"]["n"] == 3
+
+
+def test_the_2026_model_sessions_are_measured_by_their_own_rules() -> None:
+    # 3.8: the NON_BLOCKING call's answer and a mid-session clientContent turn
+    # are two timed turns, and no client-content-mid-session finding (§10.4).
+    live = audit_cassette(FIXTURES / "live38-nonblocking.jsonl")
+    assert [f.rule for f in live.findings] == []
+    assert len(live.metrics.turns) == 2
+    assert all(turn.turn_complete is not None for turn in live.metrics.turns)
+    assert len(live.metrics.tool_round_trips) == 1
+    # Extended thinking: the filler turn and the answer are one interaction
+    # that ends at IDLE; the answer is timed from the tool response (§10.6).
+    thinking = audit_cassette(FIXTURES / "thinking-filler.jsonl").metrics
+    assert len(thinking.turns) == 2
+    (interaction,) = thinking.interactions
+    assert (interaction.turns, interaction.in_progress_turns) == (2, 1)
+    assert interaction.idle and interaction.status == "IDLE"
+    answer = thinking.turns[1]
+    assert answer.user_end_t is not None and answer.first_reply_audio is not None
+    assert 0 < answer.first_reply_audio <= (answer.turn_complete or 0)
+    # Transcribe Live: two utterances, each with interims, one final and its
+    # generationComplete; no turns, no reply audio (§10.8).
+    stt = audit_cassette(FIXTURES / "transcribe-live.jsonl").metrics
+    assert stt.turns == [] and stt.audio_out_seconds == 0
+    assert [u.final for u in stt.utterances] == [True, True]
+    assert all(u.interims > 0 and u.complete_t is not None for u in stt.utterances)
+    assert (stt.final_transcriptions, stt.interim_transcriptions) == (2, 7)
 
 
 def test_cli_fail_on(tmp_path: Path) -> None:

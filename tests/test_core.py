@@ -504,6 +504,32 @@ def test_an_interaction_ends_at_idle_when_the_status_is_given() -> None:
     assert state.interactions_completed == 1 and state.turns_completed == 2
 
 
+def test_a_tool_response_after_its_turn_ended_times_the_reply_it_prompts() -> None:
+    # Extended thinking's filler turn carries the call and ends IN_PROGRESS; the
+    # answer that follows the tool response is timed from that response
+    # (PROTOCOL.md §10.6-§10.7), not left without a start.
+    state = _state("models/gemini-3.8-live-extended-thinking")
+    _client(state, AUDIO, 1.0)
+    _server(state, {"toolCall": {"functionCalls": [{"id": "c1", "name": "f", "args": {}}]}}, 2.0)
+    _server(
+        state, {"serverContent": {"turnComplete": True, "interactionStatus": "IN_PROGRESS"}}, 3.0
+    )
+    assert state.turn.user_end is None
+    _client(state, {"toolResponse": {"functionResponses": [{"id": "c1", "name": "f"}]}}, 4.0)
+    assert state.turn.user_end == 4.0
+    _server(state, MODEL_AUDIO, 4.5)
+    last = _server(
+        state, {"serverContent": {"turnComplete": True, "interactionStatus": "IDLE"}}, 5.0
+    )
+    assert last.user_end == 4.0 and last.ends_interaction
+    # Mid-turn (a BLOCKING call on 2.5) the turn keeps the user's end of speech.
+    old = _state()
+    _client(old, AUDIO, 1.0)
+    _server(old, {"toolCall": {"functionCalls": [{"id": "c1", "name": "f", "args": {}}]}}, 2.0)
+    _client(old, {"toolResponse": {"functionResponses": [{"id": "c1", "name": "f"}]}}, 3.0)
+    assert old.turn.user_end == 1.0
+
+
 def test_restore_goes_back_to_the_interactions_its_handle_held() -> None:
     # A filler turn ends with turnComplete but not the interaction: a handle
     # holds both counts, and restoring it gives both back (rules 5 and 8).
@@ -610,9 +636,19 @@ def test_a_final_then_generation_complete_ends_an_utterance_on_transcribe_live()
     assert done.to_final == pytest.approx(0.4)
     assert state.utterance.number == 2 and state.utterance.interims == 0
     assert state.turns_completed == 0
-    # The next message ends none; the server's ACTIVITY_END is an end of speech too.
-    _server(state, {"serverContent": {}, "voiceActivity": {"type": "ACTIVITY_END"}}, 4.0)
-    assert state.ended_utterance is None and state.utterance.speech_end == 4.0
+    # The next message ends none. The server's ACTIVITY_END echo that follows
+    # a generationComplete (§10.8's probe order) is the ended utterance's, not
+    # the next one's end of speech; once the next one began, it is its own.
+    activity_end = {"serverContent": {}, "voiceActivity": {"type": "ACTIVITY_END"}}
+    _server(state, activity_end, 2.6)
+    assert state.ended_utterance is None and state.utterance.speech_end is None
+    _server(state, {"serverContent": {}, "voiceActivity": {"type": "ACTIVITY_START"}}, 3.0)
+    _server(state, activity_end, 4.0)
+    assert state.utterance.speech_end == 4.0
+    state.utterance = type(state.utterance)(3)
+    _server(state, _interim("and"), 4.5)  # an interim also says it began
+    _server(state, activity_end, 5.0)
+    assert state.utterance.speech_end == 5.0
 
 
 def test_utterances_are_transcribe_lives_only() -> None:

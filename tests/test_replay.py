@@ -595,6 +595,68 @@ async def test_the_fixture_sessions_replay(name: str) -> None:
     assert server.mismatches == [] and server.remaining() == []
 
 
+def _make_sessions() -> Any:
+    """fixtures/sessions/make_sessions.py: the flows that recorded the fixture sessions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_sessions", FIXTURES / "sessions" / "make_sessions.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("name", "flow"),
+    [
+        ("live38-nonblocking.jsonl", "live38"),
+        ("thinking-filler.jsonl", "thinking"),
+        ("transcribe-live.jsonl", "transcribe"),
+    ],
+)
+async def test_the_2026_model_sessions_replay_to_the_flow_that_recorded_them(
+    name: str, flow: str
+) -> None:
+    # Each fixture replays, frame for frame, to the same client flow that
+    # recorded it against the emulator: the replay serves 3.8's NON_BLOCKING
+    # call, extended thinking's filler turn and Transcribe Live's utterances.
+    made = _make_sessions()
+    path = FIXTURES / "sessions" / name
+    model = {"live38": made.LIVE38, "thinking": made.THINKING, "transcribe": made.TRANSCRIBE}
+    config = {
+        "live38": made.LIVE38_CONFIG,
+        "thinking": made.THINKING_CONFIG,
+        "transcribe": made.TRANSCRIBE_CONFIG,
+    }
+    drive = getattr(made, f"drive_{flow}")
+    async with ReplayServer(path, speed=0) as server:
+
+        async def run() -> list[t.LiveServerMessage]:
+            async with rawlive.connect(model[flow], config[flow], endpoint=server.url) as session:
+                got: list[t.LiveServerMessage] = await drive(session)
+                return got
+
+        got = await asyncio.wait_for(run(), 20)
+    assert server.mismatches == [] and server.remaining() == []
+    recorded = [
+        f
+        for f in read_cassette(path).frames()
+        if f.sender == "server" and f.kind != "setupComplete"
+    ]
+    assert len(got) >= len(recorded) - 2  # the handle after the last turn may stay unread
+    contents = [m.server_content for m in got if m.server_content is not None]
+    if flow == "thinking":
+        statuses = [c.interaction_status for c in contents if c.turn_complete]
+        assert statuses == ["IN_PROGRESS", "IDLE"]
+    elif flow == "transcribe":
+        finals = [c.input_transcription.text for c in contents if c.input_transcription]
+        assert finals == ["What's the weather in Paris?", "And tomorrow?"]
+    else:
+        assert sum(1 for c in contents if c.turn_complete) == 2
+
+
 async def _hello_text(url: str) -> None:
     got: list[t.LiveServerMessage] = []
     async with rawlive.connect(

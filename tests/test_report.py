@@ -539,7 +539,16 @@ _RESOURCE = re.compile(
 
 
 @pytest.mark.parametrize(
-    "cassette", ["report-voice", "report-errors", "weather-tool-goaway", "hello-text"]
+    "cassette",
+    [
+        "report-voice",
+        "report-errors",
+        "weather-tool-goaway",
+        "hello-text",
+        "live38-nonblocking",
+        "thinking-filler",
+        "transcribe-live",
+    ],
 )
 def test_the_html_holds_no_resource_url(cassette: str) -> None:
     page = render_report(FIXTURES / f"{cassette}.jsonl")
@@ -931,3 +940,21 @@ def test_transcribe_live_shows_the_latest_interim_and_the_final_per_utterance(
     assert '<g class="span interim">' in page and '<g class="span final">' in page
     assert "no turnComplete" not in page
     assert "final_transcription" in page and "Zorblex the quaxil. Hello." in page
+
+
+def test_the_2026_model_fixtures_show_their_own_shapes() -> None:
+    # Extended thinking: the filler turn is labelled and marked IN_PROGRESS,
+    # the answer IDLE (PROTOCOL.md §10.6-§10.7).
+    thinking = render_report(FIXTURES / "thinking-filler.jsonl")
+    assert "[IN_PROGRESS, filler]" in thinking and "[IDLE]" in thinking
+    assert "Checking that now." in thinking
+    # Transcribe Live: utterances with their interims and finals, no turns (§10.8).
+    stt = render_report(FIXTURES / "transcribe-live.jsonl")
+    for number in (1, 2):
+        assert f"final transcript of utterance {number}" in stt
+        assert f"interim transcript of utterance {number}" in stt
+    assert "(utterances of speech to text)" in stt
+    assert "[IN_PROGRESS" not in stt and "filler" not in stt
+    # Plain 3.8 states no interactionStatus: no status marks.
+    live = render_report(FIXTURES / "live38-nonblocking.jsonl")
+    assert "[IDLE]" not in live and "filler" not in live

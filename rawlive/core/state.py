@@ -255,6 +255,11 @@ class Utterance:
     #: The end of the user's speech: the latest ``activityEnd``,
     #: ``audioStreamEnd`` or server ``ACTIVITY_END`` before the final.
     speech_end: float | None = None
+    #: The server showed it began (``ACTIVITY_START`` or an interim). Until
+    #: then a server ``ACTIVITY_END`` is the previous utterance's echo: the
+    #: real server sends it after that one's ``generationComplete``
+    #: (PROTOCOL.md §10.8, the probe's frames).
+    started: bool = False
     first_interim: float | None = None
     #: ``interimInputTranscription`` messages that came, and the latest one's text.
     interims: int = 0
@@ -446,6 +451,11 @@ class SessionState:
             for response in message.tool_response.function_responses or ():
                 answer, _ = self.tools.answer(response)
                 answers.append((answer, call_key(response.id, response.name) or "?"))
+            if not self.turn.replying and self.turn.user_end is None:
+                # Results for calls whose turn already ended (3.8's NON_BLOCKING
+                # calls, extended thinking's filler turn, PROTOCOL.md §10.5-§10.7):
+                # the reply they prompt is timed from them.
+                self.turn.user_end = now
         if content is not None and content.turn_complete:
             self._user_input(now)
             self._end_history()
@@ -534,15 +544,19 @@ class SessionState:
 
     def _transcribe(self, message: t.LiveServerMessage, now: float) -> None:
         """Rule 10: interim snapshots, the final, and the ``generationComplete`` that ends it."""
+        utterance = self.utterance
         activity = message.voice_activity
-        if activity is not None and activity.voice_activity_type == "ACTIVITY_END":
+        kind = activity.voice_activity_type if activity is not None else None
+        if kind == "ACTIVITY_START":
+            utterance.started = True
+        elif kind == "ACTIVITY_END" and utterance.started:
             self._speech_end(now)
         content = message.server_content
         if content is None:
             return
-        utterance = self.utterance
         interim = content.interim_input_transcription
         if interim is not None and interim.text is not None:
+            utterance.started = True
             utterance.interims += 1
             utterance.interim = interim.text
             if utterance.first_interim is None:
