@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from rawlive.core import models
+from rawlive.core import models, watchdog
 from rawlive.core.state import (
     MAX_HANDLES,
     UNSPECIFIED_MODALITY,
@@ -659,3 +659,154 @@ def test_utterances_are_transcribe_lives_only() -> None:
     _server(state, GENERATION_COMPLETE, 1.2)
     assert state.ended_utterance is None and state.utterances_completed == 0
     assert state.utterance.final is None
+
+
+# -- rule 11: a reply is due; the watchdog ------------------------------------
+
+
+TEXT_IN = {"realtimeInput": {"text": "hi"}}
+CALL = {"toolCall": {"functionCalls": [{"id": "c1", "name": "f", "args": {}}]}}
+
+
+def _response(scheduling: str | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"id": "c1", "name": "f", "response": {}}
+    if scheduling:
+        response["scheduling"] = scheduling
+    return {"toolResponse": {"functionResponses": [response]}}
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ({"realtimeInput": {"activityEnd": {}}}, "activity-end"),
+        (TEXT_IN, "text"),
+        ({"clientContent": {"turns": [], "turnComplete": True}}, "client-content"),
+    ],
+)
+def test_a_reply_is_due_when_the_users_turn_ends(message: dict[str, Any], reason: str) -> None:
+    state = _state()
+    _client(state, AUDIO, 1.0)
+    assert state.reply_due is None  # audio alone says nothing of the turn's end
+    _client(state, message, 2.0)
+    assert (state.reply_due, state.reply_due_reason) == (2.0, reason)
+    assert watchdog.deadline(state) == 2.0 + watchdog.DEFAULT_POLICY.first_reply
+    _server(state, MODEL_AUDIO, 3.0)
+    assert state.reply_due is None and state.reply_progress == 3.0
+    _server(state, {"serverContent": {"outputTranscription": {"text": "hi"}}}, 3.5)
+    assert state.reply_progress == 3.5
+    _server(state, {"serverContent": {"generationComplete": True}}, 4.0)
+    assert state.reply_progress == 4.0
+    _server(state, TURN_COMPLETE, 4.1)
+    assert state.reply_due is None and state.reply_progress is None
+    assert watchdog.deadline(state) is None
+
+
+def test_speech_a_detector_found_and_audio_stream_end_after_it_make_a_reply_due() -> None:
+    state = _state()
+    state.speech_ended(0.5)  # no speech began: nothing ends
+    assert state.reply_due is None
+    state.speech_started(1.0)
+    _client(state, AUDIO, 1.2)
+    state.speech_ended(2.0)
+    assert (state.reply_due, state.reply_due_reason) == (2.0, "speech-end")
+    _server(state, MODEL_AUDIO, 2.5)
+    _server(state, TURN_COMPLETE, 3.0)
+    # audioStreamEnd flushes speech still going on; after silence it asks nothing.
+    _client(state, {"realtimeInput": {"audioStreamEnd": True}}, 4.0)
+    assert state.reply_due is None
+    state.speech_started(5.0)
+    _client(state, {"realtimeInput": {"audioStreamEnd": True}}, 6.0)
+    assert (state.reply_due, state.reply_due_reason) == (6.0, "audio-stream-end")
+
+
+def test_a_final_input_transcription_says_the_server_heard_the_user() -> None:
+    state = _state()
+    _client(state, AUDIO, 1.0)
+    _server(state, {"serverContent": {"inputTranscription": {"text": "hello"}}}, 2.0)
+    assert (state.reply_due, state.reply_due_reason) == (2.0, "transcription")
+    _server(state, MODEL_AUDIO, 2.5)
+    # Transcription that trails into the reply does not make it due again.
+    _server(state, {"serverContent": {"inputTranscription": {"text": " there"}}}, 2.6)
+    assert state.reply_due is None and state.reply_progress == 2.5
+
+
+def test_tool_calls_hand_the_wait_to_the_client_and_responses_back() -> None:
+    state = _state()
+    _client(state, TEXT_IN, 1.0)
+    _server(state, CALL, 2.0)
+    assert state.reply_due is None and state.reply_progress is None  # the client owes
+    assert watchdog.stalled(state, 100.0) is None
+    _client(state, _response(), 3.0)
+    assert (state.reply_due, state.reply_due_reason) == (3.0, "tool-response")
+    # A SILENT result asks for no reply (PROTOCOL.md §10.5).
+    quiet = _state("models/gemini-3.8-live")
+    _server(quiet, CALL, 1.0)
+    _client(quiet, _response("SILENT"), 2.0)
+    assert quiet.reply_due is None
+
+
+def test_an_in_progress_interaction_with_no_call_open_is_still_due() -> None:
+    state = _state("models/gemini-3.8-live-extended-thinking")
+    _client(state, TEXT_IN, 1.0)
+    _server(state, MODEL_AUDIO, 1.5)
+    _server(state, CALL, 1.6)
+    in_progress = {"serverContent": {"turnComplete": True, "interactionStatus": "IN_PROGRESS"}}
+    _server(state, in_progress, 2.0)
+    assert state.reply_due is None  # the call is the client's to answer
+    _client(state, _response(), 3.0)
+    _server(state, MODEL_AUDIO, 3.5)
+    _server(state, in_progress, 4.0)  # background work: more output follows
+    assert (state.reply_due, state.reply_due_reason) == (4.0, "interaction")
+    idle = {"serverContent": {"turnComplete": True, "interactionStatus": "IDLE"}}
+    _server(state, MODEL_AUDIO, 5.0)
+    _server(state, idle, 5.5)
+    assert state.reply_due is None and state.reply_progress is None
+
+
+def test_an_interruption_ends_the_reply_and_a_lost_connection_every_wait() -> None:
+    state = _state()
+    _client(state, TEXT_IN, 1.0)
+    _server(state, MODEL_AUDIO, 2.0)
+    _server(state, {"serverContent": {"interrupted": True}}, 2.5)
+    assert state.reply_progress is None and state.reply_due is None
+    _client(state, TEXT_IN, 3.0)
+    state.connection_lost()
+    assert state.reply_due is None and watchdog.deadline(state) is None
+
+
+def test_transcribe_live_owes_the_final_of_an_utterance_it_heard() -> None:
+    state = _state(
+        "models/gemini-3.5-transcribe-live", generationConfig={"responseModalities": ["TEXT"]}
+    )
+    _client(state, {"realtimeInput": {"audioStreamEnd": True}}, 0.5)
+    assert state.reply_due is None  # nothing heard: nothing owed
+    _server(state, {"voiceActivity": {"type": "ACTIVITY_START"}}, 1.0)
+    _server(state, _interim("zorblex"), 1.5)
+    assert state.reply_due is None
+    _server(state, {"voiceActivity": {"type": "ACTIVITY_END"}}, 2.0)
+    assert (state.reply_due, state.reply_due_reason) == (2.0, "speech-end")
+    _server(state, FINAL, 2.4)
+    assert state.reply_due is None and state.reply_progress == 2.4
+    _server(state, GENERATION_COMPLETE, 2.5)
+    assert state.reply_due is None and state.reply_progress is None
+    # The ACTIVITY_END echo after generationComplete asks for nothing more.
+    _server(state, {"voiceActivity": {"type": "ACTIVITY_END"}}, 2.6)
+    assert state.reply_due is None
+
+
+def test_the_watchdog_judges_each_wait_by_its_own_limit() -> None:
+    policy = watchdog.StallPolicy(first_reply=10.0, gap=2.0)
+    state = _state()
+    _client(state, TEXT_IN, 1.0)
+    assert watchdog.deadline(state, policy) == 11.0
+    assert watchdog.stalled(state, 10.9, policy) is None
+    stall = watchdog.stalled(state, 11.5, policy)
+    assert stall == watchdog.Stall(watchdog.StallKind.NO_REPLY, 1.0, 10.5, "text")
+    _server(state, MODEL_AUDIO, 12.0)
+    assert watchdog.deadline(state, policy) == 14.0
+    assert watchdog.stalled(state, 13.9, policy) is None
+    cut = watchdog.stalled(state, 15.0, policy)
+    assert cut is not None and cut.kind is watchdog.StallKind.REPLY_STOPPED
+    assert (cut.since, cut.waited, cut.reason) == (12.0, 3.0, None)
+    with pytest.raises(ValueError, match="first_reply must be a positive number"):
+        watchdog.StallPolicy(first_reply=0)

@@ -825,7 +825,10 @@ def test_the_emulator_answers_any_first_frame_with_1007_or_a_setup_verdict(
         set((setup.generation_config and setup.generation_config.response_modalities) or [])
         - emulator.models[model].modalities
     ):
-        assert (code, reason) == INVALID  # e.g. TEXT: a native-audio model answers in audio only
+        # e.g. TEXT: a native-audio model answers in audio only (PROTOCOL.md §10.3's wording).
+        assert code == 1007
+        assert reason.startswith("The requested combination of response modalities (")
+        assert reason.endswith(") is not supported by the model")
     elif setup.session_resumption is not None and setup.session_resumption.handle:
         assert (code, reason) == (1008, "BidiGenerateContent session not found")
     else:

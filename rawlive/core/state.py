@@ -54,6 +54,20 @@ audit and the report what a recording holds. Each rule is written here once:
     end of speech is the latest ``activityEnd`` or ``audioStreamEnd`` the
     client sent, or ``voiceActivity`` ``ACTIVITY_END`` the server sent,
     before the final.
+11. A reply is *due* once the user's turn has ended and nothing of the reply
+    has come: after ``activityEnd``, realtime ``text``, ``clientContent``
+    with ``turnComplete``, a ``toolResponse`` that settles a call (unless its
+    ``scheduling`` is ``SILENT``), ``audioStreamEnd`` after speech, the end of
+    speech a voice-activity detector found in the client's audio
+    (:meth:`~SessionState.speech_ended`: the server's automatic detection
+    ends the turn there), or a final ``inputTranscription`` (the server heard
+    the user). A transcription model's reply is the utterance's final text.
+    The reply is *under way* from its first part, tool call or output
+    transcription until ``turnComplete``, ``interrupted`` or a ``toolCall``
+    (then the client owes the next step); a ``turnComplete`` that leaves the
+    interaction ``IN_PROGRESS`` with no call open makes the rest of the
+    interaction due (rule 8). :mod:`rawlive.core.watchdog` says when either
+    has gone on too long.
 """
 
 from __future__ import annotations
@@ -347,6 +361,16 @@ class SessionState:
         self.utterance = Utterance(1)
         self.utterances_completed = 0
         self.ended_utterance: Utterance | None = None
+        #: Rule 11: since when a reply has been due and not begun (``None``: none
+        #: due), and what made it due (``activity-end``, ``text``,
+        #: ``client-content``, ``tool-response``, ``speech-end``,
+        #: ``audio-stream-end``, ``transcription``, ``interaction``).
+        self.reply_due: float | None = None
+        self.reply_due_reason: str | None = None
+        #: Rule 11: a reply is under way; when its latest part came.
+        self.reply_progress: float | None = None
+        #: The client's audio holds speech that has not ended (a detector said so).
+        self.speaking = False
         self._history_asked = False
         self._behaviors: dict[str, bool] = {}
         if setup is not None:
@@ -451,6 +475,8 @@ class SessionState:
             for response in message.tool_response.function_responses or ():
                 answer, _ = self.tools.answer(response)
                 answers.append((answer, call_key(response.id, response.name) or "?"))
+                if answer is Answer.SETTLED and response.scheduling != "SILENT":
+                    self._due(now, "tool-response")
             if not self.turn.replying and self.turn.user_end is None:
                 # Results for calls whose turn already ended (3.8's NON_BLOCKING
                 # calls, extended thinking's filler turn, PROTOCOL.md §10.5-§10.7):
@@ -459,6 +485,7 @@ class SessionState:
         if content is not None and content.turn_complete:
             self._user_input(now)
             self._end_history()
+            self._due(now, "client-content")
         realtime = message.realtime_input
         if realtime is not None:
             self._end_history()
@@ -466,7 +493,52 @@ class SessionState:
                 self._user_input(now)
             if realtime.activity_end is not None or realtime.audio_stream_end:
                 self._speech_end(now)
+            if realtime.activity_end is not None:
+                self._due(now, "activity-end")
+            elif realtime.text is not None:
+                self._due(now, "text")
+            elif realtime.audio_stream_end and (self.speaking or self._utterance_open):
+                self.speaking = False
+                self._due(now, "audio-stream-end")
         return answers
+
+    @property
+    def _utterance_open(self) -> bool:
+        """A transcription model showed it heard speech it has not finalised (rule 10)."""
+        utterance = self.utterance
+        return self.transcribing and utterance.started and utterance.final is None
+
+    def speech_started(self, now: float) -> None:
+        """A voice-activity detector found speech in the client's audio (rule 11)."""
+        del now
+        self.speaking = True
+
+    def speech_ended(self, now: float) -> None:
+        """A detector found the end of the client's speech: with automatic
+        activity detection the server ends the user's turn there (rule 11)."""
+        if not self.speaking:
+            return
+        self.speaking = False
+        self._due(now, "speech-end")
+
+    def _due(self, now: float, reason: str) -> None:
+        """Rule 11: a reply is due from ``now`` (a later input restarts the wait)."""
+        if self.reply_progress is not None and reason in ("speech-end", "transcription"):
+            return  # the model is already answering
+        self.reply_due = now
+        self.reply_due_reason = reason
+        self.reply_progress = None
+
+    def _reply_part(self, now: float) -> None:
+        """Rule 11: part of a reply came; it is under way."""
+        self.reply_due = None
+        self.reply_due_reason = None
+        self.reply_progress = now
+
+    def _reply_over(self) -> None:
+        self.reply_due = None
+        self.reply_due_reason = None
+        self.reply_progress = None
 
     def _speech_end(self, now: float) -> None:
         """The user stopped speaking: the utterance's end of speech (rule 10)."""
@@ -493,6 +565,7 @@ class SessionState:
         if self.transcribing:
             self._transcribe(message, now)
         if message.tool_call is not None:
+            self._reply_over()  # the client owes the next step (rule 11)
             if turn.reply_start is None:
                 turn.reply_start = now
             for call in message.tool_call.function_calls or ():
@@ -501,6 +574,8 @@ class SessionState:
             for call_id in message.tool_call_cancellation.ids or ():
                 self.tools.cancel(call_id)
         content = message.server_content
+        if content is not None and not self.transcribing:
+            self._reply_signs(content, now)
         if content is not None:
             if content.model_turn is not None:
                 self.model_turn_active = True
@@ -520,6 +595,8 @@ class SessionState:
                     self.interactions_completed += 1
                 else:
                     self.interaction_pending = True
+                    if not self.tools.open:  # the rest of the interaction is due
+                        self._due(now, "interaction")
                 self.turns_completed += 1
                 finished = turn
                 self.turn = Turn(self.turns_completed + 1)
@@ -542,6 +619,19 @@ class SessionState:
             self.usage.add(message.usage_metadata)
         return finished
 
+    def _reply_signs(self, content: t.LiveServerContent, now: float) -> None:
+        """Rule 11 on a conversation: what a ``serverContent`` says of the reply."""
+        parts = content.model_turn.parts if content.model_turn is not None else None
+        if parts or content.output_transcription is not None:
+            self._reply_part(now)
+        elif content.generation_complete and self.reply_progress is not None:
+            self.reply_progress = now
+        final = content.input_transcription
+        if final is not None and final.text and self.reply_progress is None and not self.tools.open:
+            self._due(now, "transcription")
+        if content.interrupted or content.turn_complete:
+            self._reply_over()
+
     def _transcribe(self, message: t.LiveServerMessage, now: float) -> None:
         """Rule 10: interim snapshots, the final, and the ``generationComplete`` that ends it."""
         utterance = self.utterance
@@ -551,6 +641,8 @@ class SessionState:
             utterance.started = True
         elif kind == "ACTIVITY_END" and utterance.started:
             self._speech_end(now)
+            if utterance.final is None and self.reply_progress is None:
+                self._due(now, "speech-end")
         content = message.server_content
         if content is None:
             return
@@ -558,6 +650,8 @@ class SessionState:
         if interim is not None and interim.text is not None:
             utterance.started = True
             utterance.interims += 1
+            if self.reply_due is not None or self.reply_progress is not None:
+                self._reply_part(now)
             utterance.interim = interim.text
             if utterance.first_interim is None:
                 utterance.first_interim = now
@@ -566,7 +660,9 @@ class SessionState:
             utterance.final = (utterance.final or "") + final.text
             if utterance.final_t is None:
                 utterance.final_t = now
+            self._reply_part(now)
         if content.generation_complete and utterance.final is not None:
+            self._reply_over()
             utterance.complete = now
             self.ended_utterance = utterance
             self.utterances_completed += 1
@@ -586,6 +682,7 @@ class SessionState:
         self.utterance = Utterance(self.utterances_completed + 1)
         self.model_turn_active = False
         self.go_away = None
+        self._reply_over()  # what the new connection owes is what the client sends it
 
     def restore(self, name: str) -> list[str]:
         """Go back to the state handle ``name`` holds (rule 5); the handles voided."""
