@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import click
 
 from rawlive._version import __version__
+from rawlive.core.models import RECOMMENDED
 from rawlive.errors import ConfigError, RawliveError
 
 EXIT_BAD_INPUT = 2
@@ -479,7 +480,8 @@ def audit(
         raise SystemExit(1)
 
 
-DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+#: The model Google recommends today (PROTOCOL.md §10.1).
+DEFAULT_MODEL = RECOMMENDED
 
 
 class _Printer:
