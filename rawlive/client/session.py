@@ -236,6 +236,8 @@ class Session:
         deadline = None if timeout is None else loop.time() + timeout
         try:
             setup = self._protocol.open()
+            # What the model's row says the server will refuse: logged, sent anyway.
+            self._log_warnings()
             if recorder is not None:
                 request = ws.request
                 recorder.write_connect(
@@ -920,7 +922,7 @@ def connect(
         elif record is not None:
             recorder = record
         session = Session(
-            Protocol(setup),
+            Protocol(setup, "vertex" if vertex else "gemini"),
             resolved,
             vertex=vertex,
             reconnect=reconnect or Reconnect(),
