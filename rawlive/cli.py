@@ -734,6 +734,27 @@ def send(
     raise SystemExit(code)
 
 
+@main.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON array.")
+def models_command(as_json: bool) -> None:
+    """List the Live models rawlive knows and what each refuses.
+
+    For each: its kind (conversation, transcribe, translate), status, the
+    backends that serve it, the response modalities it answers in, the
+    behaviour of a function declared without one, the setup fields it
+    refuses with the close code the server answers (PROTOCOL.md §10.3), and
+    its own session limit.
+    """
+    from rawlive.tools import modeltable
+
+    infos = modeltable.table()
+    if as_json:
+        click.echo(modeltable.to_json(infos))
+    else:
+        for line in modeltable.lines(infos):
+            click.echo(line)
+
+
 @main.command()
 @click.argument("cassette")
 @click.option(
