@@ -109,7 +109,9 @@ def test_models_lists_the_table_with_what_each_refuses_and_as_json() -> None:
     assert sum(r["recommended"] for r in rows) == 1
     assert all(key.islower() and key.isidentifier() for r in rows for key in r)
     thinking = next(r for r in first["refuses"] if r["field"] == "generationConfig.thinkingConfig")
-    assert thinking["code"] == 1007 and thinking["inferred"] is True and "§10.3" in thinking["source"]
+    assert (
+        thinking["code"] == 1007 and thinking["inferred"] is True and "§10.3" in thinking["source"]
+    )
     legacy = next(r for r in rows if r["id"] == "gemini-3.1-flash-live-preview")
     assert legacy["status"] == "legacy" and legacy["response_modalities"] == ["AUDIO"]
     assert legacy["default_tool_behavior"] == "BLOCKING" and legacy["session_limit_seconds"] is None

@@ -1,4 +1,4 @@
-"""``rawlive models``: the model table (:mod:`rawlive.core.models`) as a person or a program reads it.
+"""``rawlive models``: the model table (:mod:`rawlive.core.models`) as people and programs read it.
 
 Each row of the core's table becomes a :class:`ModelInfo`: its id, kind,
 status, the backends that serve it, the response modalities it answers in,
