@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import click
 
 from rawlive._version import __version__
+from rawlive.core.models import RECOMMENDED
 from rawlive.errors import ConfigError, RawliveError
 
 EXIT_BAD_INPUT = 2
@@ -512,7 +513,8 @@ def audit(
         raise SystemExit(1)
 
 
-DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+#: The model Google recommends today (PROTOCOL.md §10.1).
+DEFAULT_MODEL = RECOMMENDED
 
 
 class _Printer:
@@ -763,6 +765,27 @@ def send(
     except OSError as exc:  # the writers name their file
         _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
     raise SystemExit(code)
+
+
+@main.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON array.")
+def models_command(as_json: bool) -> None:
+    """List the Live models rawlive knows and what each refuses.
+
+    For each: its kind (conversation, transcribe, translate), status, the
+    backends that serve it, the response modalities it answers in, the
+    behaviour of a function declared without one, the setup fields it
+    refuses with the close code the server answers (PROTOCOL.md §10.3), and
+    its own session limit.
+    """
+    from rawlive.tools import modeltable
+
+    infos = modeltable.table()
+    if as_json:
+        click.echo(modeltable.to_json(infos))
+    else:
+        for line in modeltable.lines(infos):
+            click.echo(line)
 
 
 @main.command()

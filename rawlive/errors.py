@@ -24,6 +24,9 @@ __all__ = [
     "LiveNetworkRefused",
     "LocalProtocolError",
     "ProtocolError",
+    "QuotaClosed",
+    "QuotaExceeded",
+    "QuotaRefused",
     "RawliveError",
     "RawliveWarning",
     "RemoteProtocolError",
@@ -168,6 +171,24 @@ class LiveConnectionClosed(RawliveError):
         text = f"connection closed with {code}" + (f": {reason}" if reason else "")
         text += f" ({hint})" if hint else ""
         super().__init__(f"{context}: {text}" if context else text)
+
+
+class QuotaExceeded(RawliveError):
+    """The server refused for quota (``PROTOCOL.md`` §10.12): lower concurrency, wait, or
+    request more quota. Catch this for either form: :class:`QuotaRefused` (the
+    handshake answered with HTTP 429) or :class:`QuotaClosed` (a close with quota text)."""
+
+
+class QuotaRefused(QuotaExceeded, ConnectError):
+    """The WebSocket handshake was answered with HTTP 429 (or quota text); ``status``: its code."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class QuotaClosed(QuotaExceeded, LiveConnectionClosed):
+    """The server closed with quota text (1011 ``RESOURCE_EXHAUSTED``, "quota", "concurrent")."""
 
 
 # -- tools -------------------------------------------------------------------------

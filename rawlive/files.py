@@ -12,6 +12,9 @@ writers, the servers' recorders and the command line share it. The rules:
    never a mix.
 3. :func:`create_new` creates a file only when its name is free, and never
    through a symlink planted at that name.
+4. An :class:`AppendFile` takes bytes as they arrive (a video stream) with
+   unbuffered writes: a run killed at any moment leaves every byte written
+   before it in the file.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import os
 import secrets
 import stat
 from collections.abc import Mapping
+from types import TracebackType
 
-from rawlive.errors import ConfigError
+from rawlive.errors import ClosedError, ConfigError
 
-__all__ = ["StagedFile", "check_outputs", "create_new", "named", "same_file"]
+__all__ = ["AppendFile", "StagedFile", "check_outputs", "create_new", "named", "same_file"]
 
 _BINARY = getattr(os, "O_BINARY", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -171,3 +175,83 @@ class StagedFile:
     def __repr__(self) -> str:
         state = "published" if self.temp is None else f"staged as {self.temp!r}"
         return f"<StagedFile {self.path!r} {state}>"
+
+
+class AppendFile:
+    """A file written as its bytes arrive, complete up to the last :meth:`write` at every moment.
+
+    Each :meth:`write` goes to the operating system with unbuffered system
+    calls before it returns, as :class:`rawlive.media.audio.WavWriter` does
+    for audio, so a run interrupted at any moment (even killed with SIGKILL)
+    leaves the bytes received so far. There is no header to keep up to date:
+    the file is the concatenation of what was written (the parts of a
+    fragmented MP4 stream play as they are).
+
+    With ``staged``, ``path`` is left as it is until :meth:`publish` (a
+    :class:`StagedFile`): a run that fails before it has anything to say
+    leaves a previous file untouched; closing an unpublished file removes it.
+    A failed open or write raises ``OSError`` naming ``path``.
+    """
+
+    def __init__(self, path: PathLike, *, staged: bool = False) -> None:
+        self.path = os.fspath(path)
+        #: Bytes and writes so far.
+        self.bytes = 0
+        self.writes = 0
+        self._staged: StagedFile | None = None
+        if staged:
+            self._staged = StagedFile(self.path)
+            self._fd: int | None = self._staged.fd
+        else:
+            try:
+                self._fd = os.open(
+                    self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o666
+                )
+            except OSError as exc:
+                raise named(exc, self.path) from None
+
+    def publish(self) -> None:
+        """Put a ``staged`` file in ``path``'s place (nothing to do otherwise)."""
+        if self._staged is not None:
+            self._staged.publish()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data``; it is in the operating system's hands when this returns."""
+        if self._fd is None:
+            raise ClosedError(f"{self.path}: the file is closed")
+        view = memoryview(data)
+        size = len(view)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise named(exc, self.path) from None
+        self.bytes += size
+        self.writes += 1
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def close(self) -> None:
+        """Close the file (it is already complete); an unpublished ``staged`` file is removed."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            if self._staged is not None and not self._staged.published:
+                self._staged.discard()
+            os.close(fd)
+
+    def __enter__(self) -> AppendFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._fd is None else f"{self.bytes} bytes"
+        return f"<AppendFile {self.path!r} {state}>"

@@ -82,3 +82,36 @@ def test_serve_with_an_unreadable_certificate_exits_2(tmp_path: Path) -> None:
 def test_version_and_help() -> None:
     assert rawlive.__version__ in _run("--version").stdout
     assert "serve" in _run("--help").stdout
+
+
+def test_models_lists_the_table_with_what_each_refuses_and_as_json() -> None:
+    import json
+
+    from rawlive.core import models
+
+    text = _run("models")
+    assert text.returncode == 0, text.stderr
+    assert "gemini-3.8-live  (recommended)" in text.stdout
+    block = text.stdout.split("\n\n")
+    ours = next(b for b in block if b.startswith("gemini-3.8-live-extended-thinking"))
+    assert "backends: gemini\n" in ours and "tools default to NON_BLOCKING" in ours
+    assert 'refuses tools.functionDeclarations.behavior: "BLOCKING": 1007 (inferred)' in ours
+    transcribe = next(b for b in block if b.startswith("gemini-3.5-transcribe-live\n"))
+    assert "kind transcribe, stable" in transcribe and "session limit: 10 min" in transcribe
+    assert "responds in: TEXT;" in transcribe
+
+    shown = _run("models", "--json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert [r["id"] for r in rows] == [m.id for m in models.rows()]
+    first = rows[0]
+    assert first["id"] == models.RECOMMENDED and first["recommended"] is True
+    assert sum(r["recommended"] for r in rows) == 1
+    assert all(key.islower() and key.isidentifier() for r in rows for key in r)
+    thinking = next(r for r in first["refuses"] if r["field"] == "generationConfig.thinkingConfig")
+    assert (
+        thinking["code"] == 1007 and thinking["inferred"] is True and "§10.3" in thinking["source"]
+    )
+    legacy = next(r for r in rows if r["id"] == "gemini-3.1-flash-live-preview")
+    assert legacy["status"] == "legacy" and legacy["response_modalities"] == ["AUDIO"]
+    assert legacy["default_tool_behavior"] == "BLOCKING" and legacy["session_limit_seconds"] is None

@@ -77,3 +77,52 @@ def test_a_failed_write_names_the_file() -> None:
     with pytest.raises(OSError):
         writer.close()  # the end event cannot be written either; the file is closed
     assert writer.closed
+
+
+def test_an_append_file_holds_every_byte_written_at_every_moment(tmp_path: Path) -> None:
+    target = tmp_path / "avatar.mp4"
+    target.write_bytes(b"yesterday's video")
+    with files.AppendFile(target, staged=True) as video:
+        video.write(b"ftyp")
+        assert target.read_bytes() == b"yesterday's video"  # untouched until published
+        video.publish()
+        video.write(memoryview(b"moof-mdat"))
+        assert target.read_bytes() == b"ftypmoof-mdat"  # no close needed: nothing is buffered
+        assert (video.bytes, video.writes) == (13, 2)
+    assert video.closed and target.read_bytes() == b"ftypmoof-mdat"
+    with pytest.raises(ValueError, match="closed"):
+        video.write(b"more")
+    with files.AppendFile(target, staged=True) as unpublished:
+        unpublished.write(b"lost")
+    assert target.read_bytes() == b"ftypmoof-mdat" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_an_append_file_killed_mid_stream_keeps_what_was_written(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "avatar.mp4"
+    code = (
+        "import sys, time\n"
+        "from rawlive import files\n"
+        "f = files.AppendFile(sys.argv[1])\n"
+        "f.write(b'a' * 1000)\n"
+        "f.write(b'b' * 24)\n"
+        "print('written', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline() == "written\n"
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    assert target.read_bytes() == b"a" * 1000 + b"b" * 24
+
+
+def test_an_append_file_that_cannot_be_opened_names_its_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "avatar.mp4"
+    with pytest.raises(OSError) as caught:
+        files.AppendFile(missing)
+    assert caught.value.filename == str(missing)

@@ -399,7 +399,10 @@ def test_the_client_warns_from_the_model_table() -> None:
         generation_config=t.GenerationConfig(response_modalities=["TEXT"]),
     )
     protocol = _opened(setup)
-    assert any("does not answer in TEXT" in w and "1007" in w for w in protocol.warnings)
+    assert any(
+        "refuses generationConfig.responseModalities" in w and "1007" in w and "§10.3" in w
+        for w in protocol.warnings
+    )
     protocol.warnings.clear()
     protocol.send(t.LiveClientContent(turn_complete=True))
     assert any("without historyConfig" in w for w in protocol.warnings)

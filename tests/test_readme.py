@@ -103,6 +103,7 @@ def test_the_benchmark_table_is_the_latest_results() -> None:
     "section",
     [
         "## Stream a file",
+        "## The models",
         "## Use the library",
         "## Record and replay",
         "## Audit the wire",

@@ -620,3 +620,57 @@ async def test_the_summary_gives_the_sessions_token_totals() -> None:
     assert usage.reports >= 1 and summary.total_tokens == usage.total_tokens > 0
     assert summary.prompt_tokens == usage.prompt_by_modality
     assert summary.response_tokens == usage.response_by_modality
+
+
+class _ExtendedThinking(LiveServer):
+    """An extended-thinking answer (PROTOCOL.md §10.6): a filler turn ending
+    ``turnComplete`` + ``IN_PROGRESS``, a pause longer than the settle time, then
+    the answer ending ``turnComplete`` + ``IDLE``."""
+
+    FILLER = np.full(2400, 1000, dtype="<i2").tobytes()  # 0.1 s at 24 kHz
+    ANSWER = np.full(7200, -1000, dtype="<i2").tobytes()  # 0.3 s at 24 kHz
+
+    async def session(self, peer: Peer) -> None:
+        await peer.read_setup()
+        await peer.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
+        async for payload in peer:
+            if b"audioStreamEnd" in payload or b"activityEnd" in payload:
+                break
+        for data, status in ((self.FILLER, "IN_PROGRESS"), (self.ANSWER, "IDLE")):
+            part = t.Part(inline_data=t.Blob(data=data, mime_type="audio/pcm;rate=24000"))
+            content = t.LiveServerContent(model_turn=t.Content(role="model", parts=[part]))
+            await peer.send(t.LiveServerMessage(server_content=content))
+            done = t.LiveServerContent(turn_complete=True, interaction_status=status)
+            await peer.send(t.LiveServerMessage(server_content=done))
+            await asyncio.sleep(0.6)
+        async for _ in peer:
+            pass
+
+
+@pytest.mark.parametrize("manual_vad", [False, True])
+async def test_an_extended_thinking_filler_turn_does_not_end_the_run(
+    tmp_path: Path, manual_vad: bool
+) -> None:
+    from rawlive.client.session import connect
+    from rawlive.media.audio import WavWriter
+    from rawlive.tools.send import Event, stream_file
+
+    events: list[Event] = []
+    async with _ExtendedThinking() as server:
+        async with connect("gemini-3.8-live-extended-thinking", endpoint=server.url) as session:
+            with WavWriter(tmp_path / "reply.wav") as reply:
+                summary = await stream_file(
+                    session,
+                    REFERENCE,
+                    reply=reply,
+                    speed=None,
+                    settle=0.1,
+                    manual_vad=manual_vad,
+                    on_event=events.append,
+                )
+    data, _ = sf.read(tmp_path / "reply.wav", dtype="int16")
+    assert summary.turns == 2
+    assert summary.reply_seconds == pytest.approx(0.4, abs=0.002)
+    assert np.count_nonzero(data < -900) >= 7000  # the answer is in the WAV
+    statuses = [e.fields.get("interaction_status") for e in events if e.kind == "turn_complete"]
+    assert statuses == ["IN_PROGRESS", "IDLE"]

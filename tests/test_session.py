@@ -278,3 +278,34 @@ async def test_a_server_that_closes_right_after_the_handshake_is_a_clear_error()
             with pytest.raises(rawlive.LiveConnectionClosed) as info:
                 await rawlive.connect(MODEL, endpoint=server.url)
             assert info.value.code == 1011 and info.value.hint
+
+
+async def test_connect_warns_of_what_the_models_row_refuses_and_sends_the_setup_anyway(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rawlive.client.session"):
+        async with CaptureServer() as server:
+            async with rawlive.connect(
+                "gemini-3.8-live",
+                {"thinking_config": {"thinking_budget": 128}},
+                api_key=KEY,
+                endpoint=server.url,
+            ):
+                pass
+            await server.connections[0].closed.wait()
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    (warning,) = warned
+    assert "gemini-3.8-live refuses generationConfig.thinkingConfig" in warning
+    assert "1007" in warning and "Unknown name" in warning  # the close code and its reason
+    assert "§10.3" in warning  # the source
+    setup = msgspec.json.decode(server.connections[0].client_frames()[0].payload)["setup"]
+    assert setup["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 128}
+
+
+async def test_a_setup_the_model_takes_gives_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="rawlive.client.session"):
+        async with CaptureServer() as server:
+            async with rawlive.connect("gemini-3.8-live", api_key=KEY, endpoint=server.url):
+                pass
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

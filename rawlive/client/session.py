@@ -47,11 +47,14 @@ from rawlive._version import __version__
 from rawlive.core.closing import (
     CLOSE_HINTS,
     FATAL_CLOSE_CODES,
+    QUOTA_HINT,
     After,
     after_close,
     after_go_away,
     close_hint,
     first_close,
+    quota_close,
+    quota_status,
     resume_again,
     retry_resume,
 )
@@ -64,6 +67,8 @@ from rawlive.errors import (
     LiveConnectionClosed,
     LocalProtocolError,
     ProtocolError,
+    QuotaClosed,
+    QuotaRefused,
     RawliveError,
     RemoteProtocolError,
 )
@@ -90,8 +95,10 @@ def connection_closed(
     code: int | None, reason: str, *, secrets: Sequence[str] = (), context: str = ""
 ) -> LiveConnectionClosed:
     """The :class:`LiveConnectionClosed` for a close as received: its reason
-    redacted of ``secrets`` (and credential slots), with the hint for it."""
-    return LiveConnectionClosed(
+    redacted of ``secrets`` (and credential slots), with the hint for it; a
+    :class:`~rawlive.errors.QuotaClosed` for a quota close (PROTOCOL.md §10.12)."""
+    kind = QuotaClosed if quota_close(code, reason) else LiveConnectionClosed
+    return kind(
         code,
         endpoints.redact(reason, secrets),
         hint=close_hint(code, reason),
@@ -236,6 +243,8 @@ class Session:
         deadline = None if timeout is None else loop.time() + timeout
         try:
             setup = self._protocol.open()
+            # What the model's row says the server will refuse: logged, sent anyway.
+            self._log_warnings()
             if recorder is not None:
                 request = ws.request
                 recorder.write_connect(
@@ -772,10 +781,21 @@ async def _dial(endpoint: endpoints.Endpoint, options: Mapping[str, Any]) -> Cli
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
-        error = ConnectError(
-            f"the server refused the WebSocket handshake with HTTP {status} at "
-            f"{endpoint.redacted_url()}" + (": check the API key" if status in (401, 403) else "")
-        )
+        error: ConnectError
+        if quota_status(status, bytes(exc.response.body or b"")):
+            # PROTOCOL.md §10.12: a quota refusal of the upgrade. The body is not
+            # quoted (it may echo a request header).
+            error = QuotaRefused(
+                f"the server refused the WebSocket handshake with HTTP {status} at "
+                f"{endpoint.redacted_url()}: {QUOTA_HINT}",
+                status=status,
+            )
+        else:
+            error = ConnectError(
+                f"the server refused the WebSocket handshake with HTTP {status} at "
+                f"{endpoint.redacted_url()}"
+                + (": check the API key" if status in (401, 403) else "")
+            )
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         error = ConnectError(
             f"cannot connect to {endpoint.redacted_url()}: "
@@ -920,7 +940,7 @@ def connect(
         elif record is not None:
             recorder = record
         session = Session(
-            Protocol(setup),
+            Protocol(setup, "vertex" if vertex else "gemini"),
             resolved,
             vertex=vertex,
             reconnect=reconnect or Reconnect(),

@@ -20,6 +20,7 @@ __all__ = [
     "CLOSE_HINTS",
     "FATAL_CLOSE_CODES",
     "NORMAL_CLOSE_CODES",
+    "QUOTA_HINT",
     "After",
     "ClosingHandshake",
     "Decision",
@@ -29,6 +30,8 @@ __all__ = [
     "after_go_away",
     "close_hint",
     "first_close",
+    "quota_close",
+    "quota_status",
     "resume_again",
     "retry_resume",
 ]
@@ -40,13 +43,41 @@ FATAL_CLOSE_CODES = frozenset({1007, 1008})
 #: Close codes of a session that ended as meant (normal, going away, no code).
 NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
 
-_QUOTA = (
-    "a quota or concurrent-session limit is exhausted: retry later with backoff, "
-    "end idle sessions, or raise the project's Live API quota"
+#: What to do about a quota refusal (PROTOCOL.md §10.12).
+QUOTA_HINT = (
+    "quota exhausted: lower concurrency (fewer sessions at once), wait and retry, "
+    "or request more quota"
 )
+
+# Words of a close reason that say it is a quota refusal (§5.3, §10.12).
+_QUOTA_WORDS = ("resource_exhausted", "quota", "concurrent")
+
+
+def quota_close(code: int | None, reason: str) -> bool:
+    """Whether a close is a quota refusal: 1011 (or 1008) with quota text.
+
+    ``PROTOCOL.md`` §10.12: quota failures on an upgraded socket come as
+    1011 (1008 reported too) whose reason says ``RESOURCE_EXHAUSTED``,
+    "quota" or "concurrent" (compared case-insensitively).
+    """
+    text = reason.lower()
+    return code in (1011, 1008) and any(word in text for word in _QUOTA_WORDS)
+
+
+def quota_status(status: int, body: bytes = b"") -> bool:
+    """Whether a non-101 answer to the WebSocket handshake is a quota refusal.
+
+    HTTP 429, or any status whose body says ``RESOURCE_EXHAUSTED``, "quota"
+    or "concurrent" (``PROTOCOL.md`` §10.12: no primary source shows the
+    real server answering the upgrade with 429; a client handles it anyway).
+    """
+    text = body[:4096].decode("utf-8", "replace").lower()
+    return status == 429 or any(word in text for word in _QUOTA_WORDS)
+
 
 # (code, text in the reason, any case) -> what it means and what to do about it;
 # the first match wins, so the more specific texts come first. PROTOCOL.md §5.3, §10.14.
+# (A quota close is recognised first, by quota_close.)
 CLOSE_HINTS: list[tuple[int, str, str]] = [
     (
         1007,
@@ -107,10 +138,6 @@ CLOSE_HINTS: list[tuple[int, str, str]] = [
         "enable session resumption and resume before it, or reconnect; if the resume is "
         "refused (1007), start a new session",
     ),
-    (1011, "RESOURCE_EXHAUSTED", _QUOTA),
-    (1011, "quota", _QUOTA),
-    (1008, "RESOURCE_EXHAUSTED", _QUOTA),
-    (1008, "quota", _QUOTA),
     (
         1007,
         "Request contains an invalid argument",
@@ -183,9 +210,12 @@ CLOSE_HINTS: list[tuple[int, str, str]] = [
 def close_hint(code: int | None, reason: str) -> str | None:
     """A human hint for a close code and reason, if rawlive knows one.
 
-    The first entry of :data:`CLOSE_HINTS` with the code and a text found in
-    the reason (case aside) gives it; an entry without text matches any reason.
+    A quota close (:func:`quota_close`) first; else the first entry of
+    :data:`CLOSE_HINTS` with the code and a text found in the reason (case
+    aside); an entry without text matches any reason.
     """
+    if quota_close(code, reason):
+        return QUOTA_HINT
     folded = reason.casefold()
     for known_code, text, hint in CLOSE_HINTS:
         if code == known_code and (not text or text.casefold() in folded):
@@ -246,13 +276,15 @@ def after_close(code: int | None, reason: str, *, resumable: bool, going_away: b
     a ``goAway`` came on this connection. A normal close (1000) ends the
     session unless a ``goAway`` announced it; 1001 ends one that cannot
     resume; a resumable session resumes after anything but a fatal close
-    (1007, 1008: the same setup would be refused again).
+    (1007, 1008: the same setup would be refused again) or a quota close
+    (:func:`quota_close`: resuming at once would only be refused again; the
+    session fails with :data:`QUOTA_HINT`).
     """
     if code == 1000 and not going_away:
         return Decision(After.DONE)
     if code == 1001 and not resumable:
         return Decision(After.DONE)
-    if resumable and code not in FATAL_CLOSE_CODES:
+    if resumable and code not in FATAL_CLOSE_CODES and not quota_close(code, reason):
         return Decision(After.RESUME_NOW)
     fatal = code in FATAL_CLOSE_CODES
     return Decision(After.FATAL if fatal else After.FAIL, close_hint(code, reason))

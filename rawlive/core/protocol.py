@@ -26,9 +26,11 @@ servers, the audit and the report share; what is the client's own is here:
 5. A new connection forgets the ``goAway`` of the one before (the state's
    rule 6 gives its deadline).
 6. What the model's row (:mod:`rawlive.core.models`) says the server will
-   refuse is noted in :attr:`Protocol.warnings` and sent anyway: a
-   ``responseModalities`` the model does not answer in, and a misplaced
-   ``clientContent`` (the state's rule 7).
+   refuse is noted in :attr:`Protocol.warnings` and sent anyway: everything
+   :meth:`Model.problems <rawlive.core.models.Model.problems>` finds in the
+   setup on the session's backend (a ``responseModalities`` the model does
+   not answer in, a field it refuses; :func:`setup_warning` words it), and a
+   misplaced ``clientContent`` (the state's rule 7).
 7. A message of an unknown kind is skipped with a warning, never fatal.
 8. A resume attempt fails when its connection ends before ``setupComplete``
    (a refused handshake, a close, a first message that is not a valid
@@ -66,6 +68,7 @@ from rawlive.core.closing import (
     resume_again,
     retry_resume,
 )
+from rawlive.core.models import Backend, Rejection
 from rawlive.core.state import Answer, SessionState, UsageTotals
 from rawlive.errors import (
     LocalProtocolError,
@@ -90,6 +93,7 @@ __all__ = [
     "close_hint",
     "resume_again",
     "retry_resume",
+    "setup_warning",
 ]
 
 ClientMessage = (
@@ -98,6 +102,19 @@ ClientMessage = (
     | t.LiveClientToolResponse
     | t.LiveClientContextUpdate
 )
+
+
+def setup_warning(model: str, rejection: Rejection) -> str:
+    """Rule 6's warning for a setup ``model``'s row refuses: the field, the close, the source."""
+    close = f"{rejection.code} {rejection.reason}"
+    source = rejection.source or "the model table"
+    guess = (
+        "; code and wording are rawlive's guess, PROTOCOL.md §10.16" if rejection.inferred else ""
+    )
+    return (
+        f"{model} refuses {rejection.describe()}: the server will close with "
+        f"{close} (PROTOCOL.md {source}{guess}); sent anyway"
+    )
 
 
 class State(enum.Enum):
@@ -123,7 +140,7 @@ class Protocol:
     :class:`~rawlive.core.state.SessionState`.
     """
 
-    def __init__(self, setup: t.LiveClientSetup) -> None:
+    def __init__(self, setup: t.LiveClientSetup, backend: Backend = "gemini") -> None:
         self.setup = setup
         resumption = setup.session_resumption
         self.resumable = resumption is not None
@@ -148,13 +165,10 @@ class Protocol:
         self.acknowledged = 0
         self._kept: collections.deque[_Kept] = collections.deque()
         model = self.session.model
-        modalities = (setup.generation_config or t.GenerationConfig()).response_modalities
-        if model is not None and not model.accepts_modalities(modalities):
-            self.warnings.append(
-                f"{model.id} does not answer in {'+'.join(modalities or ())}: the server "
-                f"will close with 1007 (it takes {', '.join(sorted(model.modalities))}; "
-                "for text, ask for outputAudioTranscription)"
-            )
+        if model is not None:
+            self.warnings += [
+                setup_warning(model.id, rejection) for rejection in model.problems(setup, backend)
+            ]
 
     # -- what the session state knows -------------------------------------------
 

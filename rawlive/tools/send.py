@@ -10,9 +10,14 @@
 2. Only PCM audio goes into the reply WAV, at 24 kHz; other ``inlineData`` is
    counted as skipped.
 3. Tool calls are answered from a :class:`ToolBook`'s canned responses.
-4. The run ends after the last ``turnComplete`` and ``settle`` seconds of
-   quiet (with manual detection: at the one ``turnComplete``); a server
-   silent for ``timeout`` is a :class:`ReplyTimeout`.
+4. The run ends after the last complete interaction and ``settle`` seconds
+   of quiet (with manual detection: at the one complete interaction); a
+   server silent for ``timeout`` is a :class:`ReplyTimeout`. An interaction
+   is complete at a ``turnComplete`` whose ``interactionStatus`` is ``IDLE``
+   when the field is there, else at any ``turnComplete`` (``PROTOCOL.md``
+   §10.6, :func:`rawlive.core.models.interaction_complete`): an
+   extended-thinking model's filler turn (``turnComplete`` +
+   ``IN_PROGRESS``) does not end the run.
 5. Token counts are the session's totals (:attr:`Session.usage
    <rawlive.client.session.Session.usage>`), not a second sum.
 """
@@ -31,6 +36,7 @@ from typing import Any
 import msgspec
 
 from rawlive.client.session import Session, SessionResumed
+from rawlive.core import models
 from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
 from rawlive.media import audio
 from rawlive.wire import codec
@@ -386,7 +392,13 @@ class _Run:
             if message.go_away is not None:
                 left = message.go_away.time_left
                 self.event("go_away", time_left=left.total_seconds() if left else None)
-            if content is not None and content.turn_complete and not self.session.tool_calls:
+            if (
+                content is not None
+                and content.turn_complete
+                # An extended-thinking filler turn ends IN_PROGRESS: more is coming (§10.6).
+                and models.interaction_complete(content.interaction_status)
+                and not self.session.tool_calls
+            ):
                 if self.audio_done.is_set() and self.settle <= 0:
                     return  # manual activity detection: the one turn is over
                 self.idle_since = self.loop.time()
@@ -420,7 +432,11 @@ class _Run:
             self.event("interrupted")
         if content.turn_complete:
             self.summary.turns += 1
-            self.event("turn_complete", turns=self.summary.turns)
+            status = content.interaction_status
+            if status:
+                self.event("turn_complete", turns=self.summary.turns, interaction_status=status)
+            else:
+                self.event("turn_complete", turns=self.summary.turns)
 
     async def answer(self, tool_call: t.LiveServerToolCall) -> None:
         """Show the calls, and answer them from the tools file when there is one."""
