@@ -518,12 +518,19 @@ DEFAULT_MODEL = RECOMMENDED
 
 
 class _Printer:
-    """Live output of ``rawlive send``: transcripts on stdout, progress on stderr."""
+    """Live output of ``rawlive send``: transcripts on stdout, progress on stderr.
 
-    def __init__(self, *, as_json: bool, progress: bool) -> None:
+    A Transcribe Live model's interim transcripts (each the whole utterance
+    so far, PROTOCOL.md §10.8) overwrite one status line when ``interim``
+    (stdout is a terminal); each final is printed once on its own line.
+    """
+
+    def __init__(self, *, as_json: bool, progress: bool, interim: bool = False) -> None:
         self.as_json = as_json
         self.progress = progress
+        self.interim = interim
         self._progress_shown = False
+        self._interim_shown = False
 
     def __call__(self, event: Any) -> None:
         if self.as_json:
@@ -541,7 +548,17 @@ class _Printer:
             return
         self._end_progress()
         fields = event.fields
-        if event.kind == "input_transcription":
+        if event.kind == "interim_transcription":
+            if self.interim:
+                click.echo(f"\r\x1b[K{fields['text']}", nl=False)
+                self._interim_shown = True
+            return
+        if event.kind in ("generation_complete", "video", "skipped"):
+            return
+        self._end_interim()
+        if event.kind == "transcript":
+            click.echo(fields["text"])
+        elif event.kind == "input_transcription":
             click.echo(f"you:   {fields['text']}")
         elif event.kind == "output_transcription":
             click.echo(f"model: {fields['text']}")
@@ -559,6 +576,12 @@ class _Printer:
         elif event.kind == "resumed":
             click.echo(f"(session resumed after {fields['reason']})", err=True)
 
+    def _end_interim(self) -> None:
+        """Clear the interim status line (its final replaces it)."""
+        if self._interim_shown:
+            click.echo("\r\x1b[K", nl=False)
+            self._interim_shown = False
+
     def _end_progress(self) -> None:
         if self._progress_shown:
             click.echo(err=True)
@@ -566,6 +589,7 @@ class _Printer:
 
     def summary(self, summary: Any) -> None:
         self._end_progress()
+        self._end_interim()
         if self.as_json:
             click.echo(summary.to_json())
         else:
@@ -586,6 +610,11 @@ class _Printer:
     show_default=True,
     type=click.Path(dir_okay=False),
     help="Where to write the reply audio (24 kHz mono WAV).",
+)
+@click.option(
+    "--save-video",
+    type=click.Path(dir_okay=False),
+    help="Write the reply's video parts (a Vertex live avatar's fragmented MP4) here.",
 )
 @click.option("--record", type=click.Path(dir_okay=False), help="Record the session (JSONL).")
 @click.option("--endpoint", help="ws:// or wss:// URL of a Live API server.")
@@ -615,6 +644,7 @@ def send(
     voice: str | None,
     prompt: str | None,
     out: str,
+    save_video: str | None,
     record: str | None,
     endpoint: str | None,
     emulator: bool,
@@ -637,13 +667,25 @@ def send(
     sent as 16 kHz mono chunks in real time. Transcripts are printed as they
     arrive; the reply audio goes to --out. With no API key (GEMINI_API_KEY)
     and no --endpoint, use --emulator to run against the local emulator.
+
+    A Transcribe Live model (gemini-3.5-transcribe-live) answers in text:
+    its final transcripts are printed one per line (interim ones overwrite a
+    status line on a terminal) and no WAV is written. Video parts (a Vertex
+    live avatar) go to --save-video, never into the WAV.
     """
     _logging(verbose)
     from rawlive import files
     from rawlive.media import audio
-    from rawlive.tools.send import ReplyTimeout, build_config, load_tools
+    from rawlive.tools.send import ReplyTimeout, build_config, load_tools, transcribes
     from rawlive.wire import endpoints
 
+    # A transcribe model answers in text (PROTOCOL.md §10.8): no reply WAV.
+    transcribe = transcribes(model)
+    reply_out = None if transcribe else out
+    out_given = click.get_current_context().get_parameter_source("out") not in (
+        click.core.ParameterSource.DEFAULT,
+        None,
+    )
     if endpoint and emulator:
         _fail("give either --endpoint or --emulator, not both")
     if chunk_ms <= 0 or speed < 0 or tail_silence < 0 or timeout <= 0:
@@ -656,7 +698,7 @@ def send(
                 "--emulator-script": emulator_script,
                 "--ca-file": ca_file,
             },
-            {"--out": out, "--record": record},
+            {"--out": reply_out, "--save-video": save_video, "--record": record},
         )
     except ConfigError as exc:
         _fail(str(exc))
@@ -682,8 +724,26 @@ def send(
                 "pass --endpoint ws://HOST:PORT for a Live API server, or --emulator to use "
                 "rawlive's local emulator"
             )
-    config = build_config(system=system, voice=voice, manual_vad=manual_vad, tools=tools)
-    printer = _Printer(as_json=as_json, progress=not as_json and sys.stderr.isatty())
+    if transcribe and out_given:
+        click.echo(
+            f"rawlive: note: {model} answers in text, not audio: no reply WAV is written "
+            f"(--out {out} is not used)",
+            err=True,
+        )
+    if transcribe and voice:
+        click.echo(
+            f"rawlive: note: {model} answers in text, not audio: --voice is not used", err=True
+        )
+    config = build_config(
+        system=system, voice=voice, manual_vad=manual_vad, tools=tools, model=model
+    )
+    # A transcribe model's interim transcripts are the live status on a terminal.
+    interim = transcribe and not as_json and sys.stdout.isatty()
+    printer = _Printer(
+        as_json=as_json,
+        progress=not as_json and sys.stderr.isatty() and not interim,
+        interim=interim,
+    )
     pace = None if fast else speed
     published = False  # whether --out (and --record) are in place, i.e. setupComplete came
 
@@ -701,11 +761,24 @@ def send(
         started = time.monotonic()
         recorder: CassetteWriter | None = None
         try:
-            # Both outputs are written beside their files and put in place only
+            # The outputs are written beside their files and put in place only
             # once setupComplete has arrived: a failed connection leaves a
-            # previous reply and recording as they were. The WAV first: it is
-            # removed unpublished if the recording cannot be written.
-            with audio.WavWriter(out, rate=audio.OUTPUT_RATE, staged=True) as reply:
+            # previous reply, video and recording as they were. The WAV and
+            # the video first: they are removed unpublished if the recording
+            # cannot be written.
+            with contextlib.ExitStack() as outputs:
+                reply = (
+                    None
+                    if reply_out is None
+                    else outputs.enter_context(
+                        audio.WavWriter(reply_out, rate=audio.OUTPUT_RATE, staged=True)
+                    )
+                )
+                video = (
+                    None
+                    if save_video is None
+                    else outputs.enter_context(files.AppendFile(save_video, staged=True))
+                )
                 if record is not None:
                     recorder = CassetteWriter(record, staged=True)
                 async with connect(
@@ -718,12 +791,16 @@ def send(
                 ) as session:
                     if recorder is not None:
                         recorder.publish()
-                    reply.publish()
+                    for output in (reply, video):
+                        if output is not None:
+                            output.publish()
                     published = True
                     summary = await stream_file(
                         session,
                         file,
                         reply=reply,
+                        video=video,
+                        transcribe=transcribe,
                         chunk_ms=chunk_ms,
                         speed=pace,
                         manual_vad=manual_vad,
@@ -746,8 +823,21 @@ def send(
     try:
         code = asyncio.run(run())
     except KeyboardInterrupt:
+        kept = [
+            name
+            for name, given in (
+                ("the reply WAV", reply_out),
+                ("the video", save_video),
+                ("the recording", record),
+            )
+            if given
+        ]
+        if len(kept) > 1:
+            valid = ", ".join(kept[:-1]) + " and " + kept[-1] + " are valid so far"
+        else:
+            valid = f"{kept[0]} is valid so far" if kept else "the transcript so far is printed"
         said = (
-            "interrupted; the reply WAV and the recording are valid so far"
+            f"interrupted; {valid}"
             if published
             else "interrupted before setupComplete; nothing was written, "
             "existing files are untouched"
@@ -763,7 +853,7 @@ def send(
     except RawliveError as exc:
         _fail(str(exc), EXIT_CONNECTION)
     except OSError as exc:  # the writers name their file
-        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+        _fail(f"cannot write {exc.filename or reply_out or out}: {exc.strerror or exc}")
     raise SystemExit(code)
 
 

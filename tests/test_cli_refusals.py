@@ -103,6 +103,8 @@ def _outputs_clashing(tmp_path: Path) -> list[tuple[list[str], str]]:
         ([*base, "--record", str(tmp_path / "hard.wav")], "--record"),
         ([*base, "--tools", str(tools), "--record", str(tools)], "--record"),
         ([*base, "--out", str(tmp_path / "out.wav"), "--record", other], "--record"),
+        ([*base, "--save-video", str(spoken)], "--save-video"),
+        ([*base, "--out", str(tmp_path / "out.wav"), "--save-video", other], "--save-video"),
     ]
 
 

@@ -7,8 +7,13 @@
 1. The file goes out as 16 kHz chunks paced by ``speed``, and the user's turn
    ends with ``audioStreamEnd`` (``activityStart``/``activityEnd`` with
    manual activity detection).
-2. Only PCM audio goes into the reply WAV, at 24 kHz; other ``inlineData`` is
-   counted as skipped.
+2. Only PCM audio goes into the reply WAV, at 24 kHz. ``inlineData`` whose
+   MIME type is not ``audio/...`` (a Vertex live avatar's fragmented MP4,
+   ``PROTOCOL.md`` §10.10) goes to the ``video`` file when there is one, its
+   parts concatenated as they arrive; the first such MIME type fixes the
+   file's (§10.16 leaves the avatar's ``mimeType`` open, so any non-audio type
+   is taken), and parts of another type, or with no ``video`` file, are
+   counted as skipped, as is audio in another codec.
 3. Tool calls are answered from a :class:`ToolBook`'s canned responses.
 4. The run ends after the last complete interaction and ``settle`` seconds
    of quiet (with manual detection: at the one complete interaction); a
@@ -20,6 +25,17 @@
    ``IN_PROGRESS``) does not end the run.
 5. Token counts are the session's totals (:attr:`Session.usage
    <rawlive.client.session.Session.usage>`), not a second sum.
+6. A Transcribe Live model (a row of kind ``TRANSCRIBE``, ``PROTOCOL.md``
+   §10.8) answers in text: ``build_config`` asks for the row's response
+   modalities (``["TEXT"]``) and input transcription only; each
+   ``interimInputTranscription`` (the whole utterance so far) is an
+   ``interim_transcription`` event and each ``inputTranscription`` (the
+   utterance's final text, once) a ``transcript`` event and a line of
+   :attr:`Summary.transcript`. No ``turnComplete`` comes: an utterance ends at
+   its ``generationComplete``, and the run at the one after the upload (with
+   manual activity detection) or ``settle`` seconds after it; when none comes
+   (a silent tail), the end of the upload plus :data:`IDLE_GRACE` seconds
+   with no message ends it. No reply audio exists.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ from typing import Any
 
 import msgspec
 
+from rawlive import files
 from rawlive.client.session import Session, SessionResumed
 from rawlive.core import models
 from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
@@ -45,11 +62,13 @@ from rawlive.wire import types as t
 __all__ = [
     "Event",
     "ReplyTimeout",
+    "SavedVideo",
     "Summary",
     "ToolBook",
     "build_config",
     "load_tools",
     "stream_file",
+    "transcribes",
 ]
 
 IN_MIME = "audio/pcm;rate=16000"
@@ -67,8 +86,12 @@ class Event(msgspec.Struct):
 
     Kinds: ``input_transcription``, ``output_transcription``, ``text``,
     ``tool_call``, ``tool_response``, ``interrupted``, ``turn_complete``,
-    ``go_away``, ``resumed``, ``progress``, ``audio_sent``, ``skipped``
-    (``inlineData`` that is not audio: its ``mime_type`` and ``bytes``).
+    ``go_away``, ``resumed``, ``progress``, ``audio_sent``, ``video`` (a part
+    written to the video file: ``mime_type``, ``bytes``), ``skipped``
+    (``inlineData`` written nowhere: its ``mime_type`` and ``bytes``); with a
+    Transcribe Live model ``interim_transcription`` (``text``: the utterance
+    so far, replacing the previous one), ``transcript`` (``text``, the
+    utterance's final, and its ``language_code``) and ``generation_complete``.
     """
 
     kind: str
@@ -83,6 +106,19 @@ class Event(msgspec.Struct):
 
     def to_json(self) -> str:
         return _json.encode(self.to_builtins()).decode("utf-8")
+
+
+class SavedVideo(msgspec.Struct, kw_only=True):
+    """The video file of a run (``--save-video``): the parts concatenated as they came."""
+
+    path: str
+    bytes: int = 0
+    parts: int = 0
+    #: The MIME type of the parts in the file (``None``: none came).
+    mime_type: str | None = None
+
+    def to_json(self) -> str:
+        return _json.encode(self).decode("utf-8")
 
 
 class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
@@ -103,9 +139,17 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
     close_reason: str = ""
     reply_path: str | None = None
     pacing_p99_late_ms: float | None = None
-    #: ``inlineData`` left out of the reply audio (not PCM audio), by MIME type:
-    #: ``{"image/jpeg": {"parts": 2, "bytes": 20480}}``.
+    #: ``inlineData`` written nowhere (neither PCM audio for the WAV nor a part
+    #: of the video file), by MIME type: ``{"image/jpeg": {"parts": 2, "bytes": 20480}}``.
     skipped: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    #: The video file, when one was given (``PROTOCOL.md`` §10.10).
+    video: SavedVideo | None = None
+    #: Non-audio parts that went to no video file (there was none, or their
+    #: MIME type was not the file's): counted in :attr:`skipped` too.
+    video_parts_not_saved: int = 0
+    #: A Transcribe Live model's final transcripts, one per utterance
+    #: (``PROTOCOL.md`` §10.8); ``None`` for a model that answers in audio.
+    transcript: list[str] | None = None
 
     def to_builtins(self) -> dict[str, Any]:
         """The summary as plain objects, ``"event": "summary"`` first."""
@@ -126,13 +170,35 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
         def tokens(by: dict[str, int]) -> str:
             return ", ".join(f"{k.lower()} {v}" for k, v in sorted(by.items())) or "none"
 
+        if self.transcript is not None:
+            reply = [
+                f"transcript               {len(self.transcript)} utterance(s)",
+                "reply audio              none: a transcribe model answers in text, "
+                "no reply WAV written",
+            ]
+        else:
+            reply = [
+                f"first reply audio after  {latency} (from the end of your audio)",
+                f"reply audio              {self.reply_seconds:.2f} s"
+                + (f" -> {self.reply_path}" if self.reply_path else ""),
+                f"turns                    {self.turns}",
+            ]
+        video = self.video
+        if video is not None:
+            kind = f"{video.mime_type}, " if video.mime_type else ""
+            reply.append(
+                f"video                    {video.bytes} bytes ({kind}{video.parts} parts)"
+                f" -> {video.path}"
+            )
+        if self.video_parts_not_saved:
+            reply.append(
+                f"video                    {self.video_parts_not_saved} video parts not saved"
+                + (": use --save-video" if video is None else " (another MIME type)")
+            )
         return [
             f"setupComplete after      {self.setup_seconds * 1000:.0f} ms",
             f"audio sent               {self.audio_sent_seconds:.2f} s",
-            f"first reply audio after  {latency} (from the end of your audio)",
-            f"reply audio              {self.reply_seconds:.2f} s"
-            + (f" -> {self.reply_path}" if self.reply_path else ""),
-            f"turns                    {self.turns}",
+            *reply,
             f"tokens                   prompt: {tokens(self.prompt_tokens)}; "
             f"response: {tokens(self.response_tokens)}; total {self.total_tokens}",
             f"close                    {self.close_code}"
@@ -199,6 +265,12 @@ def load_tools(path: str | os.PathLike[str]) -> ToolBook:
     return ToolBook(parsed, responses)
 
 
+def transcribes(model: str | None) -> bool:
+    """Whether ``model``'s row is a Transcribe Live model (kind ``TRANSCRIBE``, §10.8)."""
+    row = models.find(model)
+    return row is not None and row.kind is models.Kind.TRANSCRIBE
+
+
 def build_config(
     *,
     system: str | None = None,
@@ -206,15 +278,30 @@ def build_config(
     manual_vad: bool = False,
     tools: ToolBook | None = None,
     transcribe: bool = True,
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """The session config ``rawlive send`` uses (an SDK-shaped dict)."""
-    config: dict[str, Any] = {"response_modalities": ["AUDIO"]}
-    if transcribe:
-        config["input_audio_transcription"] = {}
-        config["output_audio_transcription"] = {}
+    """The session config ``rawlive send`` uses (an SDK-shaped dict).
+
+    For ``model``'s row of kind ``TRANSCRIBE`` the response modalities are
+    the row's (``["TEXT"]``, ``PROTOCOL.md`` §10.8) and only the input is
+    transcribed (the transcript *is* the answer; ``transcribe`` does not
+    turn it off); with no speech to give, ``voice`` is not used. Any other
+    model answers in ``AUDIO``.
+    """
+    row = models.find(model)
+    if row is not None and row.kind is models.Kind.TRANSCRIBE:
+        config: dict[str, Any] = {
+            "response_modalities": sorted(row.modalities),
+            "input_audio_transcription": {},
+        }
+    else:
+        config = {"response_modalities": ["AUDIO"]}
+        if transcribe:
+            config["input_audio_transcription"] = {}
+            config["output_audio_transcription"] = {}
     if system:
         config["system_instruction"] = system
-    if voice:
+    if voice and "AUDIO" in config["response_modalities"]:
         config["speech_config"] = {"voice_config": {"prebuilt_voice_config": {"voice_name": voice}}}
     if manual_vad:
         config["realtime_input_config"] = {"automatic_activity_detection": {"disabled": True}}
@@ -228,6 +315,8 @@ async def stream_file(
     path: str | os.PathLike[str],
     *,
     reply: audio.WavWriter | None = None,
+    video: files.AppendFile | None = None,
+    transcribe: bool = False,
     chunk_ms: float = 40.0,
     speed: float | None = 1.0,
     manual_vad: bool = False,
@@ -242,6 +331,9 @@ async def stream_file(
     """Stream ``path`` as the user's turn and collect the reply until its ``turnComplete``.
 
     ``speed`` paces the upload (1.0 real time; ``None`` or 0 unpaced).
+    Non-audio ``inlineData`` (avatar video) is appended to ``video`` when
+    given. ``transcribe`` (see :func:`transcribes`) reads the session as
+    Transcribe Live's (rule 6 of the module docstring).
     ``timeout`` bounds how long the server may stay silent once the audio is
     sent. With automatic activity detection one file may hold several turns:
     the run ends once a ``turnComplete`` is followed by ``settle`` seconds
@@ -253,6 +345,8 @@ async def stream_file(
     run = _Run(
         session,
         reply=reply,
+        video=video,
+        transcribe=transcribe,
         tools=tools,
         manual_vad=manual_vad,
         timeout=timeout,
@@ -298,6 +392,8 @@ class _Run:
         session: Session,
         *,
         reply: audio.WavWriter | None,
+        video: files.AppendFile | None,
+        transcribe: bool,
         tools: ToolBook | None,
         manual_vad: bool,
         timeout: float | None,
@@ -307,13 +403,18 @@ class _Run:
     ) -> None:
         self.session = session
         self.reply = reply
+        self.video = video
+        self.transcribe = transcribe
         self.tools = tools
         self.manual_vad = manual_vad
         self.timeout = timeout
         self.settle = 0.0 if manual_vad else settle
         self.on_event = on_event
         self.summary = Summary(
-            setup_seconds=setup_seconds, reply_path=None if reply is None else str(reply.path)
+            setup_seconds=setup_seconds,
+            reply_path=None if reply is None else str(reply.path),
+            video=None if video is None else SavedVideo(path=video.path),
+            transcript=[] if transcribe else None,
         )
         self.loop = asyncio.get_running_loop()
         #: When the session was opened (monotonic): events count from there.
@@ -392,16 +493,23 @@ class _Run:
             if message.go_away is not None:
                 left = message.go_away.time_left
                 self.event("go_away", time_left=left.total_seconds() if left else None)
-            if (
-                content is not None
-                and content.turn_complete
-                # An extended-thinking filler turn ends IN_PROGRESS: more is coming (§10.6).
-                and models.interaction_complete(content.interaction_status)
-                and not self.session.tool_calls
-            ):
+            if content is not None and self.ends_interaction(content):
                 if self.audio_done.is_set() and self.settle <= 0:
                     return  # manual activity detection: the one turn is over
                 self.idle_since = self.loop.time()
+
+    def ends_interaction(self, content: t.LiveServerContent) -> bool:
+        """Whether ``content`` leaves the model idle: a complete interaction's
+        ``turnComplete``, or with Transcribe Live an utterance's ``generationComplete``."""
+        if self.transcribe:
+            # No turnComplete on Transcribe Live: generationComplete follows the final (§10.8).
+            return bool(content.generation_complete)
+        return (
+            bool(content.turn_complete)
+            # An extended-thinking filler turn ends IN_PROGRESS: more is coming (§10.6).
+            and models.interaction_complete(content.interaction_status)
+            and not self.session.tool_calls
+        )
 
     def deadline(self) -> float | None:
         """When the server's silence becomes a :class:`ReplyTimeout` (loop time)."""
@@ -411,6 +519,10 @@ class _Run:
 
     def quiet(self) -> float | None:
         """When the run is over if nothing more comes (loop time; ``None``: not yet)."""
+        if self.transcribe and self.upload_end is not None and self.idle_since is None:
+            # No generationComplete since the last words (silence gives none, §10.8):
+            # the end of the input plus a quiet period.
+            return max(self.upload_end, self.last_message) + max(self.settle, IDLE_GRACE)
         if self.upload_end is None or self.idle_since is None or self.session.tool_calls:
             return None
         if self.idle_since >= self.upload_end:
@@ -419,7 +531,9 @@ class _Run:
 
     def content(self, content: t.LiveServerContent) -> None:
         """Transcripts, text and reply audio, and the turn's end."""
-        if content.input_transcription and content.input_transcription.text:
+        if self.transcribe:
+            self.transcription(content)
+        elif content.input_transcription and content.input_transcription.text:
             self.event("input_transcription", text=content.input_transcription.text)
         if content.output_transcription and content.output_transcription.text:
             self.event("output_transcription", text=content.output_transcription.text)
@@ -438,6 +552,21 @@ class _Run:
             else:
                 self.event("turn_complete", turns=self.summary.turns)
 
+    def transcription(self, content: t.LiveServerContent) -> None:
+        """Transcribe Live's interim snapshots, finals and utterance ends (§10.8)."""
+        interim = content.interim_input_transcription
+        if interim is not None and interim.text:
+            self.idle_since = None  # an utterance is being transcribed
+            self.event("interim_transcription", text=interim.text)
+        final = content.input_transcription
+        if final is not None and final.text:
+            self.idle_since = None
+            assert self.summary.transcript is not None
+            self.summary.transcript.append(final.text)
+            self.event("transcript", text=final.text, language_code=final.language_code)
+        if content.generation_complete:
+            self.event("generation_complete")
+
     async def answer(self, tool_call: t.LiveServerToolCall) -> None:
         """Show the calls, and answer them from the tools file when there is one."""
         calls = tool_call.function_calls or []
@@ -455,10 +584,15 @@ class _Run:
     # -- the reply WAV ----------------------------------------------------------
 
     def write_audio(self, blob: t.Blob) -> None:
-        """A reply part's PCM into the WAV at 24 kHz; anything else counted as skipped."""
+        """A reply part's PCM into the WAV at 24 kHz, video into the video file;
+        anything else counted as skipped."""
         mime, data = blob.mime_type, bytes(blob.data or b"")
         rate = _pcm_rate(mime)
         if rate is None:
+            if not _audio(mime):
+                if self.write_video(mime, data):
+                    return
+                self.summary.video_parts_not_saved += 1
             skipped = self.summary.skipped.setdefault(mime or "(none)", {"parts": 0, "bytes": 0})
             skipped["parts"] += 1
             skipped["bytes"] += len(data)
@@ -469,6 +603,25 @@ class _Run:
         self.summary.reply_seconds += len(data) / 2 / rate
         if self.reply is not None:
             self.reply.write(self.to_output.feed(rate, data))
+
+    def write_video(self, mime: str | None, data: bytes) -> bool:
+        """Append a non-audio part to the video file; whether it went there.
+
+        The first part's MIME type (without parameters) is the file's: a part
+        of another type would not continue the stream (§10.10: fragmented MP4).
+        """
+        saved = self.summary.video
+        if self.video is None or saved is None:
+            return False
+        if saved.mime_type is not None and _base(saved.mime_type) != _base(mime):
+            return False
+        self.video.write(data)
+        if saved.mime_type is None:
+            saved.mime_type = mime or "(none)"
+        saved.parts += 1
+        saved.bytes += len(data)
+        self.event("video", mime_type=mime, bytes=len(data))
+        return True
 
     def flush_audio(self) -> None:
         """Write what the resampler still holds (the WAV stays open: the caller's)."""
@@ -489,6 +642,16 @@ class _Run:
         return summary
 
 
+def _base(mime: str | None) -> str:
+    """A MIME type without its parameters, lower case (``audio/pcm;rate=24000``: ``audio/pcm``)."""
+    return (mime or "").partition(";")[0].strip().lower()
+
+
+def _audio(mime: str | None) -> bool:
+    """Whether a part is audio (in any codec): an ``audio/...`` MIME type."""
+    return _base(mime).startswith("audio/")
+
+
 def _pcm_rate(mime: str | None) -> int | None:
     """The sample rate of a reply part that is PCM audio; ``None`` for anything else.
 
@@ -496,7 +659,7 @@ def _pcm_rate(mime: str | None) -> int | None:
     rate); an image, a video, audio in another codec or at an unusable rate
     does not belong in the reply WAV.
     """
-    if (mime or "").partition(";")[0].strip().lower() != "audio/pcm":
+    if _base(mime) != "audio/pcm":
         return None
     rate = codec.mime_rate(mime)
     if rate is None:
