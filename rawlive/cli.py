@@ -603,6 +603,11 @@ class _Printer:
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Live model.")
 @click.option("--system", help="System instruction.")
 @click.option("--voice", help="Prebuilt voice name (e.g. Kore, Puck).")
+@click.option(
+    "--target-language",
+    metavar="CODE",
+    help="With a translation model: the language to translate into (BCP-47, e.g. pl).",
+)
 @click.option("--prompt", help="Text context sent before the audio (no reply of its own).")
 @click.option(
     "--out",
@@ -642,6 +647,7 @@ def send(
     model: str,
     system: str | None,
     voice: str | None,
+    target_language: str | None,
     prompt: str | None,
     out: str,
     save_video: str | None,
@@ -670,8 +676,10 @@ def send(
 
     A Transcribe Live model (gemini-3.5-transcribe-live) answers in text:
     its final transcripts are printed one per line (interim ones overwrite a
-    status line on a terminal) and no WAV is written. Video parts (a Vertex
-    live avatar) go to --save-video, never into the WAV.
+    status line on a terminal) and no WAV is written. A translation model
+    (gemini-3.5-live-translate-preview) speaks the translation into
+    --target-language, with both transcripts. Video parts (a Vertex live
+    avatar) go to --save-video, never into the WAV.
     """
     _logging(verbose)
     from rawlive import files
@@ -734,9 +742,17 @@ def send(
         click.echo(
             f"rawlive: note: {model} answers in text, not audio: --voice is not used", err=True
         )
-    config = build_config(
-        system=system, voice=voice, manual_vad=manual_vad, tools=tools, model=model
-    )
+    try:
+        config = build_config(
+            system=system,
+            voice=voice,
+            manual_vad=manual_vad,
+            tools=tools,
+            model=model,
+            target_language=target_language,
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
     # A transcribe model's interim transcripts are the live status on a terminal.
     interim = transcribe and not as_json and sys.stdout.isatty()
     printer = _Printer(

@@ -19,6 +19,7 @@ import soundfile as sf
 import websockets
 from websockets.asyncio.server import ServerConnection
 
+from rawlive.errors import ConfigError
 from rawlive.tools.send import IDLE_GRACE, Event, build_config, stream_file
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -280,9 +281,10 @@ def test_a_transcribe_model_asks_for_its_rows_modalities_and_input_transcription
     assert config["input_audio_transcription"] == {}
     assert "output_audio_transcription" not in config
     assert "speech_config" not in config  # no speech to give a voice to
-    translate = build_config(model="gemini-3.5-live-translate-preview")
+    translate = build_config(model="gemini-3.5-live-translate-preview", target_language="pl")
     assert translate["response_modalities"] == ["AUDIO"]  # speech in, translated speech out
     assert "output_audio_transcription" in translate
+    assert translate["translation_config"] == {"target_language_code": "pl"}
     assert build_config(model="gemini-3.8-live", voice="Kore")["speech_config"]
     assert build_config()["response_modalities"] == ["AUDIO"]
 
@@ -419,3 +421,46 @@ async def test_with_nothing_after_the_input_the_run_ends_after_a_quiet_period() 
             took = loop.time() - started
     assert summary.transcript == [UTTERANCES[0][1]]
     assert IDLE_GRACE - 0.5 < took < IDLE_GRACE + 2  # the quiet period, not the timeout
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"model": "gemini-3.5-live-translate-preview"}, "--target-language pl"),
+        (
+            {"model": "gemini-3.5-live-translate-preview", "target_language": "pl", "system": "x"},
+            "takes no system instruction or tools",
+        ),
+        ({"model": "gemini-3.8-live", "target_language": "pl"}, "goes with a translation model"),
+    ],
+)
+def test_a_translation_needs_its_target_and_nothing_it_refuses(
+    kwargs: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says.replace("(", r"\(")):
+        build_config(**kwargs)
+
+
+async def test_send_translates_end_to_end_on_the_emulator(tmp_path: Path) -> None:
+    # PROTOCOL.md §10.9: translated audio with both transcriptions; the
+    # emulator marks its "translation" with the target language.
+    out = tmp_path / "reply.wav"
+    code, stdout, err = await _send(
+        str(SPOKEN),
+        "--emulator",
+        "--fast",
+        "--model",
+        "gemini-3.5-live-translate-preview",
+        "--target-language",
+        "pl",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    assert "model: [pl] " in stdout and "you: " in stdout
+    assert sf.info(str(out)).duration > 0.5
+    code, _, err = await _send(
+        str(SPOKEN), "--emulator", "--fast", "--model", "gemini-3.5-live-translate-preview"
+    )
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "--target-language" in lines[0]

@@ -279,6 +279,7 @@ def build_config(
     tools: ToolBook | None = None,
     transcribe: bool = True,
     model: str | None = None,
+    target_language: str | None = None,
 ) -> dict[str, Any]:
     """The session config ``rawlive send`` uses (an SDK-shaped dict).
 
@@ -286,7 +287,11 @@ def build_config(
     the row's (``["TEXT"]``, ``PROTOCOL.md`` §10.8) and only the input is
     transcribed (the transcript *is* the answer; ``transcribe`` does not
     turn it off); with no speech to give, ``voice`` is not used. Any other
-    model answers in ``AUDIO``.
+    model answers in ``AUDIO``. A translation model (kind ``TRANSLATE``,
+    ``PROTOCOL.md`` §10.9) translates into ``target_language`` (a BCP-47
+    code: ``generationConfig.translationConfig.targetLanguageCode``, which
+    its row requires) and refuses a system instruction and tools: a
+    :class:`ConfigError` says so before anything is sent.
     """
     row = models.find(model)
     if row is not None and row.kind is models.Kind.TRANSCRIBE:
@@ -299,6 +304,23 @@ def build_config(
         if transcribe:
             config["input_audio_transcription"] = {}
             config["output_audio_transcription"] = {}
+    if row is not None and row.kind is models.Kind.TRANSLATE:
+        if not target_language:
+            raise ConfigError(
+                f"{row.id} translates speech into another language: give the target "
+                "language as a BCP-47 code (--target-language pl)"
+            )
+        if system or tools is not None:
+            raise ConfigError(
+                f"{row.id} takes no system instruction or tools (PROTOCOL.md §10.9): "
+                "remove --system/--tools"
+            )
+        config["translation_config"] = {"target_language_code": target_language}
+    elif target_language:
+        raise ConfigError(
+            f"a target language goes with a translation model "
+            f"(--model gemini-3.5-live-translate-preview), not {model}"
+        )
     if system:
         config["system_instruction"] = system
     if voice and "AUDIO" in config["response_modalities"]:
