@@ -464,3 +464,52 @@ async def test_send_translates_end_to_end_on_the_emulator(tmp_path: Path) -> Non
     )
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "--target-language" in lines[0]
+
+
+async def test_send_waits_through_an_extended_thinking_filler_on_the_emulator(
+    tmp_path: Path,
+) -> None:
+    # PROTOCOL.md §10.6-§10.7: the filler turn ends IN_PROGRESS; the run goes
+    # on to the answer, which ends the interaction at IDLE.
+    tools = tmp_path / "tools.json"
+    tools.write_text(
+        json.dumps(
+            {
+                "function_declarations": [{"name": "get_weather", "description": "weather"}],
+                "responses": {"get_weather": {"temperature": 24}},
+            }
+        )
+    )
+    out = tmp_path / "reply.wav"
+    code, stdout, err = await _send(
+        str(SPOKEN),
+        "--emulator",
+        "--fast",
+        "--emulator-script",
+        str(FIXTURES / "scripts" / "weather.toml"),
+        "--model",
+        "gemini-3.8-live-extended-thinking",
+        "--tools",
+        str(tools),
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    said = [line for line in stdout.splitlines() if line.startswith("model: ")]
+    assert said == ["model: Checking that now.", "model: It's sunny in Paris, 24 degrees."]
+    assert "tool response: get_weather" in stdout
+    assert sf.info(str(out)).duration > 1.5  # the filler and the answer
+
+
+async def test_send_prints_a_transcript_from_the_emulators_transcribe_live(
+    tmp_path: Path,
+) -> None:
+    code, stdout, err = await _send(
+        str(SPOKEN), "--emulator", "--fast", "--model", TRANSCRIBE, "--json", cwd=tmp_path
+    )
+    assert code == 0, err
+    events = [json.loads(line) for line in stdout.splitlines()]
+    summary = events[-1]
+    assert summary["event"] == "summary" and len(summary["transcript"]) == 1
+    assert [e["text"] for e in events if e["event"] == "transcript"] == summary["transcript"]
+    assert not (tmp_path / "reply.wav").exists()
