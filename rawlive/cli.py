@@ -156,6 +156,14 @@ def main() -> None:
     "--goaway-lead", type=float, default=60.0, show_default=True, help="goAway this early (s)."
 )
 @click.option(
+    "--lifetime-close",
+    type=click.Choice(["normal", "deadline"]),
+    default="normal",
+    show_default=True,
+    help="How --connection-lifetime ends a connection: a normal close, or 1011 'Deadline "
+    "expired...' as reported for 3.8 at 58:00 (goAway first only if --goaway-lead > 0).",
+)
+@click.option(
     "--session-limit",
     type=float,
     help="Seconds before a session ends for good (default: the model's own limit, if any).",
@@ -188,6 +196,7 @@ def serve(
     models: tuple[str, ...],
     connection_lifetime: float | None,
     goaway_lead: float,
+    lifetime_close: str,
     session_limit: float | None,
     speed: float | None,
     frames: str | None,
@@ -222,6 +231,7 @@ def serve(
         strict=strict,
         connection_lifetime=connection_lifetime,
         goaway_lead=goaway_lead,
+        lifetime_close=lifetime_close,
         session_limit=session_limit,
         speed=speed,
         frames=frames,

@@ -313,6 +313,27 @@ async def test_connection_lifetime_sends_go_away_ahead_then_ends_the_connection(
     assert emulator.connections[0].close_code == 1000
 
 
+@pytest.mark.parametrize(("lead", "go_away"), [(0.3, True), (0.0, False)])
+async def test_the_deadline_lifetime_close_ends_a_38_connection_with_1011(
+    lead: float, go_away: bool
+) -> None:
+    # PROTOCOL.md §10.14, §10.15.12: one report of a 3.8 connection closed at
+    # 58:00 with 1011 "Deadline expired..."; the lifetime and the close are options.
+    setup = msgspec.json.encode({"setup": {"model": "models/gemini-3.8-live"}})
+    async with Emulator(
+        connection_lifetime=0.6, goaway_lead=lead, lifetime_close="deadline"
+    ) as emulator:
+        code, reason, received = await _raw_session(emulator.url, setup)
+    assert (code, reason) == (1011, "Deadline expired before operation could complete.")
+    assert received[0] == {"setupComplete": {}}
+    assert received[1:] == ([{"goAway": {"timeLeft": "0.300s"}}] if go_away else [])
+
+
+def test_an_unknown_lifetime_close_is_refused_in_one_line() -> None:
+    with pytest.raises(rawlive.ConfigError, match="lifetime_close must be one of normal, deadline"):
+        Emulator(lifetime_close="abrupt")
+
+
 async def test_session_limit_ends_the_session_with_deadline_exceeded() -> None:
     async with Emulator(session_limit=0.2) as emulator:
         code, reason, _ = await _raw_session(emulator.url, SETUP)

@@ -240,14 +240,25 @@ async def test_a_model_the_backend_does_not_serve_closes_1008_in_its_words(
 @pytest.mark.parametrize(
     ("path", "model"),
     [
-        (VERTEX_PATH, VERTEX_MODEL.format("gemini-3.5-transcribe-live-preview")),
+        # PROTOCOL.md §10.1, §10.15.1: each new id in the forms its backends take.
+        (GEMINI_PATH, "models/gemini-3.8-live"),
+        (VERTEX_PATH, VERTEX_MODEL.format("gemini-3.8-live")),
+        (VERTEX_PATH, "publishers/google/models/gemini-3.8-live"),  # express mode (§1.3)
         (GEMINI_PATH, "models/gemini-3.8-live-extended-thinking"),
+        (GEMINI_PATH, "models/gemini-3.5-transcribe-live"),
+        (VERTEX_PATH, VERTEX_MODEL.format("gemini-3.5-transcribe-live")),
+        (VERTEX_PATH, VERTEX_MODEL.format("gemini-3.5-transcribe-live-preview")),
+        (GEMINI_PATH, "models/gemini-3.5-live-translate-preview"),
+        (VERTEX_PATH, VERTEX_MODEL.format("gemini-3.5-live-translate-preview")),
         (GEMINI_PATH, "models/gemini-3.1-flash-live-preview"),
     ],
 )
 async def test_a_model_is_served_on_its_own_backend(path: str, model: str) -> None:
     modalities = ["TEXT"] if "transcribe" in model else ["AUDIO"]
-    setup = {"model": model, "generationConfig": {"responseModalities": modalities}}
+    generation: dict[str, Any] = {"responseModalities": modalities}
+    if "translate" in model:
+        generation["translationConfig"] = {"targetLanguageCode": "pl"}
+    setup = {"model": model, "generationConfig": generation}
     async with Emulator() as emulator:
         _, _, got = await _raw(emulator.url + path, setup, until_turns=0)
     assert "setupComplete" in got[0][1]
@@ -411,6 +422,15 @@ async def test_the_packaged_clip_is_a_small_fragmented_mp4() -> None:
             1007,
             "Avatar config is required for avatar mode",
         ),
+        (
+            VERTEX_PATH,
+            {
+                **AVATAR_SETUP,
+                "generationConfig": {"responseModalities": ["AUDIO", "VIDEO"]},
+            },
+            1007,
+            "The requested combination of response modalities (AUDIO, VIDEO) is not supported",
+        ),
     ],
 )
 async def test_an_avatar_setup_the_server_fails_on_closes(
@@ -420,6 +440,28 @@ async def test_an_avatar_setup_the_server_fails_on_closes(
         got_code, got_reason, got = await _raw(emulator.url + path, setup)
     assert got == []
     assert got_code == code and reason in (got_reason or "")
+
+
+async def test_an_image_through_media_chunks_in_avatar_mode_closes_1007() -> None:
+    # PROTOCOL.md §10.10, §10.14 [G-SAMPLE]: realtime input takes audio only there.
+    chunk = {"realtimeInput": {"mediaChunks": [{"data": "AAAA", "mimeType": "image/jpeg"}]}}
+    async with Emulator(speed=0) as emulator:
+        code, reason, got = await _raw(emulator.url + VERTEX_PATH, AVATAR_SETUP, chunk)
+        # Without the avatar the same chunk is taken (a video frame).
+        plain = {**AVATAR_SETUP, "generationConfig": {"responseModalities": ["AUDIO"]}}
+        del plain["avatarConfig"]
+        async with websockets.connect(emulator.url + VERTEX_PATH) as ws:
+            for message in ({"setup": plain}, chunk, HELLO):
+                await ws.send(json.dumps(message))
+            while (
+                not json.loads(await asyncio.wait_for(ws.recv(), 5))
+                .get("serverContent", {})
+                .get("turnComplete")
+            ):
+                pass
+    assert [m for _, m in got] == [{"setupComplete": got[0][1]["setupComplete"]}]
+    assert code == 1007
+    assert reason == "Mime type 'image/jpeg' is not supported. Either use 'audio/pcm"
 
 
 async def test_a_vertex_session_without_avatar_keeps_text_frames_and_handles() -> None:

@@ -141,12 +141,31 @@ async def test_a_38_session_answers_an_audio_turn(model: str, status: str | None
     assert last.usage_metadata is not None and last.usage_metadata.response_token_count
 
 
+VERTEX_PATH = "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+VERTEX_LIVE = "projects/p/locations/us-central1/publishers/google/models/gemini-3.8-live"
+# What 3.8 refuses (§10.3, §10.15.2) is refused on both backends; extended
+# thinking is on the Gemini API only (§10.1).
+_REFUSED_38 = [
+    {"generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW"}}},
+    {"generationConfig": {"enableAffectiveDialog": True}},
+    {"proactivity": {"proactiveAudio": False}},
+    {"generationConfig": {"responseModalities": ["TEXT"]}},
+    {"tools": [{"codeExecution": {}}]},
+    {"tools": [{"urlContext": {}}]},
+    {"tools": [{"googleMaps": {}}]},
+    {"tools": [{"fileSearch": {}}]},
+]
 REFUSED = [
-    (LIVE, {"generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW"}}}),
-    (LIVE, {"generationConfig": {"enableAffectiveDialog": True}}),
-    (LIVE, {"proactivity": {"proactiveAudio": False}}),
+    *[(LIVE, fields) for fields in _REFUSED_38],
+    *[(VERTEX_LIVE, fields) for fields in _REFUSED_38],
     (ET, {"generationConfig": {"thinkingConfig": {"thinkingLevel": "MINIMAL"}}}),
+    (ET, {"generationConfig": {"thinkingConfig": {"thinkingBudget": 1024}}}),
     (ET, _tools({"name": "lookup", "behavior": "BLOCKING"})),
+    (ET, {"generationConfig": {"enableAffectiveDialog": True}}),
+    (ET, {"proactivity": {"proactiveAudio": False}}),
+    (ET, {"generationConfig": {"responseModalities": ["TEXT"]}}),
+    (ET, {"generationConfig": {"responseModalities": ["VIDEO"]}, "avatarConfig": {}}),
+    (ET, {"tools": [{"codeExecution": {}}]}),
 ]
 
 
@@ -157,10 +176,12 @@ async def test_each_refusal_of_10_3_closes_with_the_rows_code_and_reason(
     setup = {"model": model, **fields}
     row = models.find(model)
     assert row is not None
-    rejection = row.refusal(codec.convert(setup, t.LiveClientSetup))
+    backend = "vertex" if model.startswith("projects/") else "gemini"
+    rejection = row.refusal(codec.convert(setup, t.LiveClientSetup), backend)
     assert rejection is not None and rejection.code == 1007
+    path = VERTEX_PATH if backend == "vertex" else GEMINI_PATH
     async with Emulator() as emulator:
-        async with websockets.connect(emulator.url + GEMINI_PATH) as ws:
+        async with websockets.connect(emulator.url + path) as ws:
             await ws.send(json.dumps({"setup": setup}))
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 5)
@@ -173,8 +194,15 @@ async def test_each_refusal_of_10_3_closes_with_the_rows_code_and_reason(
         (LIVE, {"proactivity": {"proactiveAudio": True}}),
         (LIVE, {"tools": [{"googleSearch": {}}]}),
         (LIVE, _tools({"name": "lookup", "behavior": "BLOCKING"})),
+        (LIVE, {"generationConfig": {"responseModalities": ["AUDIO"]}}),
+        (LIVE, {"realtimeInputConfig": {"turnCoverage": "TURN_INCLUDES_ONLY_ACTIVITY"}}),
+        (LIVE, {"historyConfig": {"initialHistoryInClientContent": True}}),
+        (LIVE, {"contextWindowCompression": {"slidingWindow": {}}, "sessionResumption": {}}),
+        (ET, {"generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW"}}}),
+        (ET, {"generationConfig": {"thinkingConfig": {"thinkingLevel": "MEDIUM"}}}),
         (ET, {"generationConfig": {"thinkingConfig": {"thinkingLevel": "HIGH"}}}),
         (ET, {"tools": [{"googleSearch": {}}], "proactivity": {"proactiveAudio": True}}),
+        (ET, _tools({"name": "lookup", "behavior": "NON_BLOCKING"})),
     ],
 )
 async def test_what_38_takes_is_accepted(model: str, fields: dict[str, Any]) -> None:
@@ -182,6 +210,97 @@ async def test_what_38_takes_is_accepted(model: str, fields: dict[str, Any]) -> 
         ws, wire = await _open(emulator, {"model": model, **fields})
         await ws.close()
     assert wire.seen == [{"setupComplete": {}}]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"generationConfig": {"mediaResolution": "MEDIA_RESOLUTION_LOW"}},
+        {"generationConfig": {"mediaResolution": "MEDIA_RESOLUTION_HIGH"}},
+        {"inputAudioTranscription": {"customVocabulary": ["Zorblex"]}},
+        {
+            "generationConfig": {
+                "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}}
+            }
+        },
+        {"proactivity": {"proactiveAudio": True}},
+    ],
+    ids=["plain", "media-low", "media-high", "custom-vocabulary", "voice", "proactive"],
+)
+async def test_what_38_takes_on_vertex_is_accepted(fields: dict[str, Any]) -> None:
+    # PROTOCOL.md §10.2 Vertex deltas: mediaResolution, customVocabulary, prebuilt voices.
+    async with Emulator() as emulator:
+        async with websockets.connect(emulator.url + VERTEX_PATH) as ws:
+            await ws.send(json.dumps({"setup": {"model": VERTEX_LIVE, **fields}}))
+            done = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert list(done) == ["setupComplete"] and "sessionId" in done["setupComplete"]
+
+
+@pytest.mark.parametrize("model", [LIVE, ET])
+async def test_38_takes_text_image_audio_and_video_input(model: str) -> None:
+    # PROTOCOL.md §10.2 input modalities: text, image, audio, video (JPEG frames).
+    frame = {"realtimeInput": {"video": {"data": "AAAA", "mimeType": "image/jpeg"}}}
+    image = {
+        "clientContent": {
+            "turns": [
+                {
+                    "role": "user",
+                    "parts": [{"inlineData": {"data": "AAAA", "mimeType": "image/png"}}],
+                }
+            ],
+            "turnComplete": False,
+        }
+    }
+    async with Emulator(speed=0) as emulator:
+        ws, wire = await _open(emulator, {"model": model, **MANUAL})
+        async with ws:
+            await wire.send(frame)
+            await wire.send(image)
+            await wire.turn()
+            audio_turn = await wire.until("turnComplete")
+            await wire.send({"realtimeInput": {"text": "and now?"}})
+            text_turn = await wire.until("turnComplete")
+    assert _audio(audio_turn) > 0 and _audio(text_turn) > 0
+
+
+FRAME = {"realtimeInput": {"video": {"data": "AAAA", "mimeType": "image/jpeg"}}}
+
+
+@pytest.mark.parametrize(
+    ("model", "coverage", "frames"),
+    [
+        (LIVE, None, 3),  # 3.8's default: all video, in activity or not (§10.15.2)
+        (ET, None, 3),
+        (LIVE, "TURN_INCLUDES_ONLY_ACTIVITY", 1),
+        (LIVE, "TURN_INCLUDES_ALL_INPUT", 3),
+        ("models/gemini-live-2.5-flash-native-audio", None, 1),  # 2.5's default: activity only
+    ],
+)
+async def test_the_video_a_turn_holds_follows_its_turn_coverage(
+    model: str, coverage: str | None, frames: int
+) -> None:
+    config: dict[str, Any] = {"automaticActivityDetection": {"disabled": True}}
+    if coverage is not None:
+        config["turnCoverage"] = coverage
+    async with Emulator(speed=0) as emulator:
+        ws, wire = await _open(emulator, {"model": model, "realtimeInputConfig": config})
+        async with ws:
+            await wire.send(FRAME)  # two frames before the user speaks
+            await wire.send(FRAME)
+            await wire.send(START)
+            await wire.send(FRAME)  # one while they speak
+            await wire.send(AUDIO)
+            await wire.send(END)
+            reply = await wire.until("turnComplete")
+            await wire.turn()  # the next turn starts afresh: no frame
+            after = await wire.until("turnComplete")
+    details = {
+        d["modality"]: d["tokenCount"] for d in reply[-1]["usageMetadata"]["promptTokensDetails"]
+    }
+    assert details["VIDEO"] == frames * 258
+    later = after[-1]["usageMetadata"].get("promptTokensDetails", [])
+    assert "VIDEO" not in {d["modality"] for d in later}
 
 
 # -- 2.-4. function calls: non-blocking by default, blocking ones cancelled, scheduling ---------

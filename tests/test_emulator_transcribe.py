@@ -307,13 +307,43 @@ async def test_input_other_than_audio_closes_with_1007(
         {"model": f"models/{TRANSLATE}", "generationConfig": {"responseModalities": ["AUDIO"]}},
         _translate_setup(tools=[{"functionDeclarations": [{"name": "f"}]}]),
         _translate_setup(systemInstruction={"parts": [{"text": "Translate."}]}),
+        {
+            **_translate_setup(),
+            "generationConfig": {
+                "responseModalities": ["AUDIO"],
+                "translationConfig": {"targetLanguageCode": "pl"},
+                "thinkingConfig": {"thinkingLevel": "LOW"},
+            },
+        },
     ],
-    ids=["no-translation-config", "tools", "system-instruction"],
+    ids=["no-translation-config", "tools", "system-instruction", "thinking"],
 )
 async def test_translation_refuses_these_setups_with_1007(setup: dict[str, Any]) -> None:
     async with Emulator() as emulator:
         received, code, reason = await _run(emulator, setup, [])
-    assert received == [] and (code, reason) == INVALID
+    assert received == [] and code == 1007
+    # PROTOCOL.md §10.3: no wording recorded; thinking gets the "Unknown name" kind (§10.14).
+    assert reason == INVALID[1] or reason.startswith("Invalid JSON payload received. Unknown name")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tools": [{"functionDeclarations": [{"name": "f"}]}]},
+        {
+            "generationConfig": {
+                "responseModalities": ["TEXT"],
+                "thinkingConfig": {"thinkingLevel": "LOW"},
+            }
+        },
+    ],
+    ids=["tools", "thinking"],
+)
+async def test_transcribe_live_refuses_tools_and_thinking_with_1007(fields: dict[str, Any]) -> None:
+    # PROTOCOL.md §10.2: no tools, no thinking on Transcribe Live (INF, §10.3).
+    async with Emulator() as emulator:
+        received, code, _ = await _run(emulator, _stt_setup(**fields), [])
+    assert received == [] and code == 1007
 
 
 def _audio_bytes(messages: Messages) -> int:

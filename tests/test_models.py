@@ -255,3 +255,42 @@ def test_the_input_kinds_a_model_takes(
 ) -> None:
     message = codec.decode_client_message(msgspec.json.encode(frame))
     assert models.MODELS[model].refused_input(message) == refused
+
+
+@pytest.mark.parametrize(
+    ("model", "asked", "coverage"),
+    [
+        # PROTOCOL.md §10.2, §10.15.2: 3.8's default takes all video; §2.1: 2.5's only activity.
+        ("gemini-3.8-live", None, "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"),
+        ("gemini-3.8-live-extended-thinking", None, "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"),
+        (
+            "gemini-3.8-live",
+            "TURN_COVERAGE_UNSPECIFIED",
+            "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO",
+        ),
+        ("gemini-3.8-live", "TURN_INCLUDES_ONLY_ACTIVITY", "TURN_INCLUDES_ONLY_ACTIVITY"),
+        ("gemini-live-2.5-flash", None, "TURN_INCLUDES_ONLY_ACTIVITY"),
+        ("gemini-live-2.5-flash", "TURN_INCLUDES_ALL_INPUT", "TURN_INCLUDES_ALL_INPUT"),
+    ],
+)
+def test_the_turn_coverage_is_the_setups_else_the_models_default(
+    model: str, asked: str | None, coverage: str
+) -> None:
+    fields = {"realtimeInputConfig": {"turnCoverage": asked}} if asked else {}
+    assert models.turn_coverage(_setup(model, **fields), models.MODELS[model]) == coverage
+
+
+def test_what_a_turn_includes_outside_activity_follows_its_coverage() -> None:
+    cases = {
+        "TURN_INCLUDES_ONLY_ACTIVITY": {"audio": False, "video": False, "text": False},
+        "TURN_INCLUDES_ALL_INPUT": {"audio": True, "video": True, "text": True},
+        "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO": {
+            "audio": False,
+            "video": True,
+            "text": False,
+        },
+    }
+    for coverage, outside in cases.items():
+        for kind, included in outside.items():
+            assert models.turn_includes(coverage, kind, in_activity=False) is included
+            assert models.turn_includes(coverage, kind, in_activity=True)

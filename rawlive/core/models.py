@@ -32,6 +32,8 @@ __all__ = [
     "model_id",
     "rows",
     "setup_values",
+    "turn_coverage",
+    "turn_includes",
 ]
 
 Backend = Literal["gemini", "vertex"]
@@ -290,6 +292,33 @@ def interaction_complete(status: str | None) -> bool:
     return status in ("IDLE", "REQUIRES_ACTION")
 
 
+def turn_coverage(setup: t.LiveClientSetup, model: Model | None = None) -> str:
+    """The ``turnCoverage`` a session runs with: the setup's, else its model's default.
+
+    ``realtimeInputConfig.turnCoverage`` absent or ``TURN_COVERAGE_UNSPECIFIED``
+    means the model's default (PROTOCOL.md §2.1: ``TURN_INCLUDES_ONLY_ACTIVITY``
+    on 2.5; §10.2, §10.15.2: ``TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO`` on 3.8).
+    """
+    config = setup.realtime_input_config
+    asked = config.turn_coverage if config is not None else None
+    if asked and asked != "TURN_COVERAGE_UNSPECIFIED":
+        return str(asked)
+    return model.default_turn_coverage if model is not None else "TURN_INCLUDES_ONLY_ACTIVITY"
+
+
+def turn_includes(coverage: str, kind: str, *, in_activity: bool) -> bool:
+    """Whether user input of ``kind`` (``audio``, ``video``, ``text``) belongs to the user turn.
+
+    Input during activity always does. Outside it, the turn takes everything
+    with ``TURN_INCLUDES_ALL_INPUT``, the video frames only with
+    ``TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO`` and nothing with
+    ``TURN_INCLUDES_ONLY_ACTIVITY`` (PROTOCOL.md §2.1, §10.2).
+    """
+    if in_activity or coverage == "TURN_INCLUDES_ALL_INPUT":
+        return True
+    return coverage == "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO" and kind == "video"
+
+
 def _unknown_name(field: str, at: str) -> str:
     """The real server's wording for a field its schema does not have (§10.14)."""
     return f"Invalid JSON payload received. Unknown name \"{field}\" at '{at}': Cannot find field."
@@ -331,6 +360,12 @@ _NO_TOOLS = (
     Rejection("tools", inferred=True, source="§10.9 [G-DOC translate] no tools"),
     Rejection(
         "systemInstruction", inferred=True, source="§10.9 [G-DOC translate] no system instruction"
+    ),
+    Rejection(
+        "generationConfig.thinkingConfig",
+        reason=_unknown_name("thinking_config", "setup.generation_config"),
+        inferred=True,
+        source="§10.2 thinking: none (INF); §10.3 (INF: refuse)",
     ),
 )
 
@@ -388,6 +423,12 @@ MODELS: dict[str, Model] = {
                     allowed=frozenset({"LOW", "MEDIUM", "HIGH"}),
                     inferred=True,
                     source="§10.2 [3P Magician], Agora notes: LOW/MEDIUM/HIGH; MINIMAL refused",
+                ),
+                Rejection(
+                    "generationConfig.thinkingConfig.thinkingBudget",
+                    inferred=True,
+                    source="§10.2, §10.15.3: thinkingLevel LOW/MEDIUM/HIGH only; "
+                    "a thinkingBudget is none of them (INF)",
                 ),
                 Rejection(
                     "tools.functionDeclarations.behavior",

@@ -69,6 +69,12 @@ class Emulator(LiveServer):
     ``connection_lifetime``, ``goaway_lead`` and ``session_limit`` are in
     seconds (``None``: no limit; for ``session_limit``, the model's own
     limit, Transcribe Live's 10 minutes, and none for the others).
+    ``lifetime_close`` says how a connection ends at ``connection_lifetime``:
+    ``"normal"`` (``goAway`` ``goaway_lead`` ahead, then a normal close) or
+    ``"deadline"`` (1011 ``Deadline expired before operation could
+    complete.``, the close reported for a 3.8 connection at 58:00,
+    PROTOCOL.md §10.15.12; ``goAway`` ahead only with a ``goaway_lead``
+    above 0).
     ``frames`` (``"text"``/``"binary"``) and ``pretty`` choose how server
     JSON travels; ``speed`` paces reply audio (1.0 real time, 0 as fast as
     possible). ``consumed_limit`` bounds the
@@ -103,6 +109,7 @@ class Emulator(LiveServer):
         strict: bool = False,
         connection_lifetime: float | None = None,
         goaway_lead: float = 60.0,
+        lifetime_close: str = "normal",
         session_limit: float | None = None,
         resumption_interval: int = 20,
         consumed_limit: int | None = 2**20,
@@ -119,6 +126,11 @@ class Emulator(LiveServer):
         **server_options: Any,
     ) -> None:
         style = backends.check_quota_options(max_sessions, quota_style)
+        if lifetime_close not in faults.LIFETIME_CLOSES:
+            raise ConfigError(
+                f"lifetime_close must be one of {', '.join(faults.LIFETIME_CLOSES)}, "
+                f"not {lifetime_close!r}"
+            )
         for name, cap in (
             ("resumable_sessions", resumable_sessions),
             ("resumable_bytes", resumable_bytes),
@@ -132,6 +144,8 @@ class Emulator(LiveServer):
         self.strict = strict
         self.connection_lifetime = connection_lifetime
         self.goaway_lead = goaway_lead
+        #: How a connection ends at ``connection_lifetime`` (:data:`faults.LIFETIME_CLOSES`).
+        self.lifetime_close = lifetime_close
         self.session_limit = session_limit
         self.resumption_interval = max(1, resumption_interval)
         self.consumed_limit = consumed_limit

@@ -46,6 +46,7 @@ __all__ = [
     "boxes",
     "clip",
     "judge_avatar",
+    "judge_input",
     "split",
     "stream",
     "wants_avatar",
@@ -76,6 +77,25 @@ def judge_avatar(setup: t.LiveClientSetup) -> Refusal | None:
     mime = (custom.image_mime_type or "") if custom is not None else ""
     if mime.strip().lower() == "image/webp":
         return Refusal(*WEBP_CLOSE, "custom avatar image in image/webp (§10.10)")
+    return None
+
+
+def judge_input(message: t.LiveClientMessage) -> Refusal | None:
+    """The close for an image sent through ``mediaChunks`` in avatar mode (1007).
+
+    PROTOCOL.md §10.10, §10.14 [G-SAMPLE]: ``Mime type 'image/jpeg' is not
+    supported. Either use 'audio/pcm...``; the source cuts the reason off
+    there, so the emulator sends the words recorded, with the chunk's type.
+    """
+    realtime = message.realtime_input
+    for blob in (realtime.media_chunks or ()) if realtime is not None else ():
+        mime = blob.mime_type or ""
+        if not mime.startswith("audio/"):
+            return Refusal(
+                1007,
+                f"Mime type '{mime}' is not supported. Either use 'audio/pcm",
+                f"{mime} through mediaChunks in avatar mode (§10.10)",
+            )
     return None
 
 

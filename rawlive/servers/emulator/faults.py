@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rawlive.servers.emulator.turns import Live
 
 __all__ = [
+    "LIFETIME_CLOSES",
     "MODEL_LIMIT",
     "SESSION_LIMIT",
     "Fault",
@@ -53,6 +54,13 @@ SESSION_LIMIT = (1011, "Request trace id: emulated, [ORIGINAL ERROR] RPC::DEADLI
 #: The close at the end of a model's own session limit (Transcribe Live's 10 minutes):
 #: the 2026 servers' time-limit close (PROTOCOL.md §10.14), after a ``goAway`` (§7).
 MODEL_LIMIT = (1011, "Deadline expired before operation could complete.")
+#: How a connection ends at ``connection_lifetime`` (PROTOCOL.md §10.15.12):
+#: ``"normal"`` (the documented ~10 minutes: ``goAway`` ahead, then a normal
+#: close) or ``"deadline"`` (1011 ``Deadline expired…``, as one field report
+#: saw a 3.8 connection end at 58:00 on the Gemini API, §10.14, §10.16.6;
+#: the ``goAway`` ahead only with a ``goaway_lead`` above 0, the report does
+#: not say whether one came).
+LIFETIME_CLOSES = ("normal", "deadline")
 
 
 @dataclasses.dataclass
@@ -148,7 +156,21 @@ def schedule(live: Live, faults: list[Fault]) -> list[asyncio.TimerHandle]:
     loop = asyncio.get_running_loop()
     timers = []
     lifetime = emulator.connection_lifetime
-    if lifetime is not None:
+    if lifetime is not None and emulator.lifetime_close == "deadline":
+        lead = min(emulator.goaway_lead, lifetime)
+        if lead > 0:
+            ahead = t.LiveServerMessage(
+                go_away=t.LiveServerGoAway(time_left=t.Duration(seconds=lead))
+            )
+            timers.append(
+                loop.call_later(
+                    lifetime - lead, lambda: asyncio.ensure_future(quietly(live.send(ahead)))
+                )
+            )
+        timers.append(
+            loop.call_later(lifetime, lambda: asyncio.ensure_future(live.peer.close(*MODEL_LIMIT)))
+        )
+    elif lifetime is not None:
         lead = min(emulator.goaway_lead, lifetime)
         timers.append(
             loop.call_later(

@@ -5,7 +5,8 @@ A plan comes from the script's turn (:func:`reply_plan`: audio decoded to
 :func:`default_plan`, which is honest about being an emulator: it echoes the
 caller's audio, or says what text arrived. :func:`usage` counts a turn's
 tokens for its ``usageMetadata``: about 25 a second of audio, one per 4
-characters of text, unless the script gives the counts.
+characters of text, 258 a video frame the turn covers, unless the script
+gives the counts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rawlive.wire import types as t
 
 __all__ = [
     "TOKENS_PER_AUDIO_SECOND",
+    "TOKENS_PER_VIDEO_FRAME",
     "ReplyPlan",
     "default_plan",
     "filler_plan",
@@ -27,6 +29,10 @@ __all__ = [
 ]
 
 TOKENS_PER_AUDIO_SECOND = 25
+#: A video frame's prompt tokens: PROTOCOL.md gives no figure; 258 is what
+#: Google's token guide gives an image or video frame at the default media
+#: resolution (the emulator's choice, like the audio rate above).
+TOKENS_PER_VIDEO_FRAME = 258
 
 
 @dataclasses.dataclass
@@ -144,9 +150,15 @@ def _text_tokens(text: str) -> int:
 
 
 def usage(
-    plan: ReplyPlan, *, prompt_audio_bytes: int, user_text: Iterable[str], text_only: bool
+    plan: ReplyPlan,
+    *,
+    prompt_audio_bytes: int,
+    user_text: Iterable[str],
+    text_only: bool,
+    prompt_video_frames: int = 0,
 ) -> t.UsageMetadata:
-    """The ``usageMetadata`` of a turn: the user's 16 kHz audio and text, the reply's.
+    """The ``usageMetadata`` of a turn: the user's 16 kHz audio, text and the video
+    frames its turn covers (``turnCoverage``), the reply's.
 
     The script's counts, when the plan has them, replace the computed totals;
     the per-modality details are always the computed ones.
@@ -155,13 +167,15 @@ def usage(
     prompt_text = sum(_text_tokens(x) for x in user_text)
     response_audio = 0 if text_only else _audio_tokens(len(plan.audio or b""), 24_000)
     response_text = _text_tokens(plan.text or "") if text_only else 0
-    prompt = plan.prompt_tokens if plan.prompt_tokens is not None else prompt_audio + prompt_text
+    prompt_video = prompt_video_frames * TOKENS_PER_VIDEO_FRAME
+    computed = prompt_audio + prompt_text + prompt_video
+    prompt = plan.prompt_tokens if plan.prompt_tokens is not None else computed
     response = (
         plan.response_tokens if plan.response_tokens is not None else response_audio + response_text
     )
     prompt_details = [
         t.ModalityTokenCount(modality=m, token_count=n)
-        for m, n in (("AUDIO", prompt_audio), ("TEXT", prompt_text))
+        for m, n in (("AUDIO", prompt_audio), ("TEXT", prompt_text), ("VIDEO", prompt_video))
         if n
     ]
     response_details = [

@@ -10,7 +10,10 @@ history of ``initialHistoryInClientContent``) or with ``realtimeInput.text``.
 New speech during a reply, or while its tool calls wait for responses,
 interrupts it (``interrupted``, a ``toolCallCancellation``, then
 ``turnComplete``) unless ``activityHandling`` is ``NO_INTERRUPTION``. Reply
-audio streams in chunks at real time, or ``speed`` times faster.
+audio streams in chunks at real time, or ``speed`` times faster. The video
+frames a user turn holds, counted in its ``usageMetadata``, are those its
+``turnCoverage`` (or the model's default) takes in
+(:func:`~rawlive.core.models.turn_includes`).
 
 On the 3.8 family (``PROTOCOL.md`` §10.4-§10.7, §10.15.2-§10.15.7) the row
 says more: calls are ``NON_BLOCKING`` unless declared otherwise and stay open
@@ -113,6 +116,11 @@ class Live:
         self.turn_start_ms = 0.0
         self.user_text: list[str] = []
         self.prompt_audio_bytes = 0  # the last user turn's audio, for usageMetadata
+        #: What a user turn takes in (PROTOCOL.md §10.2, §10.15.2: 3.8 defaults to
+        #: all video, in activity or not), and the video frames it holds so far.
+        self.coverage = models.turn_coverage(setup, model)
+        self.turn_video = 0
+        self.prompt_video_frames = 0  # the last user turn's frames, for usageMetadata
         self.in_turn = False  # the user is speaking (VAD or activityStart)
         self.reply: asyncio.Task[None] | None = None
         #: The user turns answered here whose ``turnComplete`` has not gone out.
@@ -216,6 +224,12 @@ class Live:
         answers = session.consume(message, frame, emulator.consumed_limit, time.monotonic())
         if live.listener is not None and await live.listener.refuse_input(message):
             return
+        if live.shape.video is not None:  # a Vertex AI avatar takes audio chunks only
+            refusal = avatar.judge_input(message)
+            if refusal is not None:
+                log.info("closing: %s", refusal.why)
+                await live.peer.close(refusal.code, refusal.reason)
+                return
         state = session.state
         if state.misplaced is not None and await live.misplaced(state.misplaced):
             return
@@ -227,9 +241,13 @@ class Live:
         if realtime is not None:
             if realtime.audio is not None:
                 await live.audio(realtime.audio)
+            if realtime.video is not None:
+                live.video()
             for blob in realtime.media_chunks or ():
                 if (blob.mime_type or "").startswith("audio/"):
                     await live.audio(blob)
+                else:
+                    live.video()
             if realtime.activity_start is not None:
                 if live.auto_vad:
                     log.warning("activityStart with automatic activity detection on")
@@ -299,6 +317,11 @@ class Live:
             del self.recent[:excess]
             self.recent_start_ms += excess / 32
             self.turn_start_ms = max(self.turn_start_ms, self.recent_start_ms)
+
+    def video(self) -> None:
+        """A video frame (or image) arrived: the next user turn holds it if its coverage says so."""
+        if models.turn_includes(self.coverage, "video", in_activity=self.in_turn):
+            self.turn_video += 1
 
     def _keep_audio(self, pcm: bytes) -> None:
         self.user_audio += pcm
@@ -464,6 +487,7 @@ class Live:
         if self.listener is not None:
             plan = self.listener.reply(plan, turn, bytes(self.user_audio))
         self.prompt_audio_bytes = len(self.user_audio)
+        self.prompt_video_frames, self.turn_video = self.turn_video, 0
         self.user_audio.clear()
         self.start_reply(plan, turn)
 
@@ -605,7 +629,9 @@ class Live:
             prompt_audio_bytes=self.prompt_audio_bytes,
             user_text=self.user_text,
             text_only=self.text_only,
+            prompt_video_frames=self.prompt_video_frames,
         )
         self.user_text.clear()
         self.prompt_audio_bytes = 0
+        self.prompt_video_frames = 0
         return usage
