@@ -711,6 +711,7 @@ DATA_MAPS = frozenset(
         "setup_complete",
         "fields_only_in_a",
         "fields_only_in_b",
+        "time_lost",
     }
 )
 
@@ -732,11 +733,15 @@ def document_keys(value: Any) -> set[str]:
 def test_audit_json_documents_have_snake_case_keys(tmp_path: Path) -> None:
     session = str(FIXTURES / "weather-tool-goaway.jsonl")  # tools, goAway, usage, turns
     other = str(write(tmp_path / "o.jsonl", BROKEN["audio-mime-rate"]))
+    stalled = str(write(tmp_path / "s.jsonl", BROKEN["stalled-turn"]))  # time lost, by rule
     runner = CliRunner()
-    reports = json.loads(runner.invoke(main, ["audit", "--json", session, other]).output)
+    audited = runner.invoke(main, ["audit", "--json", session, other, stalled])
+    reports = json.loads(audited.output)
+    assert reports[2]["metrics"]["time_lost"] == {"stalled-turn": pytest.approx(16.01)}
     diff = runner.invoke(main, ["audit", "--diff", "--json", session, other])
     keys = document_keys(reports) | document_keys(json.loads(diff.output))
     assert {"reply_audio_gaps", "go_away", "structure_changed", "fields_only_in_b"} <= keys
+    assert {"time_lost", "lost"} <= keys
     assert {key for key in keys if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", key)} == set()
     report = audit_cassette(session)
     assert json.loads(report.to_json()) == report.to_builtins()

@@ -125,6 +125,10 @@ def test_the_stall_threshold_counts_from_the_latest_input(tmp_path: Path) -> Non
         *answered(14.0),
     ]
     assert found(audit(tmp_path, frames)) == []  # the tool took 10.5 s: the client's time
+    # The user asking again while the blocking call is open changes nothing: the
+    # model answers after the result (the core's rule 11), so the wait is the client's.
+    asked = [*frames[:4], text(3.0, "are you there?"), (20.0, *frames[4][1:]), *answered(21.0)]
+    assert found(audit(tmp_path, asked)) == []
 
 
 # -- unanswered-input ----------------------------------------------------------------

@@ -10,7 +10,9 @@ step concerns (:mod:`~rawlive.tools.audit.rules`) and sums the metrics
 (:mod:`~rawlive.tools.audit.metrics`). Every frame goes through the strict
 decoder (:func:`rawlive.wire.codec.inspect_frame`), once per shape for audio
 frames (:class:`_Templates`); keys and enum values the types do not know are
-drift, counted, never findings. Of each rule it keeps the first
+drift, counted, never findings. Each connection's waits for the server are
+judged by its :class:`~rawlive.tools.audit.waits.Waits` before and after each
+step, at its end and, live, on a timer (:meth:`Auditor.check`). Of each rule it keeps the first
 :data:`MAX_FINDINGS_PER_RULE` findings and counts the rest, so its memory and
 output stay bounded however long the session. :class:`Report` and its JSON
 form, :class:`ReportDocument`, are what it makes.
