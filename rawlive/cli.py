@@ -464,6 +464,10 @@ def _live_audit_hooks(max_per_rule: int | None, stall: Any = None) -> dict[str, 
         hidden = report.not_shown()
         if hidden:
             counts += " (not shown: " + ", ".join(f"{n} {r}" for r, n in hidden.items()) + ")"
+        if m.time_lost:
+            counts += "; time lost: " + ", ".join(
+                f"{rule} {seconds:.1f} s" for rule, seconds in sorted(m.time_lost.items())
+            )
         by = f" by {end.by}" if end.by else ""
         click.echo(
             f"[conn {number}] closed {end.code}{by} after {end.time:.1f} s: "

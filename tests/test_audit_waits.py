@@ -398,3 +398,30 @@ async def test_a_proxy_audit_prints_a_stall_while_the_session_hangs() -> None:
                 # Found while the connection is open and silent.
                 assert [f.rule for f in seen] == ["stalled-turn"]
                 assert seen[0].lost is not None and seen[0].lost >= 0.3
+
+
+def test_proxy_stall_after_is_checked_before_anything_listens() -> None:
+    args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", "ws://127.0.0.1:9", "--audit"]
+    result = CliRunner().invoke(main, [*args, "--stall-after", "-1"])
+    assert result.exit_code == 2 and "--stall-after must be a positive number" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_proxys_summary_says_the_time_lost(capsys: pytest.CaptureFixture[str]) -> None:
+    from rawlive.cli import _live_audit_hooks
+    from rawlive.servers.base import CapturedConnection, ConnectionEnd
+    from rawlive.servers.base import Frame as WireFrame
+
+    hooks = _live_audit_hooks(20, StallPolicy(first_reply=2.0))
+    capture = CapturedConnection(path="/", query={}, headers=[], number=1)
+    for sender, payload, t in [
+        ("client", {"setup": {"model": "models/gemini-2.5-flash"}}, 0.0),
+        ("server", {"setupComplete": {}}, 0.1),
+        ("client", {"realtimeInput": {"text": "hi"}}, 1.0),
+        ("client", {"realtimeInput": {"audioStreamEnd": True}}, 4.0),
+    ]:
+        hooks["on_frame"](capture, WireFrame(sender, "text", json.dumps(payload).encode(), t))
+    hooks["on_close"](capture, ConnectionEnd(code=1000, reason="", time=5.0, by="client"))
+    printed = capsys.readouterr().out
+    assert "[conn 1] error stalled-turn (§3.2, §7) t=1.000 lost=3.000:" in printed
+    assert "time lost: stalled-turn 4.0 s" in printed  # grown to the close
