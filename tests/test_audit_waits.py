@@ -425,3 +425,18 @@ def test_the_proxys_summary_says_the_time_lost(capsys: pytest.CaptureFixture[str
     printed = capsys.readouterr().out
     assert "[conn 1] error stalled-turn (§3.2, §7) t=1.000 lost=3.000:" in printed
     assert "time lost: stalled-turn 4.0 s" in printed  # grown to the close
+
+
+def test_the_rest_of_an_interaction_left_waiting_is_no_unanswered_input(tmp_path: Path) -> None:
+    in_progress = {"generationComplete": True, "turnComplete": True}
+    frames: list[Frame] = [
+        (0.0, "client", {"setup": {"model": "models/gemini-3.8-live-extended-thinking"}}),
+        SETUP_COMPLETE,
+        text(1.0),
+        reply(1.2),
+        server_content(1.5, **in_progress, interactionStatus="IN_PROGRESS"),
+        text(6.0, "and?"),  # 4.5 s into the background work: interaction-not-idle's
+        *answered(6.5),
+    ]
+    report = audit(tmp_path, frames)
+    assert found(report) == [] and "interaction-not-idle" in {f.rule for f in report.findings}

@@ -15,9 +15,11 @@ Nothing here re-derives either.
   (:func:`~rawlive.core.watchdog.stalled`); found the moment it crosses the
   threshold, its time lost grows until the wait ends (something came, the
   user went on, or the connection ended).
-* ``unanswered-input``: a reply was due and the user went on (a client step
-  made a reply due again), or the connection ended, with nothing between,
-  after :data:`UNANSWERED_AFTER` seconds and before the stall threshold.
+* ``unanswered-input``: a reply was due after the client's input and the
+  user went on (a client step made a reply due again), or the connection
+  ended, with nothing between, after :data:`UNANSWERED_AFTER` seconds and
+  before the stall threshold (the rest of an ``IN_PROGRESS`` interaction is
+  no input of the user's: only a stall counts there).
 * ``empty-turn``: a ``turnComplete`` (not ``interrupted``) came while a reply
   was still due, with nothing in its own message either.
 * ``reply-cut``: reply audio, then a ``turnComplete`` with no
@@ -261,6 +263,8 @@ class Waits:
             return
         if wait.kind is not StallKind.NO_REPLY or not (gone_on or closing):
             return
+        if wait.reason == "interaction":
+            return  # (the rest of an IN_PROGRESS interaction: no input of the user's)
         waited = now - wait.since
         if waited < UNANSWERED_AFTER:
             return
