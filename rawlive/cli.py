@@ -90,6 +90,28 @@ _findings_per_rule_option = click.option(
 )
 
 
+#: ``--stall-after`` of audit and proxy --audit (the default is
+#: rawlive.core.watchdog.StallPolicy().first_reply, not imported here to keep startup quick).
+_stall_after_option = click.option(
+    "--stall-after",
+    default=15.0,
+    show_default=True,
+    type=float,
+    metavar="SECONDS",
+    help="stalled-turn: a due reply that has not begun after this long is a stall "
+    "(a reply that stops midway: after 5 s).",
+)
+
+
+def _stall_policy(stall_after: float) -> Any:
+    """The audit's StallPolicy for --stall-after; one not above 0 exits 2."""
+    from rawlive.core.watchdog import StallPolicy
+
+    if not stall_after > 0:
+        _fail(f"--stall-after must be a positive number of seconds, not {stall_after:g}")
+    return StallPolicy(first_reply=stall_after)
+
+
 def _per_rule(findings_per_rule: int) -> int | None:
     """The auditor's ``max_per_rule`` for --findings-per-rule; a negative one exits 2."""
     if findings_per_rule < 0:
@@ -361,6 +383,7 @@ def replay(
     help="Audit each connection live: print findings as they happen and a summary at its end.",
 )
 @_findings_per_rule_option
+@_stall_after_option
 @click.option(
     "--stall-timeout",
     type=float,
@@ -379,6 +402,7 @@ def proxy(
     upstream_ca_file: str | None,
     live_audit: bool,
     findings_per_rule: int,
+    stall_after: float,
     stall_timeout: float,
     setup_timeout: float,
     allow_origins: tuple[str, ...],
@@ -404,7 +428,9 @@ def proxy(
     guards = _guards(setup_timeout, allow_origins)
     if stall_timeout < 0:
         _fail("--stall-timeout must not be negative (0: wait for ever)")
-    hooks = _live_audit_hooks(_per_rule(findings_per_rule)) if live_audit else {}
+    hooks: dict[str, Any] = {}
+    if live_audit:
+        hooks = _live_audit_hooks(_per_rule(findings_per_rule), _stall_policy(stall_after))
     try:
         server = Proxy(
             upstream,
@@ -424,13 +450,15 @@ def proxy(
     click.echo(f"rawlive proxy stopped ({server.accepted} connections)", err=True)
 
 
-def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
+def _live_audit_hooks(max_per_rule: int | None, stall: Any = None) -> dict[str, Any]:
     """A proxy's hooks printing each connection's findings live and a summary at its end."""
     from rawlive.servers.base import ConnectionEnd
     from rawlive.tools.audit import Finding, LiveAudit, Report
 
     def show(number: Hashable, finding: Finding) -> None:
         when = "" if finding.t is None else f" t={finding.t:.3f}"
+        if finding.lost is not None:
+            when += f" lost={finding.lost:.3f}"
         text = f"[conn {number}] {finding.severity} {finding.rule} ({finding.section}){when}: "
         click.echo(text + finding.message)
 
@@ -447,6 +475,10 @@ def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
         hidden = report.not_shown()
         if hidden:
             counts += " (not shown: " + ", ".join(f"{n} {r}" for r, n in hidden.items()) + ")"
+        if m.time_lost:
+            counts += "; time lost: " + ", ".join(
+                f"{rule} {seconds:.1f} s" for rule, seconds in sorted(m.time_lost.items())
+            )
         by = f" by {end.by}" if end.by else ""
         click.echo(
             f"[conn {number}] closed {end.code}{by} after {end.time:.1f} s: "
@@ -454,7 +486,8 @@ def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
             f"out {m.audio_out_seconds:.1f} s; findings {counts}"
         )
 
-    audit = LiveAudit(show, on_end=summary, on_limit=limit, max_per_rule=max_per_rule)
+    policy = {} if stall is None else {"stall": stall}
+    audit = LiveAudit(show, on_end=summary, on_limit=limit, max_per_rule=max_per_rule, **policy)
     return {"on_frame": audit.on_frame, "on_close": audit.on_close}
 
 
@@ -482,6 +515,7 @@ def _live_audit_hooks(max_per_rule: int | None) -> dict[str, Any]:
     "nor the cassette's header names a model.",
 )
 @_findings_per_rule_option
+@_stall_after_option
 def audit(
     cassettes: tuple[str, ...],
     as_json: bool,
@@ -489,6 +523,7 @@ def audit(
     diff: bool,
     model: str | None,
     findings_per_rule: int,
+    stall_after: float,
 ) -> None:
     """Check recorded sessions against the protocol rules; print findings and metrics.
 
@@ -499,12 +534,15 @@ def audit(
     from rawlive.tools.audit.render import json_text
 
     max_per_rule = _per_rule(findings_per_rule)
+    stall = _stall_policy(stall_after)
     if diff and len(cassettes) != 2:
         _fail(f"--diff compares two cassettes, A and B; {len(cassettes)} given")
     reports = []
     for path in cassettes:
         try:
-            reports.append(audit_cassette(path, max_per_rule=max_per_rule, model=model))
+            reports.append(
+                audit_cassette(path, max_per_rule=max_per_rule, model=model, stall=stall)
+            )
         except RawliveError as exc:
             _fail(str(exc))
         except OSError as exc:

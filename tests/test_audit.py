@@ -108,6 +108,46 @@ G38 = "models/gemini-3.8-live"
 ET = "models/gemini-3.8-live-extended-thinking"
 THINKING = {"thinkingConfig": {"thinkingLevel": "LOW"}}
 
+
+def reply(t: float, ms: int = 40, **extra: Any) -> Frame:
+    data = b64(bytes(24 * ms * 2))
+    part = {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": data}}
+    return (t, "server", {"serverContent": {"modelTurn": {"parts": [part]}, **extra}})
+
+
+def text(t: float, what: str = "hi") -> Frame:
+    return (t, "client", {"realtimeInput": {"text": what}})
+
+
+def server_content(t: float, **content: Any) -> Frame:
+    return (t, "server", {"serverContent": content})
+
+
+def voiced(t: float, ms: int = 40, level: int = 8000) -> Frame:
+    """A chunk of loud 16 kHz audio (a square wave, about -12 dBFS): speech to the detector."""
+    period = b"".join(v.to_bytes(2, "little", signed=True) for v in [level] * 20 + [-level] * 20)
+    data = (period * (ms * 16 // 40 + 1))[: ms * 32]
+    chunk = {"mimeType": "audio/pcm;rate=16000", "data": b64(data)}
+    return (t, "client", {"realtimeInput": {"audio": chunk}})
+
+
+def spoken(start: float, seconds: float, silence: float = 0.0) -> list[Frame]:
+    """Speech streamed in real time in 40 ms chunks, then ``silence`` seconds of silence."""
+    frames = [voiced(start + 0.04 * (i + 1)) for i in range(round(seconds / 0.04))]
+    end = start + 0.04 * len(frames)
+    frames += [audio(n=1280, t=end + 0.04 * (i + 1)) for i in range(round(silence / 0.04))]
+    return frames
+
+
+#: A reply as the server ends it: audio, generationComplete, turnComplete.
+def answered(t: float) -> list[Frame]:
+    return [
+        reply(t),
+        server_content(t + 0.1, generationComplete=True),
+        server_content(t + 0.2, turnComplete=True),
+    ]
+
+
 BROKEN: dict[str, list[Frame]] = {
     "setup-first": [audio(), setup(), SETUP_COMPLETE],
     "setup-once": [setup(), SETUP_COMPLETE, setup()],
@@ -191,6 +231,24 @@ BROKEN: dict[str, list[Frame]] = {
         (0.3, "client", {"realtimeInput": {"video": {"mimeType": "image/jpeg", "data": "AAAA"}}}),
     ],
     "invalid-frame": [setup(), SETUP_COMPLETE, (0.0, "server", "[1, 2")],
+    # A server that misbehaves (rawlive.tools.audit.waits).
+    "stalled-turn": [setup(), SETUP_COMPLETE, text(1.0), audio(t=17.0)],
+    "empty-turn": [
+        setup(),
+        SETUP_COMPLETE,
+        text(1.0),
+        server_content(1.5, generationComplete=True),
+        server_content(1.6, turnComplete=True),
+    ],
+    "unanswered-input": [setup(), SETUP_COMPLETE, text(1.0), text(5.0), *answered(5.5)],
+    "reply-cut": [
+        setup(),
+        SETUP_COMPLETE,
+        text(1.0),
+        reply(1.3),
+        server_content(1.5, turnComplete=True),
+    ],
+    "early-turn-end": [setup(), SETUP_COMPLETE, *spoken(0.5, 1.0), *answered(1.52)],
     # 24 kHz audio labelled 16 kHz, streamed in real time: 320 samples every 13.3 ms.
     "audio-rate-mismatch": [
         setup(),
@@ -552,12 +610,6 @@ def test_audio_rate_mismatch_names_the_rate_the_data_flows_at(
     assert label in finding.message and "rate=16000" in finding.message
 
 
-def reply(t: float, ms: int = 40, **extra: Any) -> Frame:
-    data = b64(bytes(24 * ms * 2))
-    part = {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": data}}
-    return (t, "server", {"serverContent": {"modelTurn": {"parts": [part]}, **extra}})
-
-
 def test_gaps_in_reply_audio_are_underruns_of_playback(tmp_path: Path) -> None:
     # 3 chunks of 40 ms arrive at once (playing until 1.12 s); the 4th comes at
     # 1.5 s: 0.38 s of silence for the listener. A second turn streams ahead of
@@ -659,6 +711,7 @@ DATA_MAPS = frozenset(
         "setup_complete",
         "fields_only_in_a",
         "fields_only_in_b",
+        "time_lost",
     }
 )
 
@@ -680,11 +733,15 @@ def document_keys(value: Any) -> set[str]:
 def test_audit_json_documents_have_snake_case_keys(tmp_path: Path) -> None:
     session = str(FIXTURES / "weather-tool-goaway.jsonl")  # tools, goAway, usage, turns
     other = str(write(tmp_path / "o.jsonl", BROKEN["audio-mime-rate"]))
+    stalled = str(write(tmp_path / "s.jsonl", BROKEN["stalled-turn"]))  # time lost, by rule
     runner = CliRunner()
-    reports = json.loads(runner.invoke(main, ["audit", "--json", session, other]).output)
+    audited = runner.invoke(main, ["audit", "--json", session, other, stalled])
+    reports = json.loads(audited.output)
+    assert reports[2]["metrics"]["time_lost"] == {"stalled-turn": pytest.approx(16.01)}
     diff = runner.invoke(main, ["audit", "--diff", "--json", session, other])
     keys = document_keys(reports) | document_keys(json.loads(diff.output))
     assert {"reply_audio_gaps", "go_away", "structure_changed", "fields_only_in_b"} <= keys
+    assert {"time_lost", "lost"} <= keys
     assert {key for key in keys if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", key)} == set()
     report = audit_cassette(session)
     assert json.loads(report.to_json()) == report.to_builtins()
@@ -947,7 +1004,9 @@ def test_close_findings_carry_the_cores_hints(
 
 
 def _status(t: float, status: str) -> Frame:
-    return (t, "server", {"serverContent": {"turnComplete": True, "interactionStatus": status}})
+    # (generationComplete first: a turnComplete without one cuts the reply, reply-cut)
+    content = {"generationComplete": True, "turnComplete": True, "interactionStatus": status}
+    return (t, "server", {"serverContent": content})
 
 
 ET_SESSION: list[Frame] = [
@@ -1011,6 +1070,7 @@ def test_plain_38_turns_are_not_interactions(tmp_path: Path) -> None:
         SETUP_COMPLETE,
         (1.0, "client", {"realtimeInput": {"text": "hi"}}),
         reply(1.3),
+        (1.4, "server", {"serverContent": {"generationComplete": True}}),
         (1.5, "server", {"serverContent": {"turnComplete": True}}),
     ]
     report = audit(tmp_path, frames)

@@ -810,3 +810,34 @@ def test_the_watchdog_judges_each_wait_by_its_own_limit() -> None:
     assert (cut.since, cut.waited, cut.reason) == (12.0, 3.0, None)
     with pytest.raises(ValueError, match="first_reply must be a positive number"):
         watchdog.StallPolicy(first_reply=0)
+
+
+@pytest.mark.parametrize(
+    ("model", "behavior", "due"),
+    [
+        # A BLOCKING call holds the answer until its result (2.5) ...
+        ("models/gemini-2.5-flash-native-audio-preview-12-2025", None, None),
+        # ... unless new input cancels it (3.8, §10.5): then the input is answered.
+        ("models/gemini-3.8-live", "BLOCKING", 2.0),
+        # 3.8 waits for a NON_BLOCKING call's result before it answers (§10.5).
+        ("models/gemini-3.8-live", "NON_BLOCKING", None),
+        # A NON_BLOCKING call elsewhere holds nothing.
+        ("models/gemini-2.5-flash-native-audio-preview-12-2025", "NON_BLOCKING", 2.0),
+    ],
+)
+def test_input_while_the_model_awaits_a_result_is_due_only_once_the_result_comes(
+    model: str, behavior: str | None, due: float | None
+) -> None:
+    declaration: dict[str, Any] = {"name": "f"}
+    if behavior:
+        declaration["behavior"] = behavior
+    state = _state(model, tools=[{"functionDeclarations": [declaration]}])
+    _client(state, TEXT_IN, 1.0)
+    _server(state, CALL, 1.5)
+    _client(state, {"realtimeInput": {"text": "and also?"}}, 2.0)
+    assert state.reply_due == due
+    assert state.awaiting_results is (due is None)
+    # Whatever held it, a slow tool is the client's time, never a stall.
+    _client(state, _response(), 30.0)
+    assert (state.reply_due, state.reply_due_reason) == (30.0, "tool-response")
+    assert watchdog.stalled(state, 31.0) is None

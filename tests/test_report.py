@@ -42,6 +42,7 @@ LANES = {
     "user-audio",
     "input",
     "latency",
+    "faults",
     "model-audio",
     "output",
     "text",
@@ -958,3 +959,44 @@ def test_the_2026_model_fixtures_show_their_own_shapes() -> None:
     # Plain 3.8 states no interactionStatus: no status marks.
     live = render_report(FIXTURES / "live38-nonblocking.jsonl")
     assert "[IDLE]" not in live and "filler" not in live
+
+
+def _faults(page: str) -> list[tuple[str, str, float, float, str]]:
+    """The faults lane's bands: class, rule, start, time lost, title."""
+    lane = page.split('data-lane="faults">', 1)[1].split('<g class="lane"', 1)[0]
+    return [
+        (css, rule, float(start), float(lost), html.unescape(title))
+        for css, rule, start, lost, title in re.findall(
+            r'<g class="fault (\w+)" data-rule="([\w-]+)" data-t="([\d.]+)" '
+            r'data-lost="([\d.]+)"><title>([^<]*)</title>',
+            lane,
+        )
+    ]
+
+
+def test_a_misbehaving_server_is_drawn_over_the_time_it_cost(tmp_path: Path) -> None:
+    native = {"model": HEADER["model"]}
+    cassette = _model_session(
+        tmp_path / "stall.jsonl",
+        native,
+        (1.0, "client", {"realtimeInput": {"text": "hello?"}}),
+        (18.0, "server", _model_audio()),  # 17 s of nothing: a stall
+        (18.2, "server", {"serverContent": {"turnComplete": True}}),  # and no generationComplete
+    )
+    page = render_report(cassette)
+    faults = _faults(page)
+    assert [(css, rule) for css, rule, *_ in faults] == [
+        ("error", "stalled-turn"),
+        ("warning", "reply-cut"),
+    ]
+    _, _, start, lost, title = faults[0]
+    assert (start, lost) == (pytest.approx(1.0), pytest.approx(17.0))
+    assert "stalled-turn (error, connection 1): 17.00 s lost from 1.000 s" in title
+    # The findings table says the time lost too.
+    assert re.search(r'data-rule="stalled-turn">.*?<td class="num">17\.000</td>', page)
+    assert '<div data-lane-name="faults"' in page
+
+
+def test_sessions_without_server_faults_leave_their_lane_empty() -> None:
+    for name in ("report-voice.jsonl", "report-errors.jsonl", "report-cut.jsonl"):
+        assert _faults(render_report(FIXTURES / name)) == [], name

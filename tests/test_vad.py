@@ -340,3 +340,16 @@ def test_real_speech_is_one_utterance_spanning_the_spoken_part() -> None:
     assert kinds(events) == ["speech_start", "speech_end"]
     assert abs(events[0].offset_ms - (500 + first_ms)) <= 60
     assert abs(events[1].offset_ms - (500 + last_ms)) <= 150
+
+
+def test_silence_ms_counts_the_pause_going_on_while_speaking() -> None:
+    vad = EnergyVad(VadConfig())
+    assert vad.silence_ms == 0.0
+    vad.feed(pcm(noise(200), tone(400)))
+    assert vad.speaking and vad.silence_ms == 0.0
+    vad.feed(pcm(noise(300)))
+    assert vad.speaking and near(vad.silence_ms, 300)
+    vad.feed(pcm(tone(100)))
+    assert vad.silence_ms == 0.0  # speech again: the pause is over
+    vad.feed(pcm(noise(DEFAULT_SILENCE_DURATION_MS + 40)))
+    assert not vad.speaking and vad.silence_ms == 0.0

@@ -66,8 +66,13 @@ audit and the report what a recording holds. Each rule is written here once:
     transcription until ``turnComplete``, ``interrupted`` or a ``toolCall``
     (then the client owes the next step); a ``turnComplete`` that leaves the
     interaction ``IN_PROGRESS`` with no call open makes the rest of the
-    interaction due (rule 8). :mod:`rawlive.core.watchdog` says when either
-    has gone on too long.
+    interaction due (rule 8). The user's input makes nothing due while the
+    model must first have the result of an open call: a ``BLOCKING`` one on a
+    model that does not cancel it on new input, a ``NON_BLOCKING`` one on a
+    model that waits for results (3.8, ``PROTOCOL.md`` §10.5); the
+    ``toolResponse`` that settles it makes the reply due then (the client
+    owed it meanwhile). :mod:`rawlive.core.watchdog` says when either has
+    gone on too long.
 """
 
 from __future__ import annotations
@@ -485,7 +490,7 @@ class SessionState:
         if content is not None and content.turn_complete:
             self._user_input(now)
             self._end_history()
-            self._due(now, "client-content")
+            self._user_due(now, "client-content")
         realtime = message.realtime_input
         if realtime is not None:
             self._end_history()
@@ -494,12 +499,12 @@ class SessionState:
             if realtime.activity_end is not None or realtime.audio_stream_end:
                 self._speech_end(now)
             if realtime.activity_end is not None:
-                self._due(now, "activity-end")
+                self._user_due(now, "activity-end")
             elif realtime.text is not None:
-                self._due(now, "text")
+                self._user_due(now, "text")
             elif realtime.audio_stream_end and (self.speaking or self._utterance_open):
                 self.speaking = False
-                self._due(now, "audio-stream-end")
+                self._user_due(now, "audio-stream-end")
         return answers
 
     @property
@@ -519,7 +524,26 @@ class SessionState:
         if not self.speaking:
             return
         self.speaking = False
-        self._due(now, "speech-end")
+        self._user_due(now, "speech-end")
+
+    @property
+    def awaiting_results(self) -> bool:
+        """Rule 11: the model answers nothing before the result of an open call: a
+        ``BLOCKING`` one it does not cancel on new input, or a ``NON_BLOCKING``
+        one on a model that waits for results (§10.5)."""
+        model = self.model
+        for call in self.tools.open.values():
+            if call.blocking:
+                if model is None or not model.cancels_blocking_on_input:
+                    return True
+            elif model is not None and model.waits_for_tool_results:
+                return True
+        return False
+
+    def _user_due(self, now: float, reason: str) -> None:
+        """Rule 11: the user's turn ended; a reply is due unless the client owes a result."""
+        if not self.awaiting_results:
+            self._due(now, reason)
 
     def _due(self, now: float, reason: str) -> None:
         """Rule 11: a reply is due from ``now`` (a later input restarts the wait)."""

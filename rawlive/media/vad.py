@@ -208,6 +208,13 @@ class EnergyVad:
         return self._speaking
 
     @property
+    def silence_ms(self) -> float:
+        """While speaking, the milliseconds of quiet frames in a row so far (0: the
+        latest frame was speech, or no speech is going on). Speech ends when
+        this reaches ``silence_duration_ms``."""
+        return self._ms(self._run * self.config.frame_samples) if self._speaking else 0.0
+
+    @property
     def position_ms(self) -> float:
         """Milliseconds of audio consumed so far, partial frame included."""
         return self._ms(self._pos + len(self._buf) // 2)

@@ -4,7 +4,9 @@
 (:meth:`Report.render` for tables); :class:`LiveAudit` audits connections as
 a proxy forwards them; :func:`diff_reports` compares two sessions. The
 modules, by reason to change: :mod:`~rawlive.tools.audit.rules` (the rules),
-:mod:`~rawlive.tools.audit.auditor` (feeding events), :mod:`~rawlive.tools.audit.metrics`,
+:mod:`~rawlive.tools.audit.auditor` (feeding events), :mod:`~rawlive.tools.audit.waits`
+(the rules of a server that misbehaves: stalls, empty and cut replies, unanswered
+input, turns ended too soon), :mod:`~rawlive.tools.audit.metrics`,
 :mod:`~rawlive.tools.audit.render` (text), :mod:`~rawlive.tools.audit.live`
 and :mod:`~rawlive.tools.audit.diff`. ``rawlive.audit`` is this package
 (where :class:`Turn` and :class:`DriftEntry`, parts of a :class:`Report`, are

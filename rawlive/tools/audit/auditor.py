@@ -10,7 +10,9 @@ step concerns (:mod:`~rawlive.tools.audit.rules`) and sums the metrics
 (:mod:`~rawlive.tools.audit.metrics`). Every frame goes through the strict
 decoder (:func:`rawlive.wire.codec.inspect_frame`), once per shape for audio
 frames (:class:`_Templates`); keys and enum values the types do not know are
-drift, counted, never findings. Of each rule it keeps the first
+drift, counted, never findings. Each connection's waits for the server are
+judged by its :class:`~rawlive.tools.audit.waits.Waits` before and after each
+step, at its end and, live, on a timer (:meth:`Auditor.check`). Of each rule it keeps the first
 :data:`MAX_FINDINGS_PER_RULE` findings and counts the rest, so its memory and
 output stay bounded however long the session. :class:`Report` and its JSON
 form, :class:`ReportDocument`, are what it makes.
@@ -41,6 +43,7 @@ from rawlive.cassette import (
 from rawlive.core import models
 from rawlive.core import state as core
 from rawlive.core.state import Answer, SessionState
+from rawlive.core.watchdog import DEFAULT_POLICY, StallPolicy
 from rawlive.errors import DecodeError
 from rawlive.tools.audit import render
 from rawlive.tools.audit.metrics import (
@@ -66,6 +69,7 @@ from rawlive.tools.audit.rules import (
     new_request,
     rules_for,
 )
+from rawlive.tools.audit.waits import Waits
 from rawlive.wire import endpoints
 from rawlive.wire import types as lt
 from rawlive.wire.codec import WireReport, inspect_frame
@@ -137,6 +141,9 @@ class ConnState:
     in_progress_t: float | None = None
     #: The user started a new request before the interaction reached ``IDLE``.
     left_interaction: bool = False
+    #: The waits for the server and the rules of a server that misbehaves
+    #: (the auditor gives it its callbacks; ``None`` until then).
+    waits: Waits | None = None
 
     def __post_init__(self) -> None:
         self.turn = Turn(self.number)
@@ -245,7 +252,8 @@ class _Templates:
         self._bytes: dict[str, dict[int, list[_Template]]] = {"client": {}, "server": {}}
         self._count = 0
 
-    def match(self, payload: str | bytes, sender: str) -> _Template | None:
+    def match(self, payload: str | bytes, sender: str) -> tuple[_Template, bytes] | None:
+        """The template the frame fits, and the frame's own audio bytes (``None``: none fits)."""
         if isinstance(payload, str):
             for tpl in self._text[sender].get(len(payload), ()):
                 if payload.startswith(tpl.head_text) and payload.endswith(tpl.tail_text):
@@ -263,11 +271,12 @@ class _Templates:
         try:
             # Strict base64: no quote, backslash or escape gets through; and
             # as many bytes (padding makes lengths share a base64 length).
-            if len(pybase64.b64decode(middle, validate=True)) != tpl.data_size:
-                return None
+            data = pybase64.b64decode(middle, validate=True)
         except (binascii.Error, ValueError):
             return None
-        return tpl
+        if len(data) != tpl.data_size:
+            return None
+        return tpl, data
 
     def learn(
         self,
@@ -355,8 +364,16 @@ class Auditor:
         redact: endpoints.Redactor | None = None,
         max_per_rule: int | None = MAX_FINDINGS_PER_RULE,
         url: str | None = None,
+        stall: StallPolicy = DEFAULT_POLICY,
     ) -> None:
         self.default_model = model
+        #: How long a due reply or a pause inside one may last (``stalled-turn``).
+        self.stall = stall
+        #: Findings reported at ``info`` instead of their rule's severity, by rule
+        #: (``unanswered-input`` on a model with proactive audio on).
+        self.lowered: dict[str, int] = {}
+        #: The latest time the recording reached (the end of one that has no end event).
+        self.last_t = 0.0
         #: The URL of a connection that records none (the cassette header's).
         self.default_url = url
         #: Keeps credentials out of findings and the report: it learns those
@@ -392,6 +409,7 @@ class Auditor:
             model=None if model is None else r(model),
             findings=list(self.findings),
             rule_counts=dict(sorted(self.rule_counts.items())),
+            lowered=dict(sorted(self.lowered.items())),
             drift=[msgspec.structs.replace(d, path=r(d.path)) for d in self.drift.values()],
             metrics=dataclasses.replace(
                 m,
@@ -410,18 +428,64 @@ class Auditor:
             session = SessionState(model=models.find(self.default_model))
             state = self._conns[number] = ConnState(number, session)
             state.backend = endpoints.backend_of(self.default_url)
+
+            def add(
+                name: str, message: str, when: float, lost: float, severity: Severity | None
+            ) -> int | None:
+                return self._add(name, message, when, number, lost=lost, severity=severity)
+
+            state.waits = Waits(add, self._grow, self.stall)
         return state
 
-    def _add(self, name: str, message: str, when: float | None, connection: int | None) -> None:
+    def _add(
+        self,
+        name: str,
+        message: str,
+        when: float | None,
+        connection: int | None,
+        *,
+        lost: float | None = None,
+        severity: Severity | None = None,
+    ) -> int | None:
+        """Count a finding and keep it if its rule is under the limit: its index, else ``None``.
+
+        ``lost`` is the time it cost (summed by rule in the metrics);
+        ``severity`` one lower than its rule's (:attr:`lowered`).
+        """
         count = self.rule_counts[name] = self.rule_counts.get(name, 0) + 1
+        r = RULES[name]
+        if severity is not None and severity != r.severity:
+            self.lowered[name] = self.lowered.get(name, 0) + 1
+        if lost is not None:
+            self.metrics.time_lost[name] = self.metrics.time_lost.get(name, 0.0) + lost
+        index = None
         if self.max_per_rule is None or count <= self.max_per_rule:
-            r = RULES[name]
             message = self.redact(message)
-            self.findings.append(Finding(name, r.severity, r.section, message, when, connection))
+            index = len(self.findings)
+            self.findings.append(
+                Finding(name, severity or r.severity, r.section, message, when, connection, lost)
+            )
         elif count == self.max_per_rule + 1:
             self.capped.append(name)
         if name == "mixed-casing" and connection is not None:
             self._conn(connection).mixed_reported = True
+        return index
+
+    def _grow(self, index: int | None, name: str, extra: float) -> None:
+        """A finding reported earlier (a stall going on) cost ``extra`` more seconds."""
+        self.metrics.time_lost[name] = self.metrics.time_lost.get(name, 0.0) + extra
+        if index is not None:
+            finding = self.findings[index]
+            lost = (finding.lost or 0.0) + extra
+            self.findings[index] = msgspec.structs.replace(finding, lost=lost)
+
+    def check(self, now: float) -> None:
+        """No frame came until ``now``: the waits of each open connection judged then
+        (a live audit calls it on a timer: a stalled session sends nothing)."""
+        self.last_t = max(self.last_t, now)
+        for state in self._conns.values():
+            if not state.closed and state.waits is not None:
+                state.waits.check(state.session, now)
 
     def _run_rules(
         self,
@@ -463,13 +527,15 @@ class Auditor:
             self.finish(event.t)
 
     def finish(self, when: float | None = None) -> None:
-        """End of the recording: connections never closed are checked as if closed now."""
+        """End of the recording: connections never closed are checked as if closed now
+        (``when``; ``None``: the latest time the recording reached)."""
         if self._finished:
             return
         self._finished = True
         for number, state in list(self._conns.items()):
             if not state.closed:
-                self._close(number, when if when is not None else 0.0, None, "")
+                end = when if when is not None else self.last_t
+                self._close(number, end, None, "", recorded=True)
 
     # -- frames -------------------------------------------------------------
 
@@ -484,7 +550,14 @@ class Auditor:
         )
         kinds = self._kinds[sender]
         kinds[event.kind] = kinds.get(event.kind, 0) + 1
-        tpl = self._templates.match(payload, sender)
+        t = event.t
+        if t > self.last_t:
+            self.last_t = t
+        waits = state.waits
+        assert waits is not None
+        waits.check(state.session, t)  # the wait before this frame: a stall by now?
+        matched = self._templates.match(payload, sender)
+        tpl = None if matched is None else matched[0]
         if tpl is not None:
             message, report, triggers = tpl.message, tpl.report, tpl.triggers
         else:
@@ -520,11 +593,44 @@ class Auditor:
             )
             self._run_rules(state, step, triggers, tpl)
             self._after_client(state, step, message, report)
+            self._client_waits(waits, state.session, step, message, matched, event.elided)
+            waits.sync(state.session, t, by_client=True)
         else:
             assert isinstance(message, lt.LiveServerMessage)
             step = Step("frame", event.t, number, "server", None, message, report)
+            waits.server(state.session, message, t)
             self._run_rules(state, step, triggers, tpl)
             self._after_server(state, step, message)
+            waits.sync(state.session, t, by_client=False)
+
+    @staticmethod
+    def _client_waits(
+        waits: Waits,
+        session: SessionState,
+        step: Step,
+        message: lt.LiveClientMessage,
+        matched: tuple[_Template, bytes] | None,
+        elided: int,
+    ) -> None:
+        """The client's audio of a step to the detector (its own samples, not a
+        template's), or word that the recording holds none."""
+        if message.setup is not None:
+            waits.setup(session, message.setup)
+            return
+        rt = message.realtime_input
+        if rt is None:
+            return
+        blobs = audio_blobs(step)
+        if blobs:
+            if elided:
+                waits.elided()
+            else:
+                chunks = [(b.data or b"", rate_of(b.mime_type or "")) for b in blobs]
+                if matched is not None:  # the template's first blob is this frame's audio
+                    chunks[0] = (matched[1], chunks[0][1])
+                waits.client_audio(session, step.t, chunks)
+        if rt.audio_stream_end:
+            waits.stream_end()
 
     def _drift(self, report: WireReport, event: FrameEvent) -> None:
         for path in report.unknown_paths():
@@ -711,10 +817,15 @@ class Auditor:
 
     # -- connection end -----------------------------------------------------
 
-    def _close(self, number: int, when: float, code: int | None, reason: str) -> None:
+    def _close(
+        self, number: int, when: float, code: int | None, reason: str, *, recorded: bool = False
+    ) -> None:
+        """The connection ended at ``when`` (``recorded``: the recording did, with no close)."""
         state = self._conn(number)
         if state.closed:
             return
+        if state.waits is not None:
+            state.waits.close(state.session, when, recorded=recorded)
         step = Step("close", when, number, close_code=code, close_reason=reason)
         self._run_rules(state, step, _CLOSE)
         state.closed = True
@@ -763,15 +874,27 @@ class Report:
     kinds: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     #: Key paths seen, by sender, in wire spelling.
     fields: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: Findings counted at ``info`` instead of their rule's severity, by rule
+    #: (``unanswered-input`` where proactive audio lets the model stay silent).
+    lowered: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.rule_counts:
             for f in self.findings:
                 self.rule_counts[f.rule] = self.rule_counts.get(f.rule, 0) + 1
+                if f.severity != RULES[f.rule].severity:
+                    self.lowered[f.rule] = self.lowered.get(f.rule, 0) + 1
 
     def count(self, severity: Severity) -> int:
         """Findings of that severity, those not kept included."""
-        return sum(n for name, n in self.rule_counts.items() if RULES[name].severity == severity)
+        total = 0
+        for name, n in self.rule_counts.items():
+            lowered = self.lowered.get(name, 0)
+            if RULES[name].severity == severity:
+                total += n - lowered
+            if severity == "info":
+                total += lowered
+        return total
 
     def not_shown(self) -> dict[str, int]:
         """Findings found but not kept, by rule (the rules past the limit)."""
@@ -787,7 +910,12 @@ class Report:
     def fails(self, threshold: Severity) -> bool:
         """Whether any finding is at least as severe as ``threshold``."""
         level = SEVERITIES.index(threshold)
-        return any(SEVERITIES.index(RULES[name].severity) >= level for name in self.rule_counts)
+        # (Findings lowered to info count at info only.)
+        return any(
+            level == 0
+            or (SEVERITIES.index(RULES[name].severity) >= level and n > self.lowered.get(name, 0))
+            for name, n in self.rule_counts.items()
+        )
 
     def document(self) -> ReportDocument:
         """The report as ``audit --json`` writes it."""
@@ -847,12 +975,13 @@ def audit_cassette(
     *,
     max_per_rule: int | None = MAX_FINDINGS_PER_RULE,
     model: str | None = None,
+    stall: StallPolicy = DEFAULT_POLICY,
 ) -> Report:
     """Audit a cassette file, keeping ``max_per_rule`` findings of each rule (``None``: all).
 
     The session's model, whose row of the model table the rules read, is the
     one each connection's ``setup`` names, else the cassette header's, else
-    ``model``.
+    ``model``. ``stall`` is how long a due reply may take (``stalled-turn``).
 
     A bad header (not a cassette) raises :class:`rawlive.DecodeError`; a bad
     event line or a cut-off last line ends the audit there with a finding.
@@ -867,6 +996,7 @@ def audit_cassette(
                 model=reader.header.model or model,
                 max_per_rule=max_per_rule,
                 url=reader.header.url,
+                stall=stall,
             )
             auditor.redact.learn(reader.header.url, reader.header.headers)
             try:

@@ -2,11 +2,18 @@
 
 Each connection gets its own :class:`~rawlive.tools.audit.auditor.Auditor`,
 fed frame by frame as the proxy forwards them; findings are passed on the
-moment they are found and each connection's report when it ends.
+moment they are found and each connection's report when it ends. A stalled
+server sends no frame, so the waits are also judged on a timer
+(:meth:`LiveAudit.tick`): ``stalled-turn`` is found while the session hangs,
+not when it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 import urllib.parse
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
@@ -14,13 +21,19 @@ from typing import TYPE_CHECKING
 import pybase64
 
 from rawlive.cassette import CloseEvent, ConnectEvent, FrameEvent, frame_kind
+from rawlive.core.watchdog import DEFAULT_POLICY, StallPolicy
 from rawlive.tools.audit.auditor import MAX_FINDINGS_PER_RULE, Auditor, Report
 from rawlive.tools.audit.rules import Finding
 
 if TYPE_CHECKING:  # the proxy hooks' arguments; the auditor needs no server
     from rawlive.servers.base import CapturedConnection, ConnectionEnd, Frame
 
-__all__ = ["LiveAudit"]
+__all__ = ["TICK_SECONDS", "LiveAudit"]
+
+log = logging.getLogger(__name__)
+
+#: How often a proxy's live audit judges the waits of a connection with no frame.
+TICK_SECONDS = 0.5
 
 
 class LiveAudit:
@@ -42,6 +55,9 @@ class LiveAudit:
     on_close=audit.on_close)``); then findings and reports come with the
     credentials of the connection's handshake redacted, and ``on_end(key,
     report, end)`` is called with each connection's report and how it ended.
+    As hooks they also judge each open connection's waits every ``tick``
+    seconds (``None``: only when a frame comes), on the connection's clock;
+    ``stall`` is how long a due reply may take (``stalled-turn``).
     """
 
     def __init__(
@@ -52,13 +68,18 @@ class LiveAudit:
         on_limit: Callable[[Hashable, str, int], None] | None = None,
         model: str | None = None,
         max_per_rule: int | None = MAX_FINDINGS_PER_RULE,
+        stall: StallPolicy = DEFAULT_POLICY,
+        tick: float | None = TICK_SECONDS,
     ) -> None:
         self.on_finding = on_finding
         self.on_end = on_end
         self.on_limit = on_limit
         self.model = model
         self.max_per_rule = max_per_rule
+        self.stall = stall
+        self.tick_seconds = tick
         self._open: dict[Hashable, Auditor] = {}
+        self._tickers: dict[Hashable, asyncio.Task[None]] = {}
 
     def _learn(self, capture: CapturedConnection) -> None:
         """A new connection's auditor learns the credentials of its handshake."""
@@ -72,9 +93,27 @@ class LiveAudit:
         self._learn(capture)
         binary = frame.opcode == "binary"
         self.frame(capture.number, frame.sender, frame.payload, frame.time, binary=binary)
+        if self.tick_seconds is not None and capture.number not in self._tickers:
+            # The connection's clock: frame times are seconds since its handshake.
+            origin = time.monotonic() - frame.time
+            with contextlib.suppress(RuntimeError):  # (no event loop: frames only)
+                self._tickers[capture.number] = asyncio.get_running_loop().create_task(
+                    self._ticking(capture.number, origin, self.tick_seconds)
+                )
+
+    async def _ticking(self, key: Hashable, origin: float, every: float) -> None:
+        while key in self._open:
+            await asyncio.sleep(every)
+            try:
+                self.tick(key, time.monotonic() - origin)
+            except Exception:
+                log.exception("live audit tick failed")
 
     def on_close(self, capture: CapturedConnection, end: ConnectionEnd) -> None:
         """A proxy's ``on_close`` hook: :meth:`close`, then ``on_end`` with the report."""
+        ticker = self._tickers.pop(capture.number, None)
+        if ticker is not None:
+            ticker.cancel()
         self._learn(capture)
         report = self.close(capture.number, end.time, end.code, end.reason)
         if self.on_end is not None:
@@ -83,7 +122,9 @@ class LiveAudit:
     def _auditor(self, key: Hashable, path: str = "") -> Auditor:
         auditor = self._open.get(key)
         if auditor is None:
-            auditor = self._open[key] = Auditor(model=self.model, max_per_rule=self.max_per_rule)
+            auditor = self._open[key] = Auditor(
+                model=self.model, max_per_rule=self.max_per_rule, stall=self.stall
+            )
             # (The path tells the backend; the auditor learns its credentials apart.)
             auditor.feed(ConnectEvent(t=0.0, connection=1, url=path))
         return auditor
@@ -118,6 +159,16 @@ class LiveAudit:
         )
         before = len(auditor.findings), len(auditor.capped)
         auditor.feed(event)
+        self._emit(key, auditor, before)
+
+    def tick(self, key: Hashable, now: float) -> None:
+        """No frame of connection ``key`` until ``now`` (its clock): judge its waits
+        (``stalled-turn`` while the session hangs). Nothing for a closed one."""
+        auditor = self._open.get(key)
+        if auditor is None:
+            return
+        before = len(auditor.findings), len(auditor.capped)
+        auditor.check(now)
         self._emit(key, auditor, before)
 
     def close(self, key: Hashable, t: float, code: int | None, reason: str = "") -> Report:

@@ -151,6 +151,9 @@ class Metrics:
     total_tokens: int = 0
     #: (connection, announced timeLeft, actual seconds from goAway to the close).
     go_away: list[tuple[int, float | None, float | None]] = dataclasses.field(default_factory=list)
+    #: Seconds lost to each rule of a server that misbehaves (``stalled-turn``,
+    #: ``empty-turn``...), every finding counted (those not kept included).
+    time_lost: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def add_usage(self, usage: UsageTotals) -> None:
         """Add a connection's token counts, which the core summed (``MODALITY_UNSPECIFIED``:
@@ -221,6 +224,7 @@ class Metrics:
             response_tokens=self.response_tokens,
             total_tokens=self.total_tokens,
             go_away=[GoAwayLead(*entry) for entry in self.go_away],
+            time_lost=dict(sorted(self.time_lost.items())),
             percentiles=self.latencies(),
         )
 
@@ -272,6 +276,8 @@ class MetricsDocument(msgspec.Struct):
     response_tokens: dict[str, int]
     total_tokens: int
     go_away: list[GoAwayLead]
+    #: Seconds lost to each rule of a server that misbehaves, by rule name.
+    time_lost: dict[str, float]
     #: ``p50``, ``p90``, ``max`` and ``n`` by milestone (:meth:`Metrics.latencies`).
     percentiles: dict[str, dict[str, float] | None]
 

@@ -35,11 +35,13 @@ def render_report(report: Report) -> str:
                 f.section,
                 "" if f.connection is None else str(f.connection),
                 "" if f.t is None else f"{f.t:.3f}",
+                "" if f.lost is None else f"{f.lost:.3f}",
                 f.message,
             ]
             for f in report.findings
         ]
-        out.append(table(["severity", "rule", "section", "conn", "t", "message"], rows))
+        head = ["severity", "rule", "section", "conn", "t", "lost", "message"]
+        out.append(table(head, rows))
     for name, n in report.not_shown().items():
         out.append(f"... {n} more {name} findings counted, not shown")
     if report.drift:
@@ -94,6 +96,8 @@ def render_report(report: Report) -> str:
             )
     for conn, left, lead in m.go_away:
         rows.append([f"goAway conn {conn}", f"timeLeft {fmt(left)} s, closed {fmt(lead)} s"])
+    for name, seconds in sorted(m.time_lost.items()):
+        rows.append([f"time lost to {name} (s)", f"{seconds:.3f}"])
     out.append(table(["metric", "value"], rows))
     latency_rows = [
         [name, str(int(p["n"])), fmt(p["p50"]), fmt(p["p90"]), fmt(p["max"])]

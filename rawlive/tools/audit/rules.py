@@ -62,6 +62,10 @@ class Finding(msgspec.Struct, frozen=True):
     message: str
     t: float | None = None
     connection: int | None = None
+    #: Seconds the fault cost, from ``t`` on: the wait of ``stalled-turn``
+    #: and ``unanswered-input``, how early ``early-turn-end`` ended the
+    #: user's turn... (``None``: the rule measures none).
+    lost: float | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -568,6 +572,73 @@ def _close_code(state: ConnState, step: Step) -> Iterator[str]:
     hint = close_hint(code, step.close_reason)
     reason = f": {step.close_reason}" if step.close_reason else ""
     yield f"closed with {code}{reason}" + (f" ({hint})" if hint else "")
+
+
+# -- a server that misbehaves (judged by :mod:`~rawlive.tools.audit.waits`) ---------
+#
+# These five are computed from the wire timestamps by the connection's
+# :class:`~rawlive.tools.audit.waits.Waits` (when a reply is due is the core's
+# rule 11, how long it may take :mod:`rawlive.core.watchdog`); the auditor
+# reports them itself, with the time each one cost (``Finding.lost``).
+
+
+@rule("stalled-turn", "error", "§3.2, §7", on=())
+def _stalled_turn(state: ConnState, step: Step) -> Iterator[str]:
+    """A reply was due (the core's rule 11) and nothing of it came for
+    ``--stall-after`` seconds (``StallPolicy.first_reply``, 15 by default), or
+    a reply under way stopped for ``StallPolicy.gap`` (5 s) before its
+    ``turnComplete``; also when the recording ends still waiting. The time
+    lost runs from when the reply became due (or stopped) to when something
+    came, the user went on, or the connection ended. What to do: resume
+    through the latest handle or reconnect and send again (rawlive's client
+    watchdog does so)."""
+    return iter(())
+
+
+@rule("empty-turn", "warning", "§3.2, §9", on=())
+def _empty_turn(state: ConnState, step: Step) -> Iterator[str]:
+    """A ``turnComplete`` (not ``interrupted``) ended a reply that was due and
+    had no content: no model part, no output transcription, no tool call
+    (real servers do this, §9). Time lost: from when the reply became due to
+    that ``turnComplete``. What to do: ask again, or treat it as no answer."""
+    return iter(())
+
+
+@rule("unanswered-input", "warning", "§3.2", on=())
+def _unanswered_input(state: ConnState, step: Step) -> Iterator[str]:
+    """The user's turn ended (a reply was due) and the user went on (a new
+    input made a reply due again) or the connection ended with no reply
+    between, after at least ``UNANSWERED_AFTER`` (3 s) and before the stall
+    threshold (a longer wait is ``stalled-turn``: one fault, one finding).
+    Time lost: the wait. On a model with proactive audio on (3.8's row, or
+    ``proactivity.proactiveAudio: true``) the model may choose to stay silent:
+    the finding is ``info`` there. What to do: send the input again."""
+    return iter(())
+
+
+@rule("early-turn-end", "warning", "§2.1.3, §8.11", on=())
+def _early_turn_end(state: ConnState, step: Step) -> Iterator[str]:
+    """With automatic activity detection, the server ended the user's turn
+    (its reply began, or it sent ``ACTIVITY_END``) before the setup's
+    ``silenceDurationMs`` (800 ms by default) of silence had passed in the
+    client's audio, as :class:`rawlive.media.vad.EnergyVad` with the setup's
+    config hears it. Time lost: how much sooner than the silence allowed.
+    It needs the client's audio: a recording whose client audio is elided
+    cannot be judged (nor one at a rate the detector cannot frame), and
+    neither can a turn end after the audio stopped flowing without
+    ``audioStreamEnd`` (no audio is no evidence of what the server heard). What to
+    do: nothing in the client can stop it; longer ``silenceDurationMs`` or
+    manual activity detection (``activityStart``/``activityEnd``) avoid it."""
+    return iter(())
+
+
+@rule("reply-cut", "warning", "§3.2", on=())
+def _reply_cut(state: ConnState, step: Step) -> Iterator[str]:
+    """Reply audio stopped without ``interrupted`` or a full ``turnComplete``:
+    a ``turnComplete`` with no ``generationComplete`` before it, or the
+    connection ending mid-reply. Time lost: from the reply's last audio to
+    that ``turnComplete`` or the end. What to do: ask again (or resume)."""
+    return iter(())
 
 
 @rule("invalid-frame", "error", "§2.0, §3.0", on=())

@@ -81,6 +81,9 @@ svg .mark.goaway path{stroke:var(--warn);stroke-width:2}svg .mark.goaway text{fi
 svg .mark.interrupted path{stroke:#ad1457;stroke-width:2}
 svg .mark.interrupted text{fill:#ad1457}
 svg .mark.error path{stroke:var(--err);stroke-width:2}svg .mark.error text{fill:var(--err)}
+svg .fault rect{fill:#eef1f6;stroke:#9aa5b8;stroke-width:.8}svg .fault text{fill:var(--fg)}
+svg .fault.warning rect{fill:#fff6e5;stroke:var(--warn)}
+svg .fault.error rect{fill:#fdeeee;stroke:var(--err)}svg .fault.error text{fill:var(--err)}
 svg .tick{stroke:#7e57c2;stroke-width:1}svg .tick.setup{stroke:var(--ok)}
 .legend{color:var(--muted);font-size:12px;margin:6px 0 0}
 .legend b{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 10px;
@@ -240,7 +243,7 @@ class _Page:
         self.w("</section>")
 
     def timeline(self) -> None:
-        plot = Plot(self.tl)
+        plot = Plot(self.tl, self.report.findings)
         svg = plot.render()
         self.w('<section id="timeline"><h2>Timeline</h2><div class="tl"><div class="lane-names">')
         for lane in LANES:
@@ -258,6 +261,9 @@ class _Page:
             '<b style="background:#6b4fbb"></b>latency: end of the user\'s speech (or input) → '
             "first reply audio"
             '<b style="background:#efe6fb"></b>tool call → response'
+            '<b style="background:#fdeeee;border:1px solid var(--err)"></b>server fault: '
+            "the time a stall, an empty or cut reply, input left without a reply or a turn "
+            "ended too soon cost"
             f" · {plot.scale:.3g} px per second; hover for details</p></section>"
         )
 
@@ -274,13 +280,15 @@ class _Page:
             )
         if report.findings:
             self.w('<div class="scroll"><table><tr><th>severity</th><th>rule</th>')
-            self.w("<th>section</th><th>conn</th><th>t (s)</th><th>message</th></tr>")
+            self.w("<th>section</th><th>conn</th><th>t (s)</th><th>lost (s)</th>")
+            self.w("<th>message</th></tr>")
             for f in report.findings[:MAX_FINDINGS]:
                 self.w(
                     f'<tr class="{f.severity}" data-rule="{esc(f.rule)}"><td>{f.severity}</td>'
                     f'<td class="rule">{esc(f.rule)}</td><td class="rule">{esc(f.section)}</td>'
                     f'<td class="num">{"" if f.connection is None else f.connection}</td>'
                     f'<td class="num">{"" if f.t is None else f"{f.t:.3f}"}</td>'
+                    f'<td class="num">{"" if f.lost is None else f"{f.lost:.3f}"}</td>'
                     f"<td>{self.t(f.message)}</td></tr>"
                 )
             self.w("</table></div>")

@@ -3,7 +3,9 @@
 :class:`Plot` draws a :class:`~rawlive.tools.report.reading.Timeline`: the
 turns as bands, both sides' loudness envelopes (one path per run of audio,
 mirrored), labelled spans for transcripts, model text and tool calls packed
-into rows, each turn's latency bracket and the control events. Its size is
+into rows, each turn's latency bracket, the audit's findings of a server
+that misbehaves (a band over the time each one cost: a stall, an empty or
+cut reply, an unanswered input, a turn ended too soon) and the control events. Its size is
 bounded whatever the session's length: at most :data:`MAX_PLOT_WIDTH` pixels
 wide, one envelope point per :data:`ENVELOPE_BIN_PX` pixels. Every string
 from the recording is redacted and escaped here.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rawlive.tools.report.envelopes import BLOCK_SECONDS, Envelope
@@ -21,6 +24,8 @@ from rawlive.tools.report.text import clean, dur, esc, secs
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from rawlive.tools.audit import Finding
 
 __all__ = ["ENVELOPE_BIN_PX", "LANES", "MAX_PLOT_WIDTH", "Lane", "Plot"]
 
@@ -52,6 +57,7 @@ LANES = (
     Lane("user-audio", "User audio", 56),
     Lane("input", "Input transcript", 2 * _ROW + 8, 2),
     Lane("latency", "Latency", 30),
+    Lane("faults", "Server faults", 2 * _ROW + 8, 2),
     Lane("model-audio", "Model audio", 56),
     Lane("output", "Output transcript", 2 * _ROW + 8, 2),
     Lane("text", "Model text", 2 * _ROW + 8, 2),
@@ -64,8 +70,13 @@ _AXIS = 22
 class Plot:
     """The SVG of the timeline: lanes stacked on one time axis."""
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, findings: Sequence[Finding] = ()) -> None:
         self.tl = timeline
+        #: The audit's findings that cost time (``Finding.lost``): drawn in their lane.
+        self.faults = sorted(
+            (f for f in findings if f.lost is not None and f.t is not None),
+            key=lambda f: f.t or 0.0,
+        )
         span = max(timeline.duration, 1e-3)
         width = min(max(span * PX_PER_SECOND, MIN_PLOT_WIDTH), MAX_PLOT_WIDTH)
         self.left, self.right = 24.0, 80.0
@@ -287,6 +298,34 @@ class Plot:
             )
         self.out.append("</g>")
 
+    def faults_lane(self) -> None:
+        """Each finding of a server that misbehaves: a band from its time over the time it cost."""
+        lane = next(lane for lane in LANES if lane.key == "faults")
+        top = self.top["faults"] + 4
+        items = []
+        for f in self.faults:
+            start, lost = f.t or 0.0, f.lost or 0.0
+            items.append((self.x(start), self.x(start + lost), f"{f.rule} {dur(lost)}"))
+        self.out.append('<g class="lane" data-lane="faults">')
+        for f, (row, label), (x1, x2, _) in zip(
+            self.faults, self.pack(items, lane.rows, 260), items, strict=True
+        ):
+            y = top + row * _ROW
+            start, lost = f.t or 0.0, f.lost or 0.0
+            conn = "" if f.connection is None else f", connection {f.connection}"
+            title = (
+                f"{f.rule} ({f.severity}{conn}): {dur(lost)} lost from {start:.3f} s. {f.message}"
+            )
+            self.out.append(
+                f'<g class="fault {f.severity}" data-rule="{esc(f.rule)}" '
+                f'data-t="{secs(start)}" data-lost="{secs(lost)}">'
+                f"<title>{self.text(clean(title, 2000))}</title>"
+                f'<rect x="{x1:.1f}" y="{y:.0f}" width="{max(x2 - x1, 3):.1f}" '
+                f'height="{_ROW - 2}"/>'
+                f'<text x="{x1 + 2:.1f}" y="{y + _ROW - 4:.0f}">{esc(label)}</text></g>'
+            )
+        self.out.append("</g>")
+
     def control(self) -> None:
         lane = next(lane for lane in LANES if lane.key == "control")
         top = self.top["control"]
@@ -339,6 +378,7 @@ class Plot:
         self.envelope("user-audio", self.tl.user)
         self.spans("input", [s for s in self.tl.spans if s.lane == "input"])
         self.latency()
+        self.faults_lane()
         self.envelope("model-audio", self.tl.model)
         for key in ("output", "text", "tools"):
             self.spans(key, [s for s in self.tl.spans if s.lane == key])
