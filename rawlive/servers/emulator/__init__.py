@@ -92,7 +92,9 @@ class Emulator(LiveServer):
     ``max_sessions`` caps the concurrent sessions (``None``: no cap); one
     more is refused in ``quota_style``: ``"close"`` (1011
     RESOURCE_EXHAUSTED after the upgrade) or ``"http"`` (HTTP 429 instead
-    of the upgrade), PROTOCOL.md §10.12.
+    of the upgrade), PROTOCOL.md §10.12. ``seed`` seeds the draws of the
+    script's turn faults that have a ``probability`` (default: the script's
+    ``seed``, else 0), :attr:`turn_faults`.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class Emulator(LiveServer):
         chunk_ms: float | None = None,
         max_sessions: int | None = None,
         quota_style: str = "close",
+        seed: int | None = None,
         **server_options: Any,
     ) -> None:
         style = backends.check_quota_options(max_sessions, quota_style)
@@ -150,6 +153,8 @@ class Emulator(LiveServer):
         self.max_sessions = max_sessions
         self.quota_style: backends.QuotaStyle = style
         self.faults: list[faults.Fault] = faults.script_faults(script)
+        #: The script's turn faults and the seeded generator they draw from.
+        self.turn_faults = faults.TurnFaults(script, seed)
         self.sessions: dict[str, EmulatedSession] = {}
         self._handles: dict[str, str] = {}  # handle -> session id
         self._lives: dict[int, Live] = {}

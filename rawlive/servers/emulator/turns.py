@@ -39,7 +39,8 @@ from websockets.protocol import State
 from rawlive.core import models
 from rawlive.core.state import Answer, Call, call_key
 from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, Peer
-from rawlive.servers.emulator import avatar, backends, replies, transcribe, validation
+from rawlive.servers.emulator import avatar, backends, faults, replies, transcribe, validation
+from rawlive.servers.emulator.faults import Misplay
 from rawlive.servers.emulator.replies import ReplyPlan
 from rawlive.servers.emulator.session import EmulatedSession
 from rawlive.servers.emulator.validation import Refusal, audio_rate
@@ -326,11 +327,38 @@ class Live:
         self.user_audio.clear()
         if at_ms is not None:
             self.turn_start_ms = at_ms
+        if self.vad is not None:
+            self._early_end()
+
+    def _early_end(self) -> None:
+        """Draw the ``early_end`` faults of the turn now starting: a shorter pause ends it."""
+        early = self.emulator.turn_faults.draw(self.next_turn, on_input=True)
+        if not early or self.vad is None:
+            return
+        silence = min(fault.silence_ms for fault in early)
+        configured = self.vad.config.silence_duration_ms
+        if silence >= configured:
+            log.warning(
+                "early_end: early_silence_ms %d is not below silenceDurationMs %d; no effect",
+                silence,
+                configured,
+            )
+            return
+        self.vad.end_after(silence)
+
+    @property
+    def next_turn(self) -> int:
+        """The number the user turn now under way will have (Transcribe Live: its utterance)."""
+        if isinstance(self.listener, transcribe.Transcriber):
+            return self.listener.utterances + 1
+        return self.user_turns + 1
 
     async def speech_ended(self, at_ms: float | None = None) -> None:
         if not self.in_turn:
             return
         self.in_turn = False
+        if self.vad is not None:
+            self.vad.end_after(None)  # an early_end lasts one turn
         if at_ms is not None:
             self.user_audio[:] = self._cut(self.turn_start_ms, at_ms)
         if self.listener is not None and await self.listener.speech_ended(at_ms):
@@ -463,6 +491,10 @@ class Live:
         plan = self.emulator.plan_for(self, turn, text, bytes(self.user_audio))
         if self.listener is not None:
             plan = self.listener.reply(plan, turn, bytes(self.user_audio))
+        # The script's turn faults draw for each attempt at a turn.
+        plan.misplay = misplay = self.emulator.turn_faults.misplay(turn)
+        if misplay is not None and plan.tool_calls and plan.after_tool is not None:
+            plan.after_tool.misplay = misplay.speaking()
         self.prompt_audio_bytes = len(self.user_audio)
         self.user_audio.clear()
         self.start_reply(plan, turn)
@@ -502,19 +534,39 @@ class Live:
     async def _play_plan(self, plan: ReplyPlan, turn: int, continuing: bool) -> None:
         session = self.session
         emulator = self.emulator
+        misplay = plan.misplay or Misplay()
         if plan.delay_ms and emulator.speed_factor:
             await asyncio.sleep(plan.delay_ms / 1000 / emulator.speed_factor)
+        if misplay.stall_before is not None:
+            await faults.stall(self, misplay.stall_before)  # nothing at all for the turn, yet
         # turn:N:start fires after the reply's first message.
         self.announce_start = None if continuing else turn
-        if plan.input_transcription and self.want_input_tx and not continuing:
+        if (
+            plan.input_transcription
+            and self.want_input_tx
+            and not continuing
+            and not misplay.drop_final
+        ):
             await self.content(input_transcription=t.Transcription(text=plan.input_transcription))
+        if misplay.no_answer:
+            # Speech that gets no answer: no content, no turnComplete; the
+            # session goes on to the next turn (which takes the next number).
+            log.info("fault: no answer to turn %d", turn)
+            self.announce_start = None
+            session.generating = False
+            return
         if plan.tool_calls:
             await self._call_tools(plan, turn)
             return  # the rest comes with the tool responses
-        await self._stream(plan)
-        if plan.output_transcription and self.want_output_tx:
+        if misplay.empty:
+            log.info("fault: an empty turn %d", turn)
+        else:
+            await self._stream(plan, misplay)
+        cut = misplay.cut is not None
+        if plan.output_transcription and self.want_output_tx and not (cut or misplay.empty):
             await self.content(output_transcription=t.Transcription(text=plan.output_transcription))
-        await self.content(generation_complete=True)
+        if not cut:  # a reply cut short ends with turnComplete alone
+            await self.content(generation_complete=True)
         await self.send(
             t.LiveServerMessage(
                 server_content=t.LiveServerContent(
@@ -570,21 +622,40 @@ class Live:
             )
         await self.emulator.resumption_update(self)
 
-    async def _stream(self, plan: ReplyPlan) -> None:
+    async def _stream(self, plan: ReplyPlan, misplay: Misplay | None = None) -> None:
+        """Send the reply's content: its audio in paced chunks, or its text.
+
+        ``misplay``: a ``cut_reply`` sends only the start of it; a ``stall``
+        with ``during_ms`` stops that far in (audio) or after the text.
+        """
+        misplay = misplay or Misplay()
         if self.shape.video is not None:  # a Vertex AI avatar: the reply is video
             await avatar.stream(self, self.shape.video, plan)
             return
+        during = misplay.stall_during
         if self.text_only or plan.audio is None:
             text = plan.text if plan.text is not None else None
+            if text and misplay.cut is not None:
+                text = misplay.cut.cut_text(text)
             if text:
                 await self.content(model_turn=t.Content(parts=[t.Part(text=text)]))
+            if during is not None:
+                await faults.stall(self, during)
             return
         chunk = self.emulator.chunk_bytes
         speed = self.emulator.speed_factor
         loop = asyncio.get_running_loop()
         start = loop.time()
         audio = plan.audio
+        if misplay.cut is not None:
+            audio = audio[: misplay.cut.cut_bytes(len(audio))]
+        stall_at = None if during is None else (during.during_ms or 0) * 48
         for offset in range(0, len(audio), chunk):
+            if stall_at is not None and offset >= stall_at:
+                assert during is not None
+                stall_at = None
+                await faults.stall(self, during)
+                start = loop.time() - (offset / 2 / 24_000 / speed if speed else 0.0)
             piece = audio[offset : offset + chunk]
             await self.content(
                 model_turn=t.Content(
@@ -597,6 +668,8 @@ class Live:
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+        if stall_at is not None and during is not None:  # during_ms past the reply's end
+            await faults.stall(self, during)
 
     def _usage(self, plan: ReplyPlan) -> t.UsageMetadata:
         """The turn's ``usageMetadata``; the next turn counts its input afresh."""
