@@ -130,8 +130,10 @@ async def stall(live: Live, fault: TurnFault) -> None:
     """Send nothing for ``fault.stall_s`` seconds of wall-clock time (``None``: until the end).
 
     The socket stays open; with ``pongs = false`` the connection is not read
-    meanwhile, so pings go unanswered too. The stall is this connection's:
-    it ends with it (a client that resumes elsewhere is answered there).
+    meanwhile, so pings go unanswered too. The connection is hung: new
+    speech interrupts nothing and the replies to later turns wait for the
+    stall to end. The stall is this connection's: it ends with it (a client
+    that resumes elsewhere is answered there).
     """
     log.info("fault: stall for %s", f"{fault.stall_s} s" if fault.stall_s else "ever")
     transport = live.peer.ws.transport
@@ -143,6 +145,8 @@ async def stall(live: Live, fault: TurnFault) -> None:
         else:
             await asyncio.sleep(fault.stall_s)
     finally:
+        if live.stalled is asyncio.current_task():
+            live.stalled = None  # the stall is over (live.stalling)
         if not fault.answers_pings and not transport.is_closing():
             transport.resume_reading()
 

@@ -128,6 +128,8 @@ class Live:
         self.held: list[tuple[ReplyPlan, int]] = []
         self.held_first: list[tuple[ReplyPlan, int]] = []
         self._resamplers: dict[int, Any] = {}
+        #: The reply task with a turn fault's ``stall`` to come or under way, until it ends.
+        self.stalled: asyncio.Task[None] | None = None
         #: Another connection resumed this one's session: this one is over.
         self.superseded = False
         self.timers: list[asyncio.TimerHandle] = []  # its goAway, limits and timed faults
@@ -250,7 +252,7 @@ class Live:
             live.user_text.extend(texts)
             history = session.setup.history_config
             if not (history and history.initial_history_in_client_content and not live.user_turns):
-                if live.model.content_roles is not None and live.replying:
+                if live.model.content_roles is not None and live.replying and not live.stalling:
                     # §10.4: turnComplete always interrupts what the model says.
                     await live.interrupt()
                 await live.user_turn(" ".join(texts))
@@ -321,7 +323,8 @@ class Live:
         # while it runs (PROTOCOL.md §10.5).
         tools = self.session.state.tools
         holding = tools.blocking if self.async_calls else tools.open
-        if (self.replying or holding) and self.barge_in:
+        # A stalled connection is hung: speech interrupts nothing (issue 16).
+        if (self.replying or holding) and self.barge_in and not self.stalling:
             await self.interrupt()
         self.in_turn = True
         self.user_audio.clear()
@@ -513,17 +516,35 @@ class Live:
         plays = [(held, number, True) for held, number in self.held_first]
         self.held_first.clear()
         plays.append((plan, turn, continuing))
+        # Replies that queue (translations), and any reply while one stalls: a
+        # stalled connection answers nothing more until the stall is over.
         queue = self.listener is not None and self.listener.queues_replies
+        queue = queue or self.stalling
         after = self.reply if queue else None
         self.reply = asyncio.create_task(self._play(plays, after), name="emulator-reply")
+        if plan.misplay is not None and plan.misplay.stall is not None:
+            self.stalled = self.reply
+
+    @property
+    def stalling(self) -> bool:
+        """A reply with a stall is under way and the stall is not over: the connection is hung.
+
+        From the turn's end (the stall is decided then) to the stall's end:
+        speech interrupts nothing, the replies to later turns wait.
+        """
+        return self.stalled is not None and not self.stalled.done()
 
     async def _play(
         self, plays: list[tuple[ReplyPlan, int, bool]], after: asyncio.Task[None] | None = None
     ) -> None:
         # A client that leaves mid-reply ends the reply: nothing more to say.
         with contextlib.suppress(ConnectionClosed):
-            if after is not None:  # replies that queue (translations) play one after another
-                await asyncio.wait([after])
+            if after is not None:  # replies that queue play one after another
+                try:
+                    await asyncio.wait([after])
+                except asyncio.CancelledError:
+                    after.cancel()  # the connection is over: the whole queue goes
+                    raise
             for plan, turn, continuing in plays:
                 await self._play_plan(plan, turn, continuing)
             while self.held and not self.in_turn:
