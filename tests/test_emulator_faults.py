@@ -567,3 +567,24 @@ async def test_a_stalled_connection_is_hung_speech_interrupts_nothing(tmp_path: 
         first, second = await wire.turn(), await wire.turn()
     assert _content(first, "interrupted") == [] and _content(first, "generationComplete")
     assert _content(second, "outputTranscription") == [{"text": "second"}]
+
+
+def test_serve_seed_overrides_the_scripts_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from rawlive import cli
+
+    served: list[Emulator] = []
+
+    async def capture(server: Emulator, *_: Any) -> None:
+        served.append(server)
+
+    monkeypatch.setattr(cli, "_serve_until_stopped", capture)
+    path = tmp_path / "s.toml"
+    path.write_text('seed = 4\n[[turn_faults]]\naction = "empty_turn"\nprobability = 0.5\n')
+    for extra, seed in (([], 4), (["--seed", "9"], 9)):
+        result = CliRunner().invoke(cli.main, ["serve", "--script", str(path), *extra])
+        assert result.exit_code == 0, result.output
+        assert served[-1].turn_faults.seed == seed

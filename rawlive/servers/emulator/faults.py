@@ -130,7 +130,8 @@ async def stall(live: Live, fault: TurnFault) -> None:
     """Send nothing for ``fault.stall_s`` seconds of wall-clock time (``None``: until the end).
 
     The socket stays open; with ``pongs = false`` the connection is not read
-    meanwhile, so pings go unanswered too. The connection is hung: new
+    meanwhile, so the client's keepalive pings (PROTOCOL.md §5.2, §8 item 13)
+    go unanswered too. The connection is hung: new
     speech interrupts nothing and the replies to later turns wait for the
     stall to end. The stall is this connection's: it ends with it (a client
     that resumes elsewhere is answered there).
@@ -162,7 +163,8 @@ class Misplay:
     ``stall`` is the first ``stall`` drawn (before the reply, or ``during_ms``
     into it); ``cut`` the first ``cut_reply``. ``no_answer`` sends nothing
     but the input transcription; ``empty`` sends ``generationComplete`` and
-    ``turnComplete`` with the usage of the reply never sent;
+    ``turnComplete`` with the usage of the reply never sent (PROTOCOL.md §9's
+    turn with no content);
     ``drop_final`` leaves the input transcription out.
     """
 

@@ -11,7 +11,9 @@ This module is the format only. The emulator reads it:
 :func:`rawlive.servers.emulator.reply_plan` turns a scripted turn into a
 :class:`~rawlive.servers.emulator.ReplyPlan` (audio decoded, ids generated) and
 :func:`rawlive.servers.emulator.emulator_faults` the faults into what it fires;
-:class:`FaultPoint` is the parsed ``at``.
+:class:`FaultPoint` is the parsed ``at``. A :class:`TurnFault` (a turn's
+``fault``, an entry of ``turn_faults``) is drawn by
+:class:`rawlive.servers.emulator.faults.TurnFaults`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,12 @@ input); the reply a function response brings follows its ``scheduling``
 a reply, and a turn without role ``user``/``model`` closes 1007; extended
 thinking speaks a filler turn before waiting for its calls and puts
 ``interactionStatus`` on every ``turnComplete``.
+
+A script's turn faults (:mod:`rawlive.servers.emulator.faults`) play a
+turn wrong: the reply's :class:`~rawlive.servers.emulator.faults.Misplay`
+stalls it, empties it, cuts it short, leaves it unanswered or drops its
+input transcription; ``early_end`` shortens the detector's silence for one
+user turn.
 """
 
 from __future__ import annotations
@@ -583,7 +589,7 @@ class Live:
             log.info("fault: an empty turn %d", turn)
         else:
             await self._stream(plan, misplay)
-        cut = misplay.cut is not None
+        cut = misplay.cut is not None and not misplay.empty  # empty wins: it is complete
         if plan.output_transcription and self.want_output_tx and not (cut or misplay.empty):
             await self.content(output_transcription=t.Transcription(text=plan.output_transcription))
         if not cut:  # a reply cut short ends with turnComplete alone
