@@ -588,3 +588,53 @@ def test_serve_seed_overrides_the_scripts_seed(
         result = CliRunner().invoke(cli.main, ["serve", "--script", str(path), *extra])
         assert result.exit_code == 0, result.output
         assert served[-1].turn_faults.seed == seed
+
+
+async def test_an_unanswered_turn_keeps_its_number_across_a_resume(tmp_path: Path) -> None:
+    script = _script(
+        tmp_path,
+        """
+        speed = 0
+        [[turns]]
+        tone_ms = 100
+        fault = { action = "no_answer" }
+        [[turns]]
+        tone_ms = 100
+        output_transcription = "second"
+        [[turns]]
+        tone_ms = 100
+        output_transcription = "third"
+        """,
+    )
+    async with Emulator(script=script) as emulator:
+        async with _connect(emulator) as ws:
+            wire = Wire(ws)
+            await wire.setup(sessionResumption={}, **TX)
+            await ws.send(_text("one"))
+            assert await wire.quiet(0.2) == []
+            await ws.send(_text("two"))
+            assert _content(await wire.turn(), "outputTranscription") == [{"text": "second"}]
+            handle = (await wire.next())["sessionResumptionUpdate"]["newHandle"]
+        async with _connect(emulator) as ws:
+            wire = Wire(ws)
+            await wire.setup(sessionResumption={"handle": handle}, **TX)
+            await ws.send(_text("three"))
+            assert _content(await wire.turn(), "outputTranscription") == [{"text": "third"}]
+
+
+async def test_the_emulator_stops_at_once_with_a_client_gone_from_a_stall_without_pongs(
+    tmp_path: Path,
+) -> None:
+    script = _script(tmp_path, 'speed = 0\n[[turn_faults]]\naction = "stall"\npongs = false\n')
+    emulator = Emulator(script=script)
+    await emulator.start()
+    try:
+        async with _connect(emulator) as ws:
+            wire = Wire(ws)
+            await wire.setup()
+            await ws.send(_text("hello"))
+            assert await wire.quiet(0.2) == []
+    finally:
+        started = time.monotonic()
+        await emulator.stop()
+    assert time.monotonic() - started < 2  # not the 10 s close timeout

@@ -181,6 +181,18 @@ class Emulator(LiveServer):
         response.headers["Content-Type"] = "application/json; charset=utf-8"
         return response
 
+    async def stop(self) -> None:
+        """Stop serving; a connection not being read (a stall without pongs, late pongs) is cut.
+
+        Such a connection cannot hear its client leave, nor the close
+        handshake: waiting for it would take the close timeout.
+        """
+        for peer, _ in self.live_peers():
+            transport = peer.ws.transport
+            if not transport.is_closing() and not transport.is_reading():
+                peer.abort()
+        await super().stop()
+
     # -- faults for tests --------------------------------------------------------
 
     def live_peers(self) -> list[tuple[Peer, EmulatedSession]]:
@@ -408,10 +420,13 @@ class Emulator(LiveServer):
         # The state keeps the latest MAX_HANDLES: the oldest goes with this one.
         oldest = next(iter(state.handles)) if len(state.handles) >= MAX_HANDLES else None
         self._handles[handle] = session.id  # before it is sent: a client may resume at once
+        if session.unanswered:
+            session.unanswered_at[handle] = session.unanswered
         await live.send(t.LiveServerMessage(session_resumption_update=update))
         for name in (handle, oldest):
             if name is not None and name not in state.handles:  # not sent, or voided
                 self._handles.pop(name, None)
+                session.unanswered_at.pop(name, None)
 
 
 async def _close(peer: Peer, refusal: validation.Refusal) -> None:

@@ -185,7 +185,8 @@ class Live:
         Counted by interactions (rule 8): a filler turn of extended thinking
         ends with ``turnComplete`` but not the user's turn.
         """
-        return self.session.state.interactions_completed + self.replies_open
+        session = self.session
+        return session.state.interactions_completed + session.unanswered + self.replies_open
 
     async def refuse(self, refusal: Refusal) -> bool:
         """A strict rule broken: close with ``strict`` (``True``), else log it."""
@@ -580,6 +581,8 @@ class Live:
             # session goes on to the next turn (which takes the next number).
             log.info("fault: no answer to turn %d", turn)
             self.announce_start = None
+            self.replies_open = max(0, self.replies_open - 1)
+            session.unanswered += 1
             session.generating = False
             return
         if plan.tool_calls:
