@@ -203,6 +203,8 @@ async def test_a_stalled_turn_is_answered_on_the_connection_that_resumes(
             update = (await wire.next())["sessionResumptionUpdate"]
             assert update["resumable"] is True
             await ws.send(_text("two"))
+            for frame in _audio_frames(bytes(640 * 30)):  # silence: the emulator sends nothing
+                await ws.send(frame)
             # Stalled forever: nothing comes; pings are answered only with pongs on.
             assert await wire.quiet(0.3) == []
             assert await wire.pong_within(0.3) is pongs

@@ -403,8 +403,8 @@ class Emulator(LiveServer):
         """Send a ``sessionResumptionUpdate``: a new handle, if the session can resume from here."""
         session = live.session
         resumption = session.setup.session_resumption
-        if resumption is None:
-            return
+        if resumption is None or live.stalling:
+            return  # a stalled connection sends nothing at all (a turn fault's stall)
         state = session.state
         # A handle restores the consumed messages and the turn count, not the
         # middle of a turn: none while a reply, a tool call or the user's
