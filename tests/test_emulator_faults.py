@@ -373,15 +373,20 @@ async def test_a_dropped_final_transcription_leaves_the_rest_of_the_turn(tmp_pat
     assert _audio_bytes(messages) == 100 * 48
 
 
-async def test_transcribe_live_drops_an_utterances_final_transcription(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("action", "completes"), [("drop_final_transcription", 2), ("no_answer", 1)]
+)
+async def test_transcribe_live_drops_an_utterances_final_transcription(
+    tmp_path: Path, action: str, completes: int
+) -> None:
     script = _script(
         tmp_path,
-        """
+        f"""
         [[turns]]
         input_transcription = "First words here."
         [[turns]]
         input_transcription = "Second words here."
-        fault = { action = "drop_final_transcription" }
+        fault = {{ action = "{action}" }}
         """,
     )
     speech = audio.tone(700, rate=16_000) + bytes(32 * 1200)
@@ -401,7 +406,7 @@ async def test_transcribe_live_drops_an_utterances_final_transcription(tmp_path:
     assert len(ends) == 2
     finals = [f["text"] for f in _content(messages, "inputTranscription")]
     assert finals == ["First words here."]
-    assert _content(messages, "generationComplete") == [True, True]
+    assert _content(messages, "generationComplete") == [True] * completes
     assert _content(messages, "interimInputTranscription")  # the first pass still shows
 
 

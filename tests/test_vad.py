@@ -340,3 +340,13 @@ def test_real_speech_is_one_utterance_spanning_the_spoken_part() -> None:
     assert kinds(events) == ["speech_start", "speech_end"]
     assert abs(events[0].offset_ms - (500 + first_ms)) <= 60
     assert abs(events[1].offset_ms - (500 + last_ms)) <= 150
+
+
+def test_end_after_shortens_the_silence_that_ends_speech_until_reset() -> None:
+    speech, pause = pcm(tone(300)), pcm(noise(400))
+    vad = EnergyVad(VadConfig())  # 800 ms of silence ends speech
+    assert kinds(vad.feed(speech + pause)) == ["speech_start"]
+    vad.end_after(300)  # a run of quiet frames already counting counts on
+    assert kinds(vad.feed(pcm(noise(20)))) == ["speech_end"]
+    vad.end_after(None)
+    assert kinds(vad.feed(speech + pause + speech)) == ["speech_start"]  # 400 ms: no end now
