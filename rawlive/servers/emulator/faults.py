@@ -229,7 +229,7 @@ class TurnFaults:
         self.seed = seed
         self.random = random.Random(seed)
         self.fired: set[tuple[str, int]] = set()
-        #: Attempts at each (entry, turn) and how many drew the fault: for tests and statistics.
+        #: Each entry's draws in order (``True``: it hit), for tests and statistics.
         self.drawn: dict[str, list[bool]] = {}
 
     def draw(self, turn: int, *, on_input: bool) -> list[TurnFault]:
