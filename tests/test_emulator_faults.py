@@ -645,3 +645,96 @@ async def test_the_emulator_stops_at_once_with_a_client_gone_from_a_stall_withou
         started = time.monotonic()
         await emulator.stop()
     assert time.monotonic() - started < 2  # not the 10 s close timeout
+
+
+async def test_a_client_that_resumes_on_stalls_gets_every_turn_of_the_stall_fixture_once() -> None:
+    """Issue 16's done-when, the emulator's side: stall-30.toml and the three-turn recording.
+
+    A raw client judged by the core's watchdog resumes through its latest
+    (transparent) handle whenever a reply is overdue and sends again what
+    the handle lacks: every reply comes once, every message is consumed once.
+    """
+    from rawlive.core.state import SessionState
+    from rawlive.core.watchdog import StallPolicy, stalled
+    from rawlive.media.vad import EnergyVad, VadConfig
+    from rawlive.wire import codec
+    from rawlive.wire import types as t
+
+    pcm = b"".join(audio.iter_pcm(ROOT / "fixtures" / "audio" / "weather-3turns-16k.wav"))
+    chunks = [pcm[i : i + 1280] for i in range(0, len(pcm), 1280)]
+    messages = [
+        t.LiveClientMessage(
+            realtime_input=t.LiveClientRealtimeInput(
+                audio=t.Blob(data=chunk, mime_type="audio/pcm;rate=16000")
+            )
+        )
+        for chunk in chunks
+    ]
+    policy = StallPolicy(first_reply=0.6, gap=0.6)
+    script = load_script(ROOT / "fixtures" / "scripts" / "stall-30.toml")
+    said: list[str] = []
+    resumes = 0
+    async with Emulator(script=script, speed=0, keep_sessions=True) as emulator:
+        handle: str | None = None
+        last = 0
+        while True:
+            state, vad = SessionState(), EnergyVad(VadConfig())
+            resumption: dict[str, Any] = {"transparent": True}
+            if handle is not None:
+                resumption["handle"] = handle
+            async with _connect(emulator) as ws:
+                wire = Wire(ws)
+                await wire.setup(outputAudioTranscription={}, sessionResumption=resumption)
+                sent = last if handle is not None else 0
+
+                async def read(ws: Any = ws, state: SessionState = state) -> None:
+                    nonlocal handle, last
+                    async for frame in ws:
+                        message = codec.decode_server_message(frame)
+                        state.server(message, time.monotonic())
+                        update = message.session_resumption_update
+                        if update and update.resumable and update.new_handle:
+                            handle = update.new_handle
+                            last = update.last_consumed_client_message_index or 0
+                        content = message.server_content
+                        if content and content.output_transcription:
+                            said.append(content.output_transcription.text or "")
+
+                reader = asyncio.create_task(read())
+                stall = None
+                quiet_since: float | None = None
+                while stall is None:
+                    now = time.monotonic()
+                    stall = stalled(state, now, policy)
+                    if sent < len(messages):
+                        await ws.send(codec.encode_client_message(messages[sent]))
+                        state.client(messages[sent], now)
+                        for event in vad.feed(chunks[sent]):
+                            if event.kind == "speech_start":
+                                state.speech_started(now)
+                            else:
+                                state.speech_ended(now)
+                        sent += 1
+                        await asyncio.sleep(0.002)
+                        continue
+                    if state.reply_due is None and state.reply_progress is None:
+                        quiet_since = quiet_since or now
+                        if now - quiet_since > 0.3:
+                            break
+                    else:
+                        quiet_since = None
+                    await asyncio.sleep(0.02)
+                reader.cancel()
+            if stall is None:
+                break
+            resumes += 1
+            assert resumes < 20
+        session = list(emulator.sessions.values())[-1]  # the one that carried on
+    assert resumes >= 2  # seed 30 stalls turn 2 and turn 3, some attempts more than once
+    assert said == [
+        "It's sunny in Paris, 24 degrees.",
+        "Tomorrow brings light rain and 19 degrees.",
+        "You're welcome. Goodbye!",
+    ]
+    consumed = [m.realtime_input.audio.data for m in session.consumed if m.realtime_input]
+    assert consumed == chunks
