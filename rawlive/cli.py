@@ -206,6 +206,11 @@ def main() -> None:
     help="How --max-sessions refuses: close 1011 RESOURCE_EXHAUSTED after the upgrade, "
     "or HTTP 429 instead of it.",
 )
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed of the script's turn-fault probabilities (default: the script's seed, else 0).",
+)
 @_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def serve(
@@ -225,6 +230,7 @@ def serve(
     pretty: bool | None,
     max_sessions: int | None,
     quota_style: str,
+    seed: int | None,
     setup_timeout: float,
     allow_origins: tuple[str, ...],
     verbose: int,
@@ -260,6 +266,7 @@ def serve(
         pretty=pretty,
         max_sessions=max_sessions,
         quota_style=quota_style,
+        seed=seed,
         **guards,
     )
 

@@ -595,6 +595,8 @@ def test_the_schema_is_generated_from_script_and_committed() -> None:
         "pretty",
         "turns",
         "faults",
+        "turn_faults",
+        "seed",
     }
     assert document["$defs"]["Fault"]["properties"]["at"]["pattern"] == script.FAULT_AT_PATTERN
 
@@ -621,9 +623,70 @@ def test_the_example_scripts_validate_against_the_schema(path: Path) -> None:
         {"faults": [{"at": "turn:1", "action": "explode"}]},
         {"faults": [{"at": "turn:1", "action": "close", "code": 5000}]},
         {"faults": [{"action": "drop"}]},
+        {"turn_faults": [{"action": "stall", "probability": 1.5}]},
+        {"turn_faults": [{"action": "hang"}]},
+        {"turn_faults": [{"action": "cut_reply", "cut_fraction": 1}]},
+        {"turn_faults": [{"action": "stall", "turns": [0]}]},
+        {"turns": [{"fault": {"action": "stall", "stall_s": 0}}]},
     ],
 )
 def test_broken_scripts_do_not_validate(tmp_path: Path, document: dict[str, Any]) -> None:
     assert not _validator().is_valid(document)
     with pytest.raises(ConfigError):  # and the loader refuses them too
         load_script(_write(tmp_path, "broken.json", json.dumps(document)))
+
+
+# -- turn faults ---------------------------------------------------------------------------------
+
+
+def test_turn_faults_load_per_turn_and_for_every_turn(tmp_path: Path) -> None:
+    loaded = load_script(
+        _write(
+            tmp_path,
+            "faults.toml",
+            """
+            seed = 7
+            [[turns]]
+            tone_ms = 100
+            fault = { action = "stall", during_ms = 200, stall_s = 1.5, pongs = false }
+            [[turn_faults]]
+            action = "cut_reply"
+            probability = 0.25
+            turns = [2, 3]
+            """,
+        )
+    )
+    stall = loaded.turns[0].fault
+    assert stall is not None and stall.once and not stall.answers_pings
+    assert (stall.during_ms, stall.stall_s) == (200, 1.5)
+    (cut,) = loaded.turn_faults
+    assert (cut.probability, cut.turns, cut.once) == (0.25, [2, 3], False)
+    assert cut.cut_bytes(48_000) == 24_000  # half, by default
+    assert loaded.seed == 7 and Script().seed == script.DEFAULT_SEED
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[[turn_faults]]\naction = "empty_turn"\npongs = false\n',
+            "turn_faults[0].pongs: pongs goes with action = 'stall' only",
+        ),
+        (
+            '[[turn_faults]]\naction = "cut_reply"\ncut_ms = 100\ncut_fraction = 0.5\n',
+            "turn_faults[0].cut_fraction: give either cut_ms or cut_fraction, not both",
+        ),
+        (
+            '[[turns]]\nfault = { action = "no_answer", turns = [1] }\n',
+            "turns[0].fault.turns: a turn's fault hits that turn",
+        ),
+        (
+            '[[faults]]\nat = "turn:2"\naction = "stall"\n',
+            "stall is a turn's fault: put it in the turn's fault table",
+        ),
+        ('[[turn_faults]]\naction = "stall"\nprobability = 2\n', "turn_faults[0].probability"),
+    ],
+)
+def test_broken_turn_faults_say_what_to_do(tmp_path: Path, text: str, expected: str) -> None:
+    message = _error(tmp_path, text)
+    assert expected in message, message

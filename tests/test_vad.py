@@ -353,3 +353,13 @@ def test_silence_ms_counts_the_pause_going_on_while_speaking() -> None:
     assert vad.silence_ms == 0.0  # speech again: the pause is over
     vad.feed(pcm(noise(DEFAULT_SILENCE_DURATION_MS + 40)))
     assert not vad.speaking and vad.silence_ms == 0.0
+
+
+def test_end_after_shortens_the_silence_that_ends_speech_until_reset() -> None:
+    speech, pause = pcm(tone(300)), pcm(noise(400))
+    vad = EnergyVad(VadConfig())  # 800 ms of silence ends speech
+    assert kinds(vad.feed(speech + pause)) == ["speech_start"]
+    vad.end_after(300)  # a run of quiet frames already counting counts on
+    assert kinds(vad.feed(pcm(noise(20)))) == ["speech_end"]
+    vad.end_after(None)
+    assert kinds(vad.feed(speech + pause + speech)) == ["speech_start"]  # 400 ms: no end now

@@ -269,6 +269,16 @@ class EnergyVad:
             self._pos += step
         return events
 
+    def end_after(self, silence_ms: int | None) -> None:
+        """From now on, speech ends after ``silence_ms`` of silence (``None``: the config's).
+
+        The emulator's ``early_end`` fault shortens one utterance's
+        ``silenceDurationMs`` with it; a run of quiet frames already counting
+        counts on.
+        """
+        ms = self.config.silence_duration_ms if silence_ms is None else silence_ms
+        self._silence_frames = max(1, math.ceil(ms / self.config.frame_ms))
+
     def flush(self) -> list[VadEvent]:
         """End of stream (``audioStreamEnd``): end an active utterance now.
 

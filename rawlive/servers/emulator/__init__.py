@@ -98,7 +98,9 @@ class Emulator(LiveServer):
     ``max_sessions`` caps the concurrent sessions (``None``: no cap); one
     more is refused in ``quota_style``: ``"close"`` (1011
     RESOURCE_EXHAUSTED after the upgrade) or ``"http"`` (HTTP 429 instead
-    of the upgrade), PROTOCOL.md §10.12.
+    of the upgrade), PROTOCOL.md §10.12. ``seed`` seeds the draws of the
+    script's turn faults that have a ``probability`` (default: the script's
+    ``seed``, else 0), :attr:`turn_faults`.
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class Emulator(LiveServer):
         chunk_ms: float | None = None,
         max_sessions: int | None = None,
         quota_style: str = "close",
+        seed: int | None = None,
         **server_options: Any,
     ) -> None:
         style = backends.check_quota_options(max_sessions, quota_style)
@@ -164,6 +167,8 @@ class Emulator(LiveServer):
         self.max_sessions = max_sessions
         self.quota_style: backends.QuotaStyle = style
         self.faults: list[faults.Fault] = faults.script_faults(script)
+        #: The script's turn faults and the seeded generator they draw from.
+        self.turn_faults = faults.TurnFaults(script, seed)
         self.sessions: dict[str, EmulatedSession] = {}
         self._handles: dict[str, str] = {}  # handle -> session id
         self._lives: dict[int, Live] = {}
@@ -189,6 +194,18 @@ class Emulator(LiveServer):
         del response.headers["Content-Type"]
         response.headers["Content-Type"] = "application/json; charset=utf-8"
         return response
+
+    async def stop(self) -> None:
+        """Stop serving; a connection not being read (a stall without pongs, late pongs) is cut.
+
+        Such a connection cannot hear its client leave, nor the close
+        handshake: waiting for it would take the close timeout.
+        """
+        for peer, _ in self.live_peers():
+            transport = peer.ws.transport
+            if not transport.is_closing() and not transport.is_reading():
+                peer.abort()
+        await super().stop()
 
     # -- faults for tests --------------------------------------------------------
 
@@ -400,8 +417,8 @@ class Emulator(LiveServer):
         """Send a ``sessionResumptionUpdate``: a new handle, if the session can resume from here."""
         session = live.session
         resumption = session.setup.session_resumption
-        if resumption is None:
-            return
+        if resumption is None or live.stalling:
+            return  # a stalled connection sends nothing at all (a turn fault's stall)
         state = session.state
         # A handle restores the consumed messages and the turn count, not the
         # middle of a turn: none while a reply, a tool call or the user's
@@ -417,10 +434,13 @@ class Emulator(LiveServer):
         # The state keeps the latest MAX_HANDLES: the oldest goes with this one.
         oldest = next(iter(state.handles)) if len(state.handles) >= MAX_HANDLES else None
         self._handles[handle] = session.id  # before it is sent: a client may resume at once
+        if session.unanswered:
+            session.unanswered_at[handle] = session.unanswered
         await live.send(t.LiveServerMessage(session_resumption_update=update))
         for name in (handle, oldest):
             if name is not None and name not in state.handles:  # not sent, or voided
                 self._handles.pop(name, None)
+                session.unanswered_at.pop(name, None)
 
 
 async def _close(peer: Peer, refusal: validation.Refusal) -> None:

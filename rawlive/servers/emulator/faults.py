@@ -11,6 +11,18 @@ Live's 10 minutes, the default of ``session_limit``) gets a ``goAway``
 expired before operation could complete.`` :meth:`Emulator.drop`,
 :meth:`Emulator.go_away`, :meth:`Emulator.close_with` and
 :meth:`Emulator.late_pongs` do it now.
+
+A script's turn faults (a turn's ``fault``, the ``turn_faults``) change how
+one user turn is answered, not the connection (issue 16's misbehaviours:
+stalls, empty or cut replies, speech with no answer, a turn ended early, a
+final transcription dropped). :class:`TurnFaults` holds them with the
+emulator's seeded generator and draws them for each attempt at a turn:
+:meth:`TurnFaults.draw` at the start of the user's speech (``early_end``,
+which changes how the turn ends) and when the turn has ended (the rest,
+gathered in a :class:`Misplay` the reply plays by). A fault without a
+``probability`` hits the first attempt at its turn only, once in the
+emulator's life as ``[[faults]]`` do, so a client that resumes and re-sends
+the turn is answered; one with a ``probability`` draws at every attempt.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -26,17 +39,20 @@ from typing import TYPE_CHECKING, Any
 from websockets.exceptions import ConnectionClosed
 
 from rawlive.servers.base import Peer
-from rawlive.servers.emulator.script import Script
+from rawlive.servers.emulator.script import DEFAULT_SEED, Script, TurnFault
 from rawlive.wire import types as t
 
 if TYPE_CHECKING:
     from rawlive.servers.emulator.turns import Live
 
 __all__ = [
+    "INPUT_ACTIONS",
     "LIFETIME_CLOSES",
     "MODEL_LIMIT",
     "SESSION_LIMIT",
     "Fault",
+    "Misplay",
+    "TurnFaults",
     "emulator_faults",
     "fire",
     "go_away",
@@ -44,6 +60,7 @@ __all__ = [
     "quietly",
     "schedule",
     "script_faults",
+    "stall",
     "take_due",
 ]
 
@@ -115,6 +132,142 @@ def pause_reading(peer: Peer, delay: float) -> None:
     transport = peer.ws.transport
     transport.pause_reading()
     asyncio.get_running_loop().call_later(delay, transport.resume_reading)
+
+
+async def stall(live: Live, fault: TurnFault) -> None:
+    """Send nothing for ``fault.stall_s`` seconds of wall-clock time (``None``: until the end).
+
+    The socket stays open; with ``pongs = false`` the connection is not read
+    meanwhile, so the client's keepalive pings (PROTOCOL.md §5.2, §8 item 13)
+    go unanswered too. The connection is hung: new
+    speech interrupts nothing and the replies to later turns wait for the
+    stall to end. The stall is this connection's: it ends with it (a client
+    that resumes elsewhere is answered there).
+    """
+    log.info("fault: stall for %s", f"{fault.stall_s} s" if fault.stall_s else "ever")
+    transport = live.peer.ws.transport
+    if not fault.answers_pings:
+        transport.pause_reading()
+    try:
+        if fault.stall_s is None:
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        else:
+            await asyncio.sleep(fault.stall_s)
+    finally:
+        if live.stalled is asyncio.current_task():
+            live.stalled = None  # the stall is over (live.stalling)
+        if not fault.answers_pings and not transport.is_closing():
+            transport.resume_reading()
+
+
+#: The turn faults drawn when the user's speech starts: they change how the turn ends.
+INPUT_ACTIONS = frozenset({"early_end"})
+
+
+@dataclasses.dataclass
+class Misplay:
+    """How the reply to one attempt at a user turn goes wrong (nothing: it plays as planned).
+
+    ``stall`` is the first ``stall`` drawn (before the reply, or ``during_ms``
+    into it); ``cut`` the first ``cut_reply``. ``no_answer`` sends nothing
+    but the input transcription; ``empty`` sends ``generationComplete`` and
+    ``turnComplete`` with the usage of the reply never sent (PROTOCOL.md §9's
+    turn with no content);
+    ``drop_final`` leaves the input transcription out.
+    """
+
+    stall: TurnFault | None = None
+    cut: TurnFault | None = None
+    empty: bool = False
+    no_answer: bool = False
+    drop_final: bool = False
+
+    @classmethod
+    def of(cls, drawn: list[TurnFault]) -> Misplay | None:
+        """The misplay of the faults drawn (``None`` for none)."""
+        if not drawn:
+            return None
+        misplay = cls()
+        for fault in drawn:
+            if fault.action == "stall" and misplay.stall is None:
+                misplay.stall = fault
+            elif fault.action == "cut_reply" and misplay.cut is None:
+                misplay.cut = fault
+            elif fault.action == "empty_turn":
+                misplay.empty = True
+            elif fault.action == "no_answer":
+                misplay.no_answer = True
+            elif fault.action == "drop_final_transcription":
+                misplay.drop_final = True
+        return misplay
+
+    @property
+    def stall_before(self) -> TurnFault | None:
+        return self.stall if self.stall is not None and self.stall.during_ms is None else None
+
+    @property
+    def stall_during(self) -> TurnFault | None:
+        return self.stall if self.stall is not None and self.stall.during_ms is not None else None
+
+    def speaking(self) -> Misplay:
+        """The part for the reply after tool calls: a stall during it, a cut, empty."""
+        return Misplay(stall=self.stall_during, cut=self.cut, empty=self.empty)
+
+
+class TurnFaults:
+    """The script's turn faults, drawn per attempt at a turn from a seeded generator.
+
+    One per emulator: the draws run on in one sequence across its sessions,
+    so a seed reproduces a run, and a once-only fault fires once.
+    """
+
+    def __init__(self, script: Script | None, seed: int | None = None) -> None:
+        self.entries: list[tuple[str, TurnFault, frozenset[int] | None]] = []
+        if isinstance(script, Script):
+            for index, turn in enumerate(script.turns):
+                if turn.fault is not None:
+                    self.entries.append(
+                        (f"turns[{index}].fault", turn.fault, frozenset({index + 1}))
+                    )
+            for index, fault in enumerate(script.turn_faults):
+                turns = frozenset(fault.turns) if fault.turns is not None else None
+                self.entries.append((f"turn_faults[{index}]", fault, turns))
+        if seed is None:
+            seed = script.seed if isinstance(script, Script) else DEFAULT_SEED
+        self.seed = seed
+        self.random = random.Random(seed)
+        self.fired: set[tuple[str, int]] = set()
+        #: Each entry's draws in order (``True``: it hit), for tests and statistics.
+        self.drawn: dict[str, list[bool]] = {}
+
+    def draw(self, turn: int, *, on_input: bool) -> list[TurnFault]:
+        """The faults that hit this attempt at user turn ``turn`` (from 1).
+
+        ``on_input``: those drawn when the user starts speaking (``early_end``);
+        else the others, drawn once the turn has ended.
+        """
+        hit = []
+        for key, fault, turns in self.entries:
+            if (fault.action in INPUT_ACTIONS) != on_input:
+                continue
+            if turns is not None and turn not in turns:
+                continue
+            if fault.probability is None:
+                if (key, turn) in self.fired:
+                    continue
+                self.fired.add((key, turn))
+                applies = True
+            else:
+                applies = self.random.random() < fault.probability
+            self.drawn.setdefault(key, []).append(applies)
+            if applies:
+                log.info("turn fault %s (%s) hits turn %d", key, fault.action, turn)
+                hit.append(fault)
+        return hit
+
+    def misplay(self, turn: int) -> Misplay | None:
+        """The reply's faults for this attempt at ``turn``."""
+        return Misplay.of(self.draw(turn, on_input=False))
 
 
 async def go_away(live: Live, time_left: float) -> None:

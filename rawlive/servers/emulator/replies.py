@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
+from rawlive.servers.emulator.faults import Misplay
 from rawlive.servers.emulator.script import Reply, Script
 from rawlive.wire import types as t
 
@@ -54,6 +55,8 @@ class ReplyPlan:
     filler: ReplyPlan | None = None
     prompt_tokens: int | None = None
     response_tokens: int | None = None
+    #: How this attempt goes wrong (a script's turn faults), ``None``: as planned.
+    misplay: Misplay | None = None
 
 
 def reply_plan(script: Script, turn: int, *, call_ids: Iterator[int]) -> ReplyPlan | None:

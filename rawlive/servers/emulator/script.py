@@ -11,7 +11,9 @@ This module is the format only. The emulator reads it:
 :func:`rawlive.servers.emulator.reply_plan` turns a scripted turn into a
 :class:`~rawlive.servers.emulator.ReplyPlan` (audio decoded, ids generated) and
 :func:`rawlive.servers.emulator.emulator_faults` the faults into what it fires;
-:class:`FaultPoint` is the parsed ``at``.
+:class:`FaultPoint` is the parsed ``at``. A :class:`TurnFault` (a turn's
+``fault``, an entry of ``turn_faults``) is drawn by
+:class:`rawlive.servers.emulator.faults.TurnFaults`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import difflib
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
@@ -32,7 +35,10 @@ from rawlive.errors import ConfigError
 __all__ = [
     "DEFAULT_CLOSE_CODE",
     "DEFAULT_CLOSE_REASON",
+    "DEFAULT_CUT_FRACTION",
+    "DEFAULT_EARLY_SILENCE_MS",
     "DEFAULT_PONG_DELAY_S",
+    "DEFAULT_SEED",
     "DEFAULT_TIME_LEFT_S",
     "FAULT_AT_PATTERN",
     "Fault",
@@ -42,6 +48,8 @@ __all__ = [
     "Script",
     "ToolCall",
     "Turn",
+    "TurnFault",
+    "TurnFaultAction",
     "Usage",
     "load_script",
     "parse_fault_point",
@@ -51,6 +59,12 @@ DEFAULT_CLOSE_CODE = 1011
 DEFAULT_CLOSE_REASON = "Internal error occurred."
 DEFAULT_TIME_LEFT_S = 5.0
 DEFAULT_PONG_DELAY_S = 30.0
+#: ``cut_reply`` without ``cut_ms`` or ``cut_fraction``: half the reply is sent.
+DEFAULT_CUT_FRACTION = 0.5
+#: ``early_end`` without ``early_silence_ms``: a 300 ms pause ends the user's turn.
+DEFAULT_EARLY_SILENCE_MS = 300
+#: The seed of the random draws of ``probability`` when the script gives none.
+DEFAULT_SEED = 0
 
 FAULT_AT_PATTERN = (
     r"^(after_setup|turn:[1-9][0-9]*(:(start|end))?|message:[1-9][0-9]*"
@@ -62,6 +76,9 @@ _CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
 _REASON_MAX_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 for the code
 
 FaultAction = Literal["drop", "close", "go_away", "late_pongs", "unknown_message", "malformed"]
+TurnFaultAction = Literal[
+    "stall", "empty_turn", "cut_reply", "no_answer", "early_end", "drop_final_transcription"
+]
 
 
 def _invalid(field: str, problem: str) -> ConfigError:
@@ -142,6 +159,106 @@ class Reply(_Config):
             raise _invalid("audio", "give the path of an audio file (it is blank)")
 
 
+class TurnFault(_Config):
+    """A turn the server gets wrong: a turn's ``fault``, or an entry of ``turn_faults``.
+
+    Without ``probability`` it applies once: to the first attempt at its
+    turn in the emulator's life (a turn re-sent after a resume is answered
+    normally). With it, every attempt at the turn draws anew from the
+    script's seeded generator.
+    """
+
+    action: Annotated[TurnFaultAction, _doc("What goes wrong.")]
+    probability: Annotated[
+        Annotated[float, msgspec.Meta(ge=0, le=1)] | None,
+        _doc(
+            "Each attempt at the turn draws: the fault applies with this probability "
+            "(default: once, to the first attempt)."
+        ),
+    ] = None
+    turns: Annotated[
+        list[_Positive] | None,
+        _doc("turn_faults only: the user turns it may hit (default: every turn)."),
+    ] = None
+    stall_s: Annotated[
+        _PositiveFloat | None,
+        _doc("stall: how long nothing comes, in wall-clock seconds (default: forever)."),
+    ] = None
+    during_ms: Annotated[
+        _Count | None,
+        _doc("stall: stall after this much reply audio (default: before the reply begins)."),
+    ] = None
+    pongs: Annotated[
+        bool | None, _doc("stall: false: pings go unanswered too during the stall (default true).")
+    ] = None
+    cut_ms: Annotated[
+        _Positive | None, _doc("cut_reply: the reply audio sent before it stops (ms).")
+    ] = None
+    cut_fraction: Annotated[
+        Annotated[float, msgspec.Meta(gt=0, lt=1)] | None,
+        _doc(
+            "cut_reply: the share of the reply sent before it stops "
+            f"(default {DEFAULT_CUT_FRACTION})."
+        ),
+    ] = None
+    early_silence_ms: Annotated[
+        _Positive | None,
+        _doc(
+            "early_end: the pause that ends the user's turn, shorter than silenceDurationMs "
+            f"(default {DEFAULT_EARLY_SILENCE_MS})."
+        ),
+    ] = None
+
+    def __post_init__(self) -> None:
+        owners = {
+            "stall_s": "stall",
+            "during_ms": "stall",
+            "pongs": "stall",
+            "cut_ms": "cut_reply",
+            "cut_fraction": "cut_reply",
+            "early_silence_ms": "early_end",
+        }
+        for name, action in owners.items():
+            if getattr(self, name) is not None and self.action != action:
+                raise _invalid(
+                    name,
+                    f"{name} goes with action = {action!r} only (this fault is {self.action!r}); "
+                    "remove it or change the action",
+                )
+        if self.cut_ms is not None and self.cut_fraction is not None:
+            raise _invalid("cut_fraction", "give either cut_ms or cut_fraction, not both")
+
+    @property
+    def once(self) -> bool:
+        """No ``probability``: the fault hits its turn's first attempt only."""
+        return self.probability is None
+
+    @property
+    def answers_pings(self) -> bool:
+        return self.pongs is not False
+
+    @property
+    def silence_ms(self) -> int:
+        """``early_end``'s pause."""
+        return (
+            self.early_silence_ms if self.early_silence_ms is not None else DEFAULT_EARLY_SILENCE_MS
+        )
+
+    def cut_text(self, text: str) -> str:
+        """``cut_reply`` of a text reply: its first ``cut_fraction`` (``cut_ms``: the default)."""
+        fraction = self.cut_fraction if self.cut_fraction is not None else DEFAULT_CUT_FRACTION
+        return text[: max(1, round(len(text) * fraction))]
+
+    def cut_bytes(self, total: int) -> int:
+        """``cut_reply``: how much of a reply of ``total`` bytes of 24 kHz s16le is sent."""
+        if self.cut_ms is not None:
+            kept = self.cut_ms * 48
+        else:
+            fraction = self.cut_fraction if self.cut_fraction is not None else DEFAULT_CUT_FRACTION
+            kept = round(total * fraction)
+        return min(total, kept) & ~1
+
+
 class Turn(Reply):
     """The emulator's answer to one user turn: a reply, or tool calls then a reply."""
 
@@ -171,8 +288,18 @@ class Turn(Reply):
         ),
     ] = None
 
+    fault: Annotated[
+        TurnFault | None,
+        _doc("How the server gets this turn wrong (stall, empty_turn, cut_reply, ...)."),
+    ] = None
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.fault is not None and self.fault.turns is not None:
+            raise _invalid(
+                "fault.turns",
+                "a turn's fault hits that turn; turns goes in a [[turn_faults]] entry",
+            )
         if self.after_tool is not None and not self.tool_calls:
             raise _invalid(
                 "after_tool",
@@ -354,6 +481,13 @@ class Script(_Config):
         list[Turn], _doc("Replies to user turns 1, 2, ...; after them, the default reply.")
     ] = []
     faults: Annotated[list[Fault], _doc("Faults to inject.")] = []
+    turn_faults: Annotated[
+        list[TurnFault],
+        _doc("Turns the server gets wrong, any turn (or those in turns), each with a probability."),
+    ] = []
+    seed: Annotated[
+        int, _doc(f"Seed of the probability draws (default {DEFAULT_SEED}: reproducible runs).")
+    ] = DEFAULT_SEED
 
     @classmethod
     def default(cls) -> Script:
@@ -476,6 +610,15 @@ def _config_error(name: str, exc: msgspec.ValidationError) -> ConfigError:
         choices = _literal_choices(path)
         if choices:
             message += f"; use one of {', '.join(repr(c) for c in choices)}"
+        value = re.fullmatch(r"invalid enum value '(.*)'", message.split(";")[0])
+        action = value.group(1) if value else ""
+        if action in typing.get_args(TurnFaultAction) and re.fullmatch(
+            r"faults\[\d+\]\.action", path
+        ):
+            message += (
+                f" ({action} is a turn's fault: put it in the turn's fault table, "
+                "or in a [[turn_faults]] entry with turns = [N])"
+            )
     return ConfigError(f"{name}: {path or '(top level)'}: {message}")
 
 
@@ -526,7 +669,11 @@ def _unknown_key(path: str, key: str) -> str:
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     if not path and not close:  # a turn's or a fault's key at the top level
-        for table, cls in (("[[turns]]", Turn), ("[[faults]]", Fault)):
+        for table, cls in (
+            ("[[turns]]", Turn),
+            ("[[faults]]", Fault),
+            ("[[turn_faults]]", TurnFault),
+        ):
             if any(f.encode_name == key for f in msgspec.structs.fields(cls)):
                 hint = f"{key} is a key of {table} entries, not of the top level; "
                 break

@@ -71,6 +71,11 @@ class EmulatedSession:
     ended: float | None = None
     #: Size of the setup's JSON encoding (part of :attr:`kept_bytes`).
     setup_bytes: int = 0
+    #: User turns that got no answer (a ``no_answer`` turn fault): they count
+    #: as turns though no ``turnComplete`` ended them; and how many each
+    #: handle issued since the first holds (a handle not listed: none).
+    unanswered: int = 0
+    unanswered_at: dict[str, int] = dataclasses.field(default_factory=dict)
     _sizes: collections.deque[int] = dataclasses.field(default_factory=collections.deque)
     _kept_bytes: int = 0
 
@@ -138,4 +143,7 @@ class EmulatedSession:
             for _ in range(kept):
                 self._kept_bytes -= self._sizes.pop()
         self.generating = False
+        self.unanswered = self.unanswered_at.get(handle, 0)
+        for name in later:
+            self.unanswered_at.pop(name, None)
         return later

@@ -266,11 +266,23 @@ class Transcriber(Listener):
         live = self.live
         if voiced:
             self.utterances += 1
-            final = final_text(self.text, live.session.setup.input_audio_transcription)
-            await live.content(
-                input_transcription=t.Transcription(text=final, language_code=self.language)
-            )
-            await live.content(generation_complete=True)
+            # The script's turn faults (drawn per utterance): the final
+            # transcription dropped, or no answer at all (the echo still comes).
+            misplay = live.emulator.turn_faults.misplay(self.utterances)
+            if misplay is not None and (misplay.stall or misplay.cut or misplay.empty):
+                log.warning(
+                    "stall, cut_reply and empty_turn do not apply to %s; utterance %d as planned",
+                    self.model.id,
+                    self.utterances,
+                )
+            drop = misplay is not None and (misplay.drop_final or misplay.no_answer)
+            if not drop:
+                final = final_text(self.text, live.session.setup.input_audio_transcription)
+                await live.content(
+                    input_transcription=t.Transcription(text=final, language_code=self.language)
+                )
+            if misplay is None or not misplay.no_answer:
+                await live.content(generation_complete=True)
         await self._activity("ACTIVITY_END", end_ms)
         if voiced:
             await live.emulator.resumption_update(live)

@@ -24,6 +24,12 @@ input); the reply a function response brings follows its ``scheduling``
 a reply, and a turn without role ``user``/``model`` closes 1007; extended
 thinking speaks a filler turn before waiting for its calls and puts
 ``interactionStatus`` on every ``turnComplete``.
+
+A script's turn faults (:mod:`rawlive.servers.emulator.faults`) play a
+turn wrong: the reply's :class:`~rawlive.servers.emulator.faults.Misplay`
+stalls it, empties it, cuts it short, leaves it unanswered or drops its
+input transcription; ``early_end`` shortens the detector's silence for one
+user turn.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ from websockets.protocol import State
 from rawlive.core import models
 from rawlive.core.state import Answer, Call, call_key
 from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, Peer
-from rawlive.servers.emulator import avatar, backends, replies, transcribe, validation
+from rawlive.servers.emulator import avatar, backends, faults, replies, transcribe, validation
+from rawlive.servers.emulator.faults import Misplay
 from rawlive.servers.emulator.replies import ReplyPlan
 from rawlive.servers.emulator.session import EmulatedSession
 from rawlive.servers.emulator.validation import Refusal, audio_rate
@@ -135,6 +142,8 @@ class Live:
         self.held: list[tuple[ReplyPlan, int]] = []
         self.held_first: list[tuple[ReplyPlan, int]] = []
         self._resamplers: dict[int, Any] = {}
+        #: The reply task with a turn fault's ``stall`` to come or under way, until it ends.
+        self.stalled: asyncio.Task[None] | None = None
         #: Another connection resumed this one's session: this one is over.
         self.superseded = False
         self.timers: list[asyncio.TimerHandle] = []  # its goAway, limits and timed faults
@@ -184,7 +193,8 @@ class Live:
         Counted by interactions (rule 8): a filler turn of extended thinking
         ends with ``turnComplete`` but not the user's turn.
         """
-        return self.session.state.interactions_completed + self.replies_open
+        session = self.session
+        return session.state.interactions_completed + session.unanswered + self.replies_open
 
     async def refuse(self, refusal: Refusal) -> bool:
         """A strict rule broken: close with ``strict`` (``True``), else log it."""
@@ -267,7 +277,7 @@ class Live:
             live.user_text.extend(texts)
             history = session.setup.history_config
             if not (history and history.initial_history_in_client_content and not live.user_turns):
-                if live.model.content_roles is not None and live.replying:
+                if live.model.content_roles is not None and live.replying and not live.stalling:
                     # §10.4: turnComplete always interrupts what the model says.
                     await live.interrupt()
                 await live.user_turn(" ".join(texts))
@@ -343,17 +353,45 @@ class Live:
         # while it runs (PROTOCOL.md §10.5).
         tools = self.session.state.tools
         holding = tools.blocking if self.async_calls else tools.open
-        if (self.replying or holding) and self.barge_in:
+        # A stalled connection is hung: speech interrupts nothing (issue 16).
+        if (self.replying or holding) and self.barge_in and not self.stalling:
             await self.interrupt()
         self.in_turn = True
         self.user_audio.clear()
         if at_ms is not None:
             self.turn_start_ms = at_ms
+        if self.vad is not None:
+            self._early_end()
+
+    def _early_end(self) -> None:
+        """Draw the ``early_end`` faults of the turn now starting: a shorter pause ends it."""
+        early = self.emulator.turn_faults.draw(self.next_turn, on_input=True)
+        if not early or self.vad is None:
+            return
+        silence = min(fault.silence_ms for fault in early)
+        configured = self.vad.config.silence_duration_ms
+        if silence >= configured:
+            log.warning(
+                "early_end: early_silence_ms %d is not below silenceDurationMs %d; no effect",
+                silence,
+                configured,
+            )
+            return
+        self.vad.end_after(silence)
+
+    @property
+    def next_turn(self) -> int:
+        """The number the user turn now under way will have (Transcribe Live: its utterance)."""
+        if isinstance(self.listener, transcribe.Transcriber):
+            return self.listener.utterances + 1
+        return self.user_turns + 1
 
     async def speech_ended(self, at_ms: float | None = None) -> None:
         if not self.in_turn:
             return
         self.in_turn = False
+        if self.vad is not None:
+            self.vad.end_after(None)  # an early_end lasts one turn
         if at_ms is not None:
             self.user_audio[:] = self._cut(self.turn_start_ms, at_ms)
         if self.listener is not None and await self.listener.speech_ended(at_ms):
@@ -486,6 +524,10 @@ class Live:
         plan = self.emulator.plan_for(self, turn, text, bytes(self.user_audio))
         if self.listener is not None:
             plan = self.listener.reply(plan, turn, bytes(self.user_audio))
+        # The script's turn faults draw for each attempt at a turn.
+        plan.misplay = misplay = self.emulator.turn_faults.misplay(turn)
+        if misplay is not None and plan.tool_calls and plan.after_tool is not None:
+            plan.after_tool.misplay = misplay.speaking()
         self.prompt_audio_bytes = len(self.user_audio)
         self.prompt_video_frames, self.turn_video = self.turn_video, 0
         self.user_audio.clear()
@@ -505,17 +547,35 @@ class Live:
         plays = [(held, number, True) for held, number in self.held_first]
         self.held_first.clear()
         plays.append((plan, turn, continuing))
+        # Replies that queue (translations), and any reply while one stalls: a
+        # stalled connection answers nothing more until the stall is over.
         queue = self.listener is not None and self.listener.queues_replies
+        queue = queue or self.stalling
         after = self.reply if queue else None
         self.reply = asyncio.create_task(self._play(plays, after), name="emulator-reply")
+        if plan.misplay is not None and plan.misplay.stall is not None:
+            self.stalled = self.reply
+
+    @property
+    def stalling(self) -> bool:
+        """A reply with a stall is under way and the stall is not over: the connection is hung.
+
+        From the turn's end (the stall is decided then) to the stall's end:
+        speech interrupts nothing, the replies to later turns wait.
+        """
+        return self.stalled is not None and not self.stalled.done()
 
     async def _play(
         self, plays: list[tuple[ReplyPlan, int, bool]], after: asyncio.Task[None] | None = None
     ) -> None:
         # A client that leaves mid-reply ends the reply: nothing more to say.
         with contextlib.suppress(ConnectionClosed):
-            if after is not None:  # replies that queue (translations) play one after another
-                await asyncio.wait([after])
+            if after is not None:  # replies that queue play one after another
+                try:
+                    await asyncio.wait([after])
+                except asyncio.CancelledError:
+                    after.cancel()  # the connection is over: the whole queue goes
+                    raise
             for plan, turn, continuing in plays:
                 await self._play_plan(plan, turn, continuing)
             while self.held and not self.in_turn:
@@ -526,19 +586,41 @@ class Live:
     async def _play_plan(self, plan: ReplyPlan, turn: int, continuing: bool) -> None:
         session = self.session
         emulator = self.emulator
+        misplay = plan.misplay or Misplay()
         if plan.delay_ms and emulator.speed_factor:
             await asyncio.sleep(plan.delay_ms / 1000 / emulator.speed_factor)
+        if misplay.stall_before is not None:
+            await faults.stall(self, misplay.stall_before)  # nothing at all for the turn, yet
         # turn:N:start fires after the reply's first message.
         self.announce_start = None if continuing else turn
-        if plan.input_transcription and self.want_input_tx and not continuing:
+        if (
+            plan.input_transcription
+            and self.want_input_tx
+            and not continuing
+            and not misplay.drop_final
+        ):
             await self.content(input_transcription=t.Transcription(text=plan.input_transcription))
+        if misplay.no_answer:
+            # Speech that gets no answer: no content, no turnComplete; the
+            # session goes on to the next turn (which takes the next number).
+            log.info("fault: no answer to turn %d", turn)
+            self.announce_start = None
+            self.replies_open = max(0, self.replies_open - 1)
+            session.unanswered += 1
+            session.generating = False
+            return
         if plan.tool_calls:
             await self._call_tools(plan, turn)
             return  # the rest comes with the tool responses
-        await self._stream(plan)
-        if plan.output_transcription and self.want_output_tx:
+        if misplay.empty:
+            log.info("fault: an empty turn %d", turn)
+        else:
+            await self._stream(plan, misplay)
+        cut = misplay.cut is not None and not misplay.empty  # empty wins: it is complete
+        if plan.output_transcription and self.want_output_tx and not (cut or misplay.empty):
             await self.content(output_transcription=t.Transcription(text=plan.output_transcription))
-        await self.content(generation_complete=True)
+        if not cut:  # a reply cut short ends with turnComplete alone
+            await self.content(generation_complete=True)
         await self.send(
             t.LiveServerMessage(
                 server_content=t.LiveServerContent(
@@ -594,21 +676,40 @@ class Live:
             )
         await self.emulator.resumption_update(self)
 
-    async def _stream(self, plan: ReplyPlan) -> None:
+    async def _stream(self, plan: ReplyPlan, misplay: Misplay | None = None) -> None:
+        """Send the reply's content: its audio in paced chunks, or its text.
+
+        ``misplay``: a ``cut_reply`` sends only the start of it; a ``stall``
+        with ``during_ms`` stops that far in (audio) or after the text.
+        """
+        misplay = misplay or Misplay()
         if self.shape.video is not None:  # a Vertex AI avatar: the reply is video
             await avatar.stream(self, self.shape.video, plan)
             return
+        during = misplay.stall_during
         if self.text_only or plan.audio is None:
             text = plan.text if plan.text is not None else None
+            if text and misplay.cut is not None:
+                text = misplay.cut.cut_text(text)
             if text:
                 await self.content(model_turn=t.Content(parts=[t.Part(text=text)]))
+            if during is not None:
+                await faults.stall(self, during)
             return
         chunk = self.emulator.chunk_bytes
         speed = self.emulator.speed_factor
         loop = asyncio.get_running_loop()
         start = loop.time()
         audio = plan.audio
+        if misplay.cut is not None:
+            audio = audio[: misplay.cut.cut_bytes(len(audio))]
+        stall_at = None if during is None else (during.during_ms or 0) * 48
         for offset in range(0, len(audio), chunk):
+            if stall_at is not None and offset >= stall_at:
+                assert during is not None
+                stall_at = None
+                await faults.stall(self, during)
+                start = loop.time() - (offset / 2 / 24_000 / speed if speed else 0.0)
             piece = audio[offset : offset + chunk]
             await self.content(
                 model_turn=t.Content(
@@ -621,6 +722,8 @@ class Live:
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+        if stall_at is not None and during is not None:  # during_ms past the reply's end
+            await faults.stall(self, during)
 
     def _usage(self, plan: ReplyPlan) -> t.UsageMetadata:
         """The turn's ``usageMetadata``; the next turn counts its input afresh."""
