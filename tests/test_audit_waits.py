@@ -342,6 +342,52 @@ def test_no_fixture_session_has_a_misbehaving_server(name: str) -> None:
     assert report.metrics.time_lost == {}
 
 
+def _fault_cassettes() -> dict[str, tuple[dict[str, object], str]]:
+    """fixtures/sessions/make_sessions.py's FAULTS: each cassette, its emulator fault and rule."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_sessions", FIXTURES / "make_sessions.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    faults: dict[str, tuple[dict[str, object], str]] = module.FAULTS
+    return faults
+
+
+FAULT_CASSETTES = _fault_cassettes()
+
+
+def test_every_fixture_session_is_a_fault_cassette_or_judged_clean() -> None:
+    # A new fixture session must be added to one list or the other.
+    judged = set(FAULT_CASSETTES) | {
+        "hello-text.jsonl",
+        "weather-tool-goaway.jsonl",
+        "live38-nonblocking.jsonl",
+        "thinking-filler.jsonl",
+        "transcribe-live.jsonl",
+        "report-voice.jsonl",
+        "report-errors.jsonl",
+        "report-empty.jsonl",
+        "report-cut.jsonl",
+    }
+    assert {path.name for path in FIXTURES.glob("*.jsonl")} == judged
+    assert {rule for _, rule in FAULT_CASSETTES.values()} == WAIT_RULES
+
+
+@pytest.mark.parametrize("name", sorted(FAULT_CASSETTES))
+def test_each_rule_fires_on_the_emulators_own_fault_and_only_it(name: str) -> None:
+    # Recorded from the emulator with the turn fault applied to turn 1
+    # (make_sessions.py): the rule it must cause, once, and no other of the five.
+    fault, rule = FAULT_CASSETTES[name]
+    report = audit_cassette(FIXTURES / name)
+    assert [f.rule for f in found(report)] == [rule], (fault, report.render())
+    (finding,) = [f for f in report.findings if f.rule == rule]
+    assert finding.lost is not None and finding.lost >= 0
+    assert report.metrics.time_lost.get(rule, 0.0) == pytest.approx(finding.lost)
+    if rule == "stalled-turn":
+        assert finding.lost >= 15.0  # the fault's 16 s stall, from the activityEnd on
+
+
 def test_a_recording_cut_off_mid_reply_is_not_a_cut_reply() -> None:
     # report-cut.jsonl: the recorder was killed while writing a reply audio
     # frame. The recording, not the connection, ended there: the reply may

@@ -1000,3 +1000,14 @@ def test_a_misbehaving_server_is_drawn_over_the_time_it_cost(tmp_path: Path) -> 
 def test_sessions_without_server_faults_leave_their_lane_empty() -> None:
     for name in ("report-voice.jsonl", "report-errors.jsonl", "report-cut.jsonl"):
         assert _faults(render_report(FIXTURES / name)) == [], name
+
+
+@pytest.mark.parametrize(
+    "rule", ["stalled-turn", "empty-turn", "reply-cut", "unanswered-input", "early-turn-end"]
+)
+def test_a_server_fault_is_drawn_on_the_timeline(rule: str) -> None:
+    # The emulator-recorded cassette of each fault (make_sessions.py's FAULTS):
+    # one band in the faults lane, for that rule alone.
+    page = render_report(FIXTURES / f"fault-{rule}.jsonl")
+    drawn = re.findall(r'<g class="fault [a-z]+" data-rule="([a-z-]+)"', page)
+    assert drawn == [rule]
