@@ -293,6 +293,16 @@ class Session:
         """The stall watchdog's policy (``None``: no watchdog)."""
         return self._watchdog
 
+    @property
+    def awaiting_reply(self) -> bool:
+        """Whether a reply is due or under way (rule 11 of :mod:`rawlive.core.state`).
+
+        What the watchdog watches; the end of the user's speech counts only
+        with a watchdog (its voice detector finds it).
+        """
+        state = self._protocol.session
+        return state.reply_due is not None or state.reply_progress is not None
+
     def __repr__(self) -> str:
         return (
             f"<rawlive.Session {self.endpoint.redacted_url()} state={self._protocol.state.value} "

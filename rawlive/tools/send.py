@@ -20,6 +20,10 @@
    ``IN_PROGRESS``) does not end the run.
 5. Token counts are the session's totals (:attr:`Session.usage
    <rawlive.client.session.Session.usage>`), not a second sum.
+6. The session resumes through its latest handle by default (``session_resumption``
+   in :func:`build_config`); each stall the session's watchdog found
+   (:class:`~rawlive.client.session.Stalled`) and each resume are an event
+   and are counted in the summary.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 
 import msgspec
 
-from rawlive.client.session import Session, SessionResumed
+from rawlive.client.session import Session, SessionResumed, Stalled
 from rawlive.core import models
 from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
 from rawlive.media import audio
@@ -45,6 +49,7 @@ from rawlive.wire import types as t
 __all__ = [
     "Event",
     "ReplyTimeout",
+    "StallNote",
     "Summary",
     "ToolBook",
     "build_config",
@@ -67,7 +72,7 @@ class Event(msgspec.Struct):
 
     Kinds: ``input_transcription``, ``output_transcription``, ``text``,
     ``tool_call``, ``tool_response``, ``interrupted``, ``turn_complete``,
-    ``go_away``, ``resumed``, ``progress``, ``audio_sent``, ``skipped``
+    ``go_away``, ``stalled``, ``resumed``, ``progress``, ``audio_sent``, ``skipped``
     (``inlineData`` that is not audio: its ``mime_type`` and ``bytes``).
     """
 
@@ -83,6 +88,20 @@ class Event(msgspec.Struct):
 
     def to_json(self) -> str:
         return _json.encode(self.to_builtins()).decode("utf-8")
+
+
+class StallNote(msgspec.Struct, kw_only=True):
+    """One stall the watchdog found (:class:`~rawlive.client.session.Stalled`), in the summary."""
+
+    #: ``no-reply``, ``reply-stopped`` or ``no-pong``.
+    kind: str
+    #: Seconds waited before the session gave up on the connection.
+    waited: float
+    #: What made the reply due (``speech-end``, ``resume``...; ``None``: a reply under way).
+    reason: str | None = None
+
+    def to_json(self) -> str:
+        return _json.encode(self).decode("utf-8")
 
 
 class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
@@ -106,6 +125,9 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
     #: ``inlineData`` left out of the reply audio (not PCM audio), by MIME type:
     #: ``{"image/jpeg": {"parts": 2, "bytes": 20480}}``.
     skipped: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    #: The stalls the session's watchdog found, in order, and the resumes (any reason).
+    stalls: list[StallNote] = msgspec.field(default_factory=list)
+    resumes: int = 0
 
     def to_builtins(self) -> dict[str, Any]:
         """The summary as plain objects, ``"event": "summary"`` first."""
@@ -126,27 +148,41 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
         def tokens(by: dict[str, int]) -> str:
             return ", ".join(f"{k.lower()} {v}" for k, v in sorted(by.items())) or "none"
 
-        return [
-            f"setupComplete after      {self.setup_seconds * 1000:.0f} ms",
-            f"audio sent               {self.audio_sent_seconds:.2f} s",
-            f"first reply audio after  {latency} (from the end of your audio)",
-            f"reply audio              {self.reply_seconds:.2f} s"
-            + (f" -> {self.reply_path}" if self.reply_path else ""),
-            f"turns                    {self.turns}",
-            f"tokens                   prompt: {tokens(self.prompt_tokens)}; "
-            f"response: {tokens(self.response_tokens)}; total {self.total_tokens}",
-            f"close                    {self.close_code}"
-            + (f" {self.close_reason}" if self.close_reason else ""),
-        ] + (
+        return (
             [
-                "skipped (not audio)      "
-                + "; ".join(
-                    f"{mime}: {n['parts']} parts, {n['bytes']} bytes"
-                    for mime, n in self.skipped.items()
-                )
+                f"setupComplete after      {self.setup_seconds * 1000:.0f} ms",
+                f"audio sent               {self.audio_sent_seconds:.2f} s",
+                f"first reply audio after  {latency} (from the end of your audio)",
+                f"reply audio              {self.reply_seconds:.2f} s"
+                + (f" -> {self.reply_path}" if self.reply_path else ""),
+                f"turns                    {self.turns}",
+                f"tokens                   prompt: {tokens(self.prompt_tokens)}; "
+                f"response: {tokens(self.response_tokens)}; total {self.total_tokens}",
+                f"close                    {self.close_code}"
+                + (f" {self.close_reason}" if self.close_reason else ""),
             ]
-            if self.skipped
-            else []
+            + (
+                [
+                    "skipped (not audio)      "
+                    + "; ".join(
+                        f"{mime}: {n['parts']} parts, {n['bytes']} bytes"
+                        for mime, n in self.skipped.items()
+                    )
+                ]
+                if self.skipped
+                else []
+            )
+            + (
+                [
+                    f"stalls                   {len(self.stalls)}"
+                    + "".join(
+                        f"; {stall.kind} after {stall.waited:.1f} s" for stall in self.stalls[:5]
+                    )
+                    + f" (resumed {self.resumes} times)"
+                ]
+                if self.stalls
+                else []
+            )
         )
 
 
@@ -206,9 +242,16 @@ def build_config(
     manual_vad: bool = False,
     tools: ToolBook | None = None,
     transcribe: bool = True,
+    resume: bool = True,
 ) -> dict[str, Any]:
-    """The session config ``rawlive send`` uses (an SDK-shaped dict)."""
+    """The session config ``rawlive send`` uses (an SDK-shaped dict).
+
+    ``resume`` asks for session resumption: the session then resumes through
+    its latest handle after a drop, a ``goAway`` or a stall.
+    """
     config: dict[str, Any] = {"response_modalities": ["AUDIO"]}
+    if resume:
+        config["session_resumption"] = {}
     if transcribe:
         config["input_audio_transcription"] = {}
         config["output_audio_transcription"] = {}
@@ -248,7 +291,8 @@ async def stream_file(
     with no more model output.
     Raises :class:`~rawlive.media.audio.AudioFileError` for an unreadable file
     (check it with :func:`rawlive.media.audio.file_info` before connecting) and
-    :class:`~rawlive.LiveConnectionClosed` if the session ends abnormally.
+    :class:`~rawlive.LiveConnectionClosed` if the session ends abnormally
+    (:class:`~rawlive.SessionStalled` when its watchdog gave up on a stall).
     """
     run = _Run(
         session,
@@ -290,7 +334,10 @@ class _Run:
     be coming for the last words, so it waits :data:`IDLE_GRACE` seconds
     instead. With manual detection there is exactly one turn: its
     ``turnComplete`` ends the run. The timeout counts from the last message,
-    so a long file's many replies never trip it.
+    so a long file's many replies never trip it. With a watchdog on the
+    session the run also waits while a reply is owed (the end of speech in
+    the audio sent, rule 11 of :mod:`rawlive.core.state`): a stalled reply
+    is resumed, not given up on.
     """
 
     def __init__(
@@ -329,7 +376,7 @@ class _Run:
         self.idle_since: float | None = None
         self.to_output = _ToOutputRate()
 
-    def event(self, kind: str, **fields: Any) -> None:
+    def event(self, kind: str, /, **fields: Any) -> None:
         if self.on_event is not None:
             self.on_event(Event(kind, time.monotonic() - self.opened, fields))
 
@@ -381,7 +428,19 @@ class _Run:
             self.last_message = self.loop.time()
             if _has_output(message):
                 self.idle_since = None  # the model is talking
+            if isinstance(message, Stalled):
+                note = StallNote(kind=message.kind, waited=message.waited, reason=message.reason)
+                self.summary.stalls.append(note)
+                self.event(
+                    "stalled",
+                    kind=message.kind,
+                    waited=message.waited,
+                    threshold=message.threshold,
+                    reason=message.reason,
+                )
+                continue
             if isinstance(message, SessionResumed):
+                self.summary.resumes += 1
                 self.event("resumed", reason=message.reason, replayed=message.replayed)
                 continue
             content = message.server_content
@@ -413,6 +472,8 @@ class _Run:
         """When the run is over if nothing more comes (loop time; ``None``: not yet)."""
         if self.upload_end is None or self.idle_since is None or self.session.tool_calls:
             return None
+        if self.session.watchdog is not None and self.session.awaiting_reply:
+            return None  # a reply is owed: the watchdog bounds the wait
         if self.idle_since >= self.upload_end:
             return self.idle_since + self.settle
         return self.upload_end + max(self.settle, IDLE_GRACE)
