@@ -25,6 +25,7 @@ from rawlive.errors import (
     RawliveError,
     RemoteProtocolError,
     ServerErrorPayload,
+    SessionStalled,
     UnknownMessageError,
 )
 
@@ -34,8 +35,10 @@ if TYPE_CHECKING:
         Reconnect,
         Session,
         SessionResumed,
+        Stalled,
         connect,
     )
+    from rawlive.core.watchdog import StallPolicy
     from rawlive.wire import codec, messages, types
 
 # name -> module that defines it (a module itself when the name is one).
@@ -47,6 +50,8 @@ _LAZY = {
     "Reconnect": "rawlive.client.session",
     "Session": "rawlive.client.session",
     "SessionResumed": "rawlive.client.session",
+    "Stalled": "rawlive.client.session",
+    "StallPolicy": "rawlive.core.watchdog",
     "connect": "rawlive.client.session",
 }
 
@@ -80,6 +85,9 @@ __all__ = [
     "ServerErrorPayload",
     "Session",
     "SessionResumed",
+    "SessionStalled",
+    "StallPolicy",
+    "Stalled",
     "UnknownMessageError",
     "__version__",
     "codec",

@@ -22,10 +22,13 @@ import click
 
 from rawlive._version import __version__
 from rawlive.core.models import RECOMMENDED
-from rawlive.errors import ConfigError, RawliveError
+from rawlive.core.watchdog import StallPolicy
+from rawlive.errors import ConfigError, RawliveError, SessionStalled
 
 EXIT_BAD_INPUT = 2
 EXIT_CONNECTION = 3
+#: ``rawlive send``: the session stalled and was not resumed.
+EXIT_STALLED = 4
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -628,6 +631,12 @@ class _Printer:
             click.echo("(interrupted)")
         elif event.kind == "go_away":
             click.echo(f"(goAway: {fields['time_left']} s left)", err=True)
+        elif event.kind == "stalled":
+            due = f" after {fields['reason']}" if fields.get("reason") else ""
+            click.echo(
+                f"(stalled: {fields['kind']}, waited {fields['waited']:.1f} s{due}; resuming)",
+                err=True,
+            )
         elif event.kind == "resumed":
             click.echo(f"(session resumed after {fields['reason']})", err=True)
 
@@ -696,6 +705,22 @@ class _Printer:
 @click.option(
     "--timeout", default=60.0, show_default=True, help="Give up after this long with no reply (s)."
 )
+@click.option(
+    "--stall-after",
+    default=StallPolicy().first_reply,
+    show_default=True,
+    help="A reply due and nothing of it for this long is a stall (s).",
+)
+@click.option(
+    "--stall-gap",
+    default=StallPolicy().gap,
+    show_default=True,
+    help="A reply that stops for this long midway is a stall (s).",
+)
+@click.option("--no-watchdog", is_flag=True, help="Do not watch for stalls.")
+@click.option(
+    "--no-resume", is_flag=True, help="No session resumption: a drop or a stall ends the run."
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def send(
     file: str,
@@ -720,6 +745,10 @@ def send(
     tools_path: str | None,
     as_json: bool,
     timeout: float,
+    stall_after: float,
+    stall_gap: float,
+    no_watchdog: bool,
+    no_resume: bool,
     verbose: int,
 ) -> None:
     """Stream an audio FILE to the Live API and save the spoken reply.
@@ -753,6 +782,9 @@ def send(
         _fail("give either --endpoint or --emulator, not both")
     if chunk_ms <= 0 or speed < 0 or tail_silence < 0 or timeout <= 0:
         _fail("--chunk-ms and --timeout must be positive, --speed and --tail-silence not negative")
+    if not (stall_after > 0 and stall_gap > 0):
+        _fail("--stall-after and --stall-gap must be positive")
+    watchdog = None if no_watchdog else StallPolicy(first_reply=stall_after, gap=stall_gap)
     try:
         files.check_outputs(
             {
@@ -805,6 +837,7 @@ def send(
             tools=tools,
             model=model,
             target_language=target_language,
+            resume=not no_resume,
         )
     except ConfigError as exc:
         _fail(str(exc))
@@ -859,6 +892,7 @@ def send(
                     api_version=api_version,
                     ca_file=ca_file,
                     record=recorder,
+                    watchdog=watchdog,
                 ) as session:
                     if recorder is not None:
                         recorder.publish()
@@ -919,6 +953,13 @@ def send(
         _fail(str(exc))
     except ReplyTimeout as exc:
         _fail(str(exc), EXIT_CONNECTION)
+    except SessionStalled as exc:
+        hint = (
+            "drop --no-resume to resume through the session's handle, or raise --stall-after"
+            if no_resume
+            else "raise --stall-after / --stall-gap if the model is merely slow"
+        )
+        _fail(f"{exc.what} ({hint}); the reply WAV is valid so far", EXIT_STALLED)
     except ConfigError as exc:  # bad input (an endpoint URL, a config), not the connection
         _fail(str(exc))
     except RawliveError as exc:

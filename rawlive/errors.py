@@ -33,6 +33,7 @@ __all__ = [
     "ReplayDiverged",
     "ReplyTimeout",
     "ServerErrorPayload",
+    "SessionStalled",
     "SetupRejected",
     "TruncatedCassetteWarning",
     "UnknownMessageError",
@@ -189,6 +190,39 @@ class QuotaRefused(QuotaExceeded, ConnectError):
 
 class QuotaClosed(QuotaExceeded, LiveConnectionClosed):
     """The server closed with quota text (1011 ``RESOURCE_EXHAUSTED``, "quota", "concurrent")."""
+
+
+class SessionStalled(RawliveError):
+    """The session's watchdog found it stalled and could not resume it.
+
+    The socket stayed open and the reply did not come, or stopped midway
+    (:mod:`rawlive.core.watchdog`). ``kind`` is ``"no-reply"``,
+    ``"reply-stopped"`` or ``"no-pong"`` (the connection did not answer a
+    ping either); ``waited`` the seconds the session waited, ``threshold``
+    the limit that was passed, ``reason`` what made the reply due (rule 11
+    of :mod:`rawlive.core.state`; ``None`` for a reply under way); ``what``
+    says it and ``hint`` what to do. Raised without session resumption, or
+    when stalls recur on one turn after resumes.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        hint: str = "",
+        kind: str,
+        waited: float,
+        threshold: float,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(f"{what} ({hint})" if hint else what)
+        #: What happened, without the hint (a command line words its own).
+        self.what = what
+        self.hint = hint
+        self.kind = kind
+        self.waited = waited
+        self.threshold = threshold
+        self.reason = reason
 
 
 # -- tools -------------------------------------------------------------------------

@@ -774,6 +774,29 @@ def test_an_interruption_ends_the_reply_and_a_lost_connection_every_wait() -> No
     assert state.reply_due is None and watchdog.deadline(state) is None
 
 
+def test_a_resumed_connection_owes_the_reply_the_lost_one_owed() -> None:
+    state = _state()
+    _client(state, TEXT_IN, 1.0)
+    state.connection_lost()
+    state.connection_lost()  # a failed resume attempt loses nothing more
+    assert state.reply_due is None and watchdog.deadline(state) is None
+    state.resumed(5.0)
+    assert (state.reply_due, state.reply_due_reason) == (5.0, "resume")
+    # A reply cut off by the loss is owed again too, from the resume.
+    _server(state, MODEL_AUDIO, 6.0)
+    state.connection_lost()
+    state.resumed(8.0)
+    assert (state.reply_due, state.reply_due_reason) == (8.0, "resume")
+    stall = watchdog.stalled(state, 8.0 + watchdog.DEFAULT_POLICY.first_reply)
+    assert stall is not None and stall.reason == "resume"
+    # Nothing owed when the connection went: a resume asks for nothing.
+    _server(state, MODEL_AUDIO, 9.0)
+    _server(state, TURN_COMPLETE, 9.5)
+    state.connection_lost()
+    state.resumed(10.0)
+    assert state.reply_due is None and watchdog.deadline(state) is None
+
+
 def test_transcribe_live_owes_the_final_of_an_utterance_it_heard() -> None:
     state = _state(
         "models/gemini-3.5-transcribe-live", generationConfig={"responseModalities": ["TEXT"]}

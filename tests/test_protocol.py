@@ -98,6 +98,20 @@ def test_client_messages_are_numbered_from_one_across_connections() -> None:
     assert protocol.message_index == 3
 
 
+def test_a_lost_connection_takes_the_reply_it_owed_until_a_resume() -> None:
+    protocol = _opened(_setup(handle=None))
+    protocol.send(_text("a"), now=1.0)
+    assert protocol.session.reply_due == 1.0
+    protocol.connection_lost()
+    # Nothing is owed by a connection that is gone (the watchdog waits for none)...
+    assert protocol.session.reply_due is None and protocol.session.reply_lost
+    protocol.open()
+    protocol.receive(SETUP_COMPLETE, now=2.0)
+    # ...until the resumed one has re-sent what it kept (state rule 11).
+    protocol.session.resumed(2.5)
+    assert (protocol.session.reply_due, protocol.session.reply_due_reason) == (2.5, "resume")
+
+
 def test_without_resumption_nothing_is_kept() -> None:
     protocol = _opened(_setup())
     protocol.send(_text("a"))

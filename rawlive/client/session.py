@@ -22,6 +22,22 @@ differs from the SDK"). The rules:
 5. The transport is ``PROTOCOL.md`` §5's: text frames out, JSON accepted in
    text and binary frames, no permessage-deflate, 64 MiB in, keepalive pings
    that tolerate a late pong.
+6. With a ``watchdog`` (a :class:`~rawlive.core.watchdog.StallPolicy`; off
+   by default) one timer stands at :func:`rawlive.core.watchdog.deadline`,
+   moved as messages come and go (no polling). When it finds the session
+   stalled (a reply due and nothing of it, or a reply stopped midway) the
+   session pings the connection and waits up to ``ping_timeout`` for the
+   pong; a part of the reply meanwhile clears the suspicion. Then, with
+   resumption configured, it resumes through the latest handle exactly as
+   after a drop (rule 2), :meth:`Session.receive` yielding a :class:`Stalled`
+   marker before the :class:`SessionResumed` one; without, the session ends
+   with :class:`~rawlive.errors.SessionStalled`. Stalls that recur with no
+   turn completed between are given up on after
+   ``Reconnect.max_resumes_without_progress`` resumes. With automatic
+   activity detection the audio sent is run through
+   :class:`rawlive.media.vad.EnergyVad` (only with a watchdog), so that a
+   reply is due once the user's speech ends (rule 11 of
+   :mod:`rawlive.core.state`).
 """
 
 from __future__ import annotations
@@ -35,7 +51,7 @@ import os
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -44,6 +60,7 @@ from websockets.version import version as websockets_version
 
 from rawlive import cassette
 from rawlive._version import __version__
+from rawlive.core import watchdog as stall_rule
 from rawlive.core.closing import (
     CLOSE_HINTS,
     FATAL_CLOSE_CODES,
@@ -60,6 +77,7 @@ from rawlive.core.closing import (
 )
 from rawlive.core.protocol import ClientMessage, Protocol, State
 from rawlive.core.state import UsageTotals
+from rawlive.core.watchdog import StallKind, StallPolicy
 from rawlive.errors import (
     ConfigError,
     ConnectError,
@@ -71,9 +89,13 @@ from rawlive.errors import (
     QuotaRefused,
     RawliveError,
     RemoteProtocolError,
+    SessionStalled,
 )
-from rawlive.wire import endpoints, messages
+from rawlive.wire import codec, endpoints, messages
 from rawlive.wire import types as t
+
+if TYPE_CHECKING:
+    from rawlive.media.vad import EnergyVad
 
 __all__ = [
     "CLOSE_HINTS",
@@ -83,6 +105,9 @@ __all__ = [
     "Reconnect",
     "Session",
     "SessionResumed",
+    "SessionStalled",
+    "StallPolicy",
+    "Stalled",
     "close_hint",
     "connect",
     "connection_closed",
@@ -111,7 +136,9 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
     """Not a wire message: marks in :meth:`Session.receive` where a reconnection happened.
 
     All the wire fields are ``None``, so code written for the SDK passes over
-    it. ``reason`` is ``"go_away"`` or ``"dropped"``; ``handle`` is the one
+    it. ``reason`` is ``"go_away"``, ``"dropped"`` or ``"stalled"`` (the
+    watchdog gave up on the connection: a :class:`Stalled` marker came just
+    before); ``handle`` is the one
     resumed from (``None``: none had come, a new session began);
     ``replayed`` counts the client messages sent again, from index
     ``replay_from`` on (client messages are numbered from 1 across the
@@ -123,6 +150,31 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
     handle: str | None = None
     replayed: int = 0
     replay_from: int = 0
+    connection: int = 0
+
+
+class Stalled(t.LiveServerMessage, kw_only=True):
+    """Not a wire message: marks in :meth:`Session.receive` where the watchdog gave up
+    on a connection (rule 6); the :class:`SessionResumed` marker follows.
+
+    All the wire fields are ``None``. ``kind`` is ``"no-reply"`` (a reply was
+    due and nothing of it came), ``"reply-stopped"`` (a reply under way
+    stopped before its ``turnComplete``) or ``"no-pong"`` (either, and the
+    connection did not answer a ping within ``ping_timeout`` either);
+    ``waited`` the seconds from the reply becoming due (or its latest part)
+    to the session giving up, the ping's wait included; ``threshold`` the
+    policy's limit that was passed (``first_reply`` or ``gap``); ``reason``
+    what made the reply due (rule 11 of :mod:`rawlive.core.state`:
+    ``activity-end``, ``speech-end``, ``resume``...; ``None`` for a reply
+    under way); ``pong`` the ping's round trip in seconds (``None``: none
+    came); ``connection`` the connection given up on.
+    """
+
+    kind: str = ""
+    waited: float = 0.0
+    threshold: float = 0.0
+    reason: str | None = None
+    pong: float | None = None
     connection: int = 0
 
 
@@ -169,6 +221,7 @@ class Session:
         connect_options: dict[str, Any],
         recorder: cassette.Recorder | None = None,
         setup_timeout: float | None = None,
+        watchdog: StallPolicy | None = None,
     ) -> None:
         self._protocol = protocol
         self.endpoint = endpoint
@@ -183,6 +236,19 @@ class Session:
         self._go_away_timer: asyncio.TimerHandle | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._closing = False
+        # The watchdog (rule 6): its one timer, the ping under way, the voice
+        # detector run on the audio sent, and the stalls in a row on one turn.
+        self._watchdog = watchdog
+        self._watch_timer: asyncio.TimerHandle | None = None
+        self._probe: asyncio.Task[None] | None = None
+        detection = (
+            protocol.setup.realtime_input_config or t.RealtimeInputConfig()
+        ).automatic_activity_detection
+        self._auto_vad = watchdog is not None and not (detection is not None and detection.disabled)
+        self._vad: EnergyVad | None = None
+        self._vad_rate = 0
+        self._stall_turn: tuple[int, int] | None = None
+        self._stalls_in_a_row = 0
         self._recorder = recorder
         if recorder is not None:
             # The recorder redacts what it writes; it is given the URL and
@@ -221,6 +287,21 @@ class Session:
     def connections(self) -> int:
         """How many connections this session has opened (reconnections + 1)."""
         return self._protocol.connections
+
+    @property
+    def watchdog(self) -> StallPolicy | None:
+        """The stall watchdog's policy (``None``: no watchdog)."""
+        return self._watchdog
+
+    @property
+    def awaiting_reply(self) -> bool:
+        """Whether a reply is due or under way (rule 11 of :mod:`rawlive.core.state`).
+
+        What the watchdog watches; the end of the user's speech counts only
+        with a watchdog (its voice detector finds it).
+        """
+        state = self._protocol.session
+        return state.reply_due is not None or state.reply_progress is not None
 
     def __repr__(self) -> str:
         return (
@@ -310,9 +391,14 @@ class Session:
             raise LocalProtocolError("the session is closed")
         ws = self._ws
         assert ws is not None
-        frame = self._protocol.send(message, asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        frame = self._protocol.send(message, now)
         if self._protocol.warnings:
             self._log_warnings()
+        if self._watchdog is not None:
+            if self._auto_vad and isinstance(message, t.LiveClientRealtimeInput):
+                self._hear(message, now)
+            self._watch()
         try:
             if self._recorder is None:
                 await ws.send(frame, text=True)
@@ -429,11 +515,14 @@ class Session:
                     self._record_received(data, connection)
                 else:
                     data = await ws.recv(decode=False)
-                message = self._protocol.receive(data, loop.time())
+                now = loop.time()
+                message = self._protocol.receive(data, now)
                 self._log_warnings()
                 if message is None:
                     continue
                 self._queue.put_nowait(message)
+                if self._watchdog is not None:
+                    self._heard(now)
                 if message.go_away is not None:
                     self._on_go_away()
                 elif self._going_away() and self._idle():
@@ -468,6 +557,201 @@ class Session:
             log.warning("%s", warning)
         self._protocol.warnings.clear()
 
+    # -- the stall watchdog (rule 6) --------------------------------------------
+
+    def _hear(self, realtime: t.LiveClientRealtimeInput, now: float) -> None:
+        """Run the audio sent through the voice detector: the speech hooks of rule 11.
+
+        With automatic activity detection the server ends the user's turn at
+        the end of their speech; the same detector as the emulator's, set as
+        the setup sets the server's, says when that is.
+        """
+        if realtime.audio_stream_end:
+            if self._vad is not None:
+                self._vad.flush()  # the state ended any speech itself (rule 11)
+            return
+        state = self._protocol.session
+        blobs = [realtime.audio] if realtime.audio is not None else realtime.media_chunks or ()
+        for blob in blobs:
+            vad = self._detector(blob.mime_type) if blob.data else None
+            if vad is None:
+                continue
+            for event in vad.feed(blob.data or b""):
+                if event.kind == "speech_start":
+                    state.speech_started(now)
+                else:
+                    state.speech_ended(now)
+
+    def _detector(self, mime: str | None) -> EnergyVad | None:
+        """The detector for PCM audio of this MIME type (``None``: not PCM, or an odd rate)."""
+        if (mime or "").partition(";")[0].strip().lower() != "audio/pcm":
+            return None
+        rate = codec.mime_rate(mime) or 16_000
+        if self._vad is not None and self._vad_rate == rate:
+            return self._vad
+        # Imported here: numpy only with a watchdog on audio.
+        from rawlive.media.vad import EnergyVad, VadConfig
+
+        realtime = self._protocol.setup.realtime_input_config or t.RealtimeInputConfig()
+        try:
+            config = dataclasses.replace(
+                VadConfig.from_setup(realtime.automatic_activity_detection), sample_rate=rate
+            )
+        except ConfigError:
+            log.info(
+                "no voice detection on audio at %d Hz: the watchdog times turn ends only", rate
+            )
+            self._auto_vad = False
+            return None
+        self._vad, self._vad_rate = EnergyVad(config), rate
+        return self._vad
+
+    def _watch(self) -> None:
+        """Set the watchdog's one timer at the session's deadline, if it is earlier.
+
+        A later deadline leaves the timer as it is: it fires early, finds
+        nothing wrong and moves itself (a reply streaming its parts costs no
+        timer per message).
+        """
+        assert self._watchdog is not None
+        at = stall_rule.deadline(self._protocol.session, self._watchdog)
+        timer = self._watch_timer
+        if at is None:
+            if timer is not None:
+                timer.cancel()
+                self._watch_timer = None
+            return
+        if timer is not None:
+            if timer.when() <= at:
+                return
+            timer.cancel()
+        self._watch_timer = asyncio.get_running_loop().call_at(at, self._on_watch)
+
+    def _on_watch(self) -> None:
+        """The timer went off: a stall starts a ping (:meth:`_check`); else it moves on."""
+        self._watch_timer = None
+        policy = self._watchdog
+        assert policy is not None
+        ws = self._ws
+        if (
+            self._closing
+            or self._probe is not None
+            or self._reconnecting is not None
+            or ws is None
+            or self._protocol.state is not State.OPEN
+        ):
+            return  # a resume or the end takes over; a resume sets the timer again
+        stall = stall_rule.stalled(
+            self._protocol.session, asyncio.get_running_loop().time(), policy
+        )
+        if stall is None:
+            self._watch()
+            return
+        log.info("stall suspected (%s, %.1f s): pinging the connection", stall.kind, stall.waited)
+        self._probe = asyncio.create_task(self._check(ws, policy), name="rawlive-watchdog")
+
+    def _heard(self, now: float) -> None:
+        """A server message came: a reply part clears a suspected stall; the timer moves."""
+        probe = self._probe
+        policy = self._watchdog
+        assert policy is not None
+        if probe is not None and stall_rule.stalled(self._protocol.session, now, policy) is None:
+            log.info("stall cleared: the reply went on before the pong")
+            probe.cancel()
+            self._probe = None
+        self._watch()
+
+    async def _check(self, ws: ClientConnection, policy: StallPolicy) -> None:
+        """Ping the connection, then act on the stall (unless a reply part cancels this)."""
+        loop = asyncio.get_running_loop()
+        pong: float | None = None
+        try:
+            try:
+                async with asyncio.timeout(policy.ping_timeout):
+                    pong = await (await ws.ping())
+            except TimeoutError:
+                pass
+            except ConnectionClosed:
+                return  # the reader sees the close and decides what follows
+            if self._closing or ws is not self._ws or self._protocol.state is not State.OPEN:
+                return
+            stall = stall_rule.stalled(self._protocol.session, loop.time(), policy)
+            if stall is None:  # (not expected: a reply part cancels this task)
+                self._watch()
+                return
+            threshold = policy.first_reply if stall.kind is StallKind.NO_REPLY else policy.gap
+            marker = Stalled(
+                kind=(stall.kind if pong is not None else StallKind.NO_PONG).value,
+                waited=round(stall.waited, 3),
+                threshold=threshold,
+                reason=stall.reason,
+                pong=None if pong is None else round(pong, 6),
+                connection=self._protocol.connections,
+            )
+            await self._stalled(ws, marker)
+        except Exception as exc:  # not expected: a fault of rawlive's own
+            log.error("the stall watchdog failed: %s", type(exc).__name__)
+            self._finish(self._fault("the stall watchdog failed", exc))
+        finally:
+            if self._probe is asyncio.current_task():
+                self._probe = None
+
+    async def _stalled(self, ws: ClientConnection, marker: Stalled) -> None:
+        """Give up on the stalled connection: resume, or end the session (rule 6)."""
+        state = self._protocol.session
+        log.warning("%s", _stall_words(marker, self._watchdog))
+        if not self._protocol.resumable:
+            error = self._stall_error(
+                marker,
+                "the session stalled",
+                hint="with session resumption (session_resumption={} in the config) "
+                "the session resumes through its latest handle instead; if the model is "
+                "merely slow, raise the watchdog's limits (StallPolicy)",
+            )
+        else:
+            turn = (state.turns_completed, state.utterances_completed)
+            self._stalls_in_a_row = self._stalls_in_a_row + 1 if turn == self._stall_turn else 1
+            self._stall_turn = turn
+            limit = self._reconnect_policy.max_resumes_without_progress
+            if self._stalls_in_a_row <= limit:
+                self._begin_reconnect("stalled", stall=marker, graceful=marker.pong is not None)
+                return
+            error = self._stall_error(
+                marker,
+                f"gave up resuming the session: it stalled {self._stalls_in_a_row} times in "
+                "a row with no turn completed",
+                hint="the server takes the session back and never answers; if the model is "
+                "merely slow, raise the watchdog's limits (StallPolicy)",
+            )
+        self._finish(error)
+        await self._give_up(ws, marker)
+
+    async def _give_up(self, ws: ClientConnection, marker: Stalled) -> None:
+        """Close a stalled connection: gracefully if it answers pings, else at once."""
+        if marker.pong is None:
+            ws.transport.abort()
+        else:
+            await _close_quietly(ws, 1000, f"stalled: {marker.kind}")
+
+    def _stall_error(self, marker: Stalled, context: str, *, hint: str) -> SessionStalled:
+        return SessionStalled(
+            f"{context}: {_stall_words(marker, self._watchdog)}",
+            hint=hint,
+            kind=marker.kind,
+            waited=marker.waited,
+            threshold=marker.threshold,
+            reason=marker.reason,
+        )
+
+    def _stop_watching(self) -> None:
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
+            self._watch_timer = None
+        probe = self._probe
+        if probe is not None and probe is not asyncio.current_task():
+            probe.cancel()
+            self._probe = None
+
     # -- goAway and reconnection ----------------------------------------------
 
     def _going_away(self) -> bool:
@@ -497,13 +781,17 @@ class Session:
                 decision.at, lambda: self._begin_reconnect("go_away")
             )
 
-    def _begin_reconnect(self, reason: str) -> None:
+    def _begin_reconnect(
+        self, reason: str, *, stall: Stalled | None = None, graceful: bool = True
+    ) -> None:
         if self._reconnecting is not None or self._closing:
             return
         self._open.clear()
-        self._reconnecting = asyncio.create_task(self._reconnect(reason), name="rawlive-resume")
+        self._reconnecting = asyncio.create_task(
+            self._reconnect(reason, stall, graceful), name="rawlive-resume"
+        )
 
-    async def _end_connection(self, *, graceful: bool = True) -> None:
+    async def _end_connection(self, *, graceful: bool = True, reason: str = "") -> None:
         """End the current connection for good and let its reader finish.
 
         Not ``graceful``: abort it at once, without a closing handshake (an
@@ -513,7 +801,7 @@ class Session:
         self._ws = None
         if old is not None:
             if graceful:
-                await _close_quietly(old)
+                await _close_quietly(old, 1000, reason)
             # A peer that does not answer the close (a stalled socket) would
             # keep the old connection open, and its reader feeding the stream
             # and the protocol alongside the new one: end it for good, and let
@@ -523,21 +811,31 @@ class Session:
         if reader is not None and reader is not asyncio.current_task():
             await asyncio.wait({reader})  # (its outcome is the reader's business)
 
-    async def _reconnect(self, reason: str) -> None:
+    async def _reconnect(self, reason: str, stall: Stalled | None, graceful: bool) -> None:
         # Whatever happens, the session either goes on or ends here: an error
         # escaping this task would leave receive() waiting for good.
         try:
-            await self._resume(reason)
+            await self._resume(reason, stall, graceful)
         except Exception as exc:  # not expected: a fault of rawlive's own
             log.error("resuming the session failed: %s", type(exc).__name__)
             self._finish(self._fault("could not resume the session", exc))
         finally:
             self._reconnecting = None
 
-    async def _resume(self, reason: str) -> None:
-        """Open a new connection with the latest handle and replay (rules 8 and 9)."""
+    async def _resume(
+        self, reason: str, stall: Stalled | None = None, graceful: bool = True
+    ) -> None:
+        """Open a new connection with the latest handle and replay (rules 8 and 9).
+
+        After a ``stall`` its marker goes into the stream once the stalled
+        connection is over (whatever it still delivered comes before it).
+        """
         lost = self._ws
-        await self._end_connection()
+        await self._end_connection(
+            graceful=graceful, reason="" if stall is None else f"stalled: {stall.kind}"
+        )
+        if stall is not None:
+            self._queue.put_nowait(stall)
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
             self._go_away_timer = None
@@ -545,7 +843,7 @@ class Session:
         policy = self._reconnect_policy
         stalled = self._protocol.resumes_without_progress
         if not resume_again(stalled, policy.max_resumes_without_progress):
-            self._finish(self._loop_error(stalled, reason, lost))
+            self._finish(self._loop_error(stalled, reason, lost, stall))
             return
         delay = policy.first_delay
         error: BaseException | None = None
@@ -577,6 +875,10 @@ class Session:
                     break
                 continue
             log.info("session resumed (%s), %d messages replayed", reason, len(replay))
+            # What the lost connection owed, the resumed one owes (state rule 11).
+            self._protocol.session.resumed(asyncio.get_running_loop().time())
+            if self._watchdog is not None:
+                self._watch()
             self._queue.put_nowait(
                 SessionResumed(
                     reason=reason,
@@ -613,13 +915,28 @@ class Session:
             "the server stopped reading (raise setup_timeout if the link is slow)"
         )
 
-    def _loop_error(self, stalled: int, reason: str, lost: ClientConnection | None) -> RawliveError:
+    def _loop_error(
+        self,
+        stalled: int,
+        reason: str,
+        lost: ClientConnection | None,
+        stall: Stalled | None = None,
+    ) -> RawliveError:
         """The error a resume loop ends the session with (rule 9).
 
         ``lost`` is the last connection: its close is the error's, unless a
-        goAway ended it.
+        goAway ended it, or the watchdog (``stall``).
         """
         many = stalled > 1
+        if stall is not None:
+            return self._stall_error(
+                stall,
+                f"gave up resuming the session: {stalled} "
+                + ("resumes in a row" if many else "resume")
+                + " made no progress, the last connection stalled",
+                hint="the server takes the session back and never answers; if the model is "
+                "merely slow, raise the watchdog's limits (StallPolicy)",
+            )
         context = (
             f"gave up resuming the session: {stalled} "
             + ("resumes in a row" if many else "resume")
@@ -666,6 +983,7 @@ class Session:
     def _finish(self, error: BaseException | None) -> None:
         if self._protocol.state is State.CLOSED:
             return
+        self._stop_watching()
         self._protocol.close()
         self._open.set()  # wake senders so they see the closed state
         self._queue.put_nowait(_END if error is None else error)
@@ -675,6 +993,10 @@ class Session:
         self._closing = True
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
+        probe = self._probe
+        self._stop_watching()
+        if probe is not None:
+            await asyncio.wait({probe})  # cancelled; it never raises
         reconnecting = self._reconnecting
         if reconnecting is not None:
             reconnecting.cancel()
@@ -698,6 +1020,24 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _stall_words(marker: Stalled, policy: StallPolicy | None) -> str:
+    """A stall in words: what was awaited, how long, the limit, and the ping's answer."""
+    if marker.reason is not None:
+        what = (
+            f"no reply {marker.waited:.1f} s after {marker.reason} "
+            f"(limit first_reply={marker.threshold:g} s)"
+        )
+    else:
+        what = (
+            f"the reply stopped midway, nothing for {marker.waited:.1f} s "
+            f"(limit gap={marker.threshold:g} s)"
+        )
+    if marker.pong is not None:
+        return f"{what}; the connection answered a ping in {marker.pong * 1000:.0f} ms"
+    timeout = "" if policy is None else f" within {policy.ping_timeout:g} s"
+    return f"{what}; the connection did not answer a ping{timeout} either"
 
 
 def _resume_failure(exc: BaseException) -> str:
@@ -875,6 +1215,7 @@ def connect(
     reconnect: Reconnect | None = None,
     record: str | os.PathLike[str] | cassette.Recorder | None = None,
     record_elide_audio: bool = False,
+    watchdog: StallPolicy | None = None,
 ) -> Connecting:
     """Open a Live session; it is ready when ``setupComplete`` has arrived.
 
@@ -904,6 +1245,16 @@ def connect(
     :class:`~rawlive.cassette.Recorder`), which is given the endpoint's
     secrets and closed with the session. ``record_elide_audio`` (with a path)
     keeps only the length and hash of audio payloads.
+
+    ``watchdog`` (off by default) watches for stalls, a reply that never comes
+    or stops midway while the socket stays open: a
+    :class:`~rawlive.core.watchdog.StallPolicy` gives the limits
+    (``StallPolicy()``: 15 s to the first part of a reply, 5 s between
+    parts, 5 s for a ping's pong). A stall resumes the session through its
+    latest handle when ``session_resumption`` is configured
+    (:meth:`Session.receive` yields a :class:`Stalled` marker, then
+    :class:`SessionResumed`), and ends it with
+    :class:`~rawlive.errors.SessionStalled` otherwise (rule 6).
     """
     setup = messages.build_setup(
         model,
@@ -947,6 +1298,7 @@ def connect(
             connect_options=options,
             recorder=recorder,
             setup_timeout=setup_timeout,
+            watchdog=watchdog,
         )
         try:
             await session._start()

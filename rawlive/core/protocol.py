@@ -237,7 +237,9 @@ class Protocol:
             self.resumes_without_progress = 0 if self.progress else stalled + 1
         if self.state is not State.CLOSED:
             self.state = State.IDLE
-        self.session.model_turn_active = False
+        # The reply in flight goes with it (owed again once a connection
+        # resumes the session: the state's rule 11).
+        self.session.connection_lost()
 
     def close(self) -> None:
         """The session is over; nothing more will be sent."""

@@ -71,8 +71,12 @@ audit and the report what a recording holds. Each rule is written here once:
     model that does not cancel it on new input, a ``NON_BLOCKING`` one on a
     model that waits for results (3.8, ``PROTOCOL.md`` §10.5); the
     ``toolResponse`` that settles it makes the reply due then (the client
-    owed it meanwhile). :mod:`rawlive.core.watchdog` says when either has
-    gone on too long.
+    owed it meanwhile). A lost connection takes the wait with it; once a
+    connection has resumed the session (its kept messages re-sent), the
+    reply the lost one owed is due again from then, for reason ``resume``
+    (:meth:`~SessionState.resumed`): the re-sent input asks for it anew, and
+    a resumed server that never answers is a stall like any other.
+    :mod:`rawlive.core.watchdog` says when either has gone on too long.
 """
 
 from __future__ import annotations
@@ -369,11 +373,14 @@ class SessionState:
         #: Rule 11: since when a reply has been due and not begun (``None``: none
         #: due), and what made it due (``activity-end``, ``text``,
         #: ``client-content``, ``tool-response``, ``speech-end``,
-        #: ``audio-stream-end``, ``transcription``, ``interaction``).
+        #: ``audio-stream-end``, ``transcription``, ``interaction``, ``resume``).
         self.reply_due: float | None = None
         self.reply_due_reason: str | None = None
         #: Rule 11: a reply is under way; when its latest part came.
         self.reply_progress: float | None = None
+        #: Rule 11: a connection was lost while a reply was due or under way;
+        #: the connection that resumes the session owes it (:meth:`resumed`).
+        self.reply_lost = False
         #: The client's audio holds speech that has not ended (a detector said so).
         self.speaking = False
         self._history_asked = False
@@ -706,7 +713,16 @@ class SessionState:
         self.utterance = Utterance(self.utterances_completed + 1)
         self.model_turn_active = False
         self.go_away = None
-        self._reply_over()  # what the new connection owes is what the client sends it
+        if self.reply_due is not None or self.reply_progress is not None:
+            self.reply_lost = True  # owed again once a connection resumes (rule 11)
+        self._reply_over()
+
+    def resumed(self, now: float) -> None:
+        """A connection resumed the session and re-sent what its handle may lack:
+        the reply a lost connection owed is due from ``now`` (rule 11, ``resume``)."""
+        if self.reply_lost:
+            self.reply_lost = False
+            self._due(now, "resume")
 
     def restore(self, name: str) -> list[str]:
         """Go back to the state handle ``name`` holds (rule 5); the handles voided."""

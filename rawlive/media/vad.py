@@ -1,4 +1,4 @@
-"""Energy-based voice activity detection for the emulator, sans I/O.
+"""Energy-based voice activity detection for the emulator and the client's watchdog, sans I/O.
 
 Finds the user's turns in 16 kHz mono s16le PCM as the real server's
 automatic activity detection does (``PROTOCOL.md`` §2.1.3, §8 item 11), as a

@@ -36,6 +36,10 @@
    manual activity detection) or ``settle`` seconds after it; when none comes
    (a silent tail), the end of the upload plus :data:`IDLE_GRACE` seconds
    with no message ends it. No reply audio exists.
+7. The session resumes through its latest handle by default (``session_resumption``
+   in :func:`build_config`); each stall the session's watchdog found
+   (:class:`~rawlive.client.session.Stalled`) and each resume are an event
+   and are counted in the summary.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from typing import Any
 import msgspec
 
 from rawlive import files
-from rawlive.client.session import Session, SessionResumed
+from rawlive.client.session import Session, SessionResumed, Stalled
 from rawlive.core import models
 from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
 from rawlive.media import audio
@@ -63,6 +67,7 @@ __all__ = [
     "Event",
     "ReplyTimeout",
     "SavedVideo",
+    "StallNote",
     "Summary",
     "ToolBook",
     "build_config",
@@ -86,8 +91,8 @@ class Event(msgspec.Struct):
 
     Kinds: ``input_transcription``, ``output_transcription``, ``text``,
     ``tool_call``, ``tool_response``, ``interrupted``, ``turn_complete``,
-    ``go_away``, ``resumed``, ``progress``, ``audio_sent``, ``video`` (a part
-    written to the video file: ``mime_type``, ``bytes``), ``skipped``
+    ``go_away``, ``stalled``, ``resumed``, ``progress``, ``audio_sent``, ``video`` (a
+    part written to the video file: ``mime_type``, ``bytes``), ``skipped``
     (``inlineData`` written nowhere: its ``mime_type`` and ``bytes``); with a
     Transcribe Live model ``interim_transcription`` (``text``: the utterance
     so far, replacing the previous one), ``transcript`` (``text``, the
@@ -106,6 +111,20 @@ class Event(msgspec.Struct):
 
     def to_json(self) -> str:
         return _json.encode(self.to_builtins()).decode("utf-8")
+
+
+class StallNote(msgspec.Struct, kw_only=True):
+    """One stall the watchdog found (:class:`~rawlive.client.session.Stalled`), in the summary."""
+
+    #: ``no-reply``, ``reply-stopped`` or ``no-pong``.
+    kind: str
+    #: Seconds waited before the session gave up on the connection.
+    waited: float
+    #: What made the reply due (``speech-end``, ``resume``...; ``None``: a reply under way).
+    reason: str | None = None
+
+    def to_json(self) -> str:
+        return _json.encode(self).decode("utf-8")
 
 
 class SavedVideo(msgspec.Struct, kw_only=True):
@@ -150,6 +169,9 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
     #: A Transcribe Live model's final transcripts, one per utterance
     #: (``PROTOCOL.md`` §10.8); ``None`` for a model that answers in audio.
     transcript: list[str] | None = None
+    #: The stalls the session's watchdog found, in order, and the resumes (any reason).
+    stalls: list[StallNote] = msgspec.field(default_factory=list)
+    resumes: int = 0
 
     def to_builtins(self) -> dict[str, Any]:
         """The summary as plain objects, ``"event": "summary"`` first."""
@@ -195,7 +217,7 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
                 f"video                    {self.video_parts_not_saved} video parts not saved"
                 + (": use --save-video" if video is None else " (another MIME type)")
             )
-        return [
+        out = [
             f"setupComplete after      {self.setup_seconds * 1000:.0f} ms",
             f"audio sent               {self.audio_sent_seconds:.2f} s",
             *reply,
@@ -203,17 +225,22 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
             f"response: {tokens(self.response_tokens)}; total {self.total_tokens}",
             f"close                    {self.close_code}"
             + (f" {self.close_reason}" if self.close_reason else ""),
-        ] + (
-            [
+        ]
+        if self.skipped:
+            out.append(
                 "skipped (not audio)      "
                 + "; ".join(
                     f"{mime}: {n['parts']} parts, {n['bytes']} bytes"
                     for mime, n in self.skipped.items()
                 )
-            ]
-            if self.skipped
-            else []
-        )
+            )
+        if self.stalls:
+            out.append(
+                f"stalls                   {len(self.stalls)}"
+                + "".join(f"; {stall.kind} after {stall.waited:.1f} s" for stall in self.stalls[:5])
+                + f" (resumed {self.resumes} times)"
+            )
+        return out
 
 
 @dataclasses.dataclass
@@ -280,6 +307,7 @@ def build_config(
     transcribe: bool = True,
     model: str | None = None,
     target_language: str | None = None,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """The session config ``rawlive send`` uses (an SDK-shaped dict).
 
@@ -291,7 +319,9 @@ def build_config(
     ``PROTOCOL.md`` §10.9) translates into ``target_language`` (a BCP-47
     code: ``generationConfig.translationConfig.targetLanguageCode``, which
     its row requires) and refuses a system instruction and tools: a
-    :class:`ConfigError` says so before anything is sent.
+    :class:`ConfigError` says so before anything is sent. ``resume`` asks
+    for session resumption: the session then resumes through its latest
+    handle after a drop, a ``goAway`` or a stall.
     """
     row = models.find(model)
     if row is not None and row.kind is models.Kind.TRANSCRIBE:
@@ -304,6 +334,8 @@ def build_config(
         if transcribe:
             config["input_audio_transcription"] = {}
             config["output_audio_transcription"] = {}
+    if resume:
+        config["session_resumption"] = {}
     if row is not None and row.kind is models.Kind.TRANSLATE:
         if not target_language:
             raise ConfigError(
@@ -362,7 +394,8 @@ async def stream_file(
     with no more model output.
     Raises :class:`~rawlive.media.audio.AudioFileError` for an unreadable file
     (check it with :func:`rawlive.media.audio.file_info` before connecting) and
-    :class:`~rawlive.LiveConnectionClosed` if the session ends abnormally.
+    :class:`~rawlive.LiveConnectionClosed` if the session ends abnormally
+    (:class:`~rawlive.SessionStalled` when its watchdog gave up on a stall).
     """
     run = _Run(
         session,
@@ -406,7 +439,10 @@ class _Run:
     be coming for the last words, so it waits :data:`IDLE_GRACE` seconds
     instead. With manual detection there is exactly one turn: its
     ``turnComplete`` ends the run. The timeout counts from the last message,
-    so a long file's many replies never trip it.
+    so a long file's many replies never trip it. With a watchdog on the
+    session the run also waits while a reply is owed (the end of speech in
+    the audio sent, rule 11 of :mod:`rawlive.core.state`): a stalled reply
+    is resumed, not given up on.
     """
 
     def __init__(
@@ -452,7 +488,7 @@ class _Run:
         self.idle_since: float | None = None
         self.to_output = _ToOutputRate()
 
-    def event(self, kind: str, **fields: Any) -> None:
+    def event(self, kind: str, /, **fields: Any) -> None:
         if self.on_event is not None:
             self.on_event(Event(kind, time.monotonic() - self.opened, fields))
 
@@ -504,7 +540,19 @@ class _Run:
             self.last_message = self.loop.time()
             if _has_output(message):
                 self.idle_since = None  # the model is talking
+            if isinstance(message, Stalled):
+                note = StallNote(kind=message.kind, waited=message.waited, reason=message.reason)
+                self.summary.stalls.append(note)
+                self.event(
+                    "stalled",
+                    kind=message.kind,
+                    waited=message.waited,
+                    threshold=message.threshold,
+                    reason=message.reason,
+                )
+                continue
             if isinstance(message, SessionResumed):
+                self.summary.resumes += 1
                 self.event("resumed", reason=message.reason, replayed=message.replayed)
                 continue
             content = message.server_content
@@ -547,6 +595,8 @@ class _Run:
             return max(self.upload_end, self.last_message) + max(self.settle, IDLE_GRACE)
         if self.upload_end is None or self.idle_since is None or self.session.tool_calls:
             return None
+        if self.session.watchdog is not None and self.session.awaiting_reply:
+            return None  # a reply is owed: the watchdog bounds the wait
         if self.idle_since >= self.upload_end:
             return self.idle_since + self.settle
         return self.upload_end + max(self.settle, IDLE_GRACE)
