@@ -858,7 +858,7 @@ def send(
         from rawlive.servers.emulator import Emulator
         from rawlive.tools.send import stream_file
 
-        local = Emulator(script=script, speed=0 if fast else 1.0) if emulator else None
+        local = Emulator(script=script, speed=0 if fast else speed) if emulator else None
         if local is not None:
             await local.start()
         url = local.url if local is not None else endpoint

@@ -149,6 +149,56 @@ def test_transparent_replay_is_exactly_what_follows_the_last_consumed_index() ->
     assert protocol.handle == "h2"
 
 
+MODEL_TEXT = msgspec.json.encode({"serverContent": {"modelTurn": {"parts": [{"text": "hi"}]}}})
+TURN_COMPLETE = msgspec.json.encode({"serverContent": {"turnComplete": True}})
+
+
+def test_the_replay_comes_a_user_turn_at_a_time() -> None:
+    # Rule 3: the replay is cut after each message that ended a user turn (the
+    # client session marks those: a reply became due with them).
+    protocol = _opened(_setup(handle=None))
+    for text in ("a", "b"):
+        protocol.send(_text(text))
+        protocol.mark_turn_end()
+    protocol.send(_text("c"))  # (not marked: the user had not finished)
+    assert [(_sent_texts(frames), ends) for frames, ends in protocol.replay_turns()] == [
+        (["a"], True),
+        (["b"], True),
+        (["c"], False),
+    ]
+    assert protocol.replay() == [f for frames, _ in protocol.replay_turns() for f in frames]
+
+
+def test_after_a_stall_the_unanswered_turn_is_re_sent_even_where_a_handle_holds_it() -> None:
+    protocol = _opened(_setup(handle=None))
+    protocol.send(_text("a"), now=1.0)
+    protocol.receive(MODEL_TEXT, now=1.5)
+    protocol.receive(TURN_COMPLETE, now=2.0)  # "a" answered
+    protocol.send(_text("b"), now=3.0)  # owed, and then the server stalls...
+    protocol.receive(_update("h1"), now=3.1)  # ...with a handle that holds "b"
+    protocol.connection_lost()
+    assert protocol.session.reply_lost
+    # A drop or a goAway: the handle holds "b", nothing is re-sent (no turn twice).
+    assert protocol.replay() == []
+    # A stall: the state holds "b" but never answers it; "b" goes again, "a" not.
+    protocol.stalled = True
+    assert _sent_texts(protocol.replay()) == ["b"] and protocol.replay_from == 2
+    assert protocol.kept_messages == 1
+
+
+def test_the_kept_unanswered_turn_is_bounded() -> None:
+    from rawlive.core.protocol import MAX_HELD_KEPT
+
+    protocol = _opened(_setup(handle=None))
+    for _ in range(MAX_HELD_KEPT + 10):
+        protocol.send(t.LiveClientRealtimeInput(audio_stream_end=True))
+    protocol.receive(_update("h1"), now=1.0)  # no reply ever: all one "turn"
+    protocol.send(_text("z"), now=2.0)
+    protocol.connection_lost()
+    protocol.stalled = True
+    assert protocol.kept_messages == MAX_HELD_KEPT + 1
+
+
 def test_a_non_resumable_update_never_trims_the_replay_buffer() -> None:
     protocol = _opened(_setup(transparent=True))
     for text in "abc":

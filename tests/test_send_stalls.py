@@ -199,3 +199,80 @@ async def test_a_threshold_that_is_not_positive_exits_2(tmp_path: Path, option: 
     code, _, stderr = await _send(str(REFERENCE), "--emulator", option, "0")
     assert code == 2
     assert stderr.strip() == "rawlive: --stall-after and --stall-gap must be positive"
+
+
+# -- issue 16's acceptance: the emulator scripted to stall 30 % of turns ---------------
+
+THREE_TURNS = FIXTURES / "audio" / "weather-3turns-16k.wav"
+STALL_30 = FIXTURES / "scripts" / "stall-30.toml"
+REPLIES = [
+    "It's sunny in Paris, 24 degrees.",
+    "Tomorrow brings light rain and 19 degrees.",
+    "You're welcome. Goodbye!",
+]
+
+
+async def test_send_completes_every_turn_of_the_emulator_stalling_30_percent(
+    tmp_path: Path,
+) -> None:
+    # stall-30.toml: every attempt at a turn stalls with p = 0.3 (seeded: the
+    # same draws each run; this file's run stalls 4 times). At twice real time
+    # (the emulator paced alike), every question gets its whole answer once,
+    # in order, through resumption; nothing is interrupted.
+    record = tmp_path / "s.jsonl"
+    code, out, err = await _send(
+        str(THREE_TURNS),
+        "--emulator",
+        "--emulator-script",
+        str(STALL_30),
+        "--stall-after",
+        "1",
+        "--speed",
+        "2",
+        "--json",
+        "--out",
+        str(tmp_path / "reply.wav"),
+        "--record",
+        str(record),
+        timeout=120,
+    )
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    summary = events[-1]
+    said = [e["text"] for e in events if e["event"] == "output_transcription"]
+    assert said == REPLIES
+    assert not [e for e in events if e["event"] == "interrupted"]
+    assert summary["turns"] == 3
+    stalls = [e for e in events if e["event"] == "stalled"]
+    assert len(stalls) >= 1 and len(stalls) == len(summary["stalls"]) == summary["resumes"]
+    assert {s["kind"] for s in stalls} == {"no-reply"}
+    # Each reply went over the wire once (no turn answered twice after a resume).
+    from rawlive.cassette import read_cassette
+
+    frames = read_cassette(record).frames(sender="server")
+    sent = [f.text for f in frames if f.text and "outputTranscription" in f.text]
+    assert [json.loads(text)["serverContent"]["outputTranscription"]["text"] for text in sent] == (
+        REPLIES
+    )
+
+
+async def test_without_resumption_the_stalling_emulator_ends_send_with_one_line(
+    tmp_path: Path,
+) -> None:
+    code, _, err = await _send(
+        str(THREE_TURNS),
+        "--emulator",
+        "--emulator-script",
+        str(STALL_30),
+        "--stall-after",
+        "1",
+        "--fast",
+        "--no-resume",
+        "--out",
+        str(tmp_path / "reply.wav"),
+        timeout=60,
+    )
+    lines = [line for line in err.splitlines() if line.startswith("rawlive:")]
+    assert code == 4, err
+    assert len(lines) == 1 and "stalled" in lines[0] and "Traceback" not in err
+    sf.info(str(tmp_path / "reply.wav"))  # the WAV so far is valid

@@ -77,7 +77,7 @@ from rawlive.core.closing import (
 )
 from rawlive.core.protocol import ClientMessage, Protocol, State
 from rawlive.core.state import UsageTotals
-from rawlive.core.watchdog import StallKind, StallPolicy
+from rawlive.core.watchdog import DEFAULT_POLICY, StallKind, StallPolicy
 from rawlive.errors import (
     ConfigError,
     ConnectError,
@@ -249,6 +249,8 @@ class Session:
         self._vad_rate = 0
         self._stall_turn: tuple[int, int] | None = None
         self._stalls_in_a_row = 0
+        #: Set by the reader at each server message (a resume awaits replies with it).
+        self._heard_any = asyncio.Event()
         self._recorder = recorder
         if recorder is not None:
             # The recorder redacts what it writes; it is given the URL and
@@ -298,10 +300,15 @@ class Session:
         """Whether a reply is due or under way (rule 11 of :mod:`rawlive.core.state`).
 
         What the watchdog watches; the end of the user's speech counts only
-        with a watchdog (its voice detector finds it).
+        with a watchdog (its voice detector finds it). A reply a lost
+        connection owed counts while the session resumes (it is owed again).
         """
         state = self._protocol.session
-        return state.reply_due is not None or state.reply_progress is not None
+        return (
+            state.reply_due is not None
+            or state.reply_progress is not None
+            or (state.reply_lost and self._reconnecting is not None)
+        )
 
     def __repr__(self) -> str:
         return (
@@ -392,6 +399,8 @@ class Session:
         ws = self._ws
         assert ws is not None
         now = asyncio.get_running_loop().time()
+        state = self._protocol.session
+        due = state.reply_due
         frame = self._protocol.send(message, now)
         if self._protocol.warnings:
             self._log_warnings()
@@ -399,6 +408,8 @@ class Session:
             if self._auto_vad and isinstance(message, t.LiveClientRealtimeInput):
                 self._hear(message, now)
             self._watch()
+        if state.reply_due is not None and state.reply_due != due:
+            self._protocol.mark_turn_end()  # a resume re-sends turn by turn (rule 3)
         try:
             if self._recorder is None:
                 await ws.send(frame, text=True)
@@ -521,6 +532,7 @@ class Session:
                 if message is None:
                     continue
                 self._queue.put_nowait(message)
+                self._heard_any.set()
                 if self._watchdog is not None:
                     self._heard(now)
                 if message.go_away is not None:
@@ -714,6 +726,8 @@ class Session:
             self._stall_turn = turn
             limit = self._reconnect_policy.max_resumes_without_progress
             if self._stalls_in_a_row <= limit:
+                # The resume re-sends the unanswered turn, held or not (protocol rule 3).
+                self._protocol.stalled = marker.kind != "reply-stopped"
                 self._begin_reconnect("stalled", stall=marker, graceful=marker.pong is not None)
                 return
             error = self._stall_error(
@@ -861,7 +875,14 @@ class Session:
                 assert ws is not None
                 replay_from = self._protocol.replay_from
                 replay = self._protocol.replay()
-                await self._replay(ws, replay, deadline)
+                # With a watchdog, a user turn at a time (each reply awaited);
+                # else all at once, as they were kept.
+                turns = (
+                    self._protocol.replay_turns()
+                    if self._watchdog is not None
+                    else [(replay, False)]
+                )
+                await self._replay(ws, turns, deadline)
             except (RawliveError, ConnectionClosed, OSError) as exc:
                 error = exc
                 await self._end_connection(graceful=False)  # one that failed during the replay
@@ -874,6 +895,7 @@ class Session:
                 if not retry_resume(_code_of(exc)):
                     break
                 continue
+            self._protocol.stalled = False
             log.info("session resumed (%s), %d messages replayed", reason, len(replay))
             # What the lost connection owed, the resumed one owes (state rule 11).
             self._protocol.session.resumed(asyncio.get_running_loop().time())
@@ -894,26 +916,70 @@ class Session:
         self._finish(self._resume_error(error, attempt))
 
     async def _replay(
-        self, ws: ClientConnection, frames: list[bytes], deadline: float | None
+        self,
+        ws: ClientConnection,
+        turns: list[tuple[list[bytes], bool]],
+        deadline: float | None,
     ) -> None:
-        """Re-send the kept ``frames`` by ``deadline``.
+        """Re-send the kept messages, in ``turns`` (one part: all at once).
 
-        A server that stopped reading would otherwise stall the resume until
-        keepalive gives up, or for ever with pings off.
+        With a watchdog the parts are user turns (protocol rule 3): each
+        turn's reply is due once it is re-sent (state rule 11); before
+        the next turn goes out the reply is awaited, until it ends, a tool
+        call asks for the client, or :meth:`_reply_wait` passes, so that the
+        next turn's speech does not interrupt it. A reply that does not come
+        leaves its wait due from then: the watchdog finds the stall at once.
+        ``deadline`` bounds the sending alone: a server that stopped reading
+        would otherwise stall the resume until keepalive gives up, or for ever
+        with pings off.
         """
-        try:
-            async with asyncio.timeout_at(deadline):
-                for frame in frames:
-                    await self._send_frame(ws, frame)
+        loop = asyncio.get_running_loop()
+        state = self._protocol.session
+        waited_out = False
+        for number, (frames, ends_turn) in enumerate(turns, 1):
+            try:
+                async with asyncio.timeout_at(deadline):
+                    for frame in frames:
+                        await self._send_frame(ws, frame)
+            except TimeoutError:
+                break
+            if not ends_turn or waited_out:
+                continue
+            state.resent_turn(loop.time())
+            if number < len(turns):
+                waited_out = not await self._reply_to_resent_turn()
+                if deadline is not None:  # the wait for the reply is not the server's slowness
+                    deadline = max(deadline, loop.time() + (self._setup_timeout or 0.0))
+        else:
             return
-        except TimeoutError:
-            pass
+        total = sum(len(frames) for frames, _ in turns)
         # Raised outside the ``except``: nothing to chain.
         raise ConnectError(
-            f"re-sending the {len(frames)} kept message(s) did not finish within "
+            f"re-sending the {total} kept message(s) did not finish within "
             f"{self._setup_timeout:g} s of sending setup to {self.endpoint.redacted_url()}: "
             "the server stopped reading (raise setup_timeout if the link is slow)"
         )
+
+    def _reply_wait(self) -> float:
+        """How long a resume waits for the reply to a re-sent turn (seconds)."""
+        policy = self._watchdog
+        return policy.first_reply if policy is not None else DEFAULT_POLICY.first_reply
+
+    async def _reply_to_resent_turn(self) -> bool:
+        """Wait for the reply to the turn just re-sent to end; ``False``: it did not come."""
+        state = self._protocol.session
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._reply_wait()
+        while state.reply_due is not None or state.reply_progress is not None:
+            if self._protocol.state is not State.OPEN:
+                return False
+            self._heard_any.clear()
+            try:
+                async with asyncio.timeout_at(until):
+                    await self._heard_any.wait()
+            except TimeoutError:
+                return False
+        return True
 
     def _loop_error(
         self,

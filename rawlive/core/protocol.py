@@ -19,7 +19,15 @@ servers, the audit and the report share; what is the client's own is here:
    the next resumable update. (The index describes the handle it comes with:
    a non-resumable update's index says nothing a resume could rely on.) On
    reconnection the new ``setup`` carries the latest resumable handle and exactly the kept
-   messages are sent again (:meth:`Protocol.replay`), in order, once.
+   messages are sent again (:meth:`Protocol.replay`), in order, once, a user
+   turn at a time (:meth:`Protocol.replay_turns`: a later turn's speech would
+   interrupt the reply to an earlier one). One exception: the messages of a
+   user turn whose reply has not begun are kept even once a handle holds
+   them (the latest :data:`MAX_HELD_KEPT` at most), and re-sent after a
+   stall (:attr:`Protocol.stalled`) when the lost connection owed that
+   reply (the state's rule 11): a state that holds the user's words but not
+   the reply to them would never give it. After a drop or a ``goAway`` they
+   are not re-sent: no turn is heard twice.
 4. A function response for a call never issued, cancelled or already
    settled (the state's rule 2) is still sent, the server's reaction being
    undocumented, but noted in :attr:`Protocol.warnings`.
@@ -124,10 +132,17 @@ class State(enum.Enum):
     CLOSED = "closed"  # the session is over for good
 
 
+#: Messages a handle holds that are kept anyway, as part of a user turn whose
+#: reply has not begun (rule 3): a minute of 40 ms audio chunks.
+MAX_HELD_KEPT = 1500
+
+
 @dataclasses.dataclass
 class _Kept:
     index: int
     frame: bytes
+    #: The message ended a user turn: a reply was due once it was sent (state rule 11).
+    ends_turn: bool = False
 
 
 class Protocol:
@@ -164,6 +179,14 @@ class Protocol:
         #: The latest client message a resumable handle is known to hold.
         self.acknowledged = 0
         self._kept: collections.deque[_Kept] = collections.deque()
+        #: The latest message the latest handle holds (rule 3; 0: none).
+        self._held = 0
+        #: The latest message before the user turn whose reply has not begun.
+        self._answered = 0
+        #: The session gave up on a stalled connection: the resume re-sends the
+        #: unanswered turn even where the handle holds it (rule 3). The client
+        #: session sets it and clears it once resumed.
+        self.stalled = False
         model = self.session.model
         if model is not None:
             self.warnings += [
@@ -246,13 +269,48 @@ class Protocol:
         self.state = State.CLOSED
         self._kept.clear()
 
+    def _replayed(self) -> list[_Kept]:
+        """The kept messages a resume sends again (rule 3)."""
+        after = self._held
+        if self.stalled and self.session.reply_lost:  # the unanswered turn too, held or not
+            after = min(after, self._answered)
+        return [kept for kept in self._kept if kept.index > after]
+
     def replay(self) -> list[bytes]:
         """The kept client frames to send again after a resumed ``setupComplete``."""
-        return [kept.frame for kept in self._kept]
+        return [kept.frame for kept in self._replayed()]
+
+    def mark_turn_end(self) -> None:
+        """The latest message sent ended a user turn (a reply became due with it).
+
+        :meth:`replay_turns` splits the replay there, so that a resume re-sends
+        one user turn at a time and lets each be answered before the next
+        comes (all at once, a later turn's speech would interrupt the reply to
+        an earlier one: the server hears both within a few milliseconds).
+        """
+        if self._kept:
+            self._kept[-1].ends_turn = True
+
+    def replay_turns(self) -> list[tuple[list[bytes], bool]]:
+        """:meth:`replay` cut after each message that ended a user turn.
+
+        Each part is its frames and whether its last message ended a turn
+        (the last part may end none: input the user had not finished).
+        """
+        parts: list[tuple[list[bytes], bool]] = []
+        frames: list[bytes] = []
+        for kept in self._replayed():
+            frames.append(kept.frame)
+            if kept.ends_turn:
+                parts.append((frames, True))
+                frames = []
+        if frames:
+            parts.append((frames, False))
+        return parts
 
     @property
     def kept_messages(self) -> int:
-        return len(self._kept)
+        return len(self._replayed())
 
     @property
     def replay_from(self) -> int:
@@ -263,7 +321,8 @@ class Protocol:
         issued the handle (sent before its update arrived, consumed after) are
         not in it, and the wire does not say which they are.
         """
-        return self._kept[0].index if self._kept else self.message_index + 1
+        replayed = self._replayed()
+        return replayed[0].index if replayed else self.message_index + 1
 
     # -- client to server -----------------------------------------------------
 
@@ -313,6 +372,13 @@ class Protocol:
         if not self.progress and _carries_progress(message):
             self.progress = True
         self.session.server(message, now)
+        content = message.server_content
+        if (
+            self.session.reply_progress is not None
+            or message.tool_call is not None
+            or (content is not None and (content.turn_complete or content.interrupted))
+        ):
+            self._answered = self.message_index  # the model acted on what came before
         update = message.session_resumption_update
         if update is not None and update.resumable and update.new_handle:
             self._resumption_update(update)
@@ -326,11 +392,14 @@ class Protocol:
             self.progress = True  # rule 9
         if not self.transparent:
             # The new handle's state holds everything sent so far (rule 3).
-            self._kept.clear()
+            self._held = self.message_index
         elif consumed is not None:
             # The index is that of the handle's state: keep what follows it.
-            while self._kept and self._kept[0].index <= consumed:
-                self._kept.popleft()
+            self._held = max(self._held, consumed)
+        # ...but the user turn whose reply has not begun stays kept (rule 3).
+        drop = max(min(self._held, self._answered), self._held - MAX_HELD_KEPT)
+        while self._kept and self._kept[0].index <= drop:
+            self._kept.popleft()
 
 
 #: The log line of a function response that settles nothing (rule 4).

@@ -717,6 +717,12 @@ class SessionState:
             self.reply_lost = True  # owed again once a connection resumes (rule 11)
         self._reply_over()
 
+    def resent_turn(self, now: float) -> None:
+        """A resume re-sent a user turn (its last message ended it): its reply is
+        due from ``now`` (rule 11, ``resume``), whatever the lost connection owed."""
+        self.reply_lost = False
+        self._due(now, "resume")
+
     def resumed(self, now: float) -> None:
         """A connection resumed the session and re-sent what its handle may lack:
         the reply a lost connection owed is due from ``now`` (rule 11, ``resume``)."""
