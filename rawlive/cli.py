@@ -969,6 +969,231 @@ def send(
     raise SystemExit(code)
 
 
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-n", "--trials", default=20, show_default=True, help="How many times to play FILE.")
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    help="Trials at once; keep it within your project's concurrent-session quota "
+    "(a trial refused for quota waits and runs again).",
+)
+@click.option(
+    "--out",
+    "bundle",
+    type=click.Path(file_okay=False),
+    help="The bundle directory: cassettes, a report page per failed trial, summary.json "
+    "[default: probe-<time>].",
+)
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Live model.")
+@click.option("--system", help="System instruction.")
+@click.option("--endpoint", help="ws:// or wss:// URL of a Live API server.")
+@click.option("--emulator", is_flag=True, help="Run the local emulator in-process and use it.")
+@click.option(
+    "--emulator-script",
+    type=click.Path(dir_okay=False),
+    help="With --emulator: what it answers, faults included (one emulator serves every trial).",
+)
+@click.option("--api-version", help="API version (default v1beta).")
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="CA to trust for a wss:// server.")
+@click.option("--chunk-ms", default=40.0, show_default=True, help="Audio chunk length.")
+@click.option("--speed", default=1.0, show_default=True, help="Upload pacing (1.0 real time).")
+@click.option("--fast", is_flag=True, help="Upload as fast as possible (no pacing).")
+@click.option("--manual-vad", is_flag=True, help="Send activityStart/activityEnd yourself.")
+@click.option("--tools", "tools_path", type=click.Path(dir_okay=False), help="Tools JSON.")
+@click.option(
+    "--stall-after",
+    default=15.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A due reply that has not begun after this long is a stall.",
+)
+@click.option(
+    "--stall-gap",
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A reply that stops for this long midway is a stall.",
+)
+@click.option(
+    "--timeout", default=60.0, show_default=True, help="Give up on a silent server after (s)."
+)
+@click.option(
+    "--max-failure-rate",
+    type=float,
+    metavar="RATE",
+    help="Exit 1 when any failure class's rate is above RATE (0 to 1).",
+)
+@click.option("--elide-audio", is_flag=True, help="Keep audio out of the cassettes (smaller).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def probe(
+    file: str,
+    trials: int,
+    concurrency: int,
+    bundle: str | None,
+    model: str,
+    system: str | None,
+    endpoint: str | None,
+    emulator: bool,
+    emulator_script: str | None,
+    api_version: str | None,
+    ca_file: str | None,
+    chunk_ms: float,
+    speed: float,
+    fast: bool,
+    manual_vad: bool,
+    tools_path: str | None,
+    stall_after: float,
+    stall_gap: float,
+    timeout: float,
+    max_failure_rate: float | None,
+    elide_audio: bool,
+    as_json: bool,
+    verbose: int,
+) -> None:
+    """Play FILE N times and count how the server misbehaves.
+
+    Each trial is one session, as rawlive send plays it, recorded to its own
+    cassette, with the stall watchdog on and no session resumption (a stall
+    ends the trial). Each is classed by how it ended and by the audit of its
+    cassette: closed (an abnormal close), stalled, cut, empty, unanswered,
+    early-end or ok. The counts, rates with 95 % intervals and first-reply
+    latency percentiles per class are printed and written with every
+    cassette and a report page per failed trial to the bundle directory.
+    Exit 1 when --max-failure-rate is exceeded.
+    """
+    import datetime
+    from pathlib import Path
+
+    from rawlive import files
+    from rawlive.core.watchdog import StallPolicy
+    from rawlive.media import audio
+    from rawlive.tools.send import build_config, load_tools
+    from rawlive.wire import endpoints
+
+    _logging(verbose)
+    if not verbose:  # each trial's stall is in its line and the summary, not a warning
+        logging.getLogger("rawlive.client.session").setLevel(logging.ERROR)
+    if endpoint and emulator:
+        _fail("give either --endpoint or --emulator, not both")
+    if emulator_script is not None and not emulator:
+        _fail("--emulator-script goes with --emulator")
+    if trials < 1 or concurrency < 1:
+        _fail("--trials and --concurrency must be at least 1")
+    if chunk_ms <= 0 or speed < 0 or timeout <= 0:
+        _fail("--chunk-ms and --timeout must be positive, --speed not negative")
+    if max_failure_rate is not None and not 0 <= max_failure_rate <= 1:
+        _fail(f"--max-failure-rate is a rate from 0 to 1, not {max_failure_rate:g}")
+    try:
+        policy = StallPolicy(first_reply=stall_after, gap=stall_gap)
+    except ValueError as exc:
+        _fail(
+            str(exc)
+            .replace("StallPolicy.first_reply", "--stall-after")
+            .replace("StallPolicy.gap", "--stall-gap")
+        )
+    try:
+        files.check_outputs(
+            {
+                "FILE": file,
+                "--tools": tools_path,
+                "--emulator-script": emulator_script,
+                "--ca-file": ca_file,
+            },
+            {},
+        )
+        audio.file_info(file)
+    except (ConfigError, audio.AudioFileError) as exc:
+        _fail(str(exc))
+    folder = Path(bundle or f"probe-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    if folder.exists() and any(folder.iterdir()):
+        _fail(f"{folder} is not empty: give --out a new or empty directory")
+    script = _load_script(emulator_script)
+    tools = None
+    if tools_path is not None:
+        try:
+            tools = load_tools(tools_path)
+        except ConfigError as exc:
+            _fail(str(exc))
+    if not emulator and not endpoint:
+        try:
+            endpoints.resolve(api_version=api_version)
+        except RawliveError:
+            _fail(
+                "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini API key, "
+                "pass --endpoint ws://HOST:PORT for a Live API server, or --emulator to use "
+                "rawlive's local emulator"
+            )
+    try:
+        config = build_config(
+            system=system, manual_vad=manual_vad, tools=tools, model=model, resume=False
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    def progress(trial: Any) -> None:
+        if not as_json:
+            why = f" ({trial.detail})" if trial.detail else ""
+            click.echo(f"trial {trial.number}: {trial.outcome.value}{why}", err=True)
+
+    async def run() -> Any:
+        from rawlive.client.session import connect
+        from rawlive.servers.emulator import Emulator
+        from rawlive.tools.probe import run_probe
+
+        local = Emulator(script=script, speed=0 if fast else 1.0) if emulator else None
+        if local is not None:
+            await local.start()
+        url = local.url if local is not None else endpoint
+
+        def open_session(recorder: Any) -> Any:
+            return connect(
+                model,
+                config,
+                endpoint=url,
+                api_version=api_version,
+                ca_file=ca_file,
+                record=recorder,
+                watchdog=policy,
+            )
+
+        try:
+            return await run_probe(
+                open_session,
+                file,
+                trials=trials,
+                bundle=folder,
+                model=model,
+                concurrency=concurrency,
+                stall_after=stall_after,
+                stall_gap=stall_gap,
+                max_failure_rate=max_failure_rate,
+                elide_audio=elide_audio,
+                on_trial=progress,
+                chunk_ms=chunk_ms,
+                speed=None if fast else speed,
+                manual_vad=manual_vad,
+                tools=tools,
+                timeout=timeout,
+            )
+        finally:
+            if local is not None:
+                await local.stop()
+
+    try:
+        summary = asyncio.run(run())
+    except KeyboardInterrupt:
+        _fail(f"interrupted; the cassettes so far are in {folder}", code=130)
+    if as_json:
+        click.echo(summary.to_json())
+    else:
+        for line in summary.lines():
+            click.echo(line)
+    raise SystemExit(1 if summary.exceeded else 0)
+
+
 @main.command("models")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON array.")
 def models_command(as_json: bool) -> None:

@@ -12,6 +12,7 @@ venv's ``rawlive`` and ``pytest`` first on the PATH, as after
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -73,6 +74,8 @@ def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "tests" / "cassettes" / "greeting.jsonl").exists()
     assert '"findings"' in (tmp_path / "audit.json").read_text()
     assert "<svg" in (tmp_path / "report.html").read_text()
+    probed = json.loads((tmp_path / "probe-bundle" / "summary.json").read_text())
+    assert probed["trials"] == 20 and probed["failures"] > 0  # stall-30.toml stalls some
 
 
 def test_the_cli_reference_is_the_commands_help() -> None:
@@ -108,6 +111,7 @@ def test_the_benchmark_table_is_the_latest_results() -> None:
         "## Record and replay",
         "## Audit the wire",
         "## See a session",
+        "## Catch a flaky server",
         "## The emulator",
         "## How rawlive differs from the SDK",
         "## CLI reference",
