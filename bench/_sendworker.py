@@ -1,6 +1,8 @@
 """A client process of ``send.cpu``: stream a WAV in real time over TLS, one JSON line out.
 
 ``python -m bench._sendworker rawlive|floor|sdk FILE --port PORT --ca CA.pem [--wait]``
+(``send.watchdog``'s sides, ``rawlive-emulator`` and ``rawlive-emulator-watchdog``,
+stream to the emulator over ws:// instead, ``--ca`` unused)
 connects to :mod:`bench._server` (``--mode sink``: ``setupComplete``, then
 nothing until ``audioStreamEnd``, answered by one ``turnComplete``), streams
 ``FILE`` (16 kHz mono s16le WAV) in 40 ms chunks paced in real time, sends
@@ -146,6 +148,35 @@ async def _rawlive(path: str, port: int, ca: str) -> dict[str, Any]:
     return result
 
 
+async def _rawlive_on_emulator(path: str, port: int, watchdog: bool) -> dict[str, Any]:
+    """``send.watchdog``'s sides: ``stream_file`` to the emulator (ws://), the stall
+    watchdog on or off; the same window as :func:`_rawlive`."""
+    import rawlive
+    from rawlive.tools.send import build_config, stream_file
+
+    policy = rawlive.StallPolicy() if watchdog else None
+    async with rawlive.connect(
+        MODEL, build_config(), endpoint=f"ws://127.0.0.1:{port}", watchdog=policy
+    ) as session:
+        _ready()
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        summary = await stream_file(session, path, chunk_ms=CHUNK_MS, speed=1.0, timeout=30)
+        result = _window(cpu0, wall0, summary.audio_sent_seconds, 0)
+    result["chunks"] = round(summary.audio_sent_seconds * 1000 / CHUNK_MS)
+    result["turns"] = summary.turns
+    result["stalls"] = len(summary.stalls)
+    result["resumes"] = summary.resumes
+    return result
+
+
+async def _plain(path: str, port: int, ca: str) -> dict[str, Any]:
+    return await _rawlive_on_emulator(path, port, watchdog=False)
+
+
+async def _watched(path: str, port: int, ca: str) -> dict[str, Any]:
+    return await _rawlive_on_emulator(path, port, watchdog=True)
+
+
 def _frame(chunk: bytes) -> bytes:
     """``realtimeInput.audio`` exactly as rawlive's encoder writes it."""
     return (
@@ -229,7 +260,13 @@ async def _sdk(path: str, port: int, ca: str) -> dict[str, Any]:
         return {**_window(cpu0, wall0, audio_s, len(chunks)), "turns": turns}
 
 
-SIDES = {"rawlive": _rawlive, "floor": _floor, "sdk": _sdk}
+SIDES = {
+    "rawlive": _rawlive,
+    "floor": _floor,
+    "sdk": _sdk,
+    "rawlive-emulator": _plain,
+    "rawlive-emulator-watchdog": _watched,
+}
 
 
 def main() -> None:

@@ -101,11 +101,12 @@ def _tail(path: str, chars: int = 2000) -> str:
 
 
 @contextlib.contextmanager
-def _emulator(tmp: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Run the real emulator (replies unpaced) in its own process; yield its port and
-    a dict that receives its final JSON report when the block ends."""
+def _emulator(tmp: str, speed: float = 0.0) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Run the real emulator (replies paced at ``speed``, 0: unpaced) in its own
+    process; yield its port and a dict that receives its final JSON report when
+    the block ends."""
     log_path = os.path.join(tmp, "emulator.log")
-    argv = [sys.executable, "-m", "bench._emulator_server", "--speed", "0"]
+    argv = [sys.executable, "-m", "bench._emulator_server", "--speed", f"{speed:g}"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log
@@ -223,13 +224,18 @@ def _wait(proc: subprocess.Popen[bytes]) -> tuple[float, str]:
 
 
 def _workers(
-    path: str, port: int, ca: str, env: dict[str, str], log: IO[bytes]
+    path: str,
+    port: int,
+    ca: str,
+    env: dict[str, str],
+    log: IO[bytes],
+    sides: Sequence[str] = WORKERS,
 ) -> dict[str, tuple[float, dict[str, Any]]]:
-    """Run the three sides at once, released together once all are connected:
+    """Run the sides at once, released together once all are connected:
     each one's whole-process CPU seconds and JSON result."""
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for side in WORKERS:
+        for side in sides:
             argv = [sys.executable, "-m", "bench._sendworker", side, path]
             argv += ["--port", str(port), "--ca", ca, "--wait"]
             procs[side] = subprocess.Popen(
@@ -375,5 +381,71 @@ def cpu(ctx: Context) -> Iterator[Row]:
             "method": "time.process_time() around every pacing wait (Pacer.wait "
             "wrapped in the worker; the floor's and the SDK's wait_until), subtracted from "
             "the window's CPU",
+        },
+    )
+
+
+# ---------------------------------------------------------------------------
+# send.watchdog
+# ---------------------------------------------------------------------------
+
+
+@register("send.watchdog", "CPU of a healthy real-time session with the stall watchdog vs without")
+def watchdog(ctx: Context) -> Iterator[Row]:
+    """Issue 16: the watchdog adds no measurable CPU to a healthy session.
+
+    Two ``bench._sendworker`` processes stream the same speech-like WAV (1 s
+    bursts, 2 s silences) in real time to one emulator process answering
+    each burst (replies paced in real time): ``rawlive.connect`` +
+    ``stream_file``, one with ``watchdog=StallPolicy()`` (its timer, and the
+    voice detector on the audio sent), one without; released together, in
+    fresh processes, alternating in three rounds (one in ``--quick``). A
+    healthy session: neither may stall.
+    """
+    seconds, rounds = (5, 1) if ctx.quick else (20, 3)
+    sides = ("rawlive-emulator", "rawlive-emulator-watchdog")
+    window: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    with tempfile.TemporaryDirectory(prefix="rawlive-bench-watchdog-") as tmp:
+        path = os.path.join(tmp, "speech.wav")
+        write_speech(path, seconds)
+        with (
+            _emulator(tmp, speed=1.0) as (port, emulator),
+            open(os.path.join(tmp, "clients.log"), "wb") as log,
+        ):
+            try:
+                for i in range(rounds):
+                    order = sides if i % 2 == 0 else sides[::-1]
+                    for side, (_, result) in _workers(
+                        path, port, "", os.environ.copy(), log, order
+                    ).items():
+                        if result["turns"] < 1 or result["stalls"]:
+                            raise AssertionError(f"{side}: not a healthy session: {result}")
+                        window[side].append(result)
+            except (RuntimeError, AssertionError) as exc:
+                log.flush()
+                raise RuntimeError(f"{exc}: {_tail(os.path.join(tmp, 'clients.log'))}") from None
+
+    def median(side: str, key: str = "cpu_per_audio_s") -> float:
+        return statistics.median(r[key] for r in window[side])
+
+    yield Row(
+        "send.watchdog",
+        f"CPU time per second of audio of a healthy session with the stall watchdog "
+        f"(rawlive.connect(watchdog=StallPolicy()) + stream_file, {seconds} s of speech-like "
+        "audio in real time to the emulator answering each burst) · baseline: the same "
+        "without the watchdog, same run",
+        median("rawlive-emulator-watchdog"),
+        median("rawlive-emulator"),
+        target=Target.ratio_at_most(1.05),
+        details={
+            "statistic": f"median over {rounds} round(s); in each, both sides in fresh "
+            "processes streaming at the same moment to one emulator process; CPU = "
+            "time.process_time() across the window / audio seconds",
+            "window_cpu_per_audio_s": {s: [r["cpu_per_audio_s"] for r in window[s]] for s in sides},
+            "outside_pacer_cpu_per_audio_s": {
+                s: [r["outside_pacer_cpu_s"] / r["audio_s"] for r in window[s]] for s in sides
+            },
+            "turns": {s: [r["turns"] for r in window[s]] for s in sides},
+            "emulator": {k: emulator.get(k) for k in ("connections", "chunks") if k in emulator},
         },
     )
