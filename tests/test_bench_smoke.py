@@ -42,6 +42,7 @@ EXPECTED = [
     ("send.memory", "peak RSS added by `rawlive send --fast` of a 10-min"),
     ("send.cpu", "rawlive's streaming loop (connect + stream_file)"),
     ("send.cpu", "baseline: google-genai send_realtime_input"),
+    ("send.watchdog", "healthy session with the stall watchdog"),
     ("audit.throughput", "audio in full) vs msgspec.json.decode of its lines"),
 ]
 # Rows with a target but no baseline (ratio "—"): a check, or a figure of rawlive's alone.

@@ -247,6 +247,10 @@ class Session:
         self._auto_vad = watchdog is not None and not (detection is not None and detection.disabled)
         self._vad: EnergyVad | None = None
         self._vad_rate = 0
+        #: The MIME type the detector was last chosen for (a cache: one per stream).
+        self._vad_mime: str | None = None
+        #: Audio sent and not yet fed to the detector (fed 250 ms at a time).
+        self._vad_pending = bytearray()
         self._stall_turn: tuple[int, int] | None = None
         self._stalls_in_a_row = 0
         #: Set by the reader at each server message (a resume awaits replies with it).
@@ -527,6 +531,10 @@ class Session:
                 else:
                     data = await ws.recv(decode=False)
                 now = loop.time()
+                if self._vad_pending:
+                    # The audio sent before this message, heard first: a turn end
+                    # it holds comes before the reply to it (rule 11's order).
+                    self._detect(now)
                 message = self._protocol.receive(data, now)
                 self._log_warnings()
                 if message is None:
@@ -580,26 +588,45 @@ class Session:
         """
         if realtime.audio_stream_end:
             if self._vad is not None:
+                self._detect(now)
                 self._vad.flush()  # the state ended any speech itself (rule 11)
             return
-        state = self._protocol.session
         blobs = [realtime.audio] if realtime.audio is not None else realtime.media_chunks or ()
         for blob in blobs:
             vad = self._detector(blob.mime_type) if blob.data else None
             if vad is None:
                 continue
-            for event in vad.feed(blob.data or b""):
-                if event.kind == "speech_start":
-                    state.speech_started(now)
-                else:
-                    state.speech_ended(now)
+            # A quarter of a second at a time: one call per chunk would cost
+            # more than the detection (each finds numpy's code cold). The
+            # audio held is heard before any server message is taken (the
+            # reader), so a turn end is never found after its reply; found up
+            # to 250 ms late otherwise, it only makes the wait longer.
+            self._vad_pending += blob.data or b""
+            if len(self._vad_pending) >= self._vad_rate // 2:
+                self._detect(now)
+
+    def _detect(self, now: float) -> None:
+        """Feed the audio held to the detector: its speech hooks of rule 11."""
+        vad, pending = self._vad, self._vad_pending
+        if vad is None or not pending:
+            return
+        state = self._protocol.session
+        for event in vad.feed(bytes(pending)):
+            if event.kind == "speech_start":
+                state.speech_started(now)
+            else:
+                state.speech_ended(now)
+        pending.clear()
 
     def _detector(self, mime: str | None) -> EnergyVad | None:
         """The detector for PCM audio of this MIME type (``None``: not PCM, or an odd rate)."""
+        if mime == self._vad_mime:  # every chunk of a stream: no parsing each time
+            return self._vad
         if (mime or "").partition(";")[0].strip().lower() != "audio/pcm":
             return None
         rate = codec.mime_rate(mime) or 16_000
         if self._vad is not None and self._vad_rate == rate:
+            self._vad_mime = mime
             return self._vad
         # Imported here: numpy only with a watchdog on audio.
         from rawlive.media.vad import EnergyVad, VadConfig
@@ -615,7 +642,8 @@ class Session:
             )
             self._auto_vad = False
             return None
-        self._vad, self._vad_rate = EnergyVad(config), rate
+        self._detect(asyncio.get_running_loop().time())  # what the one before holds
+        self._vad, self._vad_rate, self._vad_mime = EnergyVad(config), rate, mime
         return self._vad
 
     def _watch(self) -> None:
