@@ -572,6 +572,37 @@ def audit(
 
 
 #: The model Google recommends today (PROTOCOL.md §10.1).
+def _target(
+    endpoint: str | None,
+    emulator: bool,
+    emulator_script: str | None,
+    api_version: str | None,
+    tools_path: str | None,
+) -> tuple[Any, Any]:
+    """``send``'s and ``probe``'s emulator script and tools file, loaded; with
+    neither --endpoint nor --emulator, an API key must be there (else exit 2)."""
+    from rawlive.tools.send import load_tools
+    from rawlive.wire import endpoints
+
+    script = _load_script(emulator_script)
+    tools = None
+    if tools_path is not None:
+        try:
+            tools = load_tools(tools_path)
+        except RawliveError as exc:
+            _fail(str(exc))
+    if not endpoint and not emulator:
+        try:
+            endpoints.resolve(api_version=api_version)
+        except RawliveError:
+            _fail(
+                "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini API key, "
+                "pass --endpoint ws://HOST:PORT for a Live API server, or --emulator to use "
+                "rawlive's local emulator"
+            )
+    return script, tools
+
+
 DEFAULT_MODEL = RECOMMENDED
 
 
@@ -768,8 +799,7 @@ def send(
     _logging(verbose)
     from rawlive import files
     from rawlive.media import audio
-    from rawlive.tools.send import ReplyTimeout, build_config, load_tools, transcribes
-    from rawlive.wire import endpoints
+    from rawlive.tools.send import ReplyTimeout, build_config, transcribes
 
     # A transcribe model answers in text (PROTOCOL.md §10.8): no reply WAV.
     transcribe = transcribes(model)
@@ -803,22 +833,7 @@ def send(
         _fail(str(exc))
     if emulator_script is not None and not emulator:
         _fail("--emulator-script goes with --emulator")
-    script = _load_script(emulator_script)
-    tools = None
-    if tools_path is not None:
-        try:
-            tools = load_tools(tools_path)
-        except RawliveError as exc:
-            _fail(str(exc))
-    if not endpoint and not emulator:
-        try:
-            endpoints.resolve(api_version=api_version)
-        except RawliveError:
-            _fail(
-                "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini API key, "
-                "pass --endpoint ws://HOST:PORT for a Live API server, or --emulator to use "
-                "rawlive's local emulator"
-            )
+    script, tools = _target(endpoint, emulator, emulator_script, api_version, tools_path)
     if transcribe and out_given:
         click.echo(
             f"rawlive: note: {model} answers in text, not audio: no reply WAV is written "
@@ -1070,8 +1085,7 @@ def probe(
     from rawlive import files
     from rawlive.core.watchdog import StallPolicy
     from rawlive.media import audio
-    from rawlive.tools.send import build_config, load_tools
-    from rawlive.wire import endpoints
+    from rawlive.tools.send import build_config
 
     _logging(verbose)
     if not verbose:  # each trial's stall is in its line and the summary, not a warning
@@ -1110,22 +1124,7 @@ def probe(
     folder = Path(bundle or f"probe-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if folder.exists() and any(folder.iterdir()):
         _fail(f"{folder} is not empty: give --out a new or empty directory")
-    script = _load_script(emulator_script)
-    tools = None
-    if tools_path is not None:
-        try:
-            tools = load_tools(tools_path)
-        except ConfigError as exc:
-            _fail(str(exc))
-    if not emulator and not endpoint:
-        try:
-            endpoints.resolve(api_version=api_version)
-        except RawliveError:
-            _fail(
-                "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini API key, "
-                "pass --endpoint ws://HOST:PORT for a Live API server, or --emulator to use "
-                "rawlive's local emulator"
-            )
+    script, tools = _target(endpoint, emulator, emulator_script, api_version, tools_path)
     try:
         config = build_config(
             system=system, manual_vad=manual_vad, tools=tools, model=model, resume=False
