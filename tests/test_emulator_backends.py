@@ -35,6 +35,13 @@ BOTH = "gemini-live-2.5-flash-native-audio"
 VERTEX_MODEL = "projects/p/locations/us-central1/publishers/google/models/{}"
 SPOKEN = Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "weather-16k-mono.wav"
 
+#: A whole JPEG frame (the emulator closes 1007 on one that is not, issue 17).
+JPEG = base64.b64encode(
+    (
+        Path(__file__).resolve().parent.parent / "fixtures" / "images" / "testsrc-320x240.jpg"
+    ).read_bytes()
+).decode()
+
 
 async def _raw(
     url: str, setup: dict[str, Any], *frames: dict[str, Any], until_turns: int = 1
@@ -444,7 +451,7 @@ async def test_an_avatar_setup_the_server_fails_on_closes(
 
 async def test_an_image_through_media_chunks_in_avatar_mode_closes_1007() -> None:
     # PROTOCOL.md §10.10, §10.14 [G-SAMPLE]: realtime input takes audio only there.
-    chunk = {"realtimeInput": {"mediaChunks": [{"data": "AAAA", "mimeType": "image/jpeg"}]}}
+    chunk = {"realtimeInput": {"mediaChunks": [{"data": JPEG, "mimeType": "image/jpeg"}]}}
     async with Emulator(speed=0) as emulator:
         code, reason, got = await _raw(emulator.url + VERTEX_PATH, AVATAR_SETUP, chunk)
         # Without the avatar the same chunk is taken (a video frame).

@@ -41,6 +41,13 @@ AUDIO = {
 }
 QUIET = 0.3  # how long "nothing arrives" is waited for
 
+#: A whole JPEG frame (the emulator closes 1007 on one that is not, issue 17).
+JPEG = base64.b64encode(
+    (
+        Path(__file__).resolve().parent.parent / "fixtures" / "images" / "testsrc-320x240.jpg"
+    ).read_bytes()
+).decode()
+
 
 def _script(tmp_path: Path, text: str) -> Any:
     path = tmp_path / "script.toml"
@@ -240,7 +247,7 @@ async def test_what_38_takes_on_vertex_is_accepted(fields: dict[str, Any]) -> No
 @pytest.mark.parametrize("model", [LIVE, ET])
 async def test_38_takes_text_image_audio_and_video_input(model: str) -> None:
     # PROTOCOL.md §10.2 input modalities: text, image, audio, video (JPEG frames).
-    frame = {"realtimeInput": {"video": {"data": "AAAA", "mimeType": "image/jpeg"}}}
+    frame = {"realtimeInput": {"video": {"data": JPEG, "mimeType": "image/jpeg"}}}
     image = {
         "clientContent": {
             "turns": [
@@ -264,7 +271,7 @@ async def test_38_takes_text_image_audio_and_video_input(model: str) -> None:
     assert _audio(audio_turn) > 0 and _audio(text_turn) > 0
 
 
-FRAME = {"realtimeInput": {"video": {"data": "AAAA", "mimeType": "image/jpeg"}}}
+FRAME = {"realtimeInput": {"video": {"data": JPEG, "mimeType": "image/jpeg"}}}
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,29 @@ def _plan(reply: Reply) -> ReplyPlan:
     )
 
 
+def fill_frames(plan: ReplyPlan, frames: int, last: tuple[int, int] | None) -> None:
+    """Say the turn's video in ``plan``: ``{frames}``, ``{last_width}``, ``{last_height}``.
+
+    Only these placeholders are replaced (other braces stay as written);
+    without a frame the size is ``0``. The reply after tool calls and the
+    filler say them too.
+    """
+    width, height = last or (0, 0)
+    values = {"frames": frames, "last_width": width, "last_height": height}
+
+    def fill(text: str | None) -> str | None:
+        if text is None or "{" not in text:
+            return text
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", str(value))
+        return text
+
+    for each in (plan, plan.after_tool, plan.filler):
+        if each is not None:
+            each.text = fill(each.text)
+            each.output_transcription = fill(each.output_transcription)
+
+
 def default_plan(text_only: bool, text: str | None, user_audio: bytes) -> ReplyPlan:
     """Without a script: echo the caller's audio at 24 kHz; say what text arrived."""
     if user_audio:

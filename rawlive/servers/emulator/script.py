@@ -136,10 +136,18 @@ class Reply(_Config):
 
     delay_ms: Annotated[_Count, _doc("Wait this long before sending anything (ms).")] = 0
     text: Annotated[
-        str | None, _doc("A model text part (TEXT modality, or a reply with no audio).")
+        str | None,
+        _doc(
+            "A model text part (TEXT modality, or a reply with no audio); "
+            "{frames}, {last_width}, {last_height}: the turn's video frames."
+        ),
     ] = None
     output_transcription: Annotated[
-        str | None, _doc("Sent only if the setup asked for outputAudioTranscription.")
+        str | None,
+        _doc(
+            "Sent only if the setup asked for outputAudioTranscription; "
+            "{frames}, {last_width}, {last_height} as in text."
+        ),
     ] = None
     audio: Annotated[
         str | None,

@@ -47,6 +47,8 @@ from websockets.protocol import State
 
 from rawlive.core import models
 from rawlive.core.state import Answer, Call, call_key
+from rawlive.media.frames import frame_problem
+from rawlive.media.image import inspect as inspect_image
 from rawlive.servers.base import CLOSE_INVALID_ARGUMENT, Peer
 from rawlive.servers.emulator import avatar, backends, faults, replies, transcribe, validation
 from rawlive.servers.emulator.faults import Misplay
@@ -127,6 +129,7 @@ class Live:
         #: all video, in activity or not), and the video frames it holds so far.
         self.coverage = models.turn_coverage(setup, model)
         self.turn_video = 0
+        self.turn_last_frame: tuple[int, int] | None = None  # its last frame's width, height
         self.prompt_video_frames = 0  # the last user turn's frames, for usageMetadata
         self.in_turn = False  # the user is speaking (VAD or activityStart)
         self.reply: asyncio.Task[None] | None = None
@@ -251,13 +254,13 @@ class Live:
         if realtime is not None:
             if realtime.audio is not None:
                 await live.audio(realtime.audio)
-            if realtime.video is not None:
-                live.video()
+            if realtime.video is not None and await live.video(realtime.video):
+                return
             for blob in realtime.media_chunks or ():
                 if (blob.mime_type or "").startswith("audio/"):
                     await live.audio(blob)
-                else:
-                    live.video()
+                elif await live.video(blob):
+                    return
             if realtime.activity_start is not None:
                 if live.auto_vad:
                     log.warning("activityStart with automatic activity detection on")
@@ -328,10 +331,28 @@ class Live:
             self.recent_start_ms += excess / 32
             self.turn_start_ms = max(self.turn_start_ms, self.recent_start_ms)
 
-    def video(self) -> None:
-        """A video frame (or image) arrived: the next user turn holds it if its coverage says so."""
+    async def video(self, blob: t.Blob) -> bool:
+        """A video frame (or image) arrived: whether the connection closed on it.
+
+        A blob that is not a whole JPEG or PNG, or whose bytes are another
+        type than the ``mimeType`` it claims, closes with 1007: the server
+        rejects what it cannot decode (PROTOCOL.md §6: video is JPEG or PNG
+        images; the reason is §5's generic invalid argument, INFERRED: no
+        wording for a bad blob is captured). Otherwise the next user turn
+        holds it if its coverage says so (the core rule,
+        :func:`~rawlive.core.models.turn_includes`).
+        """
+        data = bytes(blob.data or b"")
+        info = inspect_image(data)
+        problem = frame_problem(data, blob.mime_type, info)
+        if problem is not None:
+            log.info("closing: %s", problem.why)
+            await self.peer.close(*CLOSE_INVALID_ARGUMENT)
+            return True
         if models.turn_includes(self.coverage, "video", in_activity=self.in_turn):
             self.turn_video += 1
+            self.turn_last_frame = (info.width or 0, info.height or 0)
+        return False
 
     def _keep_audio(self, pcm: bytes) -> None:
         self.user_audio += pcm
@@ -522,6 +543,9 @@ class Live:
         self.replies_open += 1
         turn = self.user_turns
         plan = self.emulator.plan_for(self, turn, text, bytes(self.user_audio))
+        # A script's reply may say what the turn saw: {frames}, {last_width}x{last_height}.
+        replies.fill_frames(plan, self.turn_video, self.turn_last_frame)
+        self.turn_last_frame = None
         if self.listener is not None:
             plan = self.listener.reply(plan, turn, bytes(self.user_audio))
         # The script's turn faults draw for each attempt at a turn.
