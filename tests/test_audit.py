@@ -40,6 +40,27 @@ def audio(n: int = 640, mime: str = "audio/pcm;rate=16000", t: float = 0.0) -> F
     return (t, "client", {"realtimeInput": {"audio": {"mimeType": mime, "data": b64(bytes(n))}}})
 
 
+IMAGES = Path(__file__).parent.parent / "fixtures" / "images"
+JPEG = (IMAGES / "testsrc-320x240.jpg").read_bytes()
+PNG = (IMAGES / "testsrc-64x48.png").read_bytes()
+
+
+def frame(t: float, data: bytes, mime: str = "image/jpeg", *, chunk: bool = False) -> Frame:
+    """A video frame sent at ``t`` (``chunk``: as a deprecated ``mediaChunks`` blob)."""
+    blob = {"mimeType": mime, "data": b64(data)}
+    if chunk:
+        return (t, "client", {"realtimeInput": {"mediaChunks": [blob]}})
+    return (t, "client", {"realtimeInput": {"video": blob}})
+
+
+def big_jpeg(width: int, height: int) -> bytes:
+    """A whole JPEG's structure (SOI, a frame header of that size, a scan, EOI), no pixels."""
+    sof = b"\xff\xc0\x00\x0b\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return (
+        b"\xff\xd8" + sof + b"\x01\x01\x11\x00\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00\x00\xff\xd9"
+    )
+
+
 def setup(**extra: Any) -> Frame:
     return (0.0, "client", {"setup": {"model": NATIVE, **extra}})
 
@@ -227,8 +248,16 @@ BROKEN: dict[str, list[Frame]] = {
     "video-fps": [
         setup(),
         SETUP_COMPLETE,
-        (0.1, "client", {"realtimeInput": {"video": {"mimeType": "image/jpeg", "data": "AAAA"}}}),
-        (0.3, "client", {"realtimeInput": {"video": {"mimeType": "image/jpeg", "data": "AAAA"}}}),
+        frame(0.1, JPEG),
+        frame(0.3, JPEG),
+    ],
+    "image-mime-mismatch": [setup(), SETUP_COMPLETE, frame(0.1, PNG, "image/jpeg")],
+    "image-broken": [setup(), SETUP_COMPLETE, frame(0.1, JPEG[:-200])],
+    "image-size": [setup(), SETUP_COMPLETE, frame(0.1, big_jpeg(1024, 576))],
+    "frames-outside-turn": [
+        (0.0, "client", {"setup": {"model": NATIVE, **MANUAL}}),
+        SETUP_COMPLETE,
+        frame(0.1, JPEG),
     ],
     "invalid-frame": [setup(), SETUP_COMPLETE, (0.0, "server", "[1, 2")],
     # A server that misbehaves (rawlive.tools.audit.waits).
@@ -283,6 +312,60 @@ def test_every_rule_is_documented() -> None:
 def test_paired_activity_and_answered_calls_are_clean(tmp_path: Path) -> None:
     frames = [setup(tools=TOOLS, **MANUAL), SETUP_COMPLETE, START, audio(), END, CALL, answer()]
     assert audit(tmp_path, frames).findings == []
+
+
+G38_LIVE = "models/gemini-3.8-live"
+
+
+@pytest.mark.parametrize(
+    ("model", "during", "fires"),
+    [
+        (NATIVE, False, True),  # 2.5: video only during activity
+        (NATIVE, True, False),
+        (G38_LIVE, False, False),  # 3.8's default takes all video (§10.15.2)
+    ],
+)
+def test_frames_outside_turn_follows_the_models_turn_coverage(
+    tmp_path: Path, model: str, during: bool, fires: bool
+) -> None:
+    sent = [START, frame(0.1, JPEG), END] if during else [frame(0.1, JPEG), START, END]
+    frames = [(0.0, "client", {"setup": {"model": model, **MANUAL}}), SETUP_COMPLETE, *sent]
+    report = audit(tmp_path, frames)
+    assert ("frames-outside-turn" in {f.rule for f in report.findings}) is fires
+
+
+def test_whole_frames_of_their_type_are_clean_and_measured_per_turn(tmp_path: Path) -> None:
+    frames = [
+        setup(**MANUAL),
+        SETUP_COMPLETE,
+        START,
+        frame(0.1, JPEG),
+        frame(1.2, PNG, "image/png", chunk=True),
+        audio(t=1.3),
+        END,
+        server_content(1.5, turnComplete=True),
+        START,
+        frame(2.6, JPEG),
+        END,
+        server_content(3.0, turnComplete=True),
+    ]
+    report = audit(tmp_path, frames)
+    video_rules = {"image-mime-mismatch", "image-broken", "image-size", "frames-outside-turn"}
+    assert not video_rules & {f.rule for f in report.findings}
+    metrics = report.metrics
+    assert (metrics.video_frames, metrics.video_bytes) == (3, 2 * len(JPEG) + len(PNG))
+    per_turn = [(turn.video_frames, turn.video_bytes) for turn in metrics.turns]
+    assert per_turn == [(2, len(JPEG) + len(PNG)), (1, len(JPEG))]
+    document = json.loads(report.to_json())["metrics"]
+    assert document["video_frames"] == 3 and document["turns"][0]["video_frames"] == 2
+    assert "video frames per turn" in report.render()
+
+
+def test_an_image_chunk_of_another_type_than_it_claims_is_named(tmp_path: Path) -> None:
+    frames = [setup(), SETUP_COMPLETE, frame(0.1, JPEG, "image/png", chunk=True)]
+    (finding,) = [f for f in audit(tmp_path, frames).findings if f.rule == "image-mime-mismatch"]
+    assert "claims image/png but its bytes are image/jpeg" in finding.message
+    assert "to do:" in finding.message
 
 
 # Vertex sends tool calls without an id; the response names the function instead.

@@ -1,7 +1,8 @@
 """A video frame on the wire judged by its bytes: the one rule the emulator and the audit share.
 
 The Live API takes realtime video as JPEG or PNG images, at most one a
-second, and recommends 768x768 (PROTOCOL.md §6, [FB limits]). A blob whose
+second, and recommends "native 768x768 resolution at 1 FPS" (PROTOCOL.md
+§6; [FB limits]: https://firebase.google.com/docs/ai-logic/live-api/limits-and-specs). A blob whose
 bytes are not a whole JPEG or PNG, or are another type than the
 ``mimeType`` it claims, is one the server cannot decode: the emulator closes
 on it with 1007 and the audit names it. :func:`frame_problem` says which.
@@ -23,9 +24,10 @@ __all__ = [
 
 #: The frame size the Live API recommends (PROTOCOL.md §6: "recommended 768x768", [FB limits]).
 RECOMMENDED_SIDE = 768
-#: A frame larger than this in bytes is flagged (INFERRED: no limit is
-#: published; a 768x768 JPEG at usual quality is 50-200 KB).
-RECOMMENDED_BYTES = 1 << 20
+#: The largest image the Live API takes as inline data: "Maximum file size per
+#: file (inline data): 7 MB" (Firebase AI Logic, Live API limits and specs,
+#: image formats; PROTOCOL.md's [FB limits] page). Read as 7,000,000 bytes.
+RECOMMENDED_BYTES = 7_000_000
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,6 +65,7 @@ from rawlive.tools.audit.rules import (
     Step,
     audio_blobs,
     has_camel,
+    image_blobs,
     impure_rules_for,
     new_request,
     rules_for,
@@ -121,6 +122,8 @@ class ConnState:
     warned_audio_calls: set[str] = dataclasses.field(default_factory=set)
     activity_open: bool = False
     last_video_t: float | None = None
+    #: The setup's turn coverage, or the model's default (the core's rule; ``None``: no setup).
+    coverage: str | None = None
     snake_seen: bool = False
     camel_seen: bool = False
     mixed_reported: bool = False
@@ -675,6 +678,12 @@ class Auditor:
                 state.activity_open = False
             if rt.video is not None:
                 state.last_video_t = step.t
+            for blob in image_blobs(step):
+                size = len(blob.data or b"")
+                state.turn.video_frames += 1
+                state.turn.video_bytes += size
+                self.metrics.video_frames += 1
+                self.metrics.video_bytes += size
 
     def _tool_response(
         self, state: ConnState, t: float, msg: lt.LiveClientMessage
@@ -717,6 +726,7 @@ class Auditor:
         ric = setup.realtime_input_config
         aad = ric.automatic_activity_detection if ric is not None else None
         state.manual_vad = bool(aad is not None and aad.disabled)
+        state.coverage = models.turn_coverage(setup, state.session.model)
 
     def _after_server(self, state: ConnState, step: Step, msg: lt.LiveServerMessage) -> None:
         number = step.connection

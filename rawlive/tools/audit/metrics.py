@@ -56,6 +56,9 @@ class Turn(msgspec.Struct):
     #: Underruns of the reply audio played from its first chunk: count and seconds.
     audio_gaps: int = 0
     audio_gap_seconds: float = 0.0
+    #: The video frames (and images) the client sent in this exchange, and their bytes.
+    video_frames: int = 0
+    video_bytes: int = 0
 
 
 class Interaction(msgspec.Struct):
@@ -142,6 +145,9 @@ class Metrics:
     audio_in_chunks: list[int] = dataclasses.field(default_factory=list)
     audio_out_chunks: list[int] = dataclasses.field(default_factory=list)
     upload_span: tuple[float, float] | None = None
+    #: Video frames and images the client sent (``realtimeInput.video``, image ``mediaChunks``).
+    video_frames: int = 0
+    video_bytes: int = 0
     interruptions: int = 0
     #: Each underrun of reply audio (seconds): the next chunk arrived after the
     #: audio before it would have finished playing (see :data:`GAP_MIN_SECONDS`).
@@ -214,6 +220,8 @@ class Metrics:
             audio_in_chunk_bytes=stats(self.audio_in_chunks),
             audio_out_chunk_bytes=stats(self.audio_out_chunks),
             upload_real_time_factor=self.upload_real_time_factor,
+            video_frames=self.video_frames,
+            video_bytes=self.video_bytes,
             interruptions=self.interruptions,
             reply_audio_gaps=ReplyGaps(
                 len(self.reply_gaps),
@@ -269,6 +277,9 @@ class MetricsDocument(msgspec.Struct):
     audio_in_chunk_bytes: dict[str, float] | None
     audio_out_chunk_bytes: dict[str, float] | None
     upload_real_time_factor: float | None
+    #: Video frames and images sent, and their bytes (per turn: ``turns[].video_frames``).
+    video_frames: int
+    video_bytes: int
     interruptions: int
     reply_audio_gaps: ReplyGaps
     #: Tokens by modality (``MODALITY_UNSPECIFIED``: counted without one).

@@ -70,6 +70,13 @@ def render_report(report: Report) -> str:
                 f"{m.interim_transcriptions} interim(s)",
             ]
         )
+    if m.video_frames:
+        per_turn = ", ".join(
+            f"{turn.video_frames} ({turn.video_bytes} B)" for turn in m.turns if turn.video_frames
+        )
+        rows.append(["video frames", f"{m.video_frames}, {m.video_bytes} bytes"])
+        if per_turn:
+            rows.append(["video frames per turn", per_turn])
     rows += [
         ["interruptions", str(m.interruptions)],
         [

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
-from rawlive.core.models import setup_values
+from rawlive.core.models import setup_values, turn_includes
 from rawlive.core.state import Answer
+from rawlive.media.frames import frame_problem, oversized
+from rawlive.media.image import inspect as inspect_image
 from rawlive.wire import endpoints
 from rawlive.wire import types as lt
 from rawlive.wire.codec import WireReport, mime_rate
@@ -40,6 +42,7 @@ __all__ = [
     "Step",
     "audio_blobs",
     "has_camel",
+    "image_blobs",
     "impure_rules_for",
     "new_request",
     "rule",
@@ -528,6 +531,73 @@ def _video_fps(state: ConnState, step: Step) -> Iterator[str]:
     gap = step.t - state.last_video_t
     if gap < MIN_VIDEO_INTERVAL:
         yield f"video frame {gap:.3f} s after the previous one (over 1 fps)"
+
+
+def image_blobs(step: Step) -> list[lt.Blob]:
+    """The step's video frames and images: ``realtimeInput.video`` and image ``mediaChunks``."""
+    rt = _realtime(step)
+    if rt is None:
+        return []
+    blobs = [rt.video] if rt.video is not None else []
+    blobs += [b for b in rt.media_chunks or [] if not (b.mime_type or "").startswith("audio/")]
+    return blobs
+
+
+_FRAMES_ON = ("realtimeInput.video", "realtimeInput.mediaChunks")
+
+
+def _frame_problems(step: Step, kind: str) -> Iterator[str]:
+    for blob in image_blobs(step):
+        problem = frame_problem(bytes(blob.data or b""), blob.mime_type)
+        if problem is not None and problem.kind == kind:
+            yield problem.why
+
+
+@rule("image-mime-mismatch", "error", "§6", on=_FRAMES_ON)
+def _image_mime(state: ConnState, step: Step) -> Iterator[str]:
+    """A frame's bytes are the type its ``mimeType`` claims (a JPEG is ``image/jpeg``)."""
+    for why in _frame_problems(step, "mime"):
+        yield f"{why}; to do: send the mimeType of the bytes (the server rejects it, 1007)"
+
+
+@rule("image-broken", "error", "§6", on=_FRAMES_ON)
+def _image_broken(state: ConnState, step: Step) -> Iterator[str]:
+    """Each frame is a whole JPEG or PNG (not truncated, not another format)."""
+    for why in _frame_problems(step, "broken"):
+        yield f"{why}; to do: send whole JPEG or PNG images (the server rejects it, 1007)"
+
+
+@rule("image-size", "warning", "§6", on=_FRAMES_ON)
+def _image_size(state: ConnState, step: Step) -> Iterator[str]:
+    """Frames are at most the recommended 768x768 and the 7 MB of an inline image ([FB limits])."""
+    for blob in image_blobs(step):
+        data = bytes(blob.data or b"")
+        info = inspect_image(data)
+        if info.problem is None and (why := oversized(len(data), info)) is not None:
+            yield f"{why}; to do: scale frames down (rawlive send --max-size)"
+
+
+@rule("frames-outside-turn", "info", "§2.3, §10.15.2", on=_FRAMES_ON)
+def _frames_outside_turn(state: ConnState, step: Step) -> Iterator[str]:
+    """Under a turn coverage that takes video only during activity (2.5's default,
+    ``TURN_INCLUDES_ONLY_ACTIVITY``), no frames are sent while the user is silent:
+    the server ignores them. Judged with manual activity detection (between
+    ``activityStart`` and ``activityEnd``) or on the client's audio as the
+    detector hears it; not when neither says."""
+    coverage = state.coverage
+    if coverage is None or turn_includes(coverage, "video", in_activity=False):
+        return
+    if state.manual_vad:
+        speaking: bool | None = state.activity_open
+    else:
+        vad = state.waits.vad if state.waits is not None else None
+        speaking = None if vad is None else vad.speaking
+    if speaking is False and (count := len(image_blobs(step))):
+        yield (
+            f"{count} frame(s) sent while the user is silent under {coverage}: the server "
+            "ignores them; to do: send frames while the user speaks, or ask for "
+            "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
+        )
 
 
 #: Sample rates audio is commonly recorded at, for ``audio-rate-mismatch``.
