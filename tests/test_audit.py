@@ -386,6 +386,12 @@ def test_a_call_without_id_is_answered_by_a_response_without_id_of_its_name(
     assert len(report.metrics.tool_round_trips) == 1
 
 
+def test_the_video_fixture_counts_its_frames_per_turn() -> None:
+    metrics = audit_cassette(FIXTURES / "video-frames.jsonl").metrics
+    assert metrics.video_frames == 3 and [t.video_frames for t in metrics.turns] == [3]
+    assert metrics.prompt_tokens.get("VIDEO") == 3 * 258  # the emulator counted them too
+
+
 def test_a_call_without_id_is_kept_until_answered(tmp_path: Path) -> None:
     unanswered = audit(tmp_path, [setup(tools=TOOLS), SETUP_COMPLETE, IDLESS_CALL])
     (finding,) = unanswered.findings
@@ -505,6 +511,7 @@ CLEAN_SESSIONS = [
     "live38-nonblocking.jsonl",
     "thinking-filler.jsonl",
     "transcribe-live.jsonl",
+    "video-frames.jsonl",
 ]
 
 

@@ -15,6 +15,7 @@ import base64
 import dataclasses
 import html
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -549,6 +550,7 @@ _RESOURCE = re.compile(
         "live38-nonblocking",
         "thinking-filler",
         "transcribe-live",
+        "video-frames",
     ],
 )
 def test_the_html_holds_no_resource_url(cassette: str) -> None:
@@ -1011,3 +1013,68 @@ def test_a_server_fault_is_drawn_on_the_timeline(rule: str) -> None:
     page = render_report(FIXTURES / f"fault-{rule}.jsonl")
     drawn = re.findall(r'<g class="fault [a-z]+" data-rule="([a-z-]+)"', page)
     assert drawn == [rule]
+
+
+# -- the video lane (issue 17) ------------------------------------------------------------------
+
+IMAGES = Path(__file__).parent.parent / "fixtures" / "images"
+JPEG = (IMAGES / "testsrc-320x240.jpg").read_bytes()
+_THUMB = re.compile(r'<image [^>]*href="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"')
+
+
+def _video_lane(page: str) -> str:
+    start = page.index('<g class="lane" data-lane="video">')
+    return page[start : page.index('<g class="lane"', start + 10)]
+
+
+def test_the_video_fixture_shows_a_thumbnail_per_frame_at_its_time() -> None:
+    pytest.importorskip("av")
+    page = render_report(FIXTURES / "video-frames.jsonl")
+    lane = _video_lane(page)
+    thumbs = [base64.b64decode(m) for m in _THUMB.findall(lane)]
+    assert len(thumbs) == 3
+    # Thumbnails, not the frames: small JPEGs, far under the 9 KB original.
+    assert all(t.startswith(b"\xff\xd8") and len(t) < len(JPEG) / 2 for t in thumbs)
+    times = [float(m) for m in re.findall(r"<title>frame at ([0-9.]+) s", lane)]
+    assert len(times) == 3 and all(0.9 < b - a < 1.2 for a, b in itertools.pairwise(times))
+    assert 'data-lane-name="video"' in page
+
+
+def test_no_video_lane_without_frames() -> None:
+    page = render_report(FIXTURES / "hello-text.jsonl")
+    assert 'data-lane="video"' not in page and 'data-lane-name="video"' not in page
+
+
+def _frames(count: int) -> list[tuple[float, str, dict[str, Any]]]:
+    blob = {"mimeType": "image/jpeg", "data": base64.b64encode(JPEG).decode()}
+    return [(0.1 + i, "client", {"realtimeInput": {"video": blob}}) for i in range(count)]
+
+
+def test_frames_past_the_cap_are_counted_and_the_page_stays_small(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    from rawlive.tools.report.reading import MAX_THUMBNAILS
+
+    cassette = _session(tmp_path / "many.jsonl", *_frames(MAX_THUMBNAILS + 7))
+    page = render_report(cassette)
+    lane = _video_lane(page)
+    assert len(_THUMB.findall(lane)) == MAX_THUMBNAILS
+    assert "7 more frames" in lane and "7 more frames were sent" in page
+    # The frames alone would be MAX_THUMBNAILS x 12 KB of base64; the thumbnails are a third.
+    assert len(page) < 40_000 + MAX_THUMBNAILS * len(JPEG) * 4 / 3 / 3
+
+
+def test_without_pyav_frames_are_ticks_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rawlive.tools.report import thumbs
+
+    monkeypatch.setattr(thumbs, "available", lambda: False)
+    broken = {"mimeType": "image/png", "data": base64.b64encode(JPEG).decode()}
+    cassette = _session(
+        tmp_path / "ticks.jsonl", *_frames(2), (3.0, "client", {"realtimeInput": {"video": broken}})
+    )
+    page = render_report(cassette)
+    lane = _video_lane(page)
+    assert "<image" not in lane and lane.count('class="frame tick') == 3
+    assert 'class="frame tick error"' in lane and "claims image/png" in lane
+    assert "rawlive[media]" in page

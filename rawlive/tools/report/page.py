@@ -24,7 +24,7 @@ from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
 from rawlive.tools.audit import MAX_FINDINGS_PER_RULE, SEVERITIES, Report, Turn, audit_cassette
 from rawlive.tools.report.envelopes import FLOOR_DB
 from rawlive.tools.report.reading import DEFAULT_AUDIO_LIMIT, Clip, Timeline, read_timeline
-from rawlive.tools.report.svg import LANES, Plot
+from rawlive.tools.report.svg import Plot, lanes_of
 from rawlive.tools.report.text import clean, dur, esc, mb, secs
 from rawlive.wire import endpoints
 
@@ -85,6 +85,8 @@ svg .fault rect{fill:#eef1f6;stroke:#9aa5b8;stroke-width:.8}svg .fault text{fill
 svg .fault.warning rect{fill:#fff6e5;stroke:var(--warn)}
 svg .fault.error rect{fill:#fdeeee;stroke:var(--err)}svg .fault.error text{fill:var(--err)}
 svg .tick{stroke:#7e57c2;stroke-width:1}svg .tick.setup{stroke:var(--ok)}
+svg .frame.tick path{stroke:#7e57c2;stroke-width:2}svg .frame.error path{stroke:var(--err)}
+svg .more{fill:var(--muted);font-size:11px}
 .legend{color:var(--muted);font-size:12px;margin:6px 0 0}
 .legend b{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 10px;
 vertical-align:-1px}
@@ -130,6 +132,22 @@ class _Page:
             )
         if tl.unreadable:
             notes.append(("error", f"An unreadable line ended the reading: {tl.unreadable}"))
+        if tl.thumbs_missing:
+            notes.append(
+                (
+                    "warning",
+                    "Video frames are drawn as ticks: their thumbnails need PyAV, the media "
+                    "extra (pip install 'rawlive[media]').",
+                )
+            )
+        if tl.pictures_more:
+            notes.append(
+                (
+                    "info",
+                    f"The video lane shows the first {len(tl.pictures)} frames; "
+                    f"{tl.pictures_more} more frames were sent.",
+                )
+            )
         if not tl.complete and not tl.truncated and not tl.unreadable:
             notes.append(
                 (
@@ -246,7 +264,7 @@ class _Page:
         plot = Plot(self.tl, self.report.findings)
         svg = plot.render()
         self.w('<section id="timeline"><h2>Timeline</h2><div class="tl"><div class="lane-names">')
-        for lane in LANES:
+        for lane in lanes_of(self.tl):
             self.w(
                 f'<div data-lane-name="{lane.key}" style="height:{lane.height}px">'
                 f"{lane.title}</div>"

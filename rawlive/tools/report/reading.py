@@ -35,7 +35,9 @@ from rawlive.core import models
 from rawlive.core import state as core
 from rawlive.core.closing import NORMAL_CLOSE_CODES, close_hint
 from rawlive.errors import DecodeError, ServerErrorPayload
+from rawlive.media import frames, image
 from rawlive.tools.audit import Turn
+from rawlive.tools.report import thumbs
 from rawlive.tools.report.envelopes import Envelope
 from rawlive.tools.report.text import clean, dur, fmt_args, mb
 from rawlive.wire import codec, endpoints
@@ -43,9 +45,11 @@ from rawlive.wire import types as lt
 
 __all__ = [
     "DEFAULT_AUDIO_LIMIT",
+    "MAX_THUMBNAILS",
     "Clip",
     "Connection",
     "Mark",
+    "Picture",
     "Span",
     "Timeline",
     "TurnSpan",
@@ -207,6 +211,25 @@ class Connection:
         return None if self.session.go_away is None else self.session.go_away[1]
 
 
+#: Frames shown as thumbnails; those beyond are counted ("N more frames").
+MAX_THUMBNAILS = 120
+
+
+@dataclasses.dataclass
+class Picture:
+    """A video frame (or image) the client sent: when, what, and its thumbnail."""
+
+    t: float
+    mime_type: str
+    size: int
+    width: int | None
+    height: int | None
+    #: Why it is not a whole JPEG or PNG of its claimed type (``None``: it is).
+    problem: str | None
+    #: A ``data:`` URI of a small image of it (``None``: drawn as a tick).
+    thumb: str | None = None
+
+
 @dataclasses.dataclass
 class Timeline:
     """Everything :func:`read_timeline` placed on the time axis."""
@@ -234,6 +257,11 @@ class Timeline:
     left_out: list[tuple[int, Clip]] = dataclasses.field(default_factory=list)
     audio_limit: int = DEFAULT_AUDIO_LIMIT
     audio_embedded: int = 0
+    #: The video frames sent, up to :data:`MAX_THUMBNAILS`, and how many more there were.
+    pictures: list[Picture] = dataclasses.field(default_factory=list)
+    pictures_more: int = 0
+    #: Thumbnails were wanted but PyAV is missing (the frames are ticks).
+    thumbs_missing: bool = False
 
     @property
     def usage(self) -> core.UsageTotals:
@@ -483,6 +511,11 @@ class _Reader:
                 self.mark(t, "activity", "activityEnd")
             if rt.video is not None:
                 self.tick(t, "video")
+            pictures = [rt.video] if rt.video is not None else []
+            pictures += [b for b in rt.media_chunks or [] if not _is_audio(b)]
+            for blob in pictures:
+                assert blob is not None
+                self.picture(t, blob)
         content = msg.client_content
         if content is not None:
             texts = [p.text for c in content.turns or [] for p in c.parts or [] if p.text]
@@ -497,6 +530,32 @@ class _Reader:
                 self.response(t, number, fr, answer, key)
         if msg.context_update is not None:
             self.mark(t, "control", "contextUpdate")
+
+    def picture(self, t: float, blob: lt.Blob) -> None:
+        """A video frame sent: kept with its thumbnail up to the cap, else counted."""
+        tl = self.tl
+        if len(tl.pictures) >= MAX_THUMBNAILS:
+            tl.pictures_more += 1
+            return
+        data = bytes(blob.data or b"")
+        info = image.inspect(data)
+        problem = frames.frame_problem(data, blob.mime_type, info)
+        picture = Picture(
+            t,
+            blob.mime_type or "",
+            len(data),
+            info.width,
+            info.height,
+            None if problem is None else problem.why,
+        )
+        if problem is None:
+            small = thumbs.thumbnail(data, info)
+            if small is not None:
+                mime, thumb = small
+                picture.thumb = f"data:{mime};base64,{base64.b64encode(thumb).decode()}"
+            elif not thumbs.available():
+                tl.thumbs_missing = True
+        tl.pictures.append(picture)
 
     def response(
         self, t: float, number: int, fr: lt.FunctionResponse, answer: core.Answer, key: str

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from rawlive.tools.audit import Finding
 
-__all__ = ["ENVELOPE_BIN_PX", "LANES", "MAX_PLOT_WIDTH", "Lane", "Plot"]
+__all__ = ["ENVELOPE_BIN_PX", "LANES", "MAX_PLOT_WIDTH", "Lane", "Plot", "lanes_of"]
 
 #: The widest the timeline's plot gets, in CSS pixels (a longer session gets fewer per second).
 MAX_PLOT_WIDTH = 24_000
@@ -55,6 +55,7 @@ class Lane:
 LANES = (
     Lane("turns", "Turns", 24),
     Lane("user-audio", "User audio", 56),
+    Lane("video", "Video frames", 52),
     Lane("input", "Input transcript", 2 * _ROW + 8, 2),
     Lane("latency", "Latency", 30),
     Lane("faults", "Server faults", 2 * _ROW + 8, 2),
@@ -65,6 +66,12 @@ LANES = (
     Lane("control", "Control", 3 * _ROW + 14, 3),
 )
 _AXIS = 22
+
+
+def lanes_of(timeline: Timeline) -> tuple[Lane, ...]:
+    """The lanes a timeline draws: every one, the video lane only if frames were sent."""
+    video = bool(timeline.pictures or timeline.pictures_more)
+    return tuple(lane for lane in LANES if lane.key != "video" or video)
 
 
 class Plot:
@@ -84,7 +91,9 @@ class Plot:
         self.width = self.left + width + self.right
         self.top: dict[str, float] = {}
         y = float(_AXIS)
-        for lane in LANES:
+        #: The lanes drawn: the video lane only where the client sent frames.
+        self.lanes = lanes_of(timeline)
+        for lane in self.lanes:
             self.top[lane.key] = y
             y += lane.height
         self.height = y + 4
@@ -326,6 +335,39 @@ class Plot:
             )
         self.out.append("</g>")
 
+    def video(self) -> None:
+        """The frames sent: a thumbnail at each one's time (a tick without one), then the cap."""
+        top = self.top["video"]
+        self.out.append('<g class="lane" data-lane="video">')
+        for picture in self.tl.pictures:
+            x = self.x(picture.t)
+            size = f"{picture.width}x{picture.height}" if picture.width else "?"
+            what = f"{picture.mime_type or 'no type'} {size}, {picture.size} bytes"
+            if picture.problem is not None:
+                what += f": {picture.problem}"
+            title = f"<title>frame at {picture.t:.3f} s: {self.text(what)}</title>"
+            if picture.thumb is not None:
+                width, height = picture.width or 4, picture.height or 3
+                h = 40.0
+                w = min(h * width / height, 80.0)
+                self.out.append(
+                    f'<g class="frame">{title}<image x="{x:.1f}" y="{top + 6:.0f}" '
+                    f'width="{w:.1f}" height="{h:.0f}" preserveAspectRatio="xMinYMid meet" '
+                    f'href="{picture.thumb}"/></g>'
+                )
+            else:
+                css = "frame tick" + (" error" if picture.problem is not None else "")
+                self.out.append(
+                    f'<g class="{css}">{title}<path d="M{x:.1f},{top + 6:.0f}v40"/></g>'
+                )
+        if self.tl.pictures_more:
+            last = self.tl.pictures[-1].t if self.tl.pictures else 0.0
+            self.out.append(
+                f'<text class="more" x="{self.x(last) + 84:.1f}" y="{top + 30:.0f}">'
+                f"{self.tl.pictures_more} more frames</text>"
+            )
+        self.out.append("</g>")
+
     def control(self) -> None:
         lane = next(lane for lane in LANES if lane.key == "control")
         top = self.top["control"]
@@ -369,13 +411,15 @@ class Plot:
             "</pattern></defs>"
         )
         self.turn_bands()
-        for lane in LANES:
+        for lane in self.lanes:
             self.out.append(
                 f'<path class="sep" d="M0,{self.top[lane.key] + lane.height:.0f}'
                 f'H{self.width:.0f}"/>'
             )
         self.axis()
         self.envelope("user-audio", self.tl.user)
+        if "video" in self.top:
+            self.video()
         self.spans("input", [s for s in self.tl.spans if s.lane == "input"])
         self.latency()
         self.faults_lane()
