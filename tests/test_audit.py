@@ -334,6 +334,19 @@ def test_frames_outside_turn_follows_the_models_turn_coverage(
     assert ("frames-outside-turn" in {f.rule for f in report.findings}) is fires
 
 
+def test_frames_outside_turn_hears_the_users_speech_with_automatic_detection(
+    tmp_path: Path,
+) -> None:
+    # 2.5 with automatic activity detection: the detector hears the client's audio.
+    speech = spoken(0.5, 1.0, silence=1.0)  # speech from 0.54 s to 1.5 s, then silence
+    during, after = frame(1.0, JPEG), frame(2.5, JPEG)
+    report = audit(
+        tmp_path, [setup(), SETUP_COMPLETE, *sorted([*speech, during, after], key=lambda f: f[0])]
+    )
+    times = [f.t for f in report.findings if f.rule == "frames-outside-turn"]
+    assert times == [2.5]
+
+
 def test_whole_frames_of_their_type_are_clean_and_measured_per_turn(tmp_path: Path) -> None:
     frames = [
         setup(**MANUAL),
