@@ -195,7 +195,9 @@ def media_info(path: str | os.PathLike[str]) -> MediaInfo:
             duration = container.duration / 1e6 if container.duration else 0.0
             fmt = str(container.format.name)
     except _av_errors(av) as exc:
-        raise AudioFileError(f"{name}: not a media file PyAV can read ({_reason(exc)})") from None
+        raise AudioFileError(
+            f"{name}: not an audio file or a video soundfile or PyAV can read ({_reason(exc)})"
+        ) from None
     if audio_stream is None and video_stream is None:
         raise AudioFileError(f"{name}: the file holds neither audio nor video")
     rate = channels = None
@@ -225,6 +227,9 @@ def media_info(path: str | os.PathLike[str]) -> MediaInfo:
 
 
 def _reason(exc: BaseException) -> str:
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror:
+        return strerror  # PyAV's errors: without the errno and the file name
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__
 
