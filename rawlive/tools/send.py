@@ -92,8 +92,9 @@ class Event(msgspec.Struct):
 
     Kinds: ``input_transcription``, ``output_transcription``, ``text``,
     ``tool_call``, ``tool_response``, ``interrupted``, ``turn_complete``,
-    ``go_away``, ``stalled``, ``resumed``, ``progress``, ``audio_sent``, ``frame`` (a picture sent: ``at``,
-    its time in the file, ``bytes``, ``width``, ``height``), ``video`` (a
+    ``go_away``, ``stalled``, ``resumed``, ``progress``, ``audio_sent``,
+    ``frame`` (a picture sent: ``at``, its time in the file, ``bytes``,
+    ``width``, ``height``, ``mime_type``; ``image``: the file of a still), ``video`` (a
     part written to the video file: ``mime_type``, ``bytes``), ``skipped``
     (``inlineData`` written nowhere: its ``mime_type`` and ``bytes``); with a
     Transcribe Live model ``interim_transcription`` (``text``: the utterance
