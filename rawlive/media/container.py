@@ -142,7 +142,7 @@ def _import_av(name: str, what: str) -> Any:
         return importlib.import_module("av")
     except ImportError:
         raise MediaExtraMissing(
-            f"{name}: {what} needs PyAV, the media extra: {EXTRA_HINT}"
+            f"{name}: {what} need PyAV, the media extra: {EXTRA_HINT}"
         ) from None
 
 
@@ -150,11 +150,13 @@ def _av_errors(av: Any) -> tuple[type[BaseException], ...]:
     return (av.FFmpegError, OSError, ValueError, IndexError)
 
 
-def _soundfile_info(name: str) -> Any | None:
+def _soundfile_error(name: str) -> str | None:
+    """Why soundfile cannot read ``name`` (``None``: it can)."""
     try:
-        return sf.info(name)
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        return None
+        sf.info(name)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        return _reason(exc)
+    return None
 
 
 def _check_path(name: str) -> None:
@@ -175,7 +177,8 @@ def media_info(path: str | os.PathLike[str]) -> MediaInfo:
     """
     name = os.fspath(path)
     _check_path(name)
-    if _soundfile_info(name) is not None:
+    soundfile_error = _soundfile_error(name)
+    if soundfile_error is None:
         info = audio.file_info(name)
         return MediaInfo(
             name,
@@ -187,7 +190,11 @@ def media_info(path: str | os.PathLike[str]) -> MediaInfo:
             channels=info.channels,
             format=info.format,
         )
-    av = _import_av(name, "a file soundfile cannot read (m4a, webm, mp4, mov, mkv, mp3...)")
+    av = _import_av(
+        name,
+        f"soundfile cannot read it ({soundfile_error.rpartition(': ')[2]}); other containers "
+        "(m4a, webm, mp4, mov, mkv, mp3...) and video",
+    )
     try:
         with av.open(name) as container:
             audio_stream = container.streams.audio[0] if container.streams.audio else None
@@ -254,7 +261,7 @@ def iter_audio(
     if info.reader == "soundfile":
         yield from audio.iter_pcm(info.path, rate=rate)
         return
-    av = _import_av(info.path, "this file")
+    av = _import_av(info.path, "its audio and video")
     try:
         with av.open(info.path) as container:
             stream = container.streams.audio[0]
@@ -344,7 +351,7 @@ def iter_frames(
     info = info or media_info(path)
     if not info.has_video:
         return
-    av = _import_av(info.path, "video")
+    av = _import_av(info.path, "its audio and video")
     encoder = _JpegEncoder(av, qscale)
     last_slot = -1
     try:
