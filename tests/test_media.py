@@ -305,3 +305,25 @@ def test_the_fixtures_script_names_every_media_fixture() -> None:
     for name in ("clip.mp4", "video-only.webm", "weather-16k-mono.m4a", "weather-16k-mono.webm"):
         assert name in script
     assert shutil.which("bash")
+
+
+async def test_a_video_with_no_audio_track_streams_its_frames_and_ends_without_a_reply(
+    tmp_path: Path,
+) -> None:
+    record = tmp_path / "s.jsonl"
+    code, stdout, stderr = await _send(
+        str(VIDEO_ONLY), "--emulator", "--out", str(tmp_path / "r.wav"),
+        "--record", str(record), "--json", "--timeout", "30",
+    )  # fmt: skip
+    assert code == 0, stderr
+    summary = json.loads(stdout.splitlines()[-1])
+    assert summary["frames"]["count"] == 3 and summary["frames"]["sizes"] == {"160x120": 3}
+    assert summary["audio_sent_seconds"] == 0 and summary["turns"] == 0
+    inputs = _client_inputs(record)
+    times = [round(t - inputs[0][0], 1) for t, kind, _, _ in inputs if kind == "video"]
+    assert times == [0.0, 1.0, 2.0]  # on the clock, not all at once
+    messages = [json.loads(e.wire_payload()) for e in read_cassette(record).frames(sender="client")]
+    assert any(
+        (m.get("realtimeInput") or m.get("realtime_input") or {}).get("audioStreamEnd")
+        for m in messages
+    )

@@ -536,6 +536,8 @@ class _Run:
         self.upload_end: float | None = None
         self.last_message = self.loop.time()
         self.idle_since: float | None = None
+        #: The file has no audio track (a video's pictures only): no reply is owed.
+        self.no_speech = False
         self.to_output = _ToOutputRate()
 
     def event(self, kind: str, /, **fields: Any) -> None:
@@ -567,6 +569,8 @@ class _Run:
         if self.manual_vad:
             await session.send_realtime_input(activity_start=t.ActivityStart())
         info = container.media_info(path)
+        # Pictures alone owe no reply: the run ends IDLE_GRACE after them if none comes.
+        self.no_speech = not info.has_audio
         total = round(info.duration + tail_silence, 3)
         pacer = audio.Pacer(speed)
         sent = 0.0
@@ -679,9 +683,10 @@ class _Run:
 
     def quiet(self) -> float | None:
         """When the run is over if nothing more comes (loop time; ``None``: not yet)."""
-        if self.transcribe and self.upload_end is not None and self.idle_since is None:
-            # No generationComplete since the last words (silence gives none, §10.8):
-            # the end of the input plus a quiet period.
+        silent = self.transcribe or self.no_speech
+        if silent and self.upload_end is not None and self.idle_since is None:
+            # No generationComplete since the last words (silence gives none, §10.8),
+            # or a video with no audio track: the end of the input plus a quiet period.
             return max(self.upload_end, self.last_message) + max(self.settle, IDLE_GRACE)
         if self.upload_end is None or self.idle_since is None or self.session.tool_calls:
             return None
