@@ -85,6 +85,8 @@ class AudioInfo:
     channels: int
     frames: int
     format: str
+    #: soundfile's subtype (``PCM_16``...); ``pyav`` for a file PyAV reads
+    #: (:mod:`rawlive.media.container`), whose ``frames`` come from its duration.
     subtype: str
 
     @property
