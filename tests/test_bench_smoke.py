@@ -44,6 +44,7 @@ EXPECTED = [
     ("send.cpu", "baseline: google-genai send_realtime_input"),
     ("send.watchdog", "healthy session with the stall watchdog"),
     ("send.video-memory", "peak RSS added by `rawlive send --fast` of a 3-min MP4"),
+    ("send.video-memory", "peak RSS added by `rawlive send --fast --no-resume` of a 3-min MP4"),
     ("audit.throughput", "audio in full) vs msgspec.json.decode of its lines"),
 ]
 # Rows with a target but no baseline (ratio "—"): a check, or a figure of rawlive's alone.
