@@ -537,6 +537,15 @@ def video_memory(ctx: Context) -> Iterator[Row]:
     with tempfile.TemporaryDirectory(prefix="rawlive-bench-video-") as tmp:
         files = {m: os.path.join(tmp, f"clip-{m}min.mp4") for m in (short_min, long_min)}
         sizes = {m: write_video(path, m * 60) for m, path in files.items()}
+        # The library alone: rawlive.media.container.timeline over the file, every
+        # frame JPEG-encoded, nothing sent (a fresh process per file).
+        reading = {m: [] for m in files}
+        for i in range(pairs):
+            for minutes in (short_min, long_min) if i % 2 == 0 else (long_min, short_min):
+                code = "from rawlive.media.container import timeline as t\n"
+                code += "print(sum(1 for _ in t(__import__('sys').argv[1])))"
+                peak, _ = peak_rss([sys.executable, "-c", code, files[minutes]])
+                reading[minutes].append(peak)
         with _emulator(tmp) as (port, _):
             for i in range(pairs):
                 order = (short_min, long_min) if i % 2 == 0 else (long_min, short_min)
@@ -556,6 +565,17 @@ def video_memory(ctx: Context) -> Iterator[Row]:
         f"a {long_min}-min MP4 (64x48 MPEG-4 video at 1 fps, speech-like AAC audio; "
         f"{sizes[long_min] / MIB:.1f} MiB) instead of a {short_min}-min one: every frame "
         "decoded, scaled and JPEG-encoded, against the emulator in another process"
+    )
+    yield Row(
+        "send.video-memory",
+        f"peak RSS added by reading {setup.split(': every')[0]} with "
+        "rawlive.media.container.timeline (audio chunks and JPEG frames, nothing sent) "
+        f"· baseline: peak RSS of the same for the {short_min}-min MP4",
+        (statistics.median(reading[long_min]) - statistics.median(reading[short_min])) / MIB,
+        statistics.median(reading[short_min]) / MIB,
+        unit="MiB",
+        target=Target.rawlive_at_most(5.0, "rawlive ≤ 5 MiB"),
+        details={"long_rss_bytes": reading[long_min], "short_rss_bytes": reading[short_min]},
     )
     for mode in modes:
         long_rss = statistics.median(rss[mode][long_min])

@@ -45,6 +45,7 @@ EXPECTED = [
     ("send.watchdog", "healthy session with the stall watchdog"),
     ("send.video-memory", "peak RSS added by `rawlive send --fast` of a 3-min MP4"),
     ("send.video-memory", "peak RSS added by `rawlive send --fast --no-resume` of a 3-min MP4"),
+    ("send.video-memory", "with rawlive.media.container.timeline"),
     ("audit.throughput", "audio in full) vs msgspec.json.decode of its lines"),
 ]
 # Rows with a target but no baseline (ratio "—"): a check, or a figure of rawlive's alone.
