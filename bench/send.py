@@ -30,6 +30,18 @@ Cases (``python -m bench send`` runs both):
   (``os.wait4`` user + system time) against the floor's whole process, and
   each side's CPU outside the pacer's waits.
 
+* ``send.video-memory`` (issue 17) - as ``send.memory``, for an MP4 of 64x48
+  MPEG-4 video at 1 fps with the same speech-like audio (AAC), written with
+  PyAV by :func:`write_video`: 60 minutes against 1 (``--quick``: 3 against
+  1); every frame is decoded, picked, scaled and JPEG-encoded. Target: at most
+  5 MiB more. Two rows: as a user runs it, and with ``--no-resume``, without
+  the session's replay buffer (what a resumption handle may lack), which an
+  unpaced upload fills whatever the file, a WAV's too.
+* ``send.video-cpu`` (issue 17) - CPU per second of a real-time
+  ``rawlive send clip.mp4`` (1280x720 at 25 fps, so every second decodes 25
+  frames and encodes one) against the same audio as a WAV, same run
+  (``--no-video`` of the clip shown in the details). Reported, no target.
+
 In each round the three sides stream at the same moment, in fresh processes
 released together once all are connected, so that the machine's noise hits
 them alike; the command runs alone, before or after them (``--quick``: one
@@ -449,3 +461,197 @@ def watchdog(ctx: Context) -> Iterator[Row]:
             "emulator": {k: emulator.get(k) for k in ("connections", "chunks") if k in emulator},
         },
     )
+
+
+# ---------------------------------------------------------------------------
+# send.video-memory and send.video-cpu (issue 17)
+# ---------------------------------------------------------------------------
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    seconds: int,
+    *,
+    size: tuple[int, int] = (64, 48),
+    fps: int = 1,
+    rate: int = RATE,
+) -> int:
+    """Write ``seconds`` of MP4 (MPEG-4 Part 2 video, AAC audio) with PyAV, a second at a time.
+
+    The video is ``size`` at ``fps``, a picture whose shade changes every
+    frame; the audio is :func:`write_speech`'s (1 s bursts, 2 s silences), so
+    the emulator answers every burst. FFmpeg's own encoders only (in every
+    PyAV wheel). Returns the file's size in bytes.
+    """
+    import fractions
+
+    import av
+    import numpy as np
+
+    from rawlive.media.audio import tone
+
+    burst = np.frombuffer(tone(BURST_S * 1000, rate=rate, frequency=220.0), dtype=np.int16)
+    period = np.zeros(round(PERIOD_S * rate), dtype=np.float32)
+    period[: len(burst)] = burst.astype(np.float32) / 32768.0
+    width, height = size
+    picture = np.zeros((height, width, 3), dtype=np.uint8)
+    with av.open(os.fspath(path), "w") as out:  # the container from the suffix
+        video = out.add_stream("mpeg4", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = out.add_stream("aac", rate=rate)
+        sound.layout = "mono"
+        sample = 0
+        for second in range(seconds):
+            for index in range(fps):
+                picture[:] = (second * fps + index) * 7 % 256
+                frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                frame.pts, frame.time_base = second * fps + index, fractions.Fraction(1, fps)
+                for packet in video.encode(frame):
+                    out.mux(packet)
+            start = (second * rate) % len(period)
+            block = np.roll(period, -start)[:rate]
+            chunk = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="flt", layout="mono")
+            chunk.sample_rate, chunk.pts = rate, sample
+            sample += rate
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+        for stream in (video, sound):
+            for packet in stream.encode(None):
+                out.mux(packet)
+    return os.path.getsize(path)
+
+
+@register(
+    "send.video-memory",
+    "peak RSS of `rawlive send --fast` of a 60-min video minus a 1-min video",
+)
+def video_memory(ctx: Context) -> Iterator[Row]:
+    long_min, short_min = (3 if ctx.quick else 60), 1
+    pairs = 1 if ctx.quick else 2
+    # As a user runs it, and with --no-resume: without the session's replay
+    # buffer (the messages a resumption handle may lack, kept until the
+    # server's next handle), which an unpaced upload fills whatever the file.
+    modes = {"default": [], "no-resume": ["--no-resume"]}
+    rss = {mode: {short_min: [], long_min: []} for mode in modes}
+    frames: dict[int, list[int]] = {short_min: [], long_min: []}
+    with tempfile.TemporaryDirectory(prefix="rawlive-bench-video-") as tmp:
+        files = {m: os.path.join(tmp, f"clip-{m}min.mp4") for m in (short_min, long_min)}
+        sizes = {m: write_video(path, m * 60) for m, path in files.items()}
+        # The library alone: rawlive.media.container.timeline over the file, every
+        # frame JPEG-encoded, nothing sent (a fresh process per file).
+        reading = {m: [] for m in files}
+        for i in range(pairs):
+            for minutes in (short_min, long_min) if i % 2 == 0 else (long_min, short_min):
+                code = "from rawlive.media.container import timeline as t\n"
+                code += "print(sum(1 for _ in t(__import__('sys').argv[1])))"
+                peak, _ = peak_rss([sys.executable, "-c", code, files[minutes]])
+                reading[minutes].append(peak)
+        with _emulator(tmp) as (port, _):
+            for i in range(pairs):
+                order = (short_min, long_min) if i % 2 == 0 else (long_min, short_min)
+                for mode, extra in modes.items():
+                    for minutes in order:
+                        out = os.path.join(tmp, f"reply-{minutes}min.wav")
+                        argv = [*_rawlive_command(), "send", files[minutes]]
+                        argv += ["--endpoint", f"ws://127.0.0.1:{port}", "--fast", "--out", out]
+                        argv += ["--json", *extra]
+                        peak, stdout = peak_rss(argv)  # raises unless it exits 0
+                        summary = _summary(stdout)
+                        if summary["frames"]["count"] != minutes * 60 or summary["turns"] < 1:
+                            raise AssertionError(f"send of {minutes} min went wrong: {summary}")
+                        rss[mode][minutes].append(peak)
+                        frames[minutes].append(summary["frames"]["count"])
+    setup = (
+        f"a {long_min}-min MP4 (64x48 MPEG-4 video at 1 fps, speech-like AAC audio; "
+        f"{sizes[long_min] / MIB:.1f} MiB) instead of a {short_min}-min one: every frame "
+        "decoded, scaled and JPEG-encoded, against the emulator in another process"
+    )
+    yield Row(
+        "send.video-memory",
+        f"peak RSS added by reading {setup.split(': every')[0]} with "
+        "rawlive.media.container.timeline (audio chunks and JPEG frames, nothing sent) "
+        f"· baseline: peak RSS of the same for the {short_min}-min MP4",
+        (statistics.median(reading[long_min]) - statistics.median(reading[short_min])) / MIB,
+        statistics.median(reading[short_min]) / MIB,
+        unit="MiB",
+        target=Target.rawlive_at_most(5.0, "rawlive ≤ 5 MiB"),
+        details={"long_rss_bytes": reading[long_min], "short_rss_bytes": reading[short_min]},
+    )
+    for mode in modes:
+        long_rss = statistics.median(rss[mode][long_min])
+        short_rss = statistics.median(rss[mode][short_min])
+        flag = "" if mode == "default" else " --no-resume"
+        yield Row(
+            "send.video-memory",
+            f"peak RSS added by `rawlive send --fast{flag}` of {setup} · baseline: peak RSS "
+            f"of the command for the {short_min}-min MP4",
+            (long_rss - short_rss) / MIB,
+            short_rss / MIB,
+            unit="MiB",
+            target=Target.rawlive_at_most(5.0, "rawlive ≤ 5 MiB"),
+            details={
+                "statistic": "median peak RSS (os.wait4 ru_maxrss) of each side's processes",
+                "method": f"{pairs} alternating pair(s) of `rawlive send FILE --endpoint "
+                f"ws://127.0.0.1:PORT --fast --out OUT --json{flag}`, each exiting 0 with one "
+                "frame sent per second of video; the MP4s written by bench.send.write_video",
+                "long_rss_bytes": rss[mode][long_min],
+                "short_rss_bytes": rss[mode][short_min],
+                "file_bytes": {f"{m}min": sizes[m] for m in sizes},
+                "frames_sent": {f"{m}min": frames[m] for m in frames},
+            },
+        )
+
+
+@register("send.video-cpu", "CPU per second of a real-time video send vs audio-only, same run")
+def video_cpu(ctx: Context) -> Iterator[Row]:
+    seconds, rounds = (2, 1) if ctx.quick else (20, 3)
+    sides = ("video", "no-video", "wav")
+    used: dict[str, list[float]] = {side: [] for side in sides}
+    with tempfile.TemporaryDirectory(prefix="rawlive-bench-video-cpu-") as tmp:
+        clip = os.path.join(tmp, "clip.mp4")
+        write_video(clip, seconds, size=(1280, 720), fps=25)
+        wav = os.path.join(tmp, "speech.wav")
+        write_speech(wav, seconds)
+        with (
+            _emulator(tmp, speed=1.0) as (port, _),
+            open(os.path.join(tmp, "clients.log"), "wb") as log,
+        ):
+            for i in range(rounds):
+                order = sides if i % 2 == 0 else sides[::-1]
+                for side in order:
+                    argv = [*_rawlive_command(), "send", wav if side == "wav" else clip]
+                    argv += ["--endpoint", f"ws://127.0.0.1:{port}"]
+                    argv += ["--out", os.path.join(tmp, f"reply-{side}.wav")]
+                    if side == "no-video":
+                        argv.append("--no-video")
+                    cpu_s = _command_cpu(argv, log, frames=seconds if side == "video" else 0)
+                    used[side].append(cpu_s / seconds)
+    video, audio_only = statistics.median(used["video"]), statistics.median(used["wav"])
+    yield Row(
+        "send.video-cpu",
+        f"CPU time per second of a real-time `rawlive send clip.mp4` ({seconds} s of 1280x720 "
+        "25 fps MPEG-4 + AAC: every frame decoded, one a second scaled to 768 and "
+        "JPEG-encoded, the AAC decoded and resampled) · baseline: `rawlive send` of the same "
+        "audio as a 16 kHz WAV, same run",
+        video,
+        audio_only,
+        details={
+            "statistic": f"median over {rounds} round(s), each side a fresh `rawlive send` "
+            "process (os.wait4 user + system CPU / audio seconds), alternating order, "
+            "against one emulator process answering in real time",
+            "cpu_per_audio_s": used,
+            "no_video_cpu_per_audio_s": statistics.median(used["no-video"]),
+        },
+    )
+
+
+def _command_cpu(argv: Sequence[str], log: IO[bytes], *, frames: int) -> float:
+    """Run one ``rawlive send``: its user+system CPU seconds; checks the frames it sent."""
+    proc = subprocess.Popen(
+        [*argv, "--json"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
+    )
+    cpu_s, stdout = _wait(proc)
+    summary = _summary(stdout)
+    if summary["frames"]["count"] != frames or summary["turns"] < 1:
+        raise AssertionError(f"rawlive send went wrong: {summary}")
+    return cpu_s

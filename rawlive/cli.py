@@ -642,7 +642,7 @@ class _Printer:
                 click.echo(f"\r\x1b[K{fields['text']}", nl=False)
                 self._interim_shown = True
             return
-        if event.kind in ("generation_complete", "video", "skipped"):
+        if event.kind in ("generation_complete", "video", "skipped", "frame"):
             return
         self._end_interim()
         if event.kind == "transcript":
@@ -726,6 +726,27 @@ class _Printer:
 )
 @click.option("--api-version", help="API version (default v1beta).")
 @click.option("--ca-file", type=click.Path(dir_okay=False), help="CA to trust for a wss:// server.")
+@click.option(
+    "--fps",
+    default=1.0,
+    show_default=True,
+    help="Video frames sent per second of a video FILE (at most 1, the API's limit).",
+)
+@click.option(
+    "--max-size",
+    default=768,
+    show_default=True,
+    help="Scale video frames to fit this many pixels square (768: the API's recommendation).",
+)
+@click.option("--no-video", is_flag=True, help="Send a video FILE's audio only.")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="PATH[@SECONDS]",
+    help="A JPEG or PNG (or a folder of them) to send before the audio, or at SECONDS "
+    "into it. Repeatable.",
+)
 @click.option("--chunk-ms", default=40.0, show_default=True, help="Audio chunk length.")
 @click.option("--speed", default=1.0, show_default=True, help="Upload pacing (1.0 real time).")
 @click.option("--fast", is_flag=True, help="Upload as fast as possible (no pacing).")
@@ -768,6 +789,10 @@ def send(
     emulator_script: str | None,
     api_version: str | None,
     ca_file: str | None,
+    fps: float,
+    max_size: int,
+    no_video: bool,
+    images: tuple[str, ...],
     chunk_ms: float,
     speed: float,
     fast: bool,
@@ -782,10 +807,13 @@ def send(
     no_resume: bool,
     verbose: int,
 ) -> None:
-    """Stream an audio FILE to the Live API and save the spoken reply.
+    """Stream an audio or video FILE to the Live API and save the spoken reply.
 
     Any file soundfile reads (WAV, FLAC, OGG, ...; any rate and channels) is
-    sent as 16 kHz mono chunks in real time. Transcripts are printed as they
+    sent as 16 kHz mono chunks in real time; with the media extra (PyAV) any
+    other container too (m4a, webm, mp4, mov, mkv, mp3). A video's frames go
+    out as JPEG at --fps, fitted to --max-size, with the audio of their time;
+    --image sends still pictures. Transcripts are printed as they
     arrive; the reply audio goes to --out. With no API key (GEMINI_API_KEY)
     and no --endpoint, use --emulator to run against the local emulator.
 
@@ -798,7 +826,7 @@ def send(
     """
     _logging(verbose)
     from rawlive import files
-    from rawlive.media import audio
+    from rawlive.media import audio, container
     from rawlive.tools.send import ReplyTimeout, build_config, transcribes
 
     # A transcribe model answers in text (PROTOCOL.md §10.8): no reply WAV.
@@ -827,10 +855,17 @@ def send(
         )
     except ConfigError as exc:
         _fail(str(exc))
+    if not 0 < fps <= container.MAX_FPS:
+        _fail("--fps must be above 0 and at most 1: the Live API takes at most one frame a second")
+    if max_size < 16:
+        _fail("--max-size must be 16 pixels or more")
     try:
-        audio.file_info(file)
+        info = container.media_info(file)
+        stills = container.load_images(images)
     except audio.AudioFileError as exc:
         _fail(str(exc))
+    if not info.has_audio and (no_video or not info.has_video):
+        _fail(f"{file}: no audio track, and --no-video leaves nothing to send")
     if emulator_script is not None and not emulator:
         _fail("--emulator-script goes with --emulator")
     script, tools = _target(endpoint, emulator, emulator_script, api_version, tools_path)
@@ -930,6 +965,10 @@ def send(
                         timeout=timeout,
                         on_event=printer,
                         setup_seconds=time.monotonic() - started,
+                        fps=fps,
+                        max_size=max_size,
+                        video_frames=not no_video,
+                        images=stills,
                     )
             printer.summary(summary)
             return 0

@@ -43,6 +43,9 @@ EXPECTED = [
     ("send.cpu", "rawlive's streaming loop (connect + stream_file)"),
     ("send.cpu", "baseline: google-genai send_realtime_input"),
     ("send.watchdog", "healthy session with the stall watchdog"),
+    ("send.video-memory", "peak RSS added by `rawlive send --fast` of a 3-min MP4"),
+    ("send.video-memory", "peak RSS added by `rawlive send --fast --no-resume` of a 3-min MP4"),
+    ("send.video-memory", "with rawlive.media.container.timeline"),
     ("audit.throughput", "audio in full) vs msgspec.json.decode of its lines"),
 ]
 # Rows with a target but no baseline (ratio "—"): a check, or a figure of rawlive's alone.
@@ -59,6 +62,7 @@ REPORTS = [
     ("audio.pacing", "CPU time per second of wall time"),
     ("send.cpu", "of the whole `rawlive send FILE"),
     ("send.cpu", "outside the pacer's waits"),
+    ("send.video-cpu", "real-time `rawlive send clip.mp4`"),
     ("proxy.latency", "p99 round trip of a chunk through the proxy"),
     ("audit.throughput", "audio elided) vs msgspec.json.decode of its lines"),
 ]

@@ -1,7 +1,8 @@
 """Audio for the Live API: any file in, 16-bit mono PCM at the rate the wire wants out.
 
 The wire takes 16 kHz mono s16le and answers in 24 kHz (``PROTOCOL.md`` §6).
-This module gets there from anything soundfile reads, converts PCM between
+This module gets there from anything soundfile reads (anything else through
+:mod:`rawlive.media.container`, PyAV), converts PCM between
 rates in a stream, cuts and paces chunks (:func:`chunks`, :class:`Pacer`),
 writes reply WAVs (:class:`WavWriter`; :func:`wav_bytes` in memory) and
 makes test tones. The rules:
@@ -84,6 +85,8 @@ class AudioInfo:
     channels: int
     frames: int
     format: str
+    #: soundfile's subtype (``PCM_16``...); ``pyav`` for a file PyAV reads
+    #: (:mod:`rawlive.media.container`), whose ``frames`` come from its duration.
     subtype: str
 
     @property
@@ -92,7 +95,12 @@ class AudioInfo:
 
 
 def file_info(path: str | os.PathLike[str]) -> AudioInfo:
-    """Open ``path`` and describe it; :class:`AudioFileError` if it is not usable audio."""
+    """Open ``path`` and describe its audio; :class:`AudioFileError` if it has no usable audio.
+
+    A file soundfile cannot read is described by PyAV
+    (:func:`rawlive.media.container.media_info`, the ``media`` extra): any
+    container and codec, the audio track of a video.
+    """
     name = os.fspath(path)
     if not os.path.exists(name):
         raise AudioFileError(f"{name}: no such file")
@@ -102,11 +110,8 @@ def file_info(path: str | os.PathLike[str]) -> AudioInfo:
         raise AudioFileError(f"{name}: the file is empty")
     try:
         info = sf.info(name)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioFileError(
-            f"{name}: not an audio file soundfile can read ({_reason(exc)}); "
-            "use WAV, FLAC or OGG, for example"
-        ) from None
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return _container_info(name)
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
         raise AudioFileError(f"{name}: the file holds no audio")
     if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
@@ -117,6 +122,19 @@ def file_info(path: str | os.PathLike[str]) -> AudioInfo:
             f"({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)"
         )
     return AudioInfo(name, info.samplerate, info.channels, info.frames, info.format, info.subtype)
+
+
+def _container_info(name: str) -> AudioInfo:
+    """The audio of a file soundfile cannot read, as PyAV describes it."""
+    from rawlive.media import container  # it imports this module
+
+    media = container.media_info(name)
+    if not media.has_audio or not media.sample_rate:
+        raise AudioFileError(f"{name}: the file holds no audio (a video with no audio track)")
+    frames = round(media.duration * media.sample_rate)
+    return AudioInfo(
+        name, media.sample_rate, media.channels or 1, frames, media.format, media.reader
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -180,12 +198,18 @@ def iter_pcm(
 ) -> Iterator[bytes]:
     """Yield the file's audio as s16le mono bytes at ``rate``, block by block.
 
-    Channels are averaged; the sample rate is converted by soxr (HQ). Memory
+    Channels are averaged; the sample rate is converted by soxr (HQ). A file
+    soundfile cannot read is decoded by PyAV (the ``media`` extra). Memory
     stays bounded by one block whatever the file's length. Raises
     :class:`AudioFileError` for a file that is missing, empty, not audio or
     cut short in a way soundfile cannot read past.
     """
     info = file_info(path)
+    if info.subtype == "pyav":  # a container soundfile cannot read
+        from rawlive.media import container
+
+        yield from container.iter_audio(info.path, rate=rate)
+        return
     resampler = PcmResampler(info.sample_rate, rate)
     # A block holds every channel: fewer frames when there are many (up to
     # libsndfile's 1024), so that a block stays small whatever the header says.

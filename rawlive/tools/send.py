@@ -49,7 +49,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +59,13 @@ from rawlive import files
 from rawlive.client.session import Session, SessionResumed, Stalled
 from rawlive.core import models
 from rawlive.errors import ConfigError, LiveConnectionClosed, ReplyTimeout
-from rawlive.media import audio
+from rawlive.media import audio, container
 from rawlive.wire import codec
 from rawlive.wire import types as t
 
 __all__ = [
     "Event",
+    "FramesSent",
     "ReplyTimeout",
     "SavedVideo",
     "StallNote",
@@ -91,7 +92,9 @@ class Event(msgspec.Struct):
 
     Kinds: ``input_transcription``, ``output_transcription``, ``text``,
     ``tool_call``, ``tool_response``, ``interrupted``, ``turn_complete``,
-    ``go_away``, ``stalled``, ``resumed``, ``progress``, ``audio_sent``, ``video`` (a
+    ``go_away``, ``stalled``, ``resumed``, ``progress``, ``audio_sent``,
+    ``frame`` (a picture sent: ``at``, its time in the file, ``bytes``,
+    ``width``, ``height``, ``mime_type``; ``image``: the file of a still), ``video`` (a
     part written to the video file: ``mime_type``, ``bytes``), ``skipped``
     (``inlineData`` written nowhere: its ``mime_type`` and ``bytes``); with a
     Transcribe Live model ``interim_transcription`` (``text``: the utterance
@@ -140,11 +143,27 @@ class SavedVideo(msgspec.Struct, kw_only=True):
         return _json.encode(self).decode("utf-8")
 
 
+class FramesSent(msgspec.Struct, kw_only=True):
+    """The pictures sent as ``realtimeInput.video``: the video's frames and ``--image``."""
+
+    count: int = 0
+    bytes: int = 0
+    #: The largest one, in bytes.
+    max_bytes: int = 0
+    #: How many of each ``WIDTHxHEIGHT``.
+    sizes: dict[str, int] = msgspec.field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return _json.encode(self).decode("utf-8")
+
+
 class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
     """What a run of :func:`stream_file` measured (the last line of ``rawlive send --json``)."""
 
     setup_seconds: float = 0.0
     audio_sent_seconds: float = 0.0
+    #: Frames and images sent (``realtimeInput.video``, ``PROTOCOL.md`` §2.3).
+    frames: FramesSent = msgspec.field(default_factory=FramesSent)
     #: From the end of the user's audio to the first reply audio.
     first_reply_latency: float | None = None
     reply_seconds: float = 0.0
@@ -220,6 +239,7 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
         out = [
             f"setupComplete after      {self.setup_seconds * 1000:.0f} ms",
             f"audio sent               {self.audio_sent_seconds:.2f} s",
+            *self.frame_lines(),
             *reply,
             f"tokens                   prompt: {tokens(self.prompt_tokens)}; "
             f"response: {tokens(self.response_tokens)}; total {self.total_tokens}",
@@ -241,6 +261,17 @@ class Summary(msgspec.Struct, kw_only=True, tag_field="event", tag="summary"):
                 + f" (resumed {self.resumes} times)"
             )
         return out
+
+    def frame_lines(self) -> list[str]:
+        """The frames-sent line, when any were."""
+        frames = self.frames
+        if not frames.count:
+            return []
+        sizes = ", ".join(f"{n} at {size}" for size, n in sorted(frames.sizes.items()))
+        return [
+            f"frames sent              {frames.count} ({frames.bytes / 1024:.1f} KiB, "
+            f"largest {frames.max_bytes / 1024:.1f} KiB; {sizes})"
+        ]
 
 
 @dataclasses.dataclass
@@ -381,10 +412,19 @@ async def stream_file(
     settle: float = 1.0,
     on_event: Callable[[Event], None] | None = None,
     setup_seconds: float = 0.0,
+    fps: float = container.DEFAULT_FPS,
+    max_size: int = container.DEFAULT_MAX_SIZE,
+    video_frames: bool = True,
+    images: Sequence[container.Frame] = (),
 ) -> Summary:
     """Stream ``path`` as the user's turn and collect the reply until its ``turnComplete``.
 
     ``speed`` paces the upload (1.0 real time; ``None`` or 0 unpaced).
+    ``path`` is any media file (:mod:`rawlive.media.container`): a video's
+    frames go out picked at ``fps``, fitted to ``max_size`` (``video_frames``
+    False: its audio only), and ``images``
+    (:func:`rawlive.media.container.load_images`) before the audio or at
+    their times, all on the audio's clock (rule 8).
     Non-audio ``inlineData`` (avatar video) is appended to ``video`` when
     given. ``transcribe`` (see :func:`transcribes`) reads the session as
     Transcribe Live's (rule 6 of the module docstring).
@@ -393,7 +433,7 @@ async def stream_file(
     the run ends once a ``turnComplete`` is followed by ``settle`` seconds
     with no more model output.
     Raises :class:`~rawlive.media.audio.AudioFileError` for an unreadable file
-    (check it with :func:`rawlive.media.audio.file_info` before connecting) and
+    (check it with :func:`rawlive.media.container.media_info` before connecting) and
     :class:`~rawlive.LiveConnectionClosed` if the session ends abnormally
     (:class:`~rawlive.SessionStalled` when its watchdog gave up on a stall).
     """
@@ -410,7 +450,17 @@ async def stream_file(
         setup_seconds=setup_seconds,
     )
     sender = asyncio.create_task(
-        run.upload(path, chunk_ms=chunk_ms, speed=speed, tail_silence=tail_silence, prompt=prompt),
+        run.upload(
+            path,
+            chunk_ms=chunk_ms,
+            speed=speed,
+            tail_silence=tail_silence,
+            prompt=prompt,
+            fps=fps,
+            max_size=max_size,
+            video=video_frames,
+            images=images,
+        ),
         name="rawlive-send-audio",
     )
     try:
@@ -486,6 +536,8 @@ class _Run:
         self.upload_end: float | None = None
         self.last_message = self.loop.time()
         self.idle_since: float | None = None
+        #: The file has no audio track (a video's pictures only): no reply is owed.
+        self.no_speech = False
         self.to_output = _ToOutputRate()
 
     def event(self, kind: str, /, **fields: Any) -> None:
@@ -502,8 +554,13 @@ class _Run:
         speed: float | None,
         tail_silence: float,
         prompt: str | None,
+        fps: float = container.DEFAULT_FPS,
+        max_size: int = container.DEFAULT_MAX_SIZE,
+        video: bool = True,
+        images: Sequence[container.Frame] = (),
     ) -> None:
-        """Send the prompt, then the file's audio paced by ``speed``, then the turn's end."""
+        """Send the prompt, then the file's audio and frames paced by ``speed``, then
+        the turn's end (rule 8: a frame at ``t`` goes out with the audio of ``t``)."""
         session = self.session
         if prompt:
             await session.send_client_content(
@@ -511,15 +568,33 @@ class _Run:
             )
         if self.manual_vad:
             await session.send_realtime_input(activity_start=t.ActivityStart())
-        total = round(audio.file_info(path).duration + tail_silence, 3)
+        info = container.media_info(path)
+        # Pictures alone owe no reply: the run ends IDLE_GRACE after them if none comes.
+        self.no_speech = not info.has_audio
+        total = round(info.duration + tail_silence, 3)
         pacer = audio.Pacer(speed)
         sent = 0.0
-        blocks = audio.iter_pcm(path, rate=audio.INPUT_RATE)
-        for chunk in audio.chunks(blocks, chunk_ms=chunk_ms, tail_silence_s=tail_silence):
-            await pacer.wait(sent)
-            await session.send_realtime_input(audio=t.Blob(data=chunk, mime_type=IN_MIME))
-            sent += len(chunk) / 2 / audio.INPUT_RATE
-            self.event("progress", sent=round(sent, 3), total=total)
+        items = container.timeline(
+            path,
+            chunk_ms=chunk_ms,
+            tail_silence_s=tail_silence,
+            fps=fps,
+            max_size=max_size,
+            video=video,
+            images=images,
+            info=info,
+        )
+        for item in items:
+            await pacer.wait(item.t)
+            if isinstance(item, container.Frame):
+                await session.send_realtime_input(
+                    video=t.Blob(data=item.data, mime_type=item.mime_type)
+                )
+                self.frame_sent(item)
+                continue
+            await session.send_realtime_input(audio=t.Blob(data=item.data, mime_type=IN_MIME))
+            sent += item.seconds
+            self.event("progress", sent=round(item.t + item.seconds, 3), total=total)
         if self.manual_vad:
             await session.send_realtime_input(activity_end=t.ActivityEnd())
         else:
@@ -531,6 +606,25 @@ class _Run:
             self.summary.pacing_p99_late_ms = round(pacer.stats().p99 * 1000, 3)
         self.event("audio_sent", seconds=round(sent, 3))
         self.audio_done.set()
+
+    def frame_sent(self, frame: container.Frame) -> None:
+        """Count a frame (or ``--image``) sent, and say so."""
+        frames = self.summary.frames
+        frames.count += 1
+        frames.bytes += len(frame.data)
+        frames.max_bytes = max(frames.max_bytes, len(frame.data))
+        size = f"{frame.width}x{frame.height}"
+        frames.sizes[size] = frames.sizes.get(size, 0) + 1
+        fields: dict[str, Any] = {
+            "at": frame.t,
+            "bytes": len(frame.data),
+            "width": frame.width,
+            "height": frame.height,
+            "mime_type": frame.mime_type,
+        }
+        if frame.source is not None:
+            fields["image"] = frame.source
+        self.event("frame", **fields)
 
     # -- the replies ------------------------------------------------------------
 
@@ -589,9 +683,10 @@ class _Run:
 
     def quiet(self) -> float | None:
         """When the run is over if nothing more comes (loop time; ``None``: not yet)."""
-        if self.transcribe and self.upload_end is not None and self.idle_since is None:
-            # No generationComplete since the last words (silence gives none, §10.8):
-            # the end of the input plus a quiet period.
+        silent = self.transcribe or self.no_speech
+        if silent and self.upload_end is not None and self.idle_since is None:
+            # No generationComplete since the last words (silence gives none, §10.8),
+            # or a video with no audio track: the end of the input plus a quiet period.
             return max(self.upload_end, self.last_message) + max(self.settle, IDLE_GRACE)
         if self.upload_end is None or self.idle_since is None or self.session.tool_calls:
             return None
