@@ -23,6 +23,7 @@ __all__ = [
     "LiveConnectionClosed",
     "LiveNetworkRefused",
     "LocalProtocolError",
+    "MediaExtraMissing",
     "ProtocolError",
     "QuotaClosed",
     "QuotaExceeded",
@@ -230,6 +231,10 @@ class SessionStalled(RawliveError):
 
 class AudioFileError(RawliveError):
     """An audio file cannot be used: missing, empty, not audio or unsupported."""
+
+
+class MediaExtraMissing(AudioFileError):
+    """A file needs PyAV (the ``media`` extra) and it is not installed."""
 
 
 class ReplyTimeout(RawliveError):

@@ -62,6 +62,7 @@ from rawlive.cassette import (
 )
 from rawlive.errors import DecodeError, RawliveError
 from rawlive.media import audio
+from rawlive.media.frames import frame_problem
 from rawlive.servers.emulator import Emulator
 from rawlive.wire import codec
 from rawlive.wire import types as t
@@ -710,8 +711,11 @@ def _judge(frame: bytes | str) -> tuple[str, t.LiveClientMessage | None]:
     """What rawlive's own decoder makes of a client frame: ``invalid``, ``setup`` or ``message``.
 
     Invalid: it does not decode, has a field the types do not know, does
-    not carry exactly one message kind (the envelope is a oneof), or streams
-    audio at a rate no audio has (the emulator resamples what it hears).
+    not carry exactly one message kind (the envelope is a oneof), streams
+    audio at a rate no audio has (the emulator resamples what it hears), or
+    sends a video frame (``video``, a non-audio media chunk) that is not a
+    whole JPEG or PNG of the type it claims (:func:`rawlive.media.frames.frame_problem`,
+    the emulator's rule).
     """
     try:
         message, report = codec.inspect_frame(frame, direction="client")
@@ -734,6 +738,13 @@ def _judge(frame: bytes | str) -> tuple[str, t.LiveClientMessage | None]:
                 0 < len(digits) < 10
                 and audio.MIN_SAMPLE_RATE <= int(digits) <= audio.MAX_SAMPLE_RATE
             ):
+                return "invalid", None
+        frames = [realtime.video] if realtime.video is not None else []
+        frames += [
+            b for b in realtime.media_chunks or () if not (b.mime_type or "").startswith("audio/")
+        ]
+        for blob in frames:
+            if frame_problem(bytes(blob.data or b""), blob.mime_type) is not None:
                 return "invalid", None
     return ("setup" if message.setup is not None else "message"), message
 

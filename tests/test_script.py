@@ -431,7 +431,7 @@ def test_a_file_that_is_not_audio_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "notes.wav").write_text("these are not samples")
     message = _error(tmp_path, '[[turns]]\naudio = "notes.wav"\n')
     assert ": turns[0].audio: " in message
-    assert "not an audio file soundfile can read" in message
+    assert "soundfile or PyAV can read" in message
 
 
 # -- fault points ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -54,7 +55,7 @@ def test_a_clip_goes_out_frame_by_second_with_its_audio_audits_clean_and_shows_t
                 kinds.append("a")
     frames = [i for i, kind in enumerate(kinds) if kind == "V"]
     assert len(frames) == 4 and frames[0] == 0
-    assert [b - a for a, b in zip(frames, frames[1:], strict=False)] == [26, 26, 26]
+    assert [b - a for a, b in itertools.pairwise(frames)] == [26, 26, 26]
     audited = _rawlive("audit", str(record), "--json")
     assert audited.returncode == 0, audited.stderr
     (report,) = json.loads(audited.stdout)

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from rawlive.errors import AudioFileError, ConfigError
+from rawlive.errors import AudioFileError, ConfigError, MediaExtraMissing
 from rawlive.media import audio, image
 
 __all__ = [
@@ -85,10 +85,6 @@ DEFAULT_JPEG_QSCALE = 5
 EXTRA_HINT = "pip install 'rawlive[media]'"
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-class MediaExtraMissing(AudioFileError):
-    """A file needs PyAV (the ``media`` extra) and it is not installed."""
 
 
 @dataclasses.dataclass(frozen=True)
