@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import fixture_modules
 import pytest
 import websockets
 from click.testing import CliRunner
@@ -345,13 +346,9 @@ def test_no_fixture_session_has_a_misbehaving_server(name: str) -> None:
 
 def _fault_cassettes() -> dict[str, tuple[dict[str, object], str]]:
     """fixtures/sessions/make_sessions.py's FAULTS: each cassette, its emulator fault and rule."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_sessions", FIXTURES / "make_sessions.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    faults: dict[str, tuple[dict[str, object], str]] = module.FAULTS
+    faults: dict[str, tuple[dict[str, object], str]] = fixture_modules.load(
+        "sessions/make_sessions.py"
+    ).FAULTS
     return faults
 
 

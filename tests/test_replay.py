@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import fixture_modules
 import msgspec
 import pytest
 
@@ -597,15 +598,7 @@ async def test_the_fixture_sessions_replay(name: str) -> None:
 
 def _make_sessions() -> Any:
     """fixtures/sessions/make_sessions.py: the flows that recorded the fixture sessions."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "make_sessions", FIXTURES / "sessions" / "make_sessions.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return fixture_modules.load("sessions/make_sessions.py")
 
 
 @pytest.mark.parametrize(

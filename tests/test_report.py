@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
-import importlib.util
 import itertools
 import json
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
+import fixture_modules
 import pytest
 
 from rawlive.media import vad
@@ -56,14 +56,7 @@ VOICE_TURNS += [(6.80, 7.20, "input")]
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "make_report_sessions", FIXTURES / "make_report_sessions.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (its dataclasses look their module up)
-    spec.loader.exec_module(module)
-    return module
+    return fixture_modules.load("sessions/make_report_sessions.py")
 
 
 # ---------------------------------------------------------------------------
