@@ -8,7 +8,7 @@ Cases (``python -m bench audio`` runs both):
   ``codec.encode_client_message`` of each chunk as a ``realtimeInput``
   message, unpaced (:mod:`bench._audioworker` ``stream``). Target: at most
   5 MiB more. The processes are plain command lines measured by
-  :func:`peak_rss` (``os.wait4``), so the same figure can be taken through
+  :func:`peak_rss` (``ru_maxrss``), so the same figure can be taken through
   ``rawlive send --fast`` against the emulator.
 * ``audio.pacing`` - 10 minutes of 40 ms chunks paced at ``--speed 1.0``
   (5 s with ``--quick``) by :class:`rawlive.media.audio.Pacer`, in an asyncio loop
@@ -61,22 +61,40 @@ def write_wav(path: str | os.PathLike[str], seconds: float, *, rate: int = RATE)
     return os.path.getsize(path)
 
 
+#: Runs the command given after it and prints its ``ru_maxrss`` (KiB) to stderr
+#: last: see :func:`peak_rss`. Python with no site and no imports but these.
+_RSS_WRAPPER = (
+    "import os,resource,subprocess,sys\n"
+    "code=subprocess.call(sys.argv[1:])\n"
+    "sys.stderr.write('\\nrawlive-bench-maxrss %d\\n' % "
+    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(code)"
+)
+
+
 def peak_rss(argv: Sequence[str], *, cwd: str | os.PathLike[str] = ROOT) -> tuple[int, str]:
     """Run ``argv`` to completion; its peak resident set size in bytes and its stdout.
 
-    Measured by the kernel for that one process (``os.wait4``'s ``ru_maxrss``),
-    so any command line works, a Python worker or ``rawlive send --fast``.
+    Measured by the kernel for that one process (``ru_maxrss`` of the
+    children of a small wrapper), so any command line works, a Python worker
+    or ``rawlive send --fast``. Not ``os.wait4`` on a child of this process:
+    Linux starts a child's ``ru_maxrss`` at its parent's resident size when it
+    forks and execs (the old memory map's high-water mark), so a command
+    smaller than the benchmark's own process (which has written the files and
+    imported PyAV) would read as the benchmark's size whatever it used. The
+    wrapper, a bare interpreter (``-S``, a few MiB), sets that floor instead.
     """
+    wrapper = [sys.executable, "-S", "-c", _RSS_WRAPPER, *argv]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.Popen(wrapper, cwd=cwd, stdout=out, stderr=err)
+        proc.wait()
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode != 0:
+    stderr, _, last = stderr.rstrip().rpartition("\n")
+    if proc.returncode != 0 or not last.startswith("rawlive-bench-maxrss "):
         raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}: {stderr[-2000:]}")
-    return usage.ru_maxrss * 1024, stdout  # ru_maxrss is in KiB on Linux
+    return int(last.split()[1]) * 1024, stdout  # ru_maxrss is in KiB on Linux
 
 
 def _worker(*args: str) -> list[str]:
@@ -122,7 +140,7 @@ def memory(ctx: Context) -> Iterator[Row]:
         unit="MiB",
         target=Target.rawlive_at_most(5.0, "rawlive ≤ 5 MiB"),
         details={
-            "statistic": "median peak RSS (os.wait4 ru_maxrss) of each side's processes",
+            "statistic": "median peak RSS (bench.audio.peak_rss) of each side's processes",
             "method": f"{repeats} alternating pairs of fresh `python -m bench._audioworker "
             "stream FILE` processes",
             "long_rss_bytes": rss[long_min],

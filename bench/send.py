@@ -4,7 +4,7 @@ Cases (``python -m bench send`` runs both):
 
 * ``send.memory`` - peak RSS of ``rawlive send long.wav --endpoint
   ws://127.0.0.1:PORT --fast --out OUT.wav --json`` (the console script, a
-  child process measured by :func:`bench.audio.peak_rss`, ``os.wait4``'s
+  child process measured by :func:`bench.audio.peak_rss`, the kernel's
   ``ru_maxrss``) streaming a 60-minute 16 kHz mono WAV, minus the same
   command streaming a 1-minute WAV. Target: at most 5 MiB more. The server
   is the real :class:`rawlive.servers.emulator.Emulator` (``capture_frames=False``,
@@ -190,7 +190,7 @@ def memory(ctx: Context) -> Iterator[Row]:
         unit="MiB",
         target=Target.rawlive_at_most(5.0, "rawlive ≤ 5 MiB"),
         details={
-            "statistic": "median peak RSS (os.wait4 ru_maxrss) of each side's processes",
+            "statistic": "median peak RSS (bench.audio.peak_rss) of each side's processes",
             "method": f"{pairs} alternating pair(s) of `rawlive send FILE --endpoint "
             "ws://127.0.0.1:PORT --fast --out OUT --json` (the console script), each "
             "exiting 0; one `python -m bench._emulator_server --speed 0` for all",
@@ -590,7 +590,7 @@ def video_memory(ctx: Context) -> Iterator[Row]:
             unit="MiB",
             target=Target.rawlive_at_most(5.0, "rawlive ≤ 5 MiB"),
             details={
-                "statistic": "median peak RSS (os.wait4 ru_maxrss) of each side's processes",
+                "statistic": "median peak RSS (bench.audio.peak_rss) of each side's processes",
                 "method": f"{pairs} alternating pair(s) of `rawlive send FILE --endpoint "
                 f"ws://127.0.0.1:PORT --fast --out OUT --json{flag}`, each exiting 0 with one "
                 "frame sent per second of video; the MP4s written by bench.send.write_video",
