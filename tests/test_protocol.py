@@ -199,6 +199,65 @@ def test_the_kept_unanswered_turn_is_bounded() -> None:
     assert protocol.kept_messages == MAX_HELD_KEPT + 1
 
 
+def _bounded(limit: int | None) -> Protocol:
+    protocol = Protocol(_setup(transparent=False), max_kept_bytes=limit)
+    protocol.open()
+    protocol.receive(SETUP_COMPLETE, now=0.0)
+    return protocol
+
+
+def test_the_kept_messages_are_bounded_in_bytes_the_oldest_dropped() -> None:
+    texts = [f"{i:03d}" + "x" * 96 for i in range(50)]
+    size = len(codec.encode_client_message(_text(texts[0])))
+    protocol = _bounded(10 * size)
+    for text in texts:
+        protocol.send(_text(text))
+    # The latest ten whole frames, however many were sent.
+    assert _sent_texts(protocol.replay()) == texts[-10:]
+    assert protocol.kept_bytes == 10 * size
+    assert protocol.dropped == 40
+    # A resume now lacks messages 1 to 40: no handle holds them.
+    assert protocol.replay_gap == (1, 40)
+    assert protocol.replay_from == 41
+    # Said once, not per message dropped.
+    [warning] = [w for w in protocol.warnings if "dropped" in w]
+    assert f"passed {10 * size / 1024:.3g} KiB" in warning, warning
+
+
+def test_a_handle_that_holds_the_dropped_messages_closes_the_gap() -> None:
+    texts = [f"{i:03d}" + "x" * 96 for i in range(30)]
+    size = len(codec.encode_client_message(_text(texts[0])))
+    protocol = _bounded(10 * size)
+    for text in texts[:20]:
+        protocol.send(_text(text))
+    assert protocol.replay_gap == (1, 10)
+    protocol.receive(_update("h1"), now=1.0)  # holds all 20
+    assert protocol.replay_gap is None
+    assert protocol.replay() == []
+    # (still kept, as the user turn no reply has begun to: re-sent after a stall)
+    assert protocol.kept_bytes == 10 * size
+    for text in texts[20:]:
+        protocol.send(_text(text))
+    assert _sent_texts(protocol.replay()) == texts[20:]
+    assert protocol.replay_gap is None
+    assert protocol.kept_bytes == 10 * size
+
+
+def test_a_frame_larger_than_the_bound_is_still_kept_alone() -> None:
+    protocol = _bounded(10)
+    protocol.send(_text("a" * 100))
+    protocol.send(_text("b" * 100))
+    assert _sent_texts(protocol.replay()) == ["b" * 100]
+    assert protocol.replay_gap == (1, 1)
+
+
+def test_no_bound_keeps_everything() -> None:
+    protocol = _bounded(None)
+    for i in range(200):
+        protocol.send(_text("y" * 1000 + str(i)))
+    assert protocol.kept_messages == 200 and protocol.dropped == 0
+
+
 def test_a_non_resumable_update_never_trims_the_replay_buffer() -> None:
     protocol = _opened(_setup(transparent=True))
     for text in "abc":

@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 import rawlive
 from rawlive.core.protocol import Protocol
 from rawlive.servers.base import LiveServer, Peer
+from rawlive.wire import codec
 from rawlive.wire import types as t
 
 MODEL = "gemini-live-2.5-flash-preview"
@@ -246,12 +247,16 @@ class StopsReading(LiveServer):
 async def test_re_sending_to_a_server_that_stops_reading_fails_the_attempt_in_time(
     trigger: str,
 ) -> None:
-    # 24 MiB kept, more than the socket buffers hold: with keepalive pings off
-    # nothing else ends the wait. Before, the re-send waited for ever.
+    # 24 MiB kept (above the default bound on kept messages: raised here), more
+    # than the socket buffers hold: with keepalive pings off nothing else ends
+    # the wait. Before, the re-send waited for ever.
     chunk, count = "x" * 2**19, 48
     async with StopsReading(trigger, count) as server:
         session = await _connect(
-            server.url, rawlive.Reconnect(attempts=2, first_delay=0.01), ping_interval=None
+            server.url,
+            rawlive.Reconnect(attempts=2, first_delay=0.01),
+            ping_interval=None,
+            max_replay_bytes=None,
         )
         try:
             for _ in range(count):
@@ -274,7 +279,9 @@ async def test_closing_while_re_sending_to_a_server_that_stopped_reading_returns
     # for the stalled connection's reader, until the server gave up.
     chunk, count = "x" * 2**19, 48
     async with StopsReading("drop", count) as server:
-        session = await _connect(server.url, setup_timeout=None, ping_interval=None)
+        session = await _connect(
+            server.url, setup_timeout=None, ping_interval=None, max_replay_bytes=None
+        )
         try:
             for _ in range(count):
                 await session.send_realtime_input(text=chunk)
@@ -399,3 +406,59 @@ async def test_resumes_that_each_bring_something_new_go_on_without_limit(ending:
         received, error = await _loop(server, rawlive.Reconnect(first_delay=0.01))
     assert error is None
     assert sum(isinstance(m, rawlive.SessionResumed) for m in received) == 7
+
+
+# -- the bound on the kept messages (protocol rule 3) ---------------------------------
+
+
+class DropsAfterReading(LiveServer):
+    """Connection 1 reads ``count`` messages, with no handle, and drops; a resume
+    is accepted and every message it re-sends is collected in ``resent``."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+        self.resent: list[bytes | str] = []
+        self.setups: list[t.LiveClientSetup] = []
+
+    async def session(self, peer: Peer) -> None:
+        self.setups.append(await peer.read_setup())
+        await peer.send(b'{"setupComplete":{}}')
+        if len(self.setups) == 1:
+            for _ in range(self.count):
+                await peer.recv()
+            peer.abort()
+            return
+        async for message in peer:
+            self.resent.append(message)
+
+
+async def test_past_max_replay_bytes_a_resume_says_what_it_lacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    texts = [f"{i:02d}" + "x" * 998 for i in range(30)]
+    async with DropsAfterReading(len(texts)) as server:
+        session = await _connect(server.url, max_replay_bytes=10 * 1024)
+        try:
+            for text in texts:
+                await session.send_realtime_input(text=text)
+            resumed: rawlive.SessionResumed | None = None
+            async with asyncio.timeout(BOUND):
+                async for message in session.receive():
+                    if isinstance(message, rawlive.SessionResumed):
+                        resumed = message
+                        break
+                while len(server.resent) < resumed.replayed if resumed else True:
+                    await asyncio.sleep(0.01)
+        finally:
+            await asyncio.wait_for(session.close(), BOUND)
+    assert resumed is not None
+    # Each frame is a little over 1 KiB: the latest nine fit in 10 KiB.
+    assert resumed.replayed == 9 and resumed.lost == 21
+    assert resumed.replay_from == 22
+    resent = [codec.decode_client_message(frame).realtime_input for frame in server.resent]
+    assert [m.text for m in resent if m is not None] == texts[-9:]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("passed 10 KiB" in w and "dropped" in w for w in warnings), warnings
+    assert any("lacks client messages 1 to 21" in w for w in warnings), warnings
+    assert KEY not in " ".join(warnings)

@@ -309,3 +309,58 @@ async def test_a_setup_the_model_takes_gives_no_warning(caplog: pytest.LogCaptur
             async with rawlive.connect("gemini-3.8-live", api_key=KEY, endpoint=server.url):
                 pass
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+class Flood(LiveServer):
+    """Sends ``count`` content messages after setupComplete, counting them out, then closes."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+        self.sent = 0
+
+    async def session(self, peer: Peer) -> None:
+        await peer.read_setup()
+        await peer.send(b'{"setupComplete":{}}')
+        pad = "x" * 4000
+        for i in range(self.count):
+            await peer.send(
+                msgspec.json.encode(
+                    {"serverContent": {"modelTurn": {"parts": [{"text": f"{i} {pad}"}]}}}
+                )
+            )
+            self.sent += 1
+        await peer.close(1000, "")
+
+
+async def test_a_consumer_slower_than_the_server_makes_the_server_wait() -> None:
+    from rawlive.client.session import MAX_QUEUED
+
+    count = 4000  # 16 MB: far more than the queue, websockets' and TCP's buffers hold
+    async with Flood(count) as server:
+        async with rawlive.connect(MODEL, endpoint=server.url) as session:
+            await asyncio.sleep(1.0)  # nothing read: the reader stops at the bound
+            queued = session._queue.qsize()
+            sent_while_idle = server.sent
+            texts = [m.text async for m in session.receive()]
+    assert queued == MAX_QUEUED
+    assert sent_while_idle < count // 2, sent_while_idle
+    # Nothing lost or reordered once read.
+    assert [int(text.split()[0]) for text in texts] == list(range(count))
+
+
+async def test_closing_a_session_whose_consumer_lags_returns_promptly() -> None:
+    async with Flood(4000) as server:
+        session = await rawlive.connect(MODEL, endpoint=server.url)
+        await asyncio.sleep(0.5)
+        await asyncio.wait_for(session.close(), 5.0)
+
+
+async def test_the_watchdog_does_not_take_an_unread_reply_for_a_stall() -> None:
+    policy = rawlive.StallPolicy(first_reply=0.3, gap=0.3, ping_timeout=0.3)
+    async with Flood(2000) as server:
+        async with rawlive.connect(MODEL, endpoint=server.url, watchdog=policy) as session:
+            await asyncio.sleep(1.5)  # five gaps with the reader waiting on us
+            received = [m async for m in session.receive()]
+    assert not any(isinstance(m, rawlive.Stalled) for m in received)
+    assert len(received) == 2000

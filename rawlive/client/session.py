@@ -7,7 +7,12 @@ differs from the SDK"). The rules:
 
 1. One reader task per connection feeds every frame to the protocol and
    queues what it decodes: :meth:`Session.receive` is one stream across turns
-   and connections.
+   and connections. At most :data:`MAX_QUEUED` messages wait there: past it
+   the reader stops reading until :meth:`Session.receive` takes one, so that
+   a consumer slower than the server (a reply written to disk while a file
+   is sent unpaced) makes the server wait, through ``websockets``' own
+   bounded queue and TCP, instead of the queue growing without end. The
+   watchdog does not count that wait as a stall.
 2. With resumption configured, the session reconnects by itself after a
    ``goAway`` (once the model is idle, at the latest shortly before
    ``timeLeft`` runs out: a timer, not the next message) and after an abnormal
@@ -75,7 +80,7 @@ from rawlive.core.closing import (
     resume_again,
     retry_resume,
 )
-from rawlive.core.protocol import ClientMessage, Protocol, State
+from rawlive.core.protocol import MAX_KEPT_BYTES, ClientMessage, Protocol, State
 from rawlive.core.state import UsageTotals
 from rawlive.core.watchdog import DEFAULT_POLICY, StallKind, StallPolicy
 from rawlive.errors import (
@@ -132,6 +137,11 @@ def connection_closed(
     )
 
 
+#: Server messages that may wait in :meth:`Session.receive`'s queue (rule 1):
+#: seconds of reply audio, whose chunks are a few KiB each.
+MAX_QUEUED = 256
+
+
 class SessionResumed(t.LiveServerMessage, kw_only=True):
     """Not a wire message: marks in :meth:`Session.receive` where a reconnection happened.
 
@@ -143,7 +153,10 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
     ``replayed`` counts the client messages sent again, from index
     ``replay_from`` on (client messages are numbered from 1 across the
     session; :attr:`rawlive.core.protocol.Protocol.replay_from` says what the
-    resumed state holds of the messages before it).
+    resumed state holds of the messages before it). ``lost`` counts the
+    messages the resumed state lacks and the session no longer has: dropped
+    from the kept ones past ``max_replay_bytes`` (protocol rule 3; 0 but for
+    an upload that outran the server's handles).
     """
 
     reason: str = ""
@@ -151,6 +164,7 @@ class SessionResumed(t.LiveServerMessage, kw_only=True):
     replayed: int = 0
     replay_from: int = 0
     connection: int = 0
+    lost: int = 0
 
 
 class Stalled(t.LiveServerMessage, kw_only=True):
@@ -231,6 +245,10 @@ class Session:
         self._setup_timeout = setup_timeout
         self._ws: ClientConnection | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        # Set while the queue has room for the reader (rule 1); markers and
+        # the end go in regardless.
+        self._room = asyncio.Event()
+        self._room.set()
         self._open = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._go_away_timer: asyncio.TimerHandle | None = None
@@ -492,6 +510,8 @@ class Session:
         """
         while True:
             item = await self._queue.get()
+            if self._queue.qsize() < MAX_QUEUED:
+                self._room.set()
             if item is _END:
                 self._queue.put_nowait(_END)  # later receive() calls end too
                 return
@@ -540,6 +560,11 @@ class Session:
                 if message is None:
                     continue
                 self._queue.put_nowait(message)
+                if self._queue.qsize() >= MAX_QUEUED and ws is self._ws and not self._closing:
+                    # The consumer lags: read on once it takes one (rule 1).
+                    # (Ending, the connection is read to its end: its close frame too.)
+                    self._room.clear()
+                    await self._room.wait()
                 self._heard_any.set()
                 if self._watchdog is not None:
                     self._heard(now)
@@ -681,9 +706,13 @@ class Session:
             or self._protocol.state is not State.OPEN
         ):
             return  # a resume or the end takes over; a resume sets the timer again
-        stall = stall_rule.stalled(
-            self._protocol.session, asyncio.get_running_loop().time(), policy
-        )
+        loop = asyncio.get_running_loop()
+        if not self._room.is_set():
+            # The reader waits for the consumer, not for the server (rule 1):
+            # look again later, the reply's parts being unread, not missing.
+            self._watch_timer = loop.call_later(policy.gap, self._on_watch)
+            return
+        stall = stall_rule.stalled(self._protocol.session, loop.time(), policy)
         if stall is None:
             self._watch()
             return
@@ -841,6 +870,7 @@ class Session:
         """
         old, reader = self._ws, self._reader
         self._ws = None
+        self._room.set()  # its reader reads on to the end (rule 1)
         if old is not None:
             if graceful:
                 await _close_quietly(old, 1000, reason)
@@ -903,6 +933,7 @@ class Session:
                 assert ws is not None
                 replay_from = self._protocol.replay_from
                 replay = self._protocol.replay()
+                gap = self._protocol.replay_gap
                 # With a watchdog, a user turn at a time (each reply awaited);
                 # else all at once, as they were kept.
                 turns = (
@@ -925,6 +956,14 @@ class Session:
                 continue
             self._protocol.stalled = False
             log.info("session resumed (%s), %d messages replayed", reason, len(replay))
+            missing = 0 if gap is None else gap[1] - gap[0] + 1
+            if gap is not None:
+                log.warning(
+                    "the resumed session lacks client messages %d to %d: dropped from the "
+                    "kept ones past max_replay_bytes (%s bytes) before a handle held them",
+                    *gap,
+                    self._protocol.max_kept_bytes,
+                )
             # What the lost connection owed, the resumed one owes (state rule 11).
             self._protocol.session.resumed(asyncio.get_running_loop().time())
             if self._watchdog is not None:
@@ -937,6 +976,7 @@ class Session:
                     replayed=len(replay),
                     replay_from=replay_from,
                     connection=self._protocol.connections,
+                    lost=missing,
                 )
             )
             self._open.set()
@@ -1085,6 +1125,7 @@ class Session:
     async def close(self) -> None:
         """Close the session (code 1000). Idempotent."""
         self._closing = True
+        self._room.set()  # the reader reads on to the close frame (rule 1)
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
         probe = self._probe
@@ -1310,6 +1351,7 @@ def connect(
     record: str | os.PathLike[str] | cassette.Recorder | None = None,
     record_elide_audio: bool = False,
     watchdog: StallPolicy | None = None,
+    max_replay_bytes: int | None = MAX_KEPT_BYTES,
 ) -> Connecting:
     """Open a Live session; it is ready when ``setupComplete`` has arrived.
 
@@ -1349,6 +1391,12 @@ def connect(
     (:meth:`Session.receive` yields a :class:`Stalled` marker, then
     :class:`SessionResumed`), and ends it with
     :class:`~rawlive.errors.SessionStalled` otherwise (rule 6).
+
+    ``max_replay_bytes`` bounds the client messages kept for a resume (those
+    the latest handle may lack; 3 MiB, about 70 s of audio, by default;
+    ``None``: no bound). An upload that outruns the server's handles (a file
+    sent faster than real time) drops the oldest past it, with a warning,
+    and a resume then says how many it lacks (:attr:`SessionResumed.lost`).
     """
     setup = messages.build_setup(
         model,
@@ -1385,7 +1433,7 @@ def connect(
         elif record is not None:
             recorder = record
         session = Session(
-            Protocol(setup, "vertex" if vertex else "gemini"),
+            Protocol(setup, "vertex" if vertex else "gemini", max_kept_bytes=max_replay_bytes),
             resolved,
             vertex=vertex,
             reconnect=reconnect or Reconnect(),

@@ -28,6 +28,13 @@ servers, the audit and the report share; what is the client's own is here:
    reply (the state's rule 11): a state that holds the user's words but not
    the reply to them would never give it. After a drop or a ``goAway`` they
    are not re-sent: no turn is heard twice.
+   The kept frames are bounded in bytes (``max_kept_bytes``, default
+   :data:`MAX_KEPT_BYTES`): past it the oldest are dropped, so that an upload
+   that outruns the server's handles (an unpaced file, a server that issues
+   none) holds at most that much, however long it runs. A drop is noted once
+   in :attr:`Protocol.warnings` until a handle holds everything again, and a
+   resume that then lacks messages no handle holds says which
+   (:attr:`Protocol.replay_gap`).
 4. A function response for a call never issued, cancelled or already
    settled (the state's rule 2) is still sent, the server's reaction being
    undocumented, but noted in :attr:`Protocol.warnings`.
@@ -136,6 +143,12 @@ class State(enum.Enum):
 #: reply has not begun (rule 3): a minute of 40 ms audio chunks.
 MAX_HELD_KEPT = 1500
 
+#: The most bytes of kept frames (rule 3): 3 MiB, about 70 s of 16 kHz audio
+#: as ``realtimeInput`` JSON, longer than the server goes without a resumable
+#: handle in a session sent in real time (none comes while the model
+#: generates, ``PROTOCOL.md`` §3.6: a reply's length, plus the turn before it).
+MAX_KEPT_BYTES = 3 * 2**20
+
 
 @dataclasses.dataclass
 class _Kept:
@@ -155,8 +168,16 @@ class Protocol:
     :class:`~rawlive.core.state.SessionState`.
     """
 
-    def __init__(self, setup: t.LiveClientSetup, backend: Backend = "gemini") -> None:
+    def __init__(
+        self,
+        setup: t.LiveClientSetup,
+        backend: Backend = "gemini",
+        *,
+        max_kept_bytes: int | None = MAX_KEPT_BYTES,
+    ) -> None:
         self.setup = setup
+        #: The bound on the kept frames' bytes (rule 3; ``None``: none).
+        self.max_kept_bytes = max_kept_bytes
         resumption = setup.session_resumption
         self.resumable = resumption is not None
         self.transparent = bool(resumption and resumption.transparent)
@@ -179,6 +200,11 @@ class Protocol:
         #: The latest client message a resumable handle is known to hold.
         self.acknowledged = 0
         self._kept: collections.deque[_Kept] = collections.deque()
+        self._kept_bytes = 0
+        #: The latest kept message dropped for the bound (rule 3; 0: none).
+        self.dropped_through = 0
+        #: Kept messages dropped for the bound so far.
+        self.dropped = 0
         #: The latest message the latest handle holds (rule 3; 0: none).
         self._held = 0
         #: The latest message before the user turn whose reply has not begun.
@@ -268,6 +294,7 @@ class Protocol:
         """The session is over; nothing more will be sent."""
         self.state = State.CLOSED
         self._kept.clear()
+        self._kept_bytes = 0
 
     def _replayed(self) -> list[_Kept]:
         """The kept messages a resume sends again (rule 3)."""
@@ -313,6 +340,22 @@ class Protocol:
         return len(self._replayed())
 
     @property
+    def kept_bytes(self) -> int:
+        """The bytes of the frames kept for a resume (at most :attr:`max_kept_bytes`)."""
+        return self._kept_bytes
+
+    @property
+    def replay_gap(self) -> tuple[int, int] | None:
+        """The first and last index of the messages a resume now lacks (rule 3's bound).
+
+        ``None`` when the latest handle holds every message dropped for the
+        bound: nothing is lost.
+        """
+        if self.dropped_through <= self._held:
+            return None
+        return self._held + 1, self.dropped_through
+
+    @property
     def replay_from(self) -> int:
         """Index of the first message :meth:`replay` sends (``message_index + 1``: none).
 
@@ -341,8 +384,29 @@ class Protocol:
         if self.session.misplaced is not None:
             self.warnings.append(f"{self.session.misplaced}: the server may close with 1007")
         if self.resumable:
-            self._kept.append(_Kept(self.message_index, frame))
+            self._keep(_Kept(self.message_index, frame))
         return frame
+
+    def _keep(self, kept: _Kept) -> None:
+        """Keep a frame for a resume, within :attr:`max_kept_bytes` (rule 3)."""
+        self._kept.append(kept)
+        self._kept_bytes += len(kept.frame)
+        bound = self.max_kept_bytes
+        if bound is None or self._kept_bytes <= bound:
+            return
+        lost_before = self.replay_gap is not None
+        while self._kept and self._kept_bytes > bound and len(self._kept) > 1:
+            oldest = self._kept.popleft()
+            self._kept_bytes -= len(oldest.frame)
+            self.dropped += 1
+            self.dropped_through = oldest.index
+        if not lost_before and self.replay_gap is not None:
+            self.warnings.append(
+                f"the messages kept for a resume passed {_size(bound)} before the "
+                "server's next resumption handle (an upload faster than the server "
+                "takes it?): the oldest are dropped, and a resume before that handle "
+                "would lack them"
+            )
 
     # -- server to client -----------------------------------------------------
 
@@ -399,7 +463,7 @@ class Protocol:
         # ...but the user turn whose reply has not begun stays kept (rule 3).
         drop = max(min(self._held, self._answered), self._held - MAX_HELD_KEPT)
         while self._kept and self._kept[0].index <= drop:
-            self._kept.popleft()
+            self._kept_bytes -= len(self._kept.popleft().frame)
 
 
 #: The log line of a function response that settles nothing (rule 4).
@@ -426,6 +490,13 @@ def _envelope(message: ClientMessage) -> t.LiveClientMessage:
 
 #: The fields of a server message that are no progress of the session (rule 9).
 _NO_PROGRESS = frozenset({"setup_complete", "session_resumption_update", "go_away"})
+
+
+def _size(count: int) -> str:
+    """A byte count for people: ``4 MiB``, ``10 KiB``, ``512 bytes``."""
+    if count >= 2**20:
+        return f"{count / 2**20:.3g} MiB"
+    return f"{count / 1024:.3g} KiB" if count >= 1024 else f"{count} bytes"
 
 
 def _carries_progress(message: t.LiveServerMessage) -> bool:
