@@ -115,7 +115,7 @@ def _clean(text: str) -> str:
 
 def _shown(text: str) -> str:
     one_line = " ".join(text.split())
-    return one_line if len(one_line) <= _TEXT_SHOWN else one_line[: _TEXT_SHOWN - 1] + "…"
+    return one_line if len(one_line) <= _TEXT_SHOWN else one_line[: _TEXT_SHOWN - 1].rstrip() + "…"
 
 
 def entry_name(text: str, voice: str | None, source: str) -> str:
@@ -263,7 +263,9 @@ def speak(
         )
         _write_atomic(path, audio.wav_bytes(data, audio.INPUT_RATE))
     except OSError as exc:
-        raise SpeechFailed(f"cannot write the speech cache {cache}: {exc.strerror or exc}") from None
+        raise SpeechFailed(
+            f"cannot write the speech cache {cache}: {exc.strerror or exc}"
+        ) from None
     return path
 
 
@@ -358,24 +360,29 @@ class GeminiSpeech:
             headers={"Content-Type": "application/json", "x-goog-api-key": self._key},
             method="POST",
         )
+        # The error is raised outside the ``except``: the original (and the
+        # request with its key header, in its traceback) is not kept as context.
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                body = answer.read()
+                return self._audio(answer.read())
         except urllib.error.HTTPError as exc:
-            raise self._fail(f"HTTP {exc.code} {_error_text(exc)}") from None
+            problem = f"HTTP {exc.code} {_error_text(exc)}"
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise self._fail(f"cannot reach {self.base_url}: {reason}") from None
-        return self._audio(body)
+            problem = f"cannot reach {self.base_url}: {getattr(exc, 'reason', exc)}"
+        raise self._fail(problem)
 
     def _audio(self, body: bytes) -> tuple[bytes, int]:
         try:
             answer = json.loads(body)
             parts = answer["candidates"][0]["content"]["parts"]
-            inline = next(p["inlineData"] for p in parts if isinstance(p, dict) and "inlineData" in p)
+            inline = next(
+                p["inlineData"] for p in parts if isinstance(p, dict) and "inlineData" in p
+            )
             data = base64.b64decode(inline["data"], validate=True)
         except (ValueError, KeyError, IndexError, TypeError, StopIteration, binascii.Error):
-            raise self._fail("the answer holds no audio (candidates[0].content.parts[].inlineData)") from None
+            raise self._fail(
+                "the answer holds no audio (candidates[0].content.parts[].inlineData)"
+            ) from None
         mime = str(inline.get("mimeType", ""))
         if mime.lower().startswith(("audio/wav", "audio/x-wav")) or data[:4] == b"RIFF":
             return _wav_pcm(data, "Gemini's answer")
@@ -453,6 +460,7 @@ class EspeakSpeech:
             if done.returncode != 0 or not out.is_file():
                 said = " ".join(done.stderr.decode("utf-8", "replace").split())[:200]
                 raise SpeechFailed(
-                    f"{self.program} failed (exit {done.returncode})" + (f": {said}" if said else "")
+                    f"{self.program} failed (exit {done.returncode})"
+                    + (f": {said}" if said else "")
                 )
             return _wav_pcm(out.read_bytes(), f"{self.program}'s output")

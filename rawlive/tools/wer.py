@@ -132,5 +132,5 @@ def wer_details(reference: str, hypothesis: str) -> WerDetails:
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    """The word error rate of ``hypothesis`` against ``reference`` (0 perfect), as documented above."""
+    """The word error rate of ``hypothesis`` against ``reference``: 0 perfect (module docs)."""
     return wer_details(reference, hypothesis).wer
