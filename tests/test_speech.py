@@ -476,3 +476,24 @@ def test_the_committed_speech_is_what_the_generator_would_name(no_sources: Path)
         assert (info.samplerate, info.channels, info.subtype) == (16_000, 1, "PCM_16")
         assert sidecar["seconds"] == pytest.approx(info.duration, abs=0.001)
     assert {p.name for p in cache.iterdir()} == expected
+
+
+def test_a_broken_sidecar_does_not_hide_the_other_entries(tmp_path: Path, no_sources: Path) -> None:
+    path = speak(PARIS, cache_dir=tmp_path, source=FakeSource(name="studio"))
+    (tmp_path / "0000000000000000.json").write_text("{not json")
+    (tmp_path / "1111111111111111.json").write_text("[1, 2]")
+    assert cached(PARIS, cache_dir=tmp_path) == path
+
+
+def test_gemini_may_answer_with_a_wav(gemini: tuple[str, Any]) -> None:
+    url, handler = gemini
+    pcm = _tone(24_000, 0.1)
+    handler.answer = (200, _audio_answer(speech.audio.wav_bytes(pcm, 24_000), "audio/wav"))
+    assert GeminiSpeech(KEY, base_url=url).synthesize("Hi", None) == (pcm, 24_000)
+    stereo = speech.audio.wav_bytes(pcm, 24_000, channels=2)
+    handler.answer = (200, _audio_answer(stereo, "audio/wav"))
+    with pytest.raises(SpeechFailed, match="Gemini's answer is not 16-bit mono audio"):
+        GeminiSpeech(KEY, base_url=url).synthesize("Hi", None)
+    handler.answer = (200, _audio_answer(b"RIFF-not-really", "audio/wav"))
+    with pytest.raises(SpeechFailed, match="Gemini's answer is not a readable WAV"):
+        GeminiSpeech(KEY, base_url=url).synthesize("Hi", None)
