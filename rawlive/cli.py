@@ -1295,3 +1295,48 @@ def report(cassette: str, out: str | None, audio_limit: float) -> None:
         extra += f"; {written.clips_left_out} audio clip(s) over --audio-limit left out"
     size = f"{written.bytes / 1_000_000:.1f} MB"
     click.echo(f"wrote {written.path} ({size}, {written.turns} turn(s){extra})")
+
+
+@main.command()
+@click.argument("texts", metavar="TEXT...", nargs=-1, required=True)
+@click.option(
+    "--cache-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The speech cache folder (a scenario's .speech/).",
+)
+@click.option("--voice", help="The voice (Gemini: Kore, Puck...; espeak-ng: en-us...).")
+@click.option(
+    "--source",
+    type=click.Choice(["gemini", "espeak"]),
+    help="Make missing speech with this source (default: the cache, then Gemini "
+    "with GEMINI_API_KEY, then espeak-ng).",
+)
+@click.option("--model", help="Gemini's speech model (with --source gemini).")
+def speak(
+    texts: tuple[str, ...],
+    cache_dir: str,
+    voice: str | None,
+    source: str | None,
+    model: str | None,
+) -> None:
+    """Fill a speech cache: each TEXT spoken as a 16 kHz mono WAV, its path printed.
+
+    A text already in the cache is not made again. Commit the cache folder
+    with the scenarios that speak its texts: replay then needs neither a key
+    nor a synthesiser.
+    """
+    from rawlive.media import speech
+
+    if model is not None and source != "gemini":
+        _fail("--model needs --source gemini")
+    try:
+        chosen: speech.SpeechSource | None = None
+        if source == "gemini":
+            chosen = speech.GeminiSpeech(model=model or speech.DEFAULT_TTS_MODEL)
+        elif source == "espeak":
+            chosen = speech.EspeakSpeech()
+        for text in texts:
+            click.echo(speech.speak(text, voice=voice, cache_dir=cache_dir, source=chosen))
+    except RawliveError as exc:
+        _fail(str(exc))

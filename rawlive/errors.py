@@ -36,8 +36,11 @@ __all__ = [
     "ServerErrorPayload",
     "SessionStalled",
     "SetupRejected",
+    "SpeechFailed",
+    "SpeechUnavailable",
     "TruncatedCassetteWarning",
     "UnknownMessageError",
+    "WerMissing",
 ]
 
 
@@ -235,6 +238,22 @@ class AudioFileError(RawliveError):
 
 class MediaExtraMissing(AudioFileError):
     """A file needs PyAV (the ``media`` extra) and it is not installed."""
+
+
+class SpeechUnavailable(ConfigError):
+    """No speech for a text: not in the cache, and no way to generate it here.
+
+    :func:`rawlive.media.speech.speak` found no cached file, no API key and no
+    espeak-ng; the message says what to set, install or record.
+    """
+
+
+class SpeechFailed(RawliveError):
+    """A speech source was asked for a text's speech and failed (HTTP error, bad answer, crash)."""
+
+
+class WerMissing(RawliveError):
+    """The word error rate needs jiwer (the ``scenario`` extra) and it is not installed."""
 
 
 class ReplyTimeout(RawliveError):
