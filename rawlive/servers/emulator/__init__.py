@@ -160,6 +160,8 @@ class Emulator(LiveServer):
         ):
             if cap is not None and cap < 0:
                 raise ConfigError(f"{name} must be 0 or more (None: no cap), not {cap}")
+        if not stats_interval > 0:
+            raise ConfigError(f"stats_interval must be above 0 seconds, not {stats_interval}")
         super().__init__(**server_options)
         self.script = script
         #: The model table setups are judged by, by bare model id.

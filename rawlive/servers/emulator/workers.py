@@ -151,6 +151,9 @@ class Workers:
                 f"workers set {', '.join(given)} themselves "
                 "(for TLS give certfile and keyfile; for stats, stats_path here)"
             )
+        from rawlive.servers.emulator import Emulator
+
+        Emulator(**options)  # a bad option fails here, not in each worker
         for name, value in options.items():
             try:
                 pickle.dumps(value)
@@ -278,9 +281,10 @@ class Workers:
                     worker.dead = True
                     death = WorkerDeath(worker.index, worker.pid, worker.process.returncode)
                     self.deaths.append(death)
-                    log.error("%s", death.describe())
                     if self.on_death is not None:
                         self.on_death(death)
+                    else:
+                        log.error("%s", death.describe())
                     if all(w.dead for w in self._workers):
                         self.all_dead.set()
             if self.stats_path is not None and time.monotonic() >= next_write:
