@@ -9,10 +9,12 @@ in the handshake's ``Server`` header.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -204,6 +206,12 @@ async def test_the_shared_store_forgets_sessions_idle_beyond_the_ttl(tmp_path: P
         await ws.close()
         await asyncio.sleep(0.4)
         assert await _refused(b.url, kept) == NOT_FOUND
+
+
+async def _drain(ws: Any) -> None:
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async for _ in ws:
+            pass
 
 
 async def _wait(predicate: Any, timeout: float = 5.0) -> None:
@@ -414,3 +422,35 @@ async def test_serve_workers_reports_a_dead_worker_and_exits_5() -> None:
     rest = (await process.stderr.read()).decode()
     assert "(1 of 2 workers died)" in rest and "Traceback" not in rest
     assert not _running(pids[1])
+
+
+async def test_reply_latency_runs_from_when_the_end_of_speech_arrived() -> None:
+    """Not from when the detector decided it, ``silenceDurationMs`` of audio later."""
+    tone = array.array(
+        "h", (int(8000 * math.sin(i * 2 * math.pi * 440 / 16_000)) for i in range(16_000))
+    )
+    setup = {
+        "model": MODEL,
+        "generationConfig": {"responseModalities": ["AUDIO"]},
+        "realtimeInputConfig": {"automaticActivityDetection": {"silenceDurationMs": 300}},
+    }
+
+    def audio(pcm: bytes) -> str:
+        blob = {"data": base64.b64encode(pcm).decode(), "mimeType": "audio/pcm;rate=16000"}
+        return json.dumps({"realtimeInput": {"audio": blob}})
+
+    async with Emulator(speed=0) as emulator:
+        async with websockets.connect(emulator.url + GEMINI_PATH) as ws:
+            await ws.send(json.dumps({"setup": setup}))
+            reader = asyncio.create_task(_drain(ws))
+            await ws.send(audio(tone.tobytes()))  # a second of speech, at once
+            for _ in range(30):  # then silence in real time, 100 ms a message
+                await ws.send(audio(bytes(3200)))
+                await asyncio.sleep(0.1)
+                if emulator.counts.latency_count:
+                    break
+        await reader
+        latency = emulator.statistics().reply_latency
+    assert latency.count == 1
+    # The detector needs 300 ms of silence after it: at 100 ms a message, that comes later.
+    assert latency.min_ms is not None and 100 <= latency.min_ms < 2000
