@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -454,3 +455,43 @@ async def test_reply_latency_runs_from_when_the_end_of_speech_arrived() -> None:
     assert latency.count == 1
     # The detector needs 300 ms of silence after it: at 100 ms a message, that comes later.
     assert latency.min_ms is not None and 100 <= latency.min_ms < 2000
+
+
+async def test_serve_writes_the_stats_of_one_process_at_sigterm(tmp_path: Path) -> None:
+    stats_path = tmp_path / "stats.json"
+    process = await asyncio.create_subprocess_exec(
+        *RAWLIVE,
+        "serve",
+        "--port",
+        "0",
+        "--speed",
+        "0",
+        "--stats",
+        str(stats_path),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
+    match = re.search(r"listening on (ws://127\.0\.0\.1:\d+) \(Ctrl-C to stop\)", line)
+    assert match, line
+    ws = await _open(match.group(1))
+    await _turn(ws, "hi")
+    await ws.close()
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+    data = json.loads(stats_path.read_text())
+    assert (data["workers"], data["sessions"], data["turns"], data["messages_in"]) == (1, 1, 1, 2)
+
+
+def test_serve_refuses_a_stats_path_it_cannot_write(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*RAWLIVE, "serve", "--port", "0", "--stats", str(tmp_path / "no" / "stats.json")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().startswith("rawlive: --stats ") and "Traceback" not in result.stderr
+    )

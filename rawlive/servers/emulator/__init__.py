@@ -586,7 +586,11 @@ class Emulator(LiveServer):
             # twice is harmless: the second issues the same handle again). A
             # connection whose session was resumed elsewhere publishes nothing:
             # it is over (the store's module docstring).
-            state.server(message, time.monotonic())
+            shaped = live.shape.apply(message)
+            if shaped is None:  # the backend sends no handles (an avatar session)
+                self._handles.pop(handle, None)
+                return
+            state.server(shaped, time.monotonic())
             if not store.publish(key, session, store.owner(live.peer.capture.number)):
                 self._handles.pop(handle, None)
                 self._supersede(live)
