@@ -18,7 +18,7 @@ parent's to handle). It talks to the parent over a socket pair with
 :mod:`multiprocessing.connection`'s framing: its options first, then
 ``ready`` once listening, its counts every ``stats_interval`` seconds and
 when it stops, and ``stop`` from the parent; the parent gone (the socket
-closed), it stops too.
+closed), it stops too, and deletes the shared store.
 The parent picks the port first when given 0: it binds one with
 ``SO_REUSEPORT`` (without listening) and keeps it until every worker listens
 on it; a given port already in use is refused before any worker starts. A
@@ -463,15 +463,18 @@ async def _serve(spec: _Spec, conn: Connection) -> int:
         store.close()
         return 3
     stop = asyncio.Event()
+    orphaned = False
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
 
     def readable() -> None:
+        nonlocal orphaned
         try:
             while conn.poll():
                 if conn.recv()[0] == "stop":
                     stop.set()
-        except (EOFError, OSError):  # the parent is gone
+        except (EOFError, OSError):  # the parent is gone (killed): nobody else cleans up
+            orphaned = True
             stop.set()
 
     loop.add_reader(conn.fileno(), readable)
@@ -485,7 +488,10 @@ async def _serve(spec: _Spec, conn: Connection) -> int:
     finally:
         loop.remove_reader(conn.fileno())
         await emulator.stop()
-        store.close()
+        if orphaned:
+            store.remove()
+        else:
+            store.close()
         with contextlib.suppress(OSError):
             conn.send(("counts", emulator.counts))
             conn.send(("stopped",))
