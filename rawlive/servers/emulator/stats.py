@@ -168,7 +168,7 @@ class WorkerStats(msgspec.Struct):
     turns: int
     #: Whether it was running when the stats were written.
     alive: bool
-    #: Its exit code once it has ended (``None``: running, or unknown).
+    #: Its exit code once it has ended (``None``: running; negative: killed by that signal).
     exit_code: int | None = None
 
 
