@@ -198,9 +198,9 @@ class Workers:
         """Start the workers; return once each listens (:class:`WorkerFailed` if one cannot)."""
         reserved = _reserve_port(self.host, self.port)
         self.port = reserved.getsockname()[1]
-        self._store = SharedStore.temporary()
         self._started_at = time.monotonic()
         try:
+            self._store = SharedStore.temporary()
             for index in range(1, self.count + 1):
                 spec = _Spec(
                     index=index,
@@ -281,10 +281,13 @@ class Workers:
                     worker.dead = True
                     death = WorkerDeath(worker.index, worker.pid, worker.process.returncode)
                     self.deaths.append(death)
-                    if self.on_death is not None:
-                        self.on_death(death)
-                    else:
+                    if self.on_death is None:
                         log.error("%s", death.describe())
+                    else:
+                        try:
+                            self.on_death(death)
+                        except Exception:
+                            log.exception("on_death hook failed")
                     if all(w.dead for w in self._workers):
                         self.all_dead.set()
             if self.stats_path is not None and time.monotonic() >= next_write:
