@@ -187,7 +187,8 @@ class EmulatorStats(msgspec.Struct):
     #: Connections that resumed a session with a handle, and those refused one.
     resumes: int
     resumes_refused: int
-    #: User turns answered (a reply that ended with ``turnComplete``).
+    #: User turns answered: replies played to their ``turnComplete`` (not one
+    #: interrupted, nor extended thinking's filler turn).
     turns: int
     #: Function calls sent in ``toolCall`` messages.
     tool_calls: int
