@@ -29,6 +29,8 @@ EXIT_BAD_INPUT = 2
 EXIT_CONNECTION = 3
 #: ``rawlive send``: the session stalled and was not resumed.
 EXIT_STALLED = 4
+#: ``rawlive serve --workers``: a worker died while serving.
+EXIT_WORKER_DIED = 5
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -150,9 +152,50 @@ async def _serve_until_stopped(server: Any, name: str, host: str, port: int) -> 
     await server.stop()
 
 
+async def _serve_workers(count: int, verbose: int, options: dict[str, Any]) -> int:
+    """``serve --workers``: start them, say where they listen, run until Ctrl-C or SIGTERM
+    (or until every worker has died); the number of workers that died."""
+    from rawlive.servers.emulator.workers import WorkerDeath, WorkerFailed, Workers
+
+    def died(death: WorkerDeath) -> None:
+        left = count - len(workers.deaths)
+        click.echo(f"rawlive: {death.describe()}; {left} of {count} still serving", err=True)
+
+    try:
+        workers = Workers(count, log_level=_log_level(verbose), on_death=died, **options)
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        await workers.start()
+    except WorkerFailed as exc:
+        _fail(str(exc), EXIT_CONNECTION)
+    pids = ", ".join(str(pid) for pid in workers.pids)
+    click.echo(
+        f"rawlive emulator listening on {workers.url} "
+        f"({count} workers, pids {pids}; Ctrl-C to stop)",
+        err=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(workers.all_dead.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
+    await workers.stop()
+    return len(workers.deaths)
+
+
+def _log_level(verbose: int) -> int:
+    return logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+
+
 def _logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=_log_level(verbose), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -214,6 +257,28 @@ def main() -> None:
     type=int,
     help="Seed of the script's turn-fault probabilities (default: the script's seed, else 0).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes serving the port (SO_REUSEPORT; a handle resumes on any of them). "
+    "--max-sessions holds for each.",
+)
+@click.option(
+    "--stats",
+    "stats_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write what the emulator saw (JSON: sessions, turns, audio, close codes, "
+    "reply latency percentiles) here, every --stats-interval and at exit.",
+)
+@click.option(
+    "--stats-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds between two writes of --stats.",
+)
 @_guard_options
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def serve(
@@ -234,6 +299,9 @@ def serve(
     max_sessions: int | None,
     quota_style: str,
     seed: int | None,
+    workers: int,
+    stats_path: str | None,
+    stats_interval: float,
     setup_timeout: float,
     allow_origins: tuple[str, ...],
     verbose: int,
@@ -245,6 +313,7 @@ def serve(
     in its backend's shape. Point a client at
     it with endpoint="ws://HOST:PORT" (rawlive) or
     http_options={"base_url": "https://HOST:PORT"} with --certfile (the SDK).
+    With --workers N, N processes serve the port.
     """
     _logging(verbose)
     from rawlive.servers.emulator import Emulator
@@ -252,11 +321,11 @@ def serve(
     script = _load_script(script_path)
     context = _server_tls(certfile, keyfile)
     guards = _guards(setup_timeout, allow_origins)
-
-    emulator = Emulator(
+    if stats_path is not None:
+        _check_stats_path(stats_path)
+    options: dict[str, Any] = dict(
         host=host,
         port=port,
-        ssl=context,
         script=script,
         models=models,
         strict=strict,
@@ -270,11 +339,34 @@ def serve(
         max_sessions=max_sessions,
         quota_style=quota_style,
         seed=seed,
+        stats_path=stats_path,
+        stats_interval=stats_interval,
         **guards,
     )
-
+    if workers > 1:
+        died = asyncio.run(
+            _serve_workers(workers, verbose, {**options, "certfile": certfile, "keyfile": keyfile})
+        )
+        if died:
+            click.echo(f"rawlive emulator stopped ({died} of {workers} workers died)", err=True)
+            raise SystemExit(EXIT_WORKER_DIED)
+        click.echo("rawlive emulator stopped", err=True)
+        return
+    try:
+        emulator = Emulator(ssl=context, **options)
+    except ConfigError as exc:
+        _fail(str(exc))
     asyncio.run(_serve_until_stopped(emulator, "rawlive emulator", host, port))
     click.echo("rawlive emulator stopped", err=True)
+
+
+def _check_stats_path(path: str) -> None:
+    """--stats must name a file in a folder that exists; otherwise exit 2 now, not at the end."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        _fail(f"--stats {path}: cannot write in {folder}")
 
 
 @main.command()

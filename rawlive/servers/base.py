@@ -220,7 +220,10 @@ class LiveServer:
     ``max_queue`` is how many received frames ``websockets`` buffers per
     connection before it stops reading from the socket (backpressure on a
     client sending faster than the session reads; each frame up to
-    ``max_size`` bytes).
+    ``max_size`` bytes). ``reuse_port`` binds with ``SO_REUSEPORT`` so that
+    several processes serve one port (the emulator's workers; the kernel
+    spreads the connections); ``server_header`` replaces the handshake's
+    ``Server`` header (``None``: ``websockets``' own).
     """
 
     def __init__(
@@ -237,6 +240,8 @@ class LiveServer:
         on_close: CloseHook | None = None,
         setup_timeout: float | None = DEFAULT_SETUP_TIMEOUT,
         allow_origins: Iterable[str] = (),
+        reuse_port: bool = False,
+        server_header: str | None = None,
     ) -> None:
         if keep_closed < 0:
             raise ConfigError(f"keep_closed must be 0 or more, not {keep_closed}")
@@ -264,6 +269,8 @@ class LiveServer:
         self.ssl = ssl
         self.max_size = max_size
         self.max_queue = max_queue
+        self.reuse_port = reuse_port
+        self.server_header = server_header
         self.connections: list[CapturedConnection] = []
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -276,6 +283,11 @@ class LiveServer:
         return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
+        extra: dict[str, Any] = {}
+        if self.reuse_port:
+            extra["reuse_port"] = True
+        if self.server_header is not None:
+            extra["server_header"] = self.server_header
         self._server = await websockets.serve(
             self._handle,
             self.host,
@@ -289,6 +301,7 @@ class LiveServer:
             # Clients send credentials in the handshake: keep them out of the
             # log, which prints every request header at DEBUG.
             logger=endpoints.RedactingLogger(logging.getLogger("websockets.server"), ()),
+            **extra,
         )
         sockets = list(self._server.sockets)
         self.port = sockets[0].getsockname()[1]
@@ -304,6 +317,9 @@ class LiveServer:
         none is refused here (the emulator's quota may refuse some).
         """
         return None
+
+    def ended(self, capture: CapturedConnection, end: ConnectionEnd) -> None:
+        """A connection has ended (before ``on_close``); nothing here, the emulator counts it."""
 
     def records(self, number: int) -> bool:
         """Whether ``record_dir`` gets connection ``number`` (from 1); every one, here."""
@@ -390,6 +406,10 @@ class LiveServer:
             end = connection_end(ws, time.monotonic() - conn.started)
             if recorder is not None:
                 recorder.finish(end)
+            try:
+                self.ended(capture, end)
+            except Exception:
+                log.exception("counting a connection's end failed")
             if self.on_close is not None:
                 try:
                     self.on_close(capture, end)

@@ -18,18 +18,25 @@ connections end, a session is kept only if a handle can resume it, for
 one idle longest forgotten first; ``keep_sessions`` keeps every one.
 
 Each API's shape of the messages and the quota are ``backends``'; Vertex
-AI's live avatar video is ``avatar``'s.
+AI's live avatar video is ``avatar``'s. The sessions are kept in memory,
+unless a ``store`` (:class:`~rawlive.servers.emulator.store.SharedStore`)
+shares the resumable ones with other emulators (the worker processes of
+:mod:`rawlive.servers.emulator.workers`). What the emulator saw is counted in
+``counts`` (:mod:`rawlive.servers.emulator.stats`), written every
+``stats_interval`` seconds and at the end to ``stats_path`` if given.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
@@ -37,11 +44,12 @@ from websockets.http11 import Request, Response
 from rawlive.core.models import Model
 from rawlive.core.state import MAX_HANDLES, SessionState
 from rawlive.errors import ConfigError, SetupRejected
-from rawlive.servers.base import LiveServer, Peer
-from rawlive.servers.emulator import avatar, backends, faults, replies, validation
+from rawlive.servers.base import CapturedConnection, ConnectionEnd, LiveServer, Peer
+from rawlive.servers.emulator import avatar, backends, faults, replies, stats, validation
 from rawlive.servers.emulator.faults import emulator_faults
 from rawlive.servers.emulator.replies import ReplyPlan, reply_plan
 from rawlive.servers.emulator.session import EmulatedSession, message_digest
+from rawlive.servers.emulator.store import NOTICE_INTERVAL, SharedStore
 from rawlive.servers.emulator.turns import Live
 from rawlive.wire import codec
 from rawlive.wire import types as t
@@ -50,6 +58,7 @@ __all__ = [
     "EmulatedSession",
     "Emulator",
     "ReplyPlan",
+    "SharedStore",
     "emulator_faults",
     "message_digest",
     "reply_plan",
@@ -101,6 +110,14 @@ class Emulator(LiveServer):
     of the upgrade), PROTOCOL.md §10.12. ``seed`` seeds the draws of the
     script's turn faults that have a ``probability`` (default: the script's
     ``seed``, else 0), :attr:`turn_faults`.
+
+    ``store``: a :class:`~rawlive.servers.emulator.store.SharedStore` the
+    resumable sessions are kept in, shared with other emulators (worker
+    processes) so that a handle resumes on any of them (``None``: in memory,
+    this emulator only); the caps and ``session_ttl`` then apply to the
+    store. ``stats_path``: write :class:`~rawlive.servers.emulator.stats.EmulatorStats`
+    there as JSON every ``stats_interval`` seconds and when the emulator
+    stops (``counts`` holds them meanwhile).
     """
 
     def __init__(
@@ -126,6 +143,9 @@ class Emulator(LiveServer):
         max_sessions: int | None = None,
         quota_style: str = "close",
         seed: int | None = None,
+        store: SharedStore | None = None,
+        stats_path: str | os.PathLike[str] | None = None,
+        stats_interval: float = 2.0,
         **server_options: Any,
     ) -> None:
         style = backends.check_quota_options(max_sessions, quota_style)
@@ -140,6 +160,8 @@ class Emulator(LiveServer):
         ):
             if cap is not None and cap < 0:
                 raise ConfigError(f"{name} must be 0 or more (None: no cap), not {cap}")
+        if not stats_interval > 0:
+            raise ConfigError(f"stats_interval must be above 0 seconds, not {stats_interval}")
         super().__init__(**server_options)
         self.script = script
         #: The model table setups are judged by, by bare model id.
@@ -174,6 +196,14 @@ class Emulator(LiveServer):
         self._lives: dict[int, Live] = {}
         self._ids = itertools.count(1)
         self._call_ids = itertools.count(1_000_000_001)
+        #: Where resumable sessions are shared with other emulators (``None``: memory only).
+        self.store = store
+        #: What this emulator saw so far (:mod:`rawlive.servers.emulator.stats`).
+        self.counts = stats.Counts()
+        self.stats_path = stats_path
+        self.stats_interval = stats_interval
+        self.started_at = time.monotonic()
+        self._background: list[asyncio.Task[None]] = []
 
     # -- paths ------------------------------------------------------------------
 
@@ -195,6 +225,14 @@ class Emulator(LiveServer):
         response.headers["Content-Type"] = "application/json; charset=utf-8"
         return response
 
+    async def start(self) -> None:
+        await super().start()
+        self.started_at = time.monotonic()
+        if self.store is not None:
+            self._background.append(asyncio.create_task(self._take_notices()))
+        if self.stats_path is not None:
+            self._background.append(asyncio.create_task(self._write_stats_often()))
+
     async def stop(self) -> None:
         """Stop serving; a connection not being read (a stall without pongs, late pongs) is cut.
 
@@ -206,6 +244,45 @@ class Emulator(LiveServer):
             if not transport.is_closing() and not transport.is_reading():
                 peer.abort()
         await super().stop()
+        for task in self._background:
+            task.cancel()
+        self._background.clear()
+        if self.stats_path is not None:
+            self.write_stats()
+
+    def statistics(self) -> stats.EmulatorStats:
+        """What this emulator saw so far (:class:`~.stats.EmulatorStats`)."""
+        return stats.summary(self.counts, uptime_s=time.monotonic() - self.started_at)
+
+    def write_stats(self) -> None:
+        """Write :meth:`statistics` to ``stats_path`` now."""
+        if self.stats_path is not None:
+            stats.write_stats(self.stats_path, self.statistics())
+
+    async def _write_stats_often(self) -> None:
+        while True:
+            await asyncio.sleep(self.stats_interval)
+            try:
+                self.write_stats()
+            except OSError as exc:
+                log.error("cannot write the stats to %s: %s", self.stats_path, exc)
+
+    async def _take_notices(self) -> None:
+        """End the connections whose sessions were resumed on another emulator."""
+        store = self.store
+        assert store is not None
+        while True:
+            await asyncio.sleep(NOTICE_INTERVAL)
+            numbers = set(store.notices())
+            if not numbers:
+                continue
+            for live in list(self._lives.values()):
+                if live.peer.capture.number in numbers:
+                    log.info("connection %d superseded elsewhere", live.peer.capture.number)
+                    self._supersede(live)
+
+    def ended(self, capture: CapturedConnection, end: ConnectionEnd) -> None:
+        self.counts.closed(end.code)
 
     # -- faults for tests --------------------------------------------------------
 
@@ -233,7 +310,13 @@ class Emulator(LiveServer):
             faults.pause_reading(peer, delay)
 
     def handle_state(self, handle: str) -> tuple[EmulatedSession, int] | None:
-        """The session a resumable handle belongs to and the index of its state."""
+        """The session a resumable handle belongs to and the index of its state.
+
+        With a shared ``store``, the session as the store holds it.
+        """
+        if self.store is not None:
+            stored = self.store.peek(handle)
+            return None if stored is None else (stored, stored.handles[handle].index)
         session = self.sessions.get(self._handles.get(handle, ""))
         if session is None or handle not in session.handles:
             return None
@@ -246,7 +329,10 @@ class Emulator(LiveServer):
     # -- a connection ------------------------------------------------------------
 
     async def session(self, peer: Peer) -> None:
+        counts = self.counts
+        counts.connections += 1
         setup = await peer.read_setup(strict=True)
+        counts.messages_in += 1
         session, model = await self._admit(peer, setup)
         session.connections += 1
         session.open_connections += 1
@@ -257,6 +343,7 @@ class Emulator(LiveServer):
             await live.send(t.LiveServerMessage(setup_complete=t.LiveServerSetupComplete()))
             await self._fire_due(live, "after_setup")
             async for payload in peer:
+                counts.messages_in += 1
                 message = validation.judge_message(payload)
                 if isinstance(message, validation.Refusal):
                     await _close(peer, message)
@@ -275,10 +362,21 @@ class Emulator(LiveServer):
                 # The reply in flight and the calls open end with the connection.
                 session.state.connection_lost()
                 session.state.tools.discard()
+                if self.store is not None:
+                    self.store.release(
+                        _key(session), session, self.store.owner(peer.capture.number)
+                    )
             session.open_connections -= 1
             if not session.open_connections:
                 session.ended = time.monotonic()
-                if not self.keep_sessions:
+                if self.store is not None:
+                    # The store keeps it for whichever emulator a handle comes to.
+                    if not self.keep_sessions:
+                        self._forget(session)
+                        self.store.trim(
+                            self.session_ttl, self.resumable_sessions, self.resumable_bytes
+                        )
+                elif not self.keep_sessions:
                     if not session.handles:
                         self._forget(session)  # nothing can resume it
                     self._cap_idle()
@@ -301,12 +399,15 @@ class Emulator(LiveServer):
             raise SetupRejected(refusal.why)
         self._expire()
         resumption = setup.session_resumption
-        if resumption is not None and resumption.handle:
+        if resumption is not None and resumption.handle and self.store is not None:
+            session = await self._claim(peer, resumption.handle)
+            session.setup = setup
+            session.state.model = model
+            session.state.configure(setup)
+        elif resumption is not None and resumption.handle:
             found = self.handle_state(resumption.handle)
             if found is None:
-                refusal = validation.Refusal(*validation.SESSION_NOT_FOUND, "unknown handle")
-                await _close(peer, refusal)
-                raise SetupRejected(refusal.why)
+                await self._refuse_handle(peer)
             session = found[0]
             # A connection of this session still open (the client left it
             # without the server noticing: a drop, a stalled socket) is over:
@@ -320,15 +421,45 @@ class Emulator(LiveServer):
             session.setup = setup
             session.state.model = model
             session.state.configure(setup)
+            self.counts.resumes += 1
         else:
+            number = self.store.new_key() if self.store is not None else next(self._ids)
             session = EmulatedSession(
-                id=f"emulated-{next(self._ids)}",
+                id=f"emulated-{number}",
                 setup=setup,
                 state=SessionState(setup, model=model, rows=self.models),
             )
             self.sessions[session.id] = session
+            self.counts.sessions += 1
         session.setup_bytes = len(codec.encode_client_message(t.LiveClientMessage(setup=setup)))
         return session, model
+
+    async def _refuse_handle(self, peer: Peer) -> NoReturn:
+        """Close 1008 ``BidiGenerateContent session not found``: no session has the handle."""
+        self.counts.resumes_refused += 1
+        refusal = validation.Refusal(*validation.SESSION_NOT_FOUND, "unknown handle")
+        await _close(peer, refusal)
+        raise SetupRejected(refusal.why)
+
+    async def _claim(self, peer: Peer, handle: str) -> EmulatedSession:
+        """Resume from the shared store (:meth:`SharedStore.claim`): the session restored.
+
+        A connection of the session still open here ends now; one open on
+        another emulator ends when that one reads its notice.
+        """
+        store = self.store
+        assert store is not None
+        claimed = store.claim(handle, store.owner(peer.capture.number), self.session_ttl)
+        if claimed is None:
+            await self._refuse_handle(peer)
+        session, _, _ = claimed
+        session.state.rows = self.models
+        for live in list(self._lives.values()):
+            if live.session.id == session.id:
+                self._supersede(live)
+        self.sessions[session.id] = session
+        self.counts.resumes += 1
+        return session
 
     def _quota_refusal(self, setup: t.LiveClientSetup) -> validation.Refusal | None:
         """With ``quota_style="close"``: 1011 once ``max_sessions`` sessions have a connection open.
@@ -338,13 +469,20 @@ class Emulator(LiveServer):
         if self.quota_style != "close" or self.max_sessions is None:
             return None
         resumption = setup.session_resumption
-        resumed = self._handles.get(resumption.handle) if resumption and resumption.handle else None
+        resumed = self._session_of(resumption.handle) if resumption and resumption.handle else None
         open_sessions = {live.session.id for live in self._lives.values()} - {resumed}
         if len(open_sessions) < self.max_sessions:
             return None
         return validation.Refusal(
             *backends.QUOTA_CLOSE, f"{len(open_sessions)} sessions open, max_sessions reached"
         )
+
+    def _session_of(self, handle: str) -> str | None:
+        """The id of the session a handle names (``None``: unknown)."""
+        if self.store is not None:
+            key = self.store.key_of(handle)
+            return None if key is None else f"emulated-{key}"
+        return self._handles.get(handle)
 
     def _supersede(self, live: Live) -> None:
         live.superseded = True
@@ -368,6 +506,8 @@ class Emulator(LiveServer):
 
     def _forget(self, session: EmulatedSession) -> None:
         """Drop a session and its handles (they now resume as an unknown handle)."""
+        if self.sessions.get(session.id) is not session:
+            return  # a newer copy of it (resumed from the shared store) took its place
         self.sessions.pop(session.id, None)
         for handle in session.handles:
             self._handles.pop(handle, None)
@@ -411,6 +551,7 @@ class Emulator(LiveServer):
 
     async def turn_done(self, live: Live, turn: int) -> None:
         """The reply to user turn ``turn`` is complete."""
+        self.counts.turns += 1
         await self._fire_due(live, "turn", turn)
 
     async def resumption_update(self, live: Live) -> None:
@@ -428,7 +569,10 @@ class Emulator(LiveServer):
         if not resumable:
             await live.send(t.LiveServerMessage(session_resumption_update=update))
             return
-        handle = update.new_handle = secrets.token_urlsafe(12)
+        store = self.store
+        key = _key(session)
+        handle = secrets.token_urlsafe(12) if store is None else store.new_handle(key)
+        update.new_handle = handle
         if resumption.transparent:
             update.last_consumed_client_message_index = session.index
         # The state keeps the latest MAX_HANDLES: the oldest goes with this one.
@@ -436,7 +580,22 @@ class Emulator(LiveServer):
         self._handles[handle] = session.id  # before it is sent: a client may resume at once
         if session.unanswered:
             session.unanswered_at[handle] = session.unanswered
-        await live.send(t.LiveServerMessage(session_resumption_update=update))
+        message = t.LiveServerMessage(session_resumption_update=update)
+        if store is not None:
+            # In the shared store before it is sent, as above (taking the update
+            # twice is harmless: the second issues the same handle again). A
+            # connection whose session was resumed elsewhere publishes nothing:
+            # it is over (the store's module docstring).
+            shaped = live.shape.apply(message)
+            if shaped is None:  # the backend sends no handles (an avatar session)
+                self._handles.pop(handle, None)
+                return
+            state.server(shaped, time.monotonic())
+            if not store.publish(key, session, store.owner(live.peer.capture.number)):
+                self._handles.pop(handle, None)
+                self._supersede(live)
+                return
+        await live.send(message)
         for name in (handle, oldest):
             if name is not None and name not in state.handles:  # not sent, or voided
                 self._handles.pop(name, None)
@@ -446,6 +605,11 @@ class Emulator(LiveServer):
 async def _close(peer: Peer, refusal: validation.Refusal) -> None:
     log.info("closing: %s", refusal.why)
     await peer.close(refusal.code, refusal.reason)
+
+
+def _key(session: EmulatedSession) -> str:
+    """A session's key in a shared store (its id is ``emulated-<key>`` there)."""
+    return session.id.removeprefix("emulated-")
 
 
 def _script_value(script: Any, name: str, default: Any) -> Any:

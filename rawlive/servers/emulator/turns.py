@@ -35,6 +35,8 @@ user turn.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -154,6 +156,14 @@ class Live:
         self.listener = transcribe.listener_for(self, model)
         #: Its backend's shape of the messages sent, and an avatar's video (PROTOCOL.md §9, §10.10).
         self.shape = backends.shape_for(peer.capture.path, setup, model)
+        #: For the stats' reply latency: the detector's audio clock (ms of 16 kHz
+        #: audio fed) and when recent audio arrived, as (clock after it, time).
+        self.audio_ms = 0.0
+        self.arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1024)
+        #: When the user's speech ended (``None``: not known yet), and the user
+        #: turns whose first reply audio is still to come -> that time.
+        self.speech_end_at: float | None = None
+        self.latency_from: dict[int, float] = {}
 
     # -- sending ----------------------------------------------------------------
 
@@ -180,6 +190,7 @@ class Live:
         if emulator.pretty:
             payload = msgspec.json.format(payload, indent=2) + b"\n"
         await self.peer.send(payload, opcode=self.shape.frames or emulator.frames)
+        emulator.counts.messages_out += 1
         if self.announce_start is not None and self.reply is asyncio.current_task():
             turn, self.announce_start = self.announce_start, None
             await emulator.turn_started(self, turn)
@@ -307,6 +318,7 @@ class Live:
         if refusal is not None and await self.refuse(refusal):
             return
         pcm = self._pcm16k(blob)
+        self.emulator.counts.audio_in_s += len(pcm) / 32_000
         if self.listener is not None:
             await self.listener.heard(pcm)
         if self.vad is None:
@@ -314,6 +326,8 @@ class Live:
                 self._keep_audio(pcm)
             return
         self.recent += pcm
+        self.audio_ms += len(pcm) / 32
+        self.arrivals.append((self.audio_ms, time.monotonic()))
         for event in self.vad.feed(pcm):
             if event.kind == "speech_start":
                 await self.speech_started(at_ms=event.offset_ms)
@@ -343,6 +357,7 @@ class Live:
         :func:`~rawlive.core.models.turn_includes`).
         """
         data = bytes(blob.data or b"")
+        self.emulator.counts.video_frames_in += 1
         info = inspect_image(data)
         problem = frame_problem(data, blob.mime_type, info)
         if problem is not None:
@@ -407,10 +422,17 @@ class Live:
             return self.listener.utterances + 1
         return self.user_turns + 1
 
+    def _arrival(self, at_ms: float) -> float:
+        """When the audio holding the detector's offset ``at_ms`` arrived (now, if unknown)."""
+        arrivals = self.arrivals
+        index = bisect.bisect_left(arrivals, (at_ms, -1.0))
+        return arrivals[index][1] if index < len(arrivals) else time.monotonic()
+
     async def speech_ended(self, at_ms: float | None = None) -> None:
         if not self.in_turn:
             return
         self.in_turn = False
+        self.speech_end_at = time.monotonic() if at_ms is None else self._arrival(at_ms)
         if self.vad is not None:
             self.vad.end_after(None)  # an early_end lasts one turn
         if at_ms is not None:
@@ -542,6 +564,9 @@ class Live:
         """A user turn ended: play the next scripted reply, or the default one."""
         self.replies_open += 1
         turn = self.user_turns
+        # The stats' reply latency runs from the end of the user's speech (or now).
+        ended, self.speech_end_at = self.speech_end_at or time.monotonic(), None
+        self.latency_from = {turn: ended}  # an older turn without reply audio has none
         plan = self.emulator.plan_for(self, turn, text, bytes(self.user_audio))
         # A script's reply may say what the turn saw: {frames}, {last_width}x{last_height}.
         replies.fill_frames(plan, self.turn_video, self.turn_last_frame)
@@ -639,7 +664,7 @@ class Live:
         if misplay.empty:
             log.info("fault: an empty turn %d", turn)
         else:
-            await self._stream(plan, misplay)
+            await self._stream(plan, misplay, turn)
         cut = misplay.cut is not None and not misplay.empty  # empty wins: it is complete
         if plan.output_transcription and self.want_output_tx and not (cut or misplay.empty):
             await self.content(output_transcription=t.Transcription(text=plan.output_transcription))
@@ -675,7 +700,7 @@ class Live:
             filler = plan.filler or replies.filler_plan(FILLER_TEXT, FILLER_MS)
             if filler.delay_ms and self.emulator.speed_factor:
                 await asyncio.sleep(filler.delay_ms / 1000 / self.emulator.speed_factor)
-            await self._stream(filler)
+            await self._stream(filler, turn=turn)
             if filler.output_transcription and self.want_output_tx:
                 await self.content(
                     output_transcription=t.Transcription(text=filler.output_transcription)
@@ -688,6 +713,7 @@ class Live:
         await self.send(
             t.LiveServerMessage(tool_call=t.LiveServerToolCall(function_calls=plan.tool_calls))
         )
+        self.emulator.counts.tool_calls += len(plan.tool_calls)
         if filler is not None:
             await self.content(generation_complete=True)
             await self.send(
@@ -700,11 +726,15 @@ class Live:
             )
         await self.emulator.resumption_update(self)
 
-    async def _stream(self, plan: ReplyPlan, misplay: Misplay | None = None) -> None:
+    async def _stream(
+        self, plan: ReplyPlan, misplay: Misplay | None = None, turn: int | None = None
+    ) -> None:
         """Send the reply's content: its audio in paced chunks, or its text.
 
         ``misplay``: a ``cut_reply`` sends only the start of it; a ``stall``
         with ``during_ms`` stops that far in (audio) or after the text.
+        ``turn``: the user turn it answers (its first audio times the stats'
+        reply latency).
         """
         misplay = misplay or Misplay()
         if self.shape.video is not None:  # a Vertex AI avatar: the reply is video
@@ -740,6 +770,11 @@ class Live:
                     parts=[t.Part(inline_data=t.Blob(data=piece, mime_type="audio/pcm;rate=24000"))]
                 )
             )
+            counts = self.emulator.counts
+            counts.audio_out_s += len(piece) / 48_000
+            ended = self.latency_from.pop(turn, None) if turn is not None else None
+            if ended is not None:
+                counts.latency((time.monotonic() - ended) * 1000)
             if speed:
                 # A drift-free schedule: chunk n is due at start + n * its length / speed.
                 due = start + (offset + len(piece)) / 2 / 24_000 / speed
