@@ -41,6 +41,7 @@ __all__ = [
     "TruncatedCassetteWarning",
     "UnknownMessageError",
     "WerMissing",
+    "WorkerFailed",
 ]
 
 
@@ -254,6 +255,11 @@ class SpeechFailed(RawliveError):
 
 class WerMissing(RawliveError):
     """The word error rate needs jiwer (the ``scenario`` extra) and it is not installed."""
+
+
+class WorkerFailed(RawliveError, OSError):
+    """An emulator worker (``rawlive serve --workers``) could not start: the port
+    is taken, a bad option; the message says why."""
 
 
 class ReplyTimeout(RawliveError):

@@ -51,7 +51,7 @@ from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from rawlive.errors import ConfigError
+from rawlive.errors import ConfigError, WorkerFailed
 from rawlive.servers.emulator import stats
 from rawlive.servers.emulator.store import SharedStore
 
@@ -61,10 +61,6 @@ log = logging.getLogger("rawlive.servers.emulator")
 
 #: Options the parent sets for each worker itself.
 _OWN_OPTIONS = ("store", "reuse_port", "server_header", "ssl", "stats_path")
-
-
-class WorkerFailed(OSError):
-    """A worker could not start (the port is taken, a bad option); the message says why."""
 
 
 @dataclasses.dataclass(frozen=True)
