@@ -33,6 +33,7 @@ from rawlive.tools.scenario.model import (
     Turn,
     load_scenario,
 )
+from rawlive.tools.scenario.table import ScenarioSummary, render_table, summarize
 from rawlive.tools.scenario.run import (
     SpeechFunction,
     TeeRecorder,
@@ -50,6 +51,7 @@ __all__ = [
     "ScenarioFailed",
     "ScenarioResult",
     "ScenarioRun",
+    "ScenarioSummary",
     "SpeechFunction",
     "TeeRecorder",
     "ToolCallRecord",
@@ -60,7 +62,9 @@ __all__ = [
     "TurnCheck",
     "TurnRun",
     "load_scenario",
+    "render_table",
     "report_command",
     "run_scenario",
     "run_scenario_sync",
+    "summarize",
 ]

@@ -147,10 +147,10 @@ class ScenarioResult(msgspec.Struct, kw_only=True):
     def line(self) -> str:
         """One line for a person: PASS/FAIL, the scenario, the first reason."""
         head = f"{'PASS' if self.passed else 'FAIL'} {self.scenario} (run {self.run})"
-        latencies = [f"{x:.2f}" for x in self.first_audio if x is not None]
+        latencies = [f"{x * 1000:.0f}" for x in self.first_audio if x is not None]
         head += f" {self.duration:.1f} s"
         if latencies:
-            head += f", first audio {'/'.join(latencies)} s"
+            head += f", first audio {'/'.join(latencies)} ms"
         if not self.passed and self.failures:
             head += f": {self.failures[0].splitlines()[0]}"
         return head

@@ -500,6 +500,13 @@ async def run_scenario(
                 writer.close()
             if cassette is not None:
                 run.problems.extend(str(m) for m in replay.mismatches)
+                unsent = [f for f in replay.remaining() if f.sender == "client"]
+                if unsent:
+                    run.problems.append(
+                        f"{len(unsent)} client frame(s) of the cassette were never sent "
+                        f"(the first: {unsent[0].kind}): the scenario no longer sends "
+                        "what was recorded; record it again"
+                    )
         run.duration = round(time.monotonic() - started, 3)
         if path.is_file():
             report = audit.audit_cassette(path, model=scenario.model)
