@@ -364,7 +364,7 @@ class TurnCheck:
         args_subset: dict[str, Any] | None,
         where: Callable[[dict[str, Any]], bool] | None,
     ) -> str:
-        shown = f"a tool call {name}"
+        shown = name
         if args is not None:
             shown += f" with args {_json(args)}"
         if args_subset is not None:
@@ -401,7 +401,7 @@ class TurnCheck:
     ) -> str | None:
         if any(self._matches(c, name, args, args_subset, where) for c in self.turn.tool_calls):
             return None
-        return f"expected {self._wanted(name, args, args_subset, where)}"
+        return f"expected a tool call {self._wanted(name, args, args_subset, where)}"
 
     def expect_tool_call(
         self,
@@ -428,11 +428,11 @@ class TurnCheck:
         calls = self.turn.tool_calls
         wanted = self._wanted(name, args, args_subset, where)
         if self.next_call >= len(calls):
-            self._fail(f"expected the next tool call ({self.next_call + 1}) to be {wanted[2:]}")
+            self._fail(f"expected tool call {self.next_call + 1} to be {wanted}, there is none")
         call = calls[self.next_call]
         if not self._matches(call, name, args, args_subset, where):
             self._fail(
-                f"expected tool call {self.next_call + 1} to be {wanted[2:]}, "
+                f"expected tool call {self.next_call + 1} to be {wanted}, "
                 f"got {call.shown()}"
             )
         self.next_call += 1
