@@ -596,14 +596,18 @@ def _play_scenario_script(state: LiveCassette, script_path: str, speed: float | 
 
 
 @pytest.fixture
-def live_scenario(request: pytest.FixtureRequest, live_endpoint: str) -> Callable[..., Any]:
+def live_scenario(
+    request: pytest.FixtureRequest, live_endpoint: str, tmp_path: Path
+) -> Callable[..., Any]:
     """Run a scenario at ``live_endpoint``: ``run = live_scenario("weather.toml")``.
 
     Takes a :class:`~rawlive.tools.scenario.Scenario` or its file (relative
     to the test's folder, else the rootdir) and the options of
     :func:`~rawlive.tools.scenario.run_scenario` (``handlers``, ``speech``,
     ``speed``...); returns the :class:`~rawlive.tools.scenario.ScenarioRun`,
-    its declared expectations checked (``check=False``: not). Call it from a
+    its declared expectations checked (``check=False``: not). Each run's own
+    copy of the session (audited, and named in failure messages) is kept in
+    the test's ``tmp_path``. Call it from a
     test with no event loop running (an ``async`` test awaits
     ``run_scenario(..., endpoint=live_endpoint)`` itself). See the README's
     "Test a conversation: ``rawlive scenario``".
@@ -613,8 +617,11 @@ def live_scenario(request: pytest.FixtureRequest, live_endpoint: str) -> Callabl
     item = request.node
     assert isinstance(item, pytest.Item)
     state = item.stash[_STATE]
+    runs = 0
 
     def run(scenario: Any, *, check: bool = True, **options: Any) -> Any:
+        nonlocal runs
+        runs += 1
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(_scenario_file(item, scenario))
         also = None
@@ -625,6 +632,7 @@ def live_scenario(request: pytest.FixtureRequest, live_endpoint: str) -> Callabl
                 )
             also = _SessionRecorder(state.recorder)
         options.pop("emulator_speed", None)
+        options.setdefault("record", tmp_path / f"scenario-{runs}.jsonl")
         result = run_scenario_sync(
             scenario, endpoint=live_endpoint, emulator=False, also_record=also, **options
         )

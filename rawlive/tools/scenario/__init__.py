@@ -33,7 +33,6 @@ from rawlive.tools.scenario.model import (
     Turn,
     load_scenario,
 )
-from rawlive.tools.scenario.table import ScenarioSummary, render_table, summarize
 from rawlive.tools.scenario.run import (
     SpeechFunction,
     TeeRecorder,
@@ -41,6 +40,7 @@ from rawlive.tools.scenario.run import (
     run_scenario,
     run_scenario_sync,
 )
+from rawlive.tools.scenario.table import ScenarioSummary, render_table, summarize
 
 __all__ = [
     "Expect",

@@ -56,7 +56,9 @@ def scenario_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 def cassette_beside(scenario: Scenario) -> Path:
     """The cassette kept beside a scenario's file (its name with ``.jsonl``)."""
     if scenario.source is None:
-        raise ConfigError(f"scenario {scenario.name!r} was not read from a file: no cassette beside it")
+        raise ConfigError(
+            f"scenario {scenario.name!r} was not read from a file: no cassette beside it"
+        )
     return Path(scenario.source).with_suffix(".jsonl")
 
 

@@ -293,9 +293,7 @@ class ScenarioRun:
             check = TurnCheck(self, turn)
             if spec.replies and not turn.completed and not self.error:
                 out.append(
-                    self.describe(
-                        number, f"no complete reply within {spec.timeout:g} s", turn
-                    )
+                    self.describe(number, f"no complete reply within {spec.timeout:g} s", turn)
                 )
             if spec.expect is not None:
                 out.extend(check.declared(spec.expect))
@@ -432,8 +430,7 @@ class TurnCheck:
         call = calls[self.next_call]
         if not self._matches(call, name, args, args_subset, where):
             self._fail(
-                f"expected tool call {self.next_call + 1} to be {wanted}, "
-                f"got {call.shown()}"
+                f"expected tool call {self.next_call + 1} to be {wanted}, got {call.shown()}"
             )
         self.next_call += 1
         return self
@@ -523,16 +520,15 @@ class TurnCheck:
         rate: float = module.word_error_rate(self.turn.says, self.turn.input_transcript)
         return rate
 
-    def wer_failure(self, max: float) -> str | None:  # noqa: A002 - the expectation's word
+    def wer_failure(self, max: float) -> str | None:
         rate = self.wer()
         if rate <= max:
             return None
         return (
-            f"expected the input transcription's word error rate at most {max:g}, "
-            f"it is {rate:.2f}"
+            f"expected the input transcription's word error rate at most {max:g}, it is {rate:.2f}"
         )
 
-    def expect_wer(self, max: float) -> TurnCheck:  # noqa: A002
+    def expect_wer(self, max: float) -> TurnCheck:
         """The input transcription's WER against ``says`` is at most ``max``."""
         return self._or_raise(self.wer_failure(max))
 

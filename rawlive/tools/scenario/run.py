@@ -173,6 +173,11 @@ def _tool_book(scenario: Scenario) -> ToolBook | None:
     return ToolBook(declarations, dict(scenario.tool_responses()))
 
 
+def _since(at: float | None, end: float) -> float | None:
+    """A latency from ``end`` (0 for something that came before it; rule 4)."""
+    return None if at is None else round(max(0.0, at - end), 4)
+
+
 class _Player:
     """One run: the receiving side, the turn being played, tool answers."""
 
@@ -320,9 +325,7 @@ class _Player:
 
     # -- the turns --------------------------------------------------------------
 
-    async def play(
-        self, files: Mapping[int, str], *, speed: float | None, chunk_ms: float
-    ) -> None:
+    async def play(self, files: Mapping[int, str], *, speed: float | None, chunk_ms: float) -> None:
         for number, spec in enumerate(self.scenario.turns, 1):
             turn = TurnRun(number=number, kind=spec.kind, says=spec.says, started=self.now())
             self.turns.append(turn)
@@ -342,7 +345,7 @@ class _Player:
                 continue
             if kind in ("audio", "speak"):
                 path = files[number]
-                turn.input = spec.speak if kind == "speak" else path
+                turn.input = (spec.speak or "") if kind == "speak" else path
                 uploaded = await send_media(
                     self.session, path, speed=speed, chunk_ms=chunk_ms, video=True
                 )
@@ -383,14 +386,9 @@ class _Player:
             if turn.input_end is None:
                 continue
             firsts = self.firsts.get(turn.number, {})
-
-            def since(name: str, end: float) -> float | None:
-                at = firsts.get(name)
-                return None if at is None else round(max(0.0, at - end), 4)
-
-            turn.first_transcription = since("transcription", turn.input_end)
-            turn.first_audio = since("audio", turn.input_end)
-            turn.turn_complete = since("complete", turn.input_end)
+            turn.first_transcription = _since(firsts.get("transcription"), turn.input_end)
+            turn.first_audio = _since(firsts.get("audio"), turn.input_end)
+            turn.turn_complete = _since(firsts.get("complete"), turn.input_end)
 
 
 async def run_scenario(
@@ -431,7 +429,9 @@ async def run_scenario(
     for number, spec in enumerate(scenario.turns, 1):
         if spec.audio:
             if not Path(spec.audio).is_file():
-                raise ConfigError(f"scenario {scenario.name!r}: turn {number}: no file {spec.audio}")
+                raise ConfigError(
+                    f"scenario {scenario.name!r}: turn {number}: no file {spec.audio}"
+                )
             files[number] = spec.audio
         elif spec.speak:
             files[number] = os.fspath(speak(spec.speak))
@@ -580,8 +580,6 @@ async def _play(
             player.finish()
 
 
-def run_scenario_sync(
-    scenario: Scenario | str | os.PathLike[str], **options: Any
-) -> ScenarioRun:
+def run_scenario_sync(scenario: Scenario | str | os.PathLike[str], **options: Any) -> ScenarioRun:
     """:func:`run_scenario` for code with no event loop running (a plain test, a script)."""
     return asyncio.run(run_scenario(scenario, **options))
