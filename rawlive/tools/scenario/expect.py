@@ -277,40 +277,49 @@ class ScenarioRun:
             f"found {len(bad)}:\n{shown}{more}"
         ]
 
-    def failures(self) -> list[str]:
-        """Every expectation of the scenario file that failed, each described (rule of
-        the module: all are evaluated, not only the first)."""
-        out: list[str] = []
+    def _failures(self) -> list[tuple[int | None, str]]:
+        """Every failed expectation the scenario file declares: (turn or ``None``, reason)."""
+        out: list[tuple[int | None, str]] = []
         if self.error:
-            out.append(f"scenario {self.name!r}: the run ended early: {self.error}")
-        out.extend(f"scenario {self.name!r}: replay: {p}" for p in self.problems)
+            out.append((None, f"the run ended early: {self.error}"))
+        out.extend((None, f"replay: {p}") for p in self.problems)
         for number, spec in enumerate(self.scenario.turns, 1):
             if number > len(self.turns):
                 if not self.error:
-                    out.append(f"scenario {self.name!r}, turn {number}: never played")
+                    out.append((number, "never played"))
                 continue
             turn = self.turns[number - 1]
-            check = TurnCheck(self, turn)
             if spec.replies and not turn.completed and not self.error:
-                out.append(
-                    self.describe(number, f"no complete reply within {spec.timeout:g} s", turn)
-                )
+                out.append((number, f"no complete reply within {spec.timeout:g} s"))
             if spec.expect is not None:
-                out.extend(check.declared(spec.expect))
+                out.extend((number, r) for r in TurnCheck(self, turn).declared(spec.expect))
         if self.scenario.expect.no_findings is not None:
-            out.extend(self._finding_failures(self.scenario.expect.no_findings))
+            found = self._finding_failures(self.scenario.expect.no_findings)
+            out.extend((None, f.removeprefix(f"scenario {self.name!r}: ")) for f in found)
         return out
 
+    def failures(self) -> list[str]:
+        """Every expectation of the scenario file that failed (all are evaluated, not only
+        the first), each ``scenario 'x', turn N: reason``."""
+        return [
+            f"scenario {self.name!r}" + (f", turn {n}" if n else "") + f": {reason}"
+            for n, reason in self._failures()
+        ]
+
     def check(self) -> ScenarioRun:
-        """Raise :class:`ScenarioFailed` listing every failed expectation the file declares."""
-        failures = self.failures()
-        if failures:
-            count = f"{len(failures)} failure" + ("s" if len(failures) > 1 else "")
-            body = "\n".join(f"- {f}" for f in failures)
-            raise ScenarioFailed(
-                f"scenario {self.name!r} failed ({count}):\n{body}\n{self.where()}", failures
-            )
-        return self
+        """Raise :class:`ScenarioFailed` listing every failed expectation the file declares,
+        each turn's reasons followed by what happened in it."""
+        found = self._failures()
+        if not found:
+            return self
+        count = f"{len(found)} failure" + ("s" if len(found) > 1 else "")
+        lines = [f"scenario {self.name!r} failed ({count}):"]
+        lines.extend(f"- {reason}" for n, reason in found if n is None)
+        for number in sorted({n for n, _ in found if n is not None}):
+            lines.extend(f"- turn {number}: {reason}" for n, reason in found if n == number)
+            if number <= len(self.turns):
+                lines.extend(self.describe(number, "", self.turns[number - 1]).splitlines()[1:])
+        raise ScenarioFailed("\n".join(lines) + "\n" + self.where(), self.failures())
 
     def result(self, run: int = 1) -> ScenarioResult:
         """The run as a :class:`ScenarioResult` (its file expectations evaluated)."""
@@ -535,7 +544,7 @@ class TurnCheck:
     # -- a file's [turns.expect] ------------------------------------------------
 
     def declared(self, expect: Expect) -> list[str]:
-        """Every failure of the turn's declared expectations, described."""
+        """The reason of every failure of the turn's declared expectations."""
         reasons: list[str | None] = [
             self.tool_call_failure(c.name, args=c.args, args_subset=c.args_subset)
             for c in expect.tool_calls
@@ -552,8 +561,4 @@ class TurnCheck:
         )
         if expect.max_wer is not None:
             reasons.append(self.wer_failure(expect.max_wer))
-        return [
-            self.run.describe(self.turn.number, reason, self.turn)
-            for reason in reasons
-            if reason is not None
-        ]
+        return [reason for reason in reasons if reason is not None]
