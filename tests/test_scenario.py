@@ -450,3 +450,10 @@ def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
     )
     assert env_free.returncode == 2
     assert env_free.stderr.strip() == f"rawlive: {message}"
+
+
+def test_the_readme_shows_the_scenario_file_as_it_is() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Test a conversation: `rawlive scenario`") :]
+    shown = section[section.index("```toml\n") + len("```toml\n") :]
+    assert shown[: shown.index("```")] == WEATHER.read_text()
