@@ -457,3 +457,38 @@ def test_the_readme_shows_the_scenario_file_as_it_is() -> None:
     section = readme[readme.index("## Test a conversation: `rawlive scenario`") :]
     shown = section[section.index("```toml\n") + len("```toml\n") :]
     assert shown[: shown.index("```")] == WEATHER.read_text()
+
+
+def test_the_scenario_file_validates_against_its_json_schema() -> None:
+    import tomllib
+
+    jsonschema = pytest.importorskip("jsonschema")
+    document = json.loads((ROOT / "schemas" / "scenario.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(document)
+    validator.validate(tomllib.loads(WEATHER.read_text()))
+    errors = list(validator.iter_errors({"name": "x", "turns": [{"audio": "a.wav", "tone": 1}]}))
+    assert [e.message for e in errors] == [
+        "Additional properties are not allowed ('tone' was unexpected)"
+    ]
+
+
+async def test_a_reply_that_ends_before_the_input_does_completes_its_turn(tmp_path: Path) -> None:
+    import wave
+
+    with wave.open(str(QUESTION)) as source:
+        params, frames = source.getparams(), source.readframes(source.getnframes())
+    padded = tmp_path / "question-then-silence.wav"
+    with wave.open(str(padded), "wb") as target:
+        target.setparams(params)
+        target.writeframes(frames + bytes(2 * 16_000 * 3))  # 3 s of silence after the words
+    scenario = Scenario(
+        name="early",
+        model="gemini-live-2.5-flash-preview",
+        turns=[Turn(audio=str(padded), timeout=2.0)],
+    )
+    # At 4x, the emulator hears the words end, answers (an echo) and completes its
+    # turn while the silence is still being sent.
+    run = await run_scenario(scenario, speed=4.0, emulator_speed=0)
+    kinds = [e.kind for e in run.turns[0].events]
+    assert kinds.index("turn_complete") < kinds.index("input_end")
+    assert run.turns[0].completed and run.turns[0].turn_complete == 0.0

@@ -7,8 +7,10 @@ built in Python from the same Structs. The rules:
 
 1. Each entry of ``turns`` is exactly one of: ``audio`` (a media file sent
    as the user's speech, then ``audioStreamEnd``), ``text`` (sent as
-   ``realtimeInput.text`` by default, or as ``clientContent`` with
-   ``turnComplete`` when ``via = "client_content"``), ``speak`` (text made
+   ``realtimeInput.text`` by default, ``PROTOCOL.md`` §2.3, or as
+   ``clientContent`` with role ``user`` and ``turnComplete`` when ``via =
+   "client_content"``, §2.2 and §10.4: 3.8 takes it at any point of the
+   session and closes on a turn without a role), ``speak`` (text made
    into speech by the speech source, :mod:`rawlive.media.speech`, cached
    in ``speech_cache``; the text is the turn's ``says`` too), ``pause``
    (seconds with nothing sent) or ``silence`` (seconds of silent audio

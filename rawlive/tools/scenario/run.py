@@ -16,8 +16,10 @@ are the expectations of :mod:`rawlive.tools.scenario.expect`. The rules:
    (:func:`rawlive.core.models.interaction_complete`, ``PROTOCOL.md``
    §10.6: an extended-thinking filler turn, ``IN_PROGRESS``, does not) with
    no tool call left open (:attr:`Session.tool_calls
-   <rawlive.client.session.Session.tool_calls>`). A turn whose reply is not
-   complete within its ``timeout`` is marked so and the run goes on.
+   <rawlive.client.session.Session.tool_calls>`); one that came before the
+   input's end (the server heard the speech end in a silent tail) counts.
+   A turn whose reply is not complete within its ``timeout`` is marked so
+   and the run goes on.
 3. Tool calls are answered at once, each by its handler (a Python
    callable, sync or async, ``args -> dict``) or the tool's canned
    ``response``; a function with neither gets ``{"error": ...}``.
@@ -362,6 +364,8 @@ class _Player:
                     await self.session.send_realtime_input(text=text)
             turn.input_end = self.now()
             self.event("input_end")
+            if "complete" in self.firsts.get(number, {}):
+                self.done.set()  # the reply ended before the input did (speech ended early)
             try:
                 await asyncio.wait_for(self.done.wait(), spec.timeout)
                 turn.completed = True
