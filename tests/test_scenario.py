@@ -492,3 +492,31 @@ async def test_a_reply_that_ends_before_the_input_does_completes_its_turn(tmp_pa
     kinds = [e.kind for e in run.turns[0].events]
     assert kinds.index("turn_complete") < kinds.index("input_end")
     assert run.turns[0].completed and run.turns[0].turn_complete == 0.0
+
+
+async def test_a_speech_source_is_cached_beside_the_scenario(tmp_path: Path) -> None:
+    if importlib.util.find_spec("rawlive.media.speech") is None:
+        pytest.skip("rawlive.media.speech (the speech helper's branch) is not merged yet")
+    import wave
+
+    with wave.open(str(QUESTION)) as source:
+        pcm, rate = source.readframes(source.getnframes()), source.getframerate()
+
+    class Recording:
+        name = "recording"
+        calls = 0
+
+        def synthesize(self, text: str, voice: str | None) -> tuple[bytes, int]:
+            Recording.calls += 1
+            return pcm, rate
+
+    scenario = msgspec.structs.replace(
+        load_scenario(WEATHER).resolved(tmp_path),
+        turns=[Turn(speak="What is the weather like in Paris today?")],
+        speech_cache=str(tmp_path / ".speech"),
+    )
+    for _ in range(2):
+        run = await run_scenario(scenario, speech=Recording(), **FAST)
+        assert run.turns[0].tool_calls[0].args == {"city": "Paris"}
+    assert Recording.calls == 1  # the second run found it in the cache
+    assert len(list((tmp_path / ".speech").glob("*.wav"))) == 1

@@ -136,8 +136,9 @@ class TeeRecorder:
             r.close()
 
 
-def _speech_function(scenario: Scenario, api_key: str | None) -> SpeechFunction:
-    """The default speech source: :func:`rawlive.media.speech.speak` with the scenario's cache."""
+def _speech_function(scenario: Scenario, api_key: str | None, source: Any = None) -> SpeechFunction:
+    """:func:`rawlive.media.speech.speak` with the scenario's cache and voice, from
+    ``source`` (a :class:`rawlive.media.speech.SpeechSource`; ``None``: its default)."""
 
     def speak(text: str) -> str | os.PathLike[str]:
         try:
@@ -151,6 +152,7 @@ def _speech_function(scenario: Scenario, api_key: str | None) -> SpeechFunction:
             text,
             voice=scenario.speech_voice,
             cache_dir=scenario.speech_cache,
+            source=source,
             api_key=api_key,
         )
         return path
@@ -404,7 +406,7 @@ async def run_scenario(
     record: str | os.PathLike[str] | None = None,
     api_key: str | None = None,
     handlers: Mapping[str, ToolHandler] | None = None,
-    speech: SpeechFunction | None = None,
+    speech: SpeechFunction | Any = None,
     speed: float | None = 1.0,
     emulator_speed: float | None = None,
     chunk_ms: float = 40.0,
@@ -421,14 +423,20 @@ async def run_scenario(
     keeps the run's cassette there; ``also_record`` records it into another
     recorder too (the pytest plugin's cassette). ``speed`` paces the user's
     audio (1.0 real time; ``None`` unpaced). ``speech`` makes a ``speak``
-    turn's WAV (default: :func:`rawlive.media.speech.speak` with the
-    scenario's ``speech_cache``). ``on_event(turn, event)`` sees each event.
+    turn's WAV: a function (text in, WAV path out), or a
+    :class:`rawlive.media.speech.SpeechSource` whose speech
+    :func:`rawlive.media.speech.speak` caches in the scenario's
+    ``speech_cache`` (default: ``speak``'s own choice of source).
+    ``on_event(turn, event)`` sees each event.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if cassette is not None and not Path(cassette).is_file():
         raise ConfigError(f"no cassette {os.fspath(cassette)} to replay the scenario from")
-    speak = speech if speech is not None else _speech_function(scenario, api_key)
+    if speech is None or hasattr(speech, "synthesize"):  # a SpeechSource: cached by speak()
+        speak = _speech_function(scenario, api_key, speech)
+    else:
+        speak = speech
     files: dict[int, str] = {}
     for number, spec in enumerate(scenario.turns, 1):
         if spec.audio:
