@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -94,7 +95,11 @@ def test_a_json_scenario_is_the_same_format(tmp_path: Path) -> None:
         ('name = "x"\nturns = [\n', "not valid TOML"),
         (
             'name = "x"\n[expect]\nno_findings = "fatal"\n[[turns]]\ntext = "a"\n',
-            "expect.no_findings",
+            "expect.no_findings: invalid enum value 'fatal'; use one of 'info', 'warning', 'error'",
+        ),
+        (
+            'name = "x"\n[[turns]]\ntext = "a"\nvia = "ws"\n',
+            "turns[0].via: invalid enum value 'ws'; use one of 'realtime_input', 'client_content'",
         ),
     ],
 )
@@ -446,7 +451,7 @@ def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in __import__("os").environ.items() if "API_KEY" not in k},
+        env={k: v for k, v in os.environ.items() if "API_KEY" not in k},
     )
     assert env_free.returncode == 2
     assert env_free.stderr.strip() == f"rawlive: {message}"

@@ -305,4 +305,11 @@ def _problem(message: str) -> str:
     if text.startswith("turn: "):  # Turn.__post_init__
         return f"{where or 'turns'}: {text.removeprefix('turn: ')}"
     text = text[:1].lower() + text[1:]
+    key = where.rsplit(".", 1)[-1]
+    if text.startswith("invalid enum value") and key in _CHOICES:
+        text += f"; use one of {', '.join(repr(c) for c in _CHOICES[key])}"
     return f"{where or '(top level)'}: {text}"
+
+
+#: The values of the scenario's keys that take one of a few.
+_CHOICES = {"via": ("realtime_input", "client_content"), "no_findings": SEVERITY_NAMES}
