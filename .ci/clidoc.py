@@ -40,7 +40,8 @@ def _command(name: str, command: click.Command, parent: click.Context) -> list[s
 
 
 def reference() -> str:
-    """The Markdown reference of every ``rawlive`` command, in the CLI's order."""
+    """The Markdown reference of every ``rawlive`` command (and a group's subcommands
+    after it), in the CLI's order."""
     assert isinstance(cli, click.Group)
     # The group's context settings (``-h`` for help) reach the commands, as when run.
     ctx = click.Context(cli, info_name="rawlive", **cli.context_settings)
@@ -49,6 +50,12 @@ def reference() -> str:
         command = cli.get_command(ctx, name)
         if command is not None and not command.hidden:
             out += _command(name, command, ctx)
+            if isinstance(command, click.Group):  # its subcommands, each a section of its own
+                group = click.Context(command, info_name=f"rawlive {name}", parent=ctx)
+                for sub in command.list_commands(group):
+                    subcommand = command.get_command(group, sub)
+                    if subcommand is not None and not subcommand.hidden:
+                        out += _command(f"{name} {sub}", subcommand, group)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -1432,3 +1432,112 @@ def speak(
             click.echo(speech.speak(text, voice=voice, cache_dir=cache_dir, source=chosen))
     except RawliveError as exc:
         _fail(str(exc))
+
+
+@main.group()
+def scenario() -> None:
+    """Test a conversation: run scenarios and check what they must do."""
+
+
+@scenario.command("run")
+@click.argument("paths", nargs=-1, required=True, metavar="FILE_OR_DIR...")
+@click.option(
+    "--repeat", default=1, show_default=True, type=click.IntRange(min=1), help="Runs of each."
+)
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs at the same time.",
+)
+@click.option("--emulator", is_flag=True, help="Run on the local emulator (each its script).")
+@click.option("--endpoint", help="ws:// or wss:// URL of a Live API server.")
+@click.option(
+    "--replay", is_flag=True, help="Replay each scenario's cassette (its file's name, .jsonl)."
+)
+@click.option(
+    "--record-dir",
+    type=click.Path(file_okay=False),
+    help="Keep every run's cassette here (default: only failed runs', in a temporary folder).",
+)
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Pacing of the user's audio (and of the emulator's replies): 1 real time, 0 unpaced.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print results and summaries as JSON lines.")
+def scenario_run(
+    paths: tuple[str, ...],
+    repeat: int,
+    concurrency: int,
+    emulator: bool,
+    endpoint: str | None,
+    replay: bool,
+    record_dir: str | None,
+    speed: float,
+    as_json: bool,
+) -> None:
+    """Run the scenarios of FILE_OR_DIR (a folder: its *.toml and *.json files).
+
+    Each run is a line (PASS/FAIL, time, first-audio latencies, the first
+    reason); a failed run's cassette and report page are named under it.
+    The summary table follows: runs, passes, pass rate and first-audio
+    latency percentiles per scenario, and the failures' first reasons.
+    Without --emulator, --endpoint or --replay the runs go to Gemini with
+    GEMINI_API_KEY. Exit status 1 when a run failed, 2 for bad input.
+    """
+    from rawlive.tools.scenario import batch, render_table, summarize
+    from rawlive.wire import endpoints
+
+    if sum((emulator, endpoint is not None, replay)) > 1:
+        _fail("give one of --emulator, --endpoint and --replay")
+    if speed < 0:
+        _fail("--speed must not be negative")
+    if not (emulator or endpoint or replay):
+        try:
+            endpoints.resolve()
+        except ConfigError:
+            _fail("no API key: set GEMINI_API_KEY to run on Gemini, or use --emulator")
+
+    def show(result: Any) -> None:
+        if as_json:
+            click.echo(result.to_json())
+            return
+        click.echo(result.line())
+        if not result.passed:
+            for failure in result.failures[1:]:
+                click.echo(f"  also: {failure.splitlines()[0]}")
+            if result.cassette:
+                click.echo(f"  cassette: {result.cassette}")
+            if result.report:
+                click.echo(f"  report: {result.report}")
+
+    try:
+        results = asyncio.run(
+            batch.run_many(
+                paths,
+                repeat=repeat,
+                concurrency=concurrency,
+                record_dir=record_dir,
+                replay=replay,
+                on_result=show,
+                endpoint=endpoint,
+                emulator=emulator,
+                speed=speed or None,
+                emulator_speed=speed,
+            )
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+    rows = summarize(results)
+    if as_json:
+        for row in rows:
+            click.echo(row.to_json())
+    else:
+        click.echo("")
+        click.echo(render_table(rows))
+    if not all(r.passed for r in results):
+        raise SystemExit(1)

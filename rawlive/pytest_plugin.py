@@ -23,6 +23,11 @@ the reference for the marker, the options and the record modes. The rules:
    ``allow_unused`` kind); a test that fails on its own keeps its failure,
    with the replay's findings as a report section.
 6. Only ``rawlive.connect``, looked up on the module at call time, is patched.
+7. ``live_scenario`` runs a scenario (:mod:`rawlive.tools.scenario`) at
+   ``live_endpoint``: its cassette is the test's. Recording with
+   ``--live-upstream emulator``, the emulator plays the scenario's
+   ``emulator_script``; the run is also recorded into a file of its own for
+   the audit. The scenario's declared expectations are checked.
 """
 
 from __future__ import annotations
@@ -51,7 +56,14 @@ from rawlive.servers.proxy import Proxy
 from rawlive.servers.replay import ReplayServer
 from rawlive.wire import endpoints
 
-__all__ = ["MODES", "LiveCassette", "LiveNetworkRefused", "RecordMode", "live_endpoint"]
+__all__ = [
+    "MODES",
+    "LiveCassette",
+    "LiveNetworkRefused",
+    "RecordMode",
+    "live_endpoint",
+    "live_scenario",
+]
 
 
 _T = TypeVar("_T")
@@ -552,3 +564,80 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         if problem:
             pytest.fail(f"rawlive replay of {state.path}:\n{problem}", pytrace=False)
     return result
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------
+
+
+def _scenario_file(item: pytest.Item, given: str | os.PathLike[str]) -> Path:
+    """A scenario path: as given when absolute, else from the test's folder, else the rootdir."""
+    path = Path(given)
+    if path.is_absolute():
+        return path
+    for base in (Path(str(item.path)).parent, item.config.rootpath):
+        if (base / path).is_file():
+            return base / path
+    return path
+
+
+def _play_scenario_script(state: LiveCassette, script_path: str, speed: float | None) -> None:
+    """Recording on the plugin's emulator: replace it by one that plays ``script_path``."""
+    from rawlive.servers.emulator import Emulator
+    from rawlive.servers.emulator.script import load_script
+
+    script = load_script(script_path)
+    old, loop = state.emulator, state.loop
+    assert old is not None and loop is not None
+    loop.run(old.stop())
+    emulator, _ = _start_server(lambda: Emulator(script=script, speed=speed), loop)
+    state.emulator, state.upstream = emulator, emulator.url
+
+
+@pytest.fixture
+def live_scenario(
+    request: pytest.FixtureRequest, live_endpoint: str, tmp_path: Path
+) -> Callable[..., Any]:
+    """Run a scenario at ``live_endpoint``: ``run = live_scenario("weather.toml")``.
+
+    Takes a :class:`~rawlive.tools.scenario.Scenario` or its file (relative
+    to the test's folder, else the rootdir) and the options of
+    :func:`~rawlive.tools.scenario.run_scenario` (``handlers``, ``speech``,
+    ``speed``...); returns the :class:`~rawlive.tools.scenario.ScenarioRun`,
+    its declared expectations checked (``check=False``: not). Each run's own
+    copy of the session (audited, and named in failure messages) is kept in
+    the test's ``tmp_path``. Call it from a
+    test with no event loop running (an ``async`` test awaits
+    ``run_scenario(..., endpoint=live_endpoint)`` itself). See the README's
+    "Test a conversation: ``rawlive scenario``".
+    """
+    from rawlive.tools.scenario import Scenario, load_scenario, run_scenario_sync
+
+    item = request.node
+    assert isinstance(item, pytest.Item)
+    state = item.stash[_STATE]
+    runs = 0
+
+    def run(scenario: Any, *, check: bool = True, **options: Any) -> Any:
+        nonlocal runs
+        runs += 1
+        if not isinstance(scenario, Scenario):
+            scenario = load_scenario(_scenario_file(item, scenario))
+        also = None
+        if state.recorder is not None:
+            if state.emulator is not None and scenario.emulator_script:
+                _play_scenario_script(
+                    state, scenario.emulator_script, options.get("emulator_speed")
+                )
+            also = _SessionRecorder(state.recorder)
+        options.pop("emulator_speed", None)
+        options.setdefault("record", tmp_path / f"scenario-{runs}.jsonl")
+        result = run_scenario_sync(
+            scenario, endpoint=live_endpoint, emulator=False, also_record=also, **options
+        )
+        if check:
+            result.check()
+        return result
+
+    return run

@@ -1,11 +1,12 @@
 """JSON Schemas of the Live API messages, generated from :mod:`rawlive.wire.types`.
 
 The types are the schema: this module only renders them, so the files never
-drift from what the codec encodes and decodes. Four files come out, each a
+drift from what the codec encodes and decodes. Five files come out, each a
 JSON Schema (draft 2020-12) whose root refers to its message in ``$defs``:
 ``client-messages.schema.json``, ``server-messages.schema.json``,
-``emulator-script.schema.json`` (:class:`~rawlive.servers.emulator.script.Script`)
-and ``cassette.schema.json`` (:data:`~rawlive.cassette.CassetteLine`). The
+``emulator-script.schema.json`` (:class:`~rawlive.servers.emulator.script.Script`),
+``cassette.schema.json`` (:data:`~rawlive.cassette.CassetteLine`) and
+``scenario.schema.json`` (:class:`~rawlive.tools.scenario.Scenario`). The
 README's "The wire protocol as types" says how values are written; ``make
 schemas`` (``python -m rawlive.tools.schema schemas``) regenerates them. The
 rules:
@@ -31,6 +32,7 @@ import msgspec
 
 from rawlive import cassette
 from rawlive.servers.emulator import script
+from rawlive.tools.scenario import model as scenario_model
 from rawlive.wire import types as t
 
 __all__ = [
@@ -53,6 +55,7 @@ SCHEMA_FILES: dict[str, Any] = {
     "server-messages.schema.json": t.LiveServerMessage,
     "emulator-script.schema.json": script.Script,
     "cassette.schema.json": cassette.CassetteLine,
+    "scenario.schema.json": scenario_model.Scenario,
 }
 """Output file name -> the type it describes: a Struct, or an annotated union
 that carries its own title and description."""

@@ -71,8 +71,10 @@ __all__ = [
     "StallNote",
     "Summary",
     "ToolBook",
+    "Uploaded",
     "build_config",
     "load_tools",
+    "send_media",
     "stream_file",
     "transcribes",
 ]
@@ -478,6 +480,80 @@ async def stream_file(
     return run.finish()
 
 
+class Uploaded(msgspec.Struct, kw_only=True):
+    """What :func:`send_media` sent: the audio's seconds and how late the pacing was."""
+
+    #: Seconds of audio sent (tail silence included).
+    seconds: float = 0.0
+    #: Whether the file had an audio track.
+    has_audio: bool = True
+    #: The pacer's 99th-percentile lateness (``None``: unpaced).
+    pacing_p99_late_ms: float | None = None
+
+
+async def send_media(
+    session: Session,
+    path: str | os.PathLike[str],
+    *,
+    chunk_ms: float = 40.0,
+    speed: float | None = 1.0,
+    tail_silence: float = 0.0,
+    manual_vad: bool = False,
+    fps: float = container.DEFAULT_FPS,
+    max_size: int = container.DEFAULT_MAX_SIZE,
+    video: bool = True,
+    images: Sequence[container.Frame] = (),
+    info: container.MediaInfo | None = None,
+    on_frame: Callable[[container.Frame], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> Uploaded:
+    """Send one media file as one user turn, paced by ``speed``, and end the turn.
+
+    The one upload loop of :func:`stream_file` and of the scenario runner
+    (:mod:`rawlive.tools.scenario`): ``activityStart`` first with
+    ``manual_vad``, then the file's audio chunks (16 kHz PCM) and frames on
+    the audio's clock (:func:`rawlive.media.container.timeline`), then the
+    turn's end: ``activityEnd`` with ``manual_vad``, else ``audioStreamEnd``.
+    ``on_frame`` is told each picture sent, ``on_progress`` the file position
+    reached after each audio chunk (seconds).
+    """
+    if manual_vad:
+        await session.send_realtime_input(activity_start=t.ActivityStart())
+    if info is None:
+        info = container.media_info(path)
+    pacer = audio.Pacer(speed)
+    sent = 0.0
+    items = container.timeline(
+        path,
+        chunk_ms=chunk_ms,
+        tail_silence_s=tail_silence,
+        fps=fps,
+        max_size=max_size,
+        video=video,
+        images=images,
+        info=info,
+    )
+    for item in items:
+        await pacer.wait(item.t)
+        if isinstance(item, container.Frame):
+            await session.send_realtime_input(
+                video=t.Blob(data=item.data, mime_type=item.mime_type)
+            )
+            if on_frame is not None:
+                on_frame(item)
+            continue
+        await session.send_realtime_input(audio=t.Blob(data=item.data, mime_type=IN_MIME))
+        sent += item.seconds
+        if on_progress is not None:
+            on_progress(item.t + item.seconds)
+    if manual_vad:
+        await session.send_realtime_input(activity_end=t.ActivityEnd())
+    else:
+        await session.send_realtime_input(audio_stream_end=True)
+    late = round(pacer.stats().p99 * 1000, 3) if pacer.paced else None
+    return Uploaded(seconds=sent, has_audio=info.has_audio, pacing_p99_late_ms=late)
+
+
 class _Run:
     """One run of :func:`stream_file`: the upload, the replies, the reply WAV and the events.
 
@@ -566,44 +642,34 @@ class _Run:
             await session.send_client_content(
                 turns=t.Content(role="user", parts=[t.Part(text=prompt)]), turn_complete=False
             )
-        if self.manual_vad:
-            await session.send_realtime_input(activity_start=t.ActivityStart())
         info = container.media_info(path)
         # Pictures alone owe no reply: the run ends IDLE_GRACE after them if none comes.
         self.no_speech = not info.has_audio
         total = round(info.duration + tail_silence, 3)
-        pacer = audio.Pacer(speed)
-        sent = 0.0
-        items = container.timeline(
+
+        def progress(at: float) -> None:
+            self.event("progress", sent=round(at, 3), total=total)
+
+        uploaded = await send_media(
+            session,
             path,
             chunk_ms=chunk_ms,
-            tail_silence_s=tail_silence,
+            speed=speed,
+            tail_silence=tail_silence,
+            manual_vad=self.manual_vad,
             fps=fps,
             max_size=max_size,
             video=video,
             images=images,
             info=info,
+            on_frame=self.frame_sent,
+            on_progress=progress,
         )
-        for item in items:
-            await pacer.wait(item.t)
-            if isinstance(item, container.Frame):
-                await session.send_realtime_input(
-                    video=t.Blob(data=item.data, mime_type=item.mime_type)
-                )
-                self.frame_sent(item)
-                continue
-            await session.send_realtime_input(audio=t.Blob(data=item.data, mime_type=IN_MIME))
-            sent += item.seconds
-            self.event("progress", sent=round(item.t + item.seconds, 3), total=total)
-        if self.manual_vad:
-            await session.send_realtime_input(activity_end=t.ActivityEnd())
-        else:
-            await session.send_realtime_input(audio_stream_end=True)
+        sent = uploaded.seconds
         self.summary.audio_sent_seconds = sent
         self.audio_end = time.monotonic()
         self.upload_end = self.loop.time()
-        if pacer.paced:
-            self.summary.pacing_p99_late_ms = round(pacer.stats().p99 * 1000, 3)
+        self.summary.pacing_p99_late_ms = uploaded.pacing_p99_late_ms
         self.event("audio_sent", seconds=round(sent, 3))
         self.audio_done.set()
 
