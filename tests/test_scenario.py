@@ -3,7 +3,6 @@ and their failure messages, the summary table and ``rawlive scenario run``."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -57,7 +56,8 @@ def _with_expect(scenario: Scenario, number: int, **changes: Any) -> Scenario:
 def test_the_readme_scenario_loads_with_its_paths_made_absolute() -> None:
     scenario = load_scenario(WEATHER)
     assert scenario.name == "weather"
-    assert [turn.kind for turn in scenario.turns] == ["audio", "text"]
+    assert [turn.kind for turn in scenario.turns] == ["audio", "speak"]
+    assert scenario.turns[1].says == "And what about tomorrow?"
     assert scenario.turns[0].audio == str(QUESTION)
     assert scenario.emulator_script == str(SCENARIOS / "emulator" / "weather.toml")
     assert scenario.speech_cache == str(SCENARIOS / ".speech")
@@ -193,9 +193,6 @@ async def test_broken_arguments_and_latency_budget_are_all_reported(tmp_path: Pa
 
 
 async def test_the_word_error_rate_against_what_the_turn_says(tmp_path: Path) -> None:
-    if importlib.util.find_spec("rawlive.tools.wer") is None:
-        pytest.skip("rawlive.tools.wer (the speech helper's branch) is not merged yet")
-    pytest.importorskip("jiwer")
     run = await run_scenario(WEATHER, **FAST)
     run.turn(1).expect_wer(max=0.0)
     broken = load_scenario(WEATHER)
@@ -325,7 +322,7 @@ async def test_the_readme_scenario_passes_from_its_cassette() -> None:
 async def test_a_scenario_that_no_longer_matches_its_cassette_fails() -> None:
     scenario = load_scenario(WEATHER)
     turns = list(scenario.turns)
-    turns[1] = msgspec.structs.replace(turns[1], text="And the day after?", timeout=1.0)
+    turns[1] = Turn(text="And the day after?", timeout=1.0)
     run = await run_scenario(
         msgspec.structs.replace(scenario, turns=turns), cassette=CASSETTE, speed=None
     )
@@ -500,8 +497,6 @@ async def test_a_reply_that_ends_before_the_input_does_completes_its_turn(tmp_pa
 
 
 async def test_a_speech_source_is_cached_beside_the_scenario(tmp_path: Path) -> None:
-    if importlib.util.find_spec("rawlive.media.speech") is None:
-        pytest.skip("rawlive.media.speech (the speech helper's branch) is not merged yet")
     import wave
 
     with wave.open(str(QUESTION)) as source:

@@ -27,7 +27,6 @@ scenario file declares and reports all the failures at once. The rules:
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import re
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from typing import Any
 import msgspec
 
 from rawlive.errors import ConfigError
+from rawlive.tools import wer
 from rawlive.tools.audit import SEVERITIES, Finding
 from rawlive.tools.scenario.model import Expect, Scenario
 from rawlive.tools.send import Event
@@ -519,15 +519,8 @@ class TurnCheck:
                 f"scenario {self.run.name!r}, turn {self.turn.number}: no says text to compare "
                 "the transcription with: give the turn says"
             )
-        try:
-            module = importlib.import_module("rawlive.tools.wer")
-        except ImportError:
-            raise ConfigError(
-                "a word error rate needs rawlive.tools.wer and jiwer: "
-                "pip install 'rawlive[scenario]'"
-            ) from None
-        rate: float = module.word_error_rate(self.turn.says, self.turn.input_transcript)
-        return rate
+        # (WerMissing, naming the extra, when jiwer is not installed.)
+        return wer.word_error_rate(self.turn.says, self.turn.input_transcript)
 
     def wer_failure(self, max: float) -> str | None:
         rate = self.wer()

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import inspect
 import os
 import tempfile
@@ -53,7 +52,7 @@ from rawlive.client import session as session_module
 from rawlive.client.session import Session, SessionResumed, Stalled
 from rawlive.core import models
 from rawlive.errors import ConfigError, RawliveError
-from rawlive.media import audio
+from rawlive.media import audio, speech
 from rawlive.tools import audit
 from rawlive.tools.scenario.expect import ScenarioRun, ToolCallRecord, ToolResponseRecord, TurnRun
 from rawlive.tools.scenario.model import Scenario, load_scenario
@@ -141,13 +140,6 @@ def _speech_function(scenario: Scenario, api_key: str | None, source: Any = None
     ``source`` (a :class:`rawlive.media.speech.SpeechSource`; ``None``: its default)."""
 
     def speak(text: str) -> str | os.PathLike[str]:
-        try:
-            speech = importlib.import_module("rawlive.media.speech")
-        except ImportError:
-            raise ConfigError(
-                f"scenario {scenario.name!r}: a speak turn needs rawlive.media.speech, "
-                "which this rawlive lacks: give the turn an audio file instead"
-            ) from None
         path: str | os.PathLike[str] = speech.speak(
             text,
             voice=scenario.speech_voice,
