@@ -5,6 +5,7 @@ a second container when a file is badly interleaved (module docstring, rule 5)."
 from __future__ import annotations
 
 import fractions
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ WAV = FIXTURES / "audio" / "weather-16k-mono.wav"
 
 
 @pytest.fixture
-def opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every ``av.open`` rawlive makes, by path."""
+def opens(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every ``av.open`` rawlive makes, by path, none kept from before (rule 7)."""
+    container.release_kept()
     opened: list[str] = []
     real = av.open
 
@@ -34,7 +36,8 @@ def opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(av, "open", counting)
-    return opened
+    yield opened
+    container.release_kept()
 
 
 @pytest.fixture
@@ -83,22 +86,47 @@ def test_one_container_gives_what_two_give_in_any_reading_order() -> None:
 def test_timeline_opens_a_video_once_and_yields_what_the_two_container_path_does(
     monkeypatch: pytest.MonkeyPatch, opens: list[str], demuxers: list[Demuxer]
 ) -> None:
+    # media_info opens the file; the read takes that container over (rule 7).
     info = container.media_info(CLIP)
-    opens.clear()
     items = list(container.timeline(CLIP, info=info, tail_silence_s=0.3))
     assert opens == [str(CLIP)]
     assert len(demuxers) == 1 and demuxers[0].fallbacks == []
+    assert [i.t for i in items if isinstance(i, Frame)] == [0.0, 1.0, 2.0, 3.0]
+    assert sum(i.seconds for i in items if isinstance(i, AudioChunk)) == pytest.approx(
+        4.3, abs=0.05
+    )
+    # Without ``info``: the same, one open.
+    opens.clear()
+    assert list(container.timeline(CLIP, tail_silence_s=0.3)) == items
+    assert opens == [str(CLIP)] and demuxers[1].fallbacks == []
     # A bound of 0 bytes: a stream falls back to its own container as soon as
     # it is ahead of the one read; then the read is two containers, as before.
     opens.clear()
     monkeypatch.setattr(container, "MAX_QUEUED_BYTES", 0)
     again = list(container.timeline(CLIP, info=info, tail_silence_s=0.3))
-    assert demuxers[1].fallbacks and len(opens) == 1 + len(demuxers[1].fallbacks)
+    assert demuxers[2].fallbacks and len(opens) == 1 + len(demuxers[2].fallbacks)
     assert again == items
-    assert [i.t for i in items if isinstance(i, Frame)] == [0.0, 1.0, 2.0, 3.0]
-    assert sum(i.seconds for i in items if isinstance(i, AudioChunk)) == pytest.approx(
-        4.3, abs=0.05
-    )
+
+
+def test_media_info_keeps_its_container_for_the_next_read_of_the_same_file(
+    tmp_path: Path, opens: list[str]
+) -> None:
+    copy = tmp_path / "clip.mp4"
+    copy.write_bytes(CLIP.read_bytes())
+    first = container.media_info(copy)
+    assert container.media_info(copy) == first and opens == [str(copy)]  # described again
+    assert len(list(container.iter_frames(copy, info=first))) == 4 and len(opens) == 1
+    assert list(container.iter_audio(copy, info=first)) and len(opens) == 2  # taken: a new one
+    # A file changed since it was described is opened again.
+    container.media_info(copy)
+    os.utime(copy, ns=(0, 0))
+    assert container.media_info(copy) == first and len(opens) == 4
+    # Describing another file closes the one kept; release_kept closes it too.
+    container.media_info(VIDEO_ONLY)
+    assert list(container.iter_audio(copy, info=first)) and len(opens) == 6
+    container.release_kept()
+    # (kept, it would have been read with no open)
+    assert list(container.iter_frames(VIDEO_ONLY)) and len(opens) == 7
 
 
 def _write_badly_interleaved(path: Path, seconds: int, first: str) -> None:
@@ -181,19 +209,18 @@ def test_a_container_with_one_stream_is_read_once_without_a_demuxer(
     opens: list[str], demuxers: list[Demuxer]
 ) -> None:
     for path, kinds in ((VIDEO_ONLY, {Frame, AudioChunk}), (M4A, {AudioChunk})):
-        info = container.media_info(path)
         opens.clear()
-        items = list(container.timeline(path, info=info, tail_silence_s=0.2))
-        assert opens == [str(path)]
+        items = list(container.timeline(path, tail_silence_s=0.2))
+        assert opens == [str(path)]  # media_info's, read by iter_frames or iter_audio
         assert {type(i) for i in items} == kinds
         with pytest.raises(container.ConfigError, match="reads a file with audio and video"):
-            Demuxer(info)
+            Demuxer(container.media_info(path))
     # soundfile reads a WAV: PyAV opens nothing.
     opens.clear()
     assert list(container.timeline(WAV)) and opens == []
-    # Without video wanted, a video's audio is read alone.
+    # Without video wanted, a video's audio is read alone, from media_info's container.
     chunks = list(container.timeline(CLIP, video=False))
-    assert opens == [str(CLIP), str(CLIP)]  # media_info, then the audio
+    assert opens == [str(CLIP)]
     assert chunks and all(isinstance(i, AudioChunk) for i in chunks)
     assert demuxers == []
 

@@ -48,6 +48,17 @@ one clock:
    each with :func:`rawlive.media.image.inspect` (a bad one is an
    :class:`~rawlive.errors.AudioFileError` naming it) and gives frames that
    :func:`timeline` sends before the audio, or at their time.
+7. **Describe, then read, with one open.** Opening a file a second time,
+   even after closing the first, costs its index again (glibc's malloc
+   raises its mmap threshold when the first index is freed, so the second
+   lands on the heap beside it). So :func:`media_info` keeps the PyAV
+   container it opened, unread: the next :func:`media_info`,
+   :func:`iter_audio`, :func:`iter_frames` or :class:`Demuxer` of that same
+   unchanged file (path, inode, size and modification time) uses it instead
+   of opening the file again; a read takes it over and closes it. One is
+   kept at a time: describing another file closes it, and so does
+   :func:`release_kept` (for a program that describes a file it then does
+   not read).
 
 PyAV is imported here only, when a file needs it.
 """
@@ -62,6 +73,7 @@ import importlib
 import itertools
 import math
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -87,6 +99,7 @@ __all__ = [
     "iter_frames",
     "load_images",
     "media_info",
+    "release_kept",
     "timeline",
 ]
 
@@ -187,7 +200,8 @@ def media_info(path: str | os.PathLike[str]) -> MediaInfo:
 
     :class:`~rawlive.errors.AudioFileError` when it is missing, empty, not
     media or holds neither audio nor video; :class:`MediaExtraMissing` when it
-    needs PyAV and PyAV is not installed.
+    needs PyAV and PyAV is not installed. A file PyAV reads stays open, unread,
+    for the next read of it (rule 7).
     """
     name = os.fspath(path)
     _check_path(name)
@@ -209,16 +223,93 @@ def media_info(path: str | os.PathLike[str]) -> MediaInfo:
         f"soundfile cannot read it ({soundfile_error.rpartition(': ')[2]}); other containers "
         "(m4a, webm, mp4, mov, mkv, mp3...) and video",
     )
+    kept = _KEPT.peek(name)
+    if kept is not None:
+        return _describe(name, kept)
     try:
-        with av.open(name) as container:
-            audio_stream = container.streams.audio[0] if container.streams.audio else None
-            video_stream = container.streams.video[0] if container.streams.video else None
-            duration = container.duration / 1e6 if container.duration else 0.0
-            fmt = str(container.format.name)
+        container = av.open(name)
     except _av_errors(av) as exc:
         raise AudioFileError(
             f"{name}: not an audio file or a video soundfile or PyAV can read ({_reason(exc)})"
         ) from None
+    try:
+        described = _describe(name, container)
+    except BaseException:
+        container.close()
+        raise
+    _KEPT.keep(name, container)
+    return described
+
+
+class _KeptContainer:
+    """The PyAV container :func:`media_info` opened last, kept open, unread, for
+    the next read of the same unchanged file (rule 7)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, int, int, int] | None = None
+        self._container: Any = None
+
+    @staticmethod
+    def _key_of(name: str) -> tuple[str, int, int, int] | None:
+        try:
+            stat = os.stat(name)
+        except OSError:
+            return None
+        return os.path.realpath(name), stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+    def keep(self, name: str, container: Any) -> None:
+        """Keep ``container`` (of ``name``), closing the one kept before."""
+        key = self._key_of(name)
+        with self._lock:
+            old, self._key, self._container = self._container, key, container
+        if old is not None:
+            old.close()
+
+    def release(self) -> None:
+        with self._lock:
+            old, self._key, self._container = self._container, None, None
+        if old is not None:
+            old.close()
+
+    def peek(self, name: str) -> Any:
+        """The container kept for ``name`` if it is still the same file, left kept."""
+        key = self._key_of(name)
+        with self._lock:
+            return self._container if key is not None and key == self._key else None
+
+    def take(self, name: str) -> Any:
+        """The container kept for ``name`` (``None``: none), now the caller's to close."""
+        key = self._key_of(name)
+        with self._lock:
+            if key is None or key != self._key:
+                return None
+            container, self._key, self._container = self._container, None, None
+            return container
+
+
+_KEPT = _KeptContainer()
+
+
+def release_kept() -> None:
+    """Close the container :func:`media_info` keeps for the next read (rule 7), if any.
+
+    For a program that describes a file and then does not read it.
+    """
+    _KEPT.release()
+
+
+def _open(av: Any, name: str) -> Any:
+    """An unread container of ``name``: the one :func:`media_info` kept, or a new one."""
+    kept = _KEPT.take(name)
+    return kept if kept is not None else av.open(name)
+
+
+def _describe(name: str, container: Any) -> MediaInfo:
+    audio_stream = container.streams.audio[0] if container.streams.audio else None
+    video_stream = container.streams.video[0] if container.streams.video else None
+    duration = container.duration / 1e6 if container.duration else 0.0
+    fmt = str(container.format.name)
     if audio_stream is None and video_stream is None:
         raise AudioFileError(f"{name}: the file holds neither audio nor video")
     rate = channels = None
@@ -277,7 +368,7 @@ def iter_audio(
         return
     av = _import_av(info.path, "its audio and video")
     try:
-        with av.open(info.path) as container:
+        with _open(av, info.path) as container:
             stream = container.streams.audio[0]
             decoder = _AudioDecoder(av, stream, rate)
             for decoded in container.decode(stream):
@@ -383,7 +474,7 @@ def iter_frames(
         return
     av = _import_av(info.path, "its audio and video")
     try:
-        with av.open(info.path) as container:
+        with _open(av, info.path) as container:
             picker = _FramePicker(av, container, fps=fps, max_size=max_size, qscale=qscale)
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
@@ -618,7 +709,7 @@ class Demuxer:
     def _open(self) -> None:
         av = self._av
         try:
-            container = av.open(self.info.path)
+            container = _open(av, self.info.path)
             self._container = container
             audio_stream = container.streams.audio[0]
             video_stream = container.streams.video[0]
