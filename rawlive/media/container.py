@@ -262,9 +262,13 @@ class _KeptContainer:
         """Keep ``container`` (of ``name``), closing the one kept before."""
         key = self._key_of(name)
         with self._lock:
-            old, self._key, self._container = self._container, key, container
+            old, self._key, self._container = self._container, None, None
+            if key is not None:
+                self._key, self._container = key, container
         if old is not None:
             old.close()
+        if key is None:  # not a file to find again: nothing kept
+            container.close()
 
     def release(self) -> None:
         with self._lock:
