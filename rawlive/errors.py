@@ -33,6 +33,7 @@ __all__ = [
     "RemoteProtocolError",
     "ReplayDiverged",
     "ReplyTimeout",
+    "ScenarioFailed",
     "ServerErrorPayload",
     "SessionStalled",
     "SetupRejected",
@@ -239,6 +240,16 @@ class AudioFileError(RawliveError):
 
 class MediaExtraMissing(AudioFileError):
     """A file needs PyAV (the ``media`` extra) and it is not installed."""
+
+
+class ScenarioFailed(RawliveError, AssertionError):
+    """A scenario did not do what was expected (``rawlive.tools.scenario``);
+    ``failures`` lists each reason. An :class:`AssertionError` too, so that a
+    test that checks a scenario fails as an assertion does."""
+
+    def __init__(self, message: str, failures: list[str]) -> None:
+        super().__init__(message)
+        self.failures = failures
 
 
 class SpeechUnavailable(ConfigError):

@@ -35,7 +35,7 @@ from typing import Any
 
 import msgspec
 
-from rawlive.errors import ConfigError
+from rawlive.errors import ConfigError, ScenarioFailed
 from rawlive.tools import wer
 from rawlive.tools.audit import SEVERITIES, Finding
 from rawlive.tools.scenario.model import Expect, Scenario
@@ -51,14 +51,6 @@ __all__ = [
     "TurnRun",
     "report_command",
 ]
-
-
-class ScenarioFailed(AssertionError):
-    """A scenario did not do what was expected; ``failures`` lists each reason."""
-
-    def __init__(self, message: str, failures: list[str]) -> None:
-        super().__init__(message)
-        self.failures = failures
 
 
 class ToolCallRecord(msgspec.Struct, kw_only=True):
