@@ -22,6 +22,7 @@ __all__ = [
     "DecodeError",
     "LiveConnectionClosed",
     "LiveNetworkRefused",
+    "LoadExtraMissing",
     "LocalProtocolError",
     "MediaExtraMissing",
     "ProtocolError",
@@ -257,3 +258,7 @@ class TruncatedCassetteWarning(RawliveWarning):
         self.path = path
         self.line = line
         self.offset = offset
+
+
+class LoadExtraMissing(ConfigError):
+    """``rawlive.load`` needs Locust (the ``load`` extra) and it is not installed."""
