@@ -57,7 +57,8 @@ What it measures (names of :data:`REQUEST_NAMES`, times in seconds):
 
 Failures (reported with an error, the name saying what failed):
 ``close CODE`` (the connection ended with any code but 1000, or 1006 with no
-close frame; the error carries the reason), ``stall`` (a reply due for
+close frame; the error carries the reason; its time runs from
+``setupComplete`` to the end of the connection), ``stall`` (a reply due for
 ``stall_timeout`` seconds and none begun, or the server silent that long
 while a reply was under way), ``connect`` (the handshake failed: refused,
 timed out, HTTP status), ``setup`` (no ``setupComplete`` in time, or another
@@ -167,6 +168,8 @@ class LoadOptions:
     stall_timeout: float = 15.0
     open_timeout: float = 10.0
     setup_timeout: float = 10.0
+    #: How long a close handshake may take (websockets' ``close_timeout``).
+    close_timeout: float = 2.0
     settle: float = 0.5
     audio_late_per_chunk: bool = False
 
@@ -367,31 +370,31 @@ class Conversation:
         started = time.monotonic()
         try:
             # (websockets' own keepalive where it has one: 15.0 on, for the sync client.)
-            self.ws = ws_connect(
+            connection = ws_connect(
                 endpoint.url,
                 additional_headers=list(endpoint.headers),
                 ssl=endpoint.ssl if endpoint.url.startswith("wss:") else None,
                 open_timeout=self.options.open_timeout,
                 compression=None,
                 max_size=64 * 2**20,
+                close_timeout=self.options.close_timeout,
             )
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             self._fail("connect", time.monotonic() - started, _connect_error(exc, endpoint))
             return
         self.report("connect", time.monotonic() - started)
-        try:
-            if self._setup():
-                reader = threading.Thread(target=self._read, name="rawlive-load-reader")
-                reader.daemon = True
-                reader.start()
-                try:
-                    self._play()
-                    self._settle()
-                finally:
-                    self.ws.close()
-                    reader.join(timeout=5)
-        finally:
-            self.ws.close()
+        with connection as ws:
+            self.ws = ws
+            if not self._setup():
+                return
+            reader = threading.Thread(target=self._read, name="rawlive-load-reader", daemon=True)
+            reader.start()
+            try:
+                self._play()
+                self._settle()
+            finally:
+                ws.close()
+                reader.join(timeout=5)
 
     def _fail(self, name: str, seconds: float, error: BaseException) -> None:
         if not self.failed:
