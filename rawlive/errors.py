@@ -23,6 +23,7 @@ __all__ = [
     "LiveConnectionClosed",
     "LiveNetworkRefused",
     "LoadExtraMissing",
+    "LoadFailure",
     "LocalProtocolError",
     "MediaExtraMissing",
     "ProtocolError",
@@ -262,3 +263,8 @@ class TruncatedCassetteWarning(RawliveWarning):
 
 class LoadExtraMissing(ConfigError):
     """``rawlive.load`` needs Locust (the ``load`` extra) and it is not installed."""
+
+
+class LoadFailure(RawliveError):
+    """What went wrong in a load test's conversation (``rawlive.load``), reported to Locust
+    as a failure: the text is the reason (a close's, a stall's...)."""

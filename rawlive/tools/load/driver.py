@@ -84,7 +84,7 @@ from websockets.sync.client import connect as ws_connect
 
 from rawlive.cassette import read_cassette
 from rawlive.core.protocol import Protocol
-from rawlive.errors import ProtocolError, RawliveError
+from rawlive.errors import LoadFailure, ProtocolError, RawliveError
 from rawlive.media import audio, container
 from rawlive.media.vad import EnergyVad, VadConfig
 from rawlive.tools.send import IN_MIME, ToolBook, build_config
@@ -123,10 +123,6 @@ class Report(TypingProtocol):
     def __call__(
         self, name: str, seconds: float, length: int = 0, error: BaseException | None = None
     ) -> None: ...
-
-
-class LiveFailure(RawliveError):
-    """What went wrong in a conversation, reported as a failure (its text is the reason)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,7 +277,7 @@ def cassette_plan(
     frames = cassette.frames(connection=1)
     setup_frame = next((f for f in frames if f.sender == "client" and f.kind == "setup"), None)
     if setup_frame is None:
-        raise LiveFailure(f"{name}: the cassette's first connection has no setup message")
+        raise LoadFailure(f"{name}: the cassette's first connection has no setup message")
     decoded = codec.decode_client_message(setup_frame.wire_payload())
     assert decoded.setup is not None
     setup = decoded.setup
@@ -410,13 +406,13 @@ class Conversation:
             data = ws.recv(timeout=self.options.setup_timeout)
             self.protocol.receive(data, time.monotonic())
         except TimeoutError:
-            self._fail("setup", time.monotonic() - sent, LiveFailure("no setupComplete in time"))
+            self._fail("setup", time.monotonic() - sent, LoadFailure("no setupComplete in time"))
             return False
         except ConnectionClosed as exc:
             self._closed(exc, time.monotonic() - sent)
             return False
         except (ProtocolError, RawliveError) as exc:
-            self._fail("setup", time.monotonic() - sent, LiveFailure(str(exc)))
+            self._fail("setup", time.monotonic() - sent, LoadFailure(str(exc)))
             return False
         self.report("setup", time.monotonic() - sent)
         self.started = time.monotonic()
@@ -430,7 +426,7 @@ class Conversation:
             self.closed = (code, reason)
             self.lock.notify_all()
         if code != 1000:
-            self._fail(f"close {code}", seconds, LiveFailure(reason or f"closed with {code}"))
+            self._fail(f"close {code}", seconds, LoadFailure(reason or f"closed with {code}"))
 
     # -- sending ----------------------------------------------------------------
 
@@ -523,7 +519,7 @@ class Conversation:
             # the turn the recording had (a cassette's next message waits on it).
             waited = now - max(self.last_message, self.last_input or self.started)
         if waited is not None and waited >= self.options.stall_timeout:
-            self._fail("stall", waited, LiveFailure(f"no reply for {waited:.1f} s"))
+            self._fail("stall", waited, LoadFailure(f"no reply for {waited:.1f} s"))
             self.lock.notify_all()
             return True
         return False
@@ -549,7 +545,7 @@ class Conversation:
                     answer = self._take(data, now)
                     self.lock.notify_all()
             except RawliveError as exc:
-                self._fail("protocol", 0.0, LiveFailure(str(exc)))
+                self._fail("protocol", 0.0, LoadFailure(str(exc)))
                 ws.close()
                 continue
             if answer is not None:
@@ -624,11 +620,11 @@ class Conversation:
         )
 
 
-def _connect_error(exc: BaseException, endpoint: endpoints.Endpoint) -> LiveFailure:
+def _connect_error(exc: BaseException, endpoint: endpoints.Endpoint) -> LoadFailure:
     if isinstance(exc, InvalidStatus):
         text = f"HTTP {exc.response.status_code} from the handshake"
     elif isinstance(exc, TimeoutError):
         text = "the handshake timed out"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    return LiveFailure(endpoints.redact(text, endpoint.secrets))
+    return LoadFailure(endpoints.redact(text, endpoint.secrets))
