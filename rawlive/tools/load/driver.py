@@ -350,6 +350,7 @@ class Conversation:
         #: When ``setupComplete`` came, and when the latest gate (a completed turn) opened.
         self.started = self.gate_time = time.monotonic()
         # The turn under way: its end of speech, first audio, reply audio clock.
+        self.speech_due: float | None = None
         self.user_end: float | None = None
         self.first_audio_seen = False
         self.reply_t0: float | None = None
@@ -480,7 +481,17 @@ class Conversation:
             ended = opened + step.speech_end / (speed or 1.0) if speed else now
             with self.lock:
                 state.speech_ended(min(ended, time.monotonic()))
+        with self.lock:
+            self._note_due()
         return True
+
+    def _note_due(self) -> None:
+        """Keep when rule 11 last made a reply due for a user's reason: the end of
+        the user's speech (a later ``transcription`` restarts the state's wait,
+        not the user's turn)."""
+        state = self.protocol.session
+        if state.reply_due is not None and state.reply_due_reason in USER_REASONS:
+            self.speech_due = state.reply_due
 
     def _settle(self) -> None:
         """After the last step: wait for the model to finish, or a stall."""
@@ -555,7 +566,7 @@ class Conversation:
     def _take(self, data: bytes | str, now: float) -> bytes | None:
         """Apply a server message and measure it; the tool response to send, if any."""
         state = self.protocol.session
-        due, reason = state.reply_due, state.reply_due_reason
+        self._note_due()
         turn = state.turn
         began = turn.reply_start is not None
         message = self.protocol.receive(data, now)
@@ -563,7 +574,8 @@ class Conversation:
         if message is None:
             return None
         if not began and turn.reply_start is not None:
-            self.user_end = due if due is not None and reason in USER_REASONS else turn.user_end
+            speech, self.speech_due = self.speech_due, None
+            self.user_end = speech if speech is not None else turn.user_end
         content = message.server_content
         if self.tool_call_at is not None and self.tool_answered and content is not None:
             self.report("tool_round_trip", now - self.tool_call_at)
