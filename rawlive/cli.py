@@ -1316,7 +1316,7 @@ def report(cassette: str, out: str | None, audio_limit: float) -> None:
 @click.option(
     "--emulator-script", type=click.Path(dir_okay=False), help="With --emulator: its script."
 )
-@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Live model.")
+@click.option("--model", help=f"Live model (default: a cassette's own, else {DEFAULT_MODEL}).")
 @click.option("--tools", type=click.Path(dir_okay=False), help="Tools JSON (canned responses).")
 @click.option(
     "--processes",
@@ -1345,7 +1345,7 @@ def load(
     endpoint: str | None,
     emulator: bool,
     emulator_script: str | None,
-    model: str,
+    model: str | None,
     tools: str | None,
     processes: int | None,
     csv_prefix: str | None,

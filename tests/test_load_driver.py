@@ -163,6 +163,8 @@ async def test_a_cassette_is_replayed_turn_by_turn(tmp_path: Path) -> None:
     assert {step.gate for step in plan.steps} == {0, 1}
     assert plan.tools is not None and set(plan.tools.responses) == {"get_weather"}
     assert plan_for(fixture, MODEL).steps == plan.steps
+    # No model given: the cassette's own.
+    assert plan_for(fixture).setup.model == "models/gemini-2.5-flash-native-audio-preview-12-2025"
     # (That cassette's audio is elided: silence, which no detector answers.
     # A cassette recorded in full is played here.)
     script = _script(

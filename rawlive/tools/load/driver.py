@@ -83,6 +83,7 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from rawlive.cassette import read_cassette
+from rawlive.core.models import RECOMMENDED
 from rawlive.core.protocol import Protocol
 from rawlive.errors import LoadFailure, ProtocolError, RawliveError
 from rawlive.media import audio, container
@@ -182,15 +183,20 @@ def is_cassette(path: str | os.PathLike[str]) -> bool:
 
 def plan_for(
     path: str | os.PathLike[str],
-    model: str,
+    model: str | None = None,
     *,
     config: dict[str, Any] | None = None,
     tools: ToolBook | None = None,
     chunk_ms: float = 40.0,
 ) -> Plan:
-    """The plan for a media file or a cassette (:func:`is_cassette` tells which)."""
+    """The plan for a media file or a cassette (:func:`is_cassette` tells which).
+
+    ``model`` ``None``: the cassette's own, or for a file
+    :data:`~rawlive.core.models.RECOMMENDED`.
+    """
     if is_cassette(path):
         return cassette_plan(path, model=model, tools=tools)
+    model = model or RECOMMENDED
     return file_plan(path, model, config=config, tools=tools, chunk_ms=chunk_ms)
 
 
@@ -361,8 +367,9 @@ class Conversation:
 
     # -- the run ----------------------------------------------------------------
 
-    def run(self) -> None:
-        """The whole conversation; returns when it is over (reported either way)."""
+    def run(self) -> bool:
+        """The whole conversation; returns when it is over (reported either way),
+        whether it went without failure."""
         endpoint = endpoints.resolve(api_key=self.options.api_key, endpoint=self.options.endpoint)
         started = time.monotonic()
         try:
@@ -378,12 +385,12 @@ class Conversation:
             )
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             self._fail("connect", time.monotonic() - started, _connect_error(exc, endpoint))
-            return
+            return False
         self.report("connect", time.monotonic() - started)
         with connection as ws:
             self.ws = ws
             if not self._setup():
-                return
+                return False
             reader = threading.Thread(target=self._read, name="rawlive-load-reader", daemon=True)
             reader.start()
             try:
@@ -392,6 +399,7 @@ class Conversation:
             finally:
                 ws.close()
                 reader.join(timeout=5)
+        return not self.failed
 
     def _fail(self, name: str, seconds: float, error: BaseException) -> None:
         if not self.failed:

@@ -32,6 +32,7 @@ failures are named ``close CODE``, ``stall``, ``connect``, ``setup`` or
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, ClassVar
 
 from rawlive.errors import ConfigError, LoadExtraMissing
@@ -43,7 +44,6 @@ except ImportError:  # pragma: no cover - tested in a subprocess with Locust hid
         "rawlive.load needs Locust, the load extra: pip install 'rawlive[load]'"
     ) from None
 
-from rawlive.core.models import RECOMMENDED
 from rawlive.tools.load.driver import Conversation, LoadOptions, Plan, plan_for
 from rawlive.tools.send import ToolBook, load_tools
 
@@ -94,7 +94,8 @@ class LiveUser(User):
     """A caller: each task run is one Live conversation (a file streamed, or a cassette played).
 
     Class attributes (the command line's ``--live-*`` override them):
-    ``file``, ``model``, ``endpoint``, ``speed`` (1.0 real time),
+    ``file``, ``model`` (default: a cassette's own, else
+    :data:`~rawlive.core.models.RECOMMENDED`), ``endpoint``, ``speed`` (1.0 real time),
     ``stall_timeout``, ``tools`` (a :class:`~rawlive.tools.send.ToolBook` or
     a tools file's path), ``config`` (an SDK-shaped session config; default
     ``rawlive send``'s without resumption), ``audio_late_per_chunk``.
@@ -104,13 +105,14 @@ class LiveUser(User):
     wait_time = constant(0)
 
     file: ClassVar[str | None] = None
-    model: ClassVar[str] = RECOMMENDED
+    model: ClassVar[str | None] = None
     endpoint: ClassVar[str | None] = None
     speed: ClassVar[float] = 1.0
     stall_timeout: ClassVar[float] = 15.0
     tools: ClassVar[ToolBook | str | None] = None
     config: ClassVar[dict[str, Any] | None] = None
     audio_late_per_chunk: ClassVar[bool] = False
+    failure_pause: ClassVar[float] = 1.0
 
     def _option(self, name: str, default: Any) -> Any:
         parsed = getattr(self.environment, "parsed_options", None)
@@ -125,7 +127,11 @@ class LiveUser(User):
         tools = self._option("tools", self.tools)
         book = load_tools(tools) if isinstance(tools, str) else tools
         # One plan per process and setting: every user sends the same file.
-        key = (os.path.abspath(file), model, tools if isinstance(tools, str | None) else id(tools))
+        key = (
+            os.path.abspath(file),
+            model or "",
+            tools if isinstance(tools, str | None) else id(tools),
+        )
         plan = _PLANS.get(key)
         if plan is None:
             plan = _PLANS[key] = plan_for(file, model, config=self.config, tools=book)
@@ -154,5 +160,8 @@ class LiveUser(User):
 
     @task
     def conversation(self) -> None:
-        """One Live conversation, its measurements reported as it goes."""
-        Conversation(self.plan, self.options, self.report).run()
+        """One Live conversation, its measurements reported as it goes; after a
+        failure, a pause of ``failure_pause`` seconds (a refused connection
+        would otherwise be retried in a busy loop)."""
+        if not Conversation(self.plan, self.options, self.report).run():
+            time.sleep(self.failure_pause)
