@@ -196,3 +196,22 @@ def test_a_cassette_without_a_setup_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(Exception, match="has no setup message"):
         cassette_plan(tape)
+
+
+async def test_a_tool_call_without_tools_is_answered_with_an_error(tmp_path: Path) -> None:
+    """No canned response: the call still gets an answer (an error), and the turn goes on."""
+    script = _script(
+        tmp_path,
+        """
+        [[turns]]
+          [[turns.tool_calls]]
+          name = "get_weather"
+          [turns.after_tool]
+          tone_ms = 200
+        """,
+    )
+    async with serve(script=script) as emulator:
+        report = await _converse(file_plan(SPEECH, MODEL), emulator.url, speed=0)
+    names = report.names()
+    assert names.count("tool_round_trip") == names.count("turn") == 1
+    assert all(error is None for *_, error in report.rows)

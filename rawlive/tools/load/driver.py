@@ -43,7 +43,9 @@ What it measures (names of :data:`REQUEST_NAMES`, times in seconds):
     From a ``toolCall``'s arrival to the first message of the model's
     continuation (content, ``turnComplete``) after the ``toolResponse`` that
     answered it: the client's answer plus the server's reaction to it. One per
-    ``toolCall`` answered.
+    ``toolCall``. Every call is answered: with the plan's canned response for
+    its name, else with an ``error`` payload (:meth:`ToolBook.respond
+    <rawlive.tools.send.ToolBook.respond>`).
 ``audio_late``
     How late reply audio arrived against real time. For each chunk ``i`` of a
     reply (the audio of one turn), ``due_i = arrival_0 + A_i`` where
@@ -112,6 +114,9 @@ REQUEST_NAMES = ("connect", "setup", "first_audio", "turn", "tool_round_trip", "
 USER_REASONS = frozenset(
     {"speech-end", "activity-end", "audio-stream-end", "text", "client-content"}
 )
+
+#: What answers tool calls when no tools were given: an error per call.
+_NO_TOOLS = ToolBook([], {})
 
 #: Seconds to wait after the last step for a reply that may still come (the
 #: real server answers within about a second, as ``rawlive send`` waits).
@@ -629,9 +634,11 @@ class Conversation:
 
     def _answer(self, tool_call: t.LiveServerToolCall, now: float) -> bytes | None:
         self._reply_done()
-        book = self.plan.tools
+        # Always answered: with no canned response, an error payload
+        # (ToolBook.respond's), or the conversation would wait for ever.
+        book = self.plan.tools or _NO_TOOLS
         calls = tool_call.function_calls or []
-        if book is None or not calls:
+        if not calls:
             return None
         self.tool_call_at, self.tool_answered = now, True
         responses = [book.respond(call) for call in calls]
