@@ -215,3 +215,16 @@ async def test_a_tool_call_without_tools_is_answered_with_an_error(tmp_path: Pat
     names = report.names()
     assert names.count("tool_round_trip") == names.count("turn") == 1
     assert all(error is None for *_, error in report.rows)
+
+
+async def test_manual_activity_detection_marks_the_turn() -> None:
+    config = build_config(manual_vad=True, resume=False)
+    plan = file_plan(SPEECH, MODEL, config=config)
+    first, last = plan.steps[0].message, plan.steps[-1].message
+    assert first.activity_start is not None and last.activity_end is not None
+    assert not any(step.speech_end for step in plan.steps)  # the client says where it ends
+    async with serve(speed=0) as emulator:
+        report = await _converse(plan, emulator.url, speed=0)
+    names = report.names()
+    assert names.count("turn") == names.count("first_audio") == 1
+    assert all(error is None for *_, error in report.rows)

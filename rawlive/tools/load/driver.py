@@ -214,8 +214,10 @@ def file_plan(
     chunk_ms: float = 40.0,
 ) -> Plan:
     """The user's turn of ``rawlive send``: the file's audio (and frames) at its times,
-    then ``audioStreamEnd``; ``config`` defaults to :func:`rawlive.tools.send.build_config`'s
-    without session resumption (a load test measures each session as it is)."""
+    then ``audioStreamEnd`` (with manual activity detection, between
+    ``activityStart`` and ``activityEnd``). ``config`` defaults to
+    :func:`rawlive.tools.send.build_config`'s without session resumption (a
+    load test measures each session as it is)."""
     if config is None:
         config = build_config(tools=tools, model=model, resume=False)
     setup = messages.build_setup(model, config)
@@ -235,12 +237,11 @@ def _file_steps(path: str, chunk_ms: float, setup: t.LiveClientSetup) -> tuple[S
         if (setup.realtime_input_config is not None)
         else None
     )
-    vad = (
-        None
-        if detection is not None and detection.disabled
-        else EnergyVad(VadConfig.from_setup(detection))
-    )
+    manual = detection is not None and bool(detection.disabled)
+    vad = None if manual else EnergyVad(VadConfig.from_setup(detection))
     steps: list[Step] = []
+    if manual:  # manual activity detection: the turn is marked, as `rawlive send` does
+        steps.append(Step(0, 0.0, t.LiveClientRealtimeInput(activity_start=t.ActivityStart())))
     end = 0.0
     for item in items:
         if isinstance(item, container.Frame):
@@ -265,7 +266,10 @@ def _file_steps(path: str, chunk_ms: float, setup: t.LiveClientSetup) -> tuple[S
         for event in vad.flush():
             if event.kind == "speech_end":
                 steps[-1] = dataclasses.replace(steps[-1], speech_end=event.offset_ms / 1000)
-    steps.append(Step(0, end, t.LiveClientRealtimeInput(audio_stream_end=True)))
+    if manual:
+        steps.append(Step(0, end, t.LiveClientRealtimeInput(activity_end=t.ActivityEnd())))
+    else:
+        steps.append(Step(0, end, t.LiveClientRealtimeInput(audio_stream_end=True)))
     return tuple(steps)
 
 
