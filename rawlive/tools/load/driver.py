@@ -38,7 +38,10 @@ What it measures (names of :data:`REQUEST_NAMES`, times in seconds):
     has reply audio.
 ``turn``
     From the same end of the user's speech to the turn's ``turnComplete``.
-    One per turn.
+    One per ``turnComplete``: on extended thinking a filler turn ending
+    ``IN_PROGRESS`` and the answer after the tool result are two
+    (``PROTOCOL.md`` §10.6), the answer's timed from the ``toolResponse``
+    (the state's ``Turn.user_end``).
 ``tool_round_trip``
     From a ``toolCall``'s arrival to the first message of the model's
     continuation (content, ``turnComplete``) after the ``toolResponse`` that
@@ -59,12 +62,14 @@ What it measures (names of :data:`REQUEST_NAMES`, times in seconds):
 
 Failures (reported with an error, the name saying what failed):
 ``close CODE`` (the connection ended with any code but 1000, or 1006 with no
-close frame; the error carries the reason; its time runs from
+close frame; the error carries the reason, e.g. a quota's 1011
+``RESOURCE_EXHAUSTED`` text, ``PROTOCOL.md`` §5.3, §10.12; its time runs from
 ``setupComplete`` to the end of the connection), ``stall`` (a reply due for
 ``stall_timeout`` seconds and none begun, or the server silent that long
 while a reply was under way), ``connect`` (the handshake failed: refused,
-timed out, HTTP status), ``setup`` (no ``setupComplete`` in time, or another
-first message), ``protocol`` (a frame the codec cannot decode).
+timed out, an HTTP status such as a quota's 429, §10.12), ``setup`` (no
+``setupComplete`` in time, or another first message), ``protocol`` (a frame
+the codec cannot decode).
 """
 
 from __future__ import annotations
