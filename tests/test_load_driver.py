@@ -228,3 +228,17 @@ async def test_manual_activity_detection_marks_the_turn() -> None:
     names = report.names()
     assert names.count("turn") == names.count("first_audio") == 1
     assert all(error is None for *_, error in report.rows)
+
+
+async def test_a_quota_refusal_is_named_by_how_it_came() -> None:
+    """Over quota: HTTP 429 on the upgrade fails ``connect``; a 1011 after it is ``close 1011``."""
+    plan = file_plan(SPEECH, MODEL)
+    async with serve(max_sessions=0, quota_style="http") as emulator:
+        refused = await _converse(plan, emulator.url, speed=0)
+    assert refused.names() == ["connect"]
+    _, error = refused.one("connect")
+    assert str(error) == "HTTP 429 from the handshake"
+    async with serve(max_sessions=0, quota_style="close") as emulator:
+        closed = await _converse(plan, emulator.url, speed=0)
+    _, error = closed.one("close 1011")
+    assert "RESOURCE_EXHAUSTED" in str(error) or "quota" in str(error).lower()
