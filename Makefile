@@ -23,7 +23,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev,media,scenario]'
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev,media,scenario,load]'
 	@touch $(STAMP)
 
 install-lowest: $(LOWEST_STAMP)
@@ -34,7 +34,7 @@ $(LOWEST_STAMP): pyproject.toml .ci/lowest_constraints.py
 	$(LOWEST_BIN)/python -m pip install --quiet --upgrade pip
 	$(LOWEST_BIN)/python .ci/lowest_constraints.py pyproject.toml > $(LOWEST)/constraints.txt
 	$(LOWEST_BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager \
-		-c $(LOWEST)/constraints.txt -e '.[dev,media,scenario]'
+		-c $(LOWEST)/constraints.txt -e '.[dev,media,scenario,load]'
 	@touch $(LOWEST_STAMP)
 
 # The main job on the embedded emulator: stream a spoken question, print the

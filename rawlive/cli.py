@@ -1541,3 +1541,104 @@ def scenario_run(
         click.echo(render_table(rows))
     if not all(r.passed for r in results):
         raise SystemExit(1)
+
+
+@click.argument("source", metavar="FILE_OR_CASSETTE", type=click.Path(dir_okay=False))
+@click.option("-u", "--users", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "-r",
+    "--spawn-rate",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Users started per second.",
+)
+@click.option(
+    "-t", "--run-time", default="30s", show_default=True, help="How long: 30s, 5m, 1h30m..."
+)
+@click.option("--endpoint", help="ws:// or wss:// URL of the server under test (your bridge).")
+@click.option("--emulator", is_flag=True, help="Start a local emulator and load it instead.")
+@click.option(
+    "--emulator-script", type=click.Path(dir_okay=False), help="With --emulator: its script."
+)
+@click.option("--model", help=f"Live model (default: a cassette's own, else {DEFAULT_MODEL}).")
+@click.option("--tools", type=click.Path(dir_okay=False), help="Tools JSON (canned responses).")
+@click.option(
+    "--processes",
+    type=click.IntRange(min=-1),
+    help="Locust worker processes on this machine (-1: one per core).",
+)
+@click.option("--csv", "csv_prefix", metavar="PREFIX", help="Write Locust's CSV statistics.")
+@click.option("--speed", type=float, help="Upload pacing: 1 real time (default), 0 unpaced.")
+@click.option(
+    "--stall-timeout",
+    type=float,
+    help="Seconds a due reply may take to begin before a `stall` failure (default 15).",
+)
+@click.option(
+    "--stop-timeout",
+    default=30.0,
+    show_default=True,
+    type=float,
+    help="At the end, seconds to let conversations under way finish.",
+)
+def load(
+    source: str,
+    users: int,
+    spawn_rate: float,
+    run_time: str,
+    endpoint: str | None,
+    emulator: bool,
+    emulator_script: str | None,
+    model: str | None,
+    tools: str | None,
+    processes: int | None,
+    csv_prefix: str | None,
+    speed: float | None,
+    stall_timeout: float | None,
+    stop_timeout: float,
+) -> None:
+    """Load a Live API server with Locust: each user holds Live conversations.
+
+    Each conversation streams FILE_OR_CASSETTE in real time (an audio or
+    video file), or plays the client side of a cassette with its recorded
+    timing, answering tool calls from --tools or as the cassette did. Locust
+    runs headless (the ``load`` extra: pip install 'rawlive[load]') and
+    prints its statistics and percentile table at the end; the exit code is
+    Locust's (1 when any request failed). For the web UI or distributed
+    runs, use ``locust`` with ``rawlive.load.LiveUser`` directly.
+    """
+    from rawlive.tools.load import command
+    from rawlive.tools.load.driver import plan_for
+    from rawlive.tools.send import load_tools
+
+    if emulator and endpoint:
+        _fail("give --endpoint or --emulator, not both")
+    if emulator_script and not emulator:
+        _fail("--emulator-script goes with --emulator")
+    try:
+        command.require_locust()
+        book = load_tools(tools) if tools else None
+        plan_for(source, model, tools=book)  # the file or cassette is usable: say so now
+        if emulator_script:
+            _load_script(emulator_script)
+        run = command.LoadRun(
+            file=source,
+            users=users,
+            spawn_rate=spawn_rate,
+            run_time=run_time,
+            endpoint=endpoint,
+            model=model,
+            processes=processes,
+            csv=csv_prefix,
+            tools=tools,
+            speed=speed,
+            stop_timeout=stop_timeout,
+            stall_timeout=stall_timeout,
+        )
+        code = command.run(run, emulator=emulator, emulator_script=emulator_script)
+    except RawliveError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot read {exc.filename or source}: {exc.strerror or exc}")
+    raise SystemExit(code)

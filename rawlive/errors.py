@@ -22,6 +22,8 @@ __all__ = [
     "DecodeError",
     "LiveConnectionClosed",
     "LiveNetworkRefused",
+    "LoadExtraMissing",
+    "LoadFailure",
     "LocalProtocolError",
     "MediaExtraMissing",
     "ProtocolError",
@@ -293,3 +295,12 @@ class TruncatedCassetteWarning(RawliveWarning):
         self.path = path
         self.line = line
         self.offset = offset
+
+
+class LoadExtraMissing(ConfigError):
+    """``rawlive.load`` needs Locust (the ``load`` extra) and it is not installed."""
+
+
+class LoadFailure(RawliveError):
+    """What went wrong in a load test's conversation (``rawlive.load``), reported to Locust
+    as a failure: the text is the reason (a close's, a stall's...)."""

@@ -142,3 +142,23 @@ def test_quick_codec_bench_reports_every_row(tmp_path: Path) -> None:
     assert data["environment"]["quick"] is True
     assert len(data["rows"]) == len(rows)
     assert all(r["error"] is None for r in data["rows"])
+
+
+def test_quick_load_bench_reports_its_rows() -> None:
+    """``python -m bench --quick load``: Locust steps against an emulator (about 20 s)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "load"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = _table(proc.stdout)
+    assert len(rows) == 3
+    best = _find(rows, "load.capacity", "most concurrent real-time sessions")
+    assert best["rawlive"].endswith(" sessions") and best["ratio"] == "—", best
+    int(best["rawlive"].split()[0])  # a count, whatever its value
+    for text in ("p99 lateness of a reply audio chunk", "to the first reply audio"):
+        row = _find(rows, "load.capacity", text)
+        assert row["rawlive"] != "—" and row["verdict"] == "—", row

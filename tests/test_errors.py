@@ -41,11 +41,16 @@ BUILTIN_ERRORS = {
 } - {"StopIteration", "StopAsyncIteration"}
 
 
+#: Modules that import Locust, whose gevent would patch this process: never
+#: imported here (tests/test_load.py runs them in subprocesses).
+LOCUST_MODULES = {"rawlive.load", "rawlive.tools.load.user", "rawlive.tools.load.locustfile"}
+
+
 def _modules() -> list[ModuleType]:
     names = [
         info.name
         for info in pkgutil.walk_packages([str(PACKAGE)], "rawlive.")
-        if info.name != "rawlive.__main__"
+        if info.name != "rawlive.__main__" and info.name not in LOCUST_MODULES
     ]
     return [rawlive, *(importlib.import_module(name) for name in names)]
 
