@@ -1543,6 +1543,7 @@ def scenario_run(
         raise SystemExit(1)
 
 
+@main.command()
 @click.argument("source", metavar="FILE_OR_CASSETTE", type=click.Path(dir_okay=False))
 @click.option("-u", "--users", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option(
