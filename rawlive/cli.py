@@ -1562,6 +1562,18 @@ def scenario_run(
 @click.option(
     "--emulator-script", type=click.Path(dir_okay=False), help="With --emulator: its script."
 )
+@click.option(
+    "--emulator-workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --emulator: its processes on one port (serve --workers).",
+)
+@click.option(
+    "--emulator-stats",
+    type=click.Path(dir_okay=False),
+    help="With --emulator: write what it saw to this JSON file (serve --stats).",
+)
 @click.option("--model", help=f"Live model (default: a cassette's own, else {DEFAULT_MODEL}).")
 @click.option("--tools", type=click.Path(dir_okay=False), help="Tools JSON (canned responses).")
 @click.option(
@@ -1591,6 +1603,8 @@ def load(
     endpoint: str | None,
     emulator: bool,
     emulator_script: str | None,
+    emulator_workers: int,
+    emulator_stats: str | None,
     model: str | None,
     tools: str | None,
     processes: int | None,
@@ -1615,8 +1629,8 @@ def load(
 
     if emulator and endpoint:
         _fail("give --endpoint or --emulator, not both")
-    if emulator_script and not emulator:
-        _fail("--emulator-script goes with --emulator")
+    if (emulator_script or emulator_workers != 1 or emulator_stats) and not emulator:
+        _fail("--emulator-script, --emulator-workers and --emulator-stats go with --emulator")
     try:
         command.require_locust()
         book = load_tools(tools) if tools else None
@@ -1637,7 +1651,13 @@ def load(
             stop_timeout=stop_timeout,
             stall_timeout=stall_timeout,
         )
-        code = command.run(run, emulator=emulator, emulator_script=emulator_script)
+        code = command.run(
+            run,
+            emulator=emulator,
+            emulator_script=emulator_script,
+            emulator_workers=emulator_workers,
+            emulator_stats=emulator_stats,
+        )
     except RawliveError as exc:
         _fail(str(exc))
     except OSError as exc:

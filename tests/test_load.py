@@ -295,3 +295,87 @@ def test_missing_extra_is_one_line_naming_it() -> None:
     assert done.stdout.strip() == (
         "LoadExtraMissing rawlive.load needs Locust, the load extra: pip install 'rawlive[load]'"
     )
+
+
+def _median(row: dict[str, Any]) -> float:
+    """The median of a request type's times (ms), from Locust's ``response_times`` histogram."""
+    times = sorted((float(ms), int(n)) for ms, n in row["response_times"].items())
+    half, seen = row["num_requests"] / 2, 0
+    for ms, count in times:
+        seen += count
+        if seen >= half:
+            return ms
+    raise AssertionError(f"no response times in {row}")
+
+
+def test_distributed_load_on_a_two_worker_emulator_matches_what_it_saw(tmp_path: Path) -> None:
+    """Issue 19's check at small scale: a Locust master and two workers against
+    ``rawlive serve --workers 2 --stats``, Locust's statistics against the emulator's.
+
+    Both sides count sessions and turns, and time a reply from the end of the
+    user's speech (the same detector on both sides) to its first audio. The
+    master quits its workers without waiting for the conversations under way
+    (see above), so what the emulator saw bounds what Locust reports, within
+    the four conversations cut short; the latencies' medians agree within
+    the network and scheduling noise of one machine.
+    """
+    script = tmp_path / "reply.toml"
+    script.write_text("[[turns]]\ndelay_ms = 300\ntone_ms = 400\n")
+    stats_path = tmp_path / "emulator-stats.json"
+    port = str(_free_port())
+    base = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--live-file", SPEECH]
+    base += ["--live-speed", "4"]  # more conversations in a short run
+    with emulator_process(str(script), workers=2, stats=str(stats_path)) as (url, _):
+        workers = [
+            subprocess.Popen(
+                [*base, "--worker", "--master-port", port],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+            for _ in range(2)
+        ]
+        try:
+            headless = _headless(url, 4)
+            headless[headless.index("--run-time") + 1] = "8s"
+            master = _locust(
+                *headless,
+                "--master",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                port,
+                "--expect-workers",
+                "2",
+                *base[5:],
+                timeout=90,
+            )
+        finally:
+            for worker in workers:
+                try:
+                    worker.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
+    assert master.returncode == 0, master.stderr[-2000:]
+    stats = _stats(master.stdout)
+    seen = json.loads(stats_path.read_text())
+    assert seen["workers"] == 2 and seen["dead_workers"] == 0
+    # Sessions: every setupComplete Locust counted, the emulator sent.
+    sessions = _count(stats, "setup")
+    assert sessions >= 12, sessions
+    assert sessions <= seen["sessions"] <= sessions + 4
+    assert seen["connections"] == seen["sessions"]  # no resumption in a load run
+    # The kernel spread them over both workers (SO_REUSEPORT).
+    served = [worker["connections"] for worker in seen["per_worker"]]
+    assert len(served) == 2 and all(served) and sum(served) == seen["connections"], served
+    # Turns: one reply per conversation, each played to its turnComplete.
+    turns = _count(stats, "turn")
+    assert turns <= seen["turns"] <= turns + 4
+    assert seen["reply_latency"]["count"] == seen["turns"]
+    assert all(row["num_failures"] == 0 for row in stats.values())
+    # The same latency from both ends: the script's 300 ms after the speech ends.
+    theirs = seen["reply_latency"]["p50_ms"]
+    ours = _median(stats["first_audio"])
+    assert 300 <= theirs <= ours + 20, (theirs, ours)
+    assert ours - theirs < 150, (theirs, ours)

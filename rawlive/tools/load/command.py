@@ -85,12 +85,25 @@ _LISTENING = re.compile(r"listening on (wss?://\S+)")
 
 @contextlib.contextmanager
 def emulator_process(
-    script: str | None = None, *, timeout: float = 30.0
+    script: str | None = None,
+    *,
+    timeout: float = 30.0,
+    workers: int = 1,
+    stats: str | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``rawlive serve --port 0`` in a subprocess: yield its URL and the process; stop it after."""
+    """``rawlive serve --port 0`` in a subprocess: yield its URL and the process; stop it after.
+
+    ``workers`` processes on the port (``serve --workers``); ``stats`` the
+    file the emulator writes what it saw to (``serve --stats``), complete
+    once the block has ended.
+    """
     argv = [sys.executable, "-m", "rawlive", "serve", "--port", "0"]
     if script:
         argv += ["--script", script]
+    if workers != 1:
+        argv += ["--workers", str(workers)]
+    if stats:
+        argv += ["--stats", stats]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert proc.stderr is not None
@@ -126,11 +139,23 @@ def _drain(stream: IO[bytes]) -> None:
         pass
 
 
-def run(load: LoadRun, *, emulator: bool = False, emulator_script: str | None = None) -> int:
-    """Run Locust for ``load`` (against a new emulator with ``emulator``); its exit code."""
+def run(
+    load: LoadRun,
+    *,
+    emulator: bool = False,
+    emulator_script: str | None = None,
+    emulator_workers: int = 1,
+    emulator_stats: str | None = None,
+) -> int:
+    """Run Locust for ``load`` (against a new emulator with ``emulator``, of
+    ``emulator_workers`` processes, writing what it saw to ``emulator_stats``);
+    Locust's exit code."""
     require_locust()
     if emulator:
-        with emulator_process(emulator_script) as (url, _):
+        with emulator_process(emulator_script, workers=emulator_workers, stats=emulator_stats) as (
+            url,
+            _,
+        ):
             return subprocess.call(locust_argv(load, url))
     if not load.endpoint:
         raise ConfigError("give --endpoint URL (your bridge or a Live API server) or --emulator")
