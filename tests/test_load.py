@@ -372,7 +372,8 @@ def test_distributed_load_on_a_two_worker_emulator_matches_what_it_saw(tmp_path:
     # Turns: one reply per conversation, each played to its turnComplete.
     turns = _count(stats, "turn")
     assert turns <= seen["turns"] <= turns + 4
-    assert seen["reply_latency"]["count"] == seen["turns"]
+    # (a reply timed that a quitting worker did not wait the end of is not a turn)
+    assert seen["turns"] <= seen["reply_latency"]["count"] <= seen["turns"] + 4
     assert all(row["num_failures"] == 0 for row in stats.values())
     # The same latency from both ends: the script's 300 ms after the speech ends.
     theirs = seen["reply_latency"]["p50_ms"]
