@@ -158,3 +158,38 @@ async def test_an_allowed_origin_is_accepted(kind: str) -> None:
 def test_a_malformed_allowed_origin_is_a_config_error(bad: str) -> None:
     with pytest.raises(ConfigError, match="scheme://host"):
         LiveServer(allow_origins=[bad])
+
+
+class ClosesWhileTheClientTalks(LiveServer):
+    """Answers setup, reads nothing for a moment (the client's frames pile up), then closes 1011."""
+
+    async def session(self, peer: Any) -> None:
+        await peer.read_setup()
+        await peer.send(b'{"setupComplete":{}}')
+        await asyncio.sleep(0.3)
+        await peer.close(1011, "Internal error occurred.")
+
+
+async def test_a_close_is_prompt_however_much_the_client_sent_unread() -> None:
+    # 200 frames unread fill websockets' bounded queue, which stops reading the
+    # socket: before, the client's close frame waited behind them until the
+    # close timeout (10 s) ended the connection.
+    import time
+
+    frame = b'{"realtimeInput":{"text":"' + b"x" * 1700 + b'"}}'
+    async with ClosesWhileTheClientTalks(capture_frames=True) as server:
+        async with websockets.connect(server.url, max_size=None) as ws:
+            await ws.send(b'{"setup":{"model":"models/m"}}', text=True)
+            assert await ws.recv() == '{"setupComplete":{}}'
+            for _ in range(200):
+                await ws.send(frame, text=True)
+            began = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            took = time.monotonic() - began
+        await asyncio.sleep(0.05)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert took < 3.0, took
+    # What the client sent before it saw the close is in the capture, all of it.
+    [connection] = server.connections
+    assert sum(1 for f in connection.frames if f.sender == "client") == 201

@@ -48,6 +48,7 @@ connections only, unless ``capture_frames`` asked to keep everything
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -65,7 +66,7 @@ from typing import Any, Literal, Self
 import msgspec
 import websockets
 from websockets.asyncio.server import Server, ServerConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConcurrencyError, ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rawlive import cassette
@@ -669,8 +670,26 @@ class Peer:
         await self.ws.send(payload, text=opcode == "text")
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close with a code and reason; reasons are cut to the 123 bytes a close frame holds."""
-        await self.ws.close(code, _fit_reason(reason))
+        """Close with a code and reason; reasons are cut to the 123 bytes a close frame holds.
+
+        The client's frames are read (and captured) until its close frame
+        comes: unread, the frames it sent before it saw ours would fill
+        ``websockets``' bounded queue, which then stops reading the socket,
+        and the client's close frame would wait there until ``close_timeout``
+        (10 s) ended the connection.
+        """
+        reading = asyncio.create_task(self._read_to_the_end())
+        try:
+            await self.ws.close(code, _fit_reason(reason))
+        finally:
+            reading.cancel()
+            await asyncio.wait({reading})
+
+    async def _read_to_the_end(self) -> None:
+        # (A reader elsewhere, already in recv(), reads them itself.)
+        with contextlib.suppress(ConnectionClosed, ConcurrencyError):
+            async for _ in self:
+                pass
 
     def abort(self) -> None:
         """Drop the TCP connection with no close frame (the client sees 1006)."""
