@@ -1506,14 +1506,7 @@ def scenario_run(
         if as_json:
             click.echo(result.to_json())
             return
-        click.echo(result.line())
-        if not result.passed:
-            for failure in result.failures[1:]:
-                click.echo(f"  also: {failure.splitlines()[0]}")
-            if result.cassette:
-                click.echo(f"  cassette: {result.cassette}")
-            if result.report:
-                click.echo(f"  report: {result.report}")
+        click.echo("\n".join(result.lines()))
 
     try:
         results = asyncio.run(

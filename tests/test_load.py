@@ -179,6 +179,48 @@ def _free_port() -> int:
         return port
 
 
+def _distributed(
+    url: str, users: int, run_time: str, *live: str
+) -> tuple[subprocess.CompletedProcess[str], list[subprocess.Popen[bytes]]]:
+    """A headless master (``--expect-workers 2``) and two ``--worker`` processes on
+    this machine against ``url``, each given the ``--live-*`` options ``live``;
+    the master's result and the workers, ended."""
+    port = str(_free_port())
+    base = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, *live]
+    workers = [
+        subprocess.Popen(
+            [*base, "--worker", "--master-port", port],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        for _ in range(2)
+    ]
+    try:
+        headless = _headless(url, users)
+        headless[headless.index("--run-time") + 1] = run_time
+        master = _locust(
+            *headless,
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            port,
+            "--expect-workers",
+            "2",
+            *live,
+            timeout=90,
+        )
+    finally:
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    return master, workers
+
+
 def test_distributed_master_and_two_workers(tmp_path: Path) -> None:
     """A master and two workers on this machine against one emulator.
 
@@ -192,40 +234,8 @@ def test_distributed_master_and_two_workers(tmp_path: Path) -> None:
     """
     script = tmp_path / "fast.toml"
     script.write_text("speed = 0\n")
-    port = str(_free_port())
-    base = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--live-file", SPEECH]
     with emulator_process(str(script)) as (url, _):
-        workers = [
-            subprocess.Popen(
-                [*base, "--worker", "--master-port", port],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                cwd=ROOT,
-            )
-            for _ in range(2)
-        ]
-        try:
-            headless = _headless(url, 4)
-            headless[headless.index("--run-time") + 1] = "5s"
-            master = _locust(
-                *headless,
-                "--master",
-                "--master-bind-host",
-                "127.0.0.1",
-                "--master-bind-port",
-                port,
-                "--expect-workers",
-                "2",
-                "--live-file",
-                SPEECH,
-            )
-        finally:
-            for worker in workers:
-                try:
-                    worker.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
+        master, workers = _distributed(url, 4, "5s", "--live-file", SPEECH)
     assert master.returncode == 0, master.stderr[-2000:]
     assert all(worker.returncode == 0 for worker in workers)
     stats = _stats(master.stdout)
@@ -322,41 +332,9 @@ def test_distributed_load_on_a_two_worker_emulator_matches_what_it_saw(tmp_path:
     script = tmp_path / "reply.toml"
     script.write_text("[[turns]]\ndelay_ms = 300\ntone_ms = 400\n")
     stats_path = tmp_path / "emulator-stats.json"
-    port = str(_free_port())
-    base = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--live-file", SPEECH]
-    base += ["--live-speed", "4"]  # more conversations in a short run
+    live = ["--live-file", SPEECH, "--live-speed", "4"]  # more conversations in a short run
     with emulator_process(str(script), workers=2, stats=str(stats_path)) as (url, _):
-        workers = [
-            subprocess.Popen(
-                [*base, "--worker", "--master-port", port],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                cwd=ROOT,
-            )
-            for _ in range(2)
-        ]
-        try:
-            headless = _headless(url, 4)
-            headless[headless.index("--run-time") + 1] = "8s"
-            master = _locust(
-                *headless,
-                "--master",
-                "--master-bind-host",
-                "127.0.0.1",
-                "--master-bind-port",
-                port,
-                "--expect-workers",
-                "2",
-                *base[5:],
-                timeout=90,
-            )
-        finally:
-            for worker in workers:
-                try:
-                    worker.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
+        master, _ = _distributed(url, 4, "8s", *live)
     assert master.returncode == 0, master.stderr[-2000:]
     stats = _stats(master.stdout)
     seen = json.loads(stats_path.read_text())

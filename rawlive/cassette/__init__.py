@@ -31,7 +31,13 @@ from rawlive.cassette.events import (
 )
 from rawlive.cassette.modes import MODES, RecordMode
 from rawlive.cassette.reader import CassetteReader, TruncatedCassetteWarning, read_cassette
-from rawlive.cassette.writer import MIN_SECRET_LENGTH, CassetteWriter, Recorder, write_cassette
+from rawlive.cassette.writer import (
+    MIN_SECRET_LENGTH,
+    CassetteWriter,
+    Recorder,
+    TeeRecorder,
+    write_cassette,
+)
 
 __all__ = [
     "FORMAT",
@@ -52,6 +58,7 @@ __all__ = [
     "RecordMode",
     "Recorder",
     "Sender",
+    "TeeRecorder",
     "TruncatedCassetteWarning",
     "append_connections",
     "elide_audio_blobs",

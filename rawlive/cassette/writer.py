@@ -51,7 +51,7 @@ from rawlive.cassette.events import (
 from rawlive.errors import ClosedError
 from rawlive.wire import endpoints
 
-__all__ = ["MIN_SECRET_LENGTH", "CassetteWriter", "Recorder", "write_cassette"]
+__all__ = ["MIN_SECRET_LENGTH", "CassetteWriter", "Recorder", "TeeRecorder", "write_cassette"]
 
 #: Secret values shorter than this are not searched for in what is written.
 MIN_SECRET_LENGTH = 8
@@ -362,6 +362,65 @@ class CassetteWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class TeeRecorder:
+    """A :class:`Recorder` that records into several at once."""
+
+    def __init__(self, *recorders: Recorder) -> None:
+        self.recorders = recorders
+
+    @property
+    def closed(self) -> bool:
+        return all(r.closed for r in self.recorders)
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        kept = list(secrets)
+        for r in self.recorders:
+            r.add_secrets(kept)
+
+    def write_header(
+        self,
+        *,
+        url: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        model: str | None = None,
+        api_version: str | None = None,
+    ) -> None:
+        kept = list(headers)
+        for r in self.recorders:
+            r.write_header(url=url, headers=kept, model=model, api_version=api_version)
+
+    def write_connect(
+        self, connection: int, url: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        kept = list(headers)
+        for r in self.recorders:
+            r.write_connect(connection, url, kept)
+
+    def write_frame(
+        self,
+        connection: int,
+        sender: Sender,
+        opcode: Opcode,
+        payload: bytes | str,
+    ) -> None:
+        for r in self.recorders:
+            r.write_frame(connection, sender, opcode, payload)
+
+    def write_close(
+        self,
+        connection: int,
+        code: int,
+        reason: str = "",
+        by: Sender | None = None,
+    ) -> None:
+        for r in self.recorders:
+            r.write_close(connection, code, reason, by)
+
+    def close(self) -> None:
+        for r in self.recorders:
+            r.close()
 
 
 def write_cassette(cassette: Cassette, path: str | os.PathLike[str]) -> None:

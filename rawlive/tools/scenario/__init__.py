@@ -35,7 +35,6 @@ from rawlive.tools.scenario.model import (
 )
 from rawlive.tools.scenario.run import (
     SpeechFunction,
-    TeeRecorder,
     ToolHandler,
     run_scenario,
     run_scenario_sync,
@@ -53,7 +52,6 @@ __all__ = [
     "ScenarioRun",
     "ScenarioSummary",
     "SpeechFunction",
-    "TeeRecorder",
     "ToolCallRecord",
     "ToolHandler",
     "ToolResponseRecord",

@@ -147,6 +147,17 @@ class ScenarioResult(msgspec.Struct, kw_only=True):
             head += f": {self.failures[0].splitlines()[0]}"
         return head
 
+    def lines(self) -> list[str]:
+        """:meth:`line`, then for a failed run each other reason and where to look."""
+        lines = [self.line()]
+        if not self.passed:
+            lines += [f"  also: {failure.splitlines()[0]}" for failure in self.failures[1:]]
+            if self.cassette:
+                lines.append(f"  cassette: {self.cassette}")
+            if self.report:
+                lines.append(f"  report: {self.report}")
+        return lines
+
 
 def report_command(cassette: str) -> str:
     """The command that renders a cassette's report page beside it."""

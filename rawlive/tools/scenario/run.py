@@ -43,7 +43,7 @@ import inspect
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ from rawlive.wire import types as t
 
 __all__ = [
     "SpeechFunction",
-    "TeeRecorder",
     "ToolHandler",
     "run_scenario",
     "run_scenario_sync",
@@ -74,65 +73,6 @@ ToolHandler = Callable[[dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, A
 SpeechFunction = Callable[[str], "str | os.PathLike[str]"]
 
 _SILENCE_CHUNK_S = 0.04
-
-
-class TeeRecorder:
-    """A :class:`~rawlive.cassette.Recorder` that records into several at once."""
-
-    def __init__(self, *recorders: cassette_module.Recorder) -> None:
-        self.recorders = recorders
-
-    @property
-    def closed(self) -> bool:
-        return all(r.closed for r in self.recorders)
-
-    def add_secrets(self, secrets: Iterable[str]) -> None:
-        kept = list(secrets)
-        for r in self.recorders:
-            r.add_secrets(kept)
-
-    def write_header(
-        self,
-        *,
-        url: str | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-        model: str | None = None,
-        api_version: str | None = None,
-    ) -> None:
-        kept = list(headers)
-        for r in self.recorders:
-            r.write_header(url=url, headers=kept, model=model, api_version=api_version)
-
-    def write_connect(
-        self, connection: int, url: str, headers: Iterable[tuple[str, str]] = ()
-    ) -> None:
-        kept = list(headers)
-        for r in self.recorders:
-            r.write_connect(connection, url, kept)
-
-    def write_frame(
-        self,
-        connection: int,
-        sender: cassette_module.Sender,
-        opcode: cassette_module.Opcode,
-        payload: bytes | str,
-    ) -> None:
-        for r in self.recorders:
-            r.write_frame(connection, sender, opcode, payload)
-
-    def write_close(
-        self,
-        connection: int,
-        code: int,
-        reason: str = "",
-        by: cassette_module.Sender | None = None,
-    ) -> None:
-        for r in self.recorders:
-            r.write_close(connection, code, reason, by)
-
-    def close(self) -> None:
-        for r in self.recorders:
-            r.close()
 
 
 def _speech_function(scenario: Scenario, api_key: str | None, source: Any = None) -> SpeechFunction:
@@ -238,13 +178,19 @@ class _Player:
             self.event("go_away")
         if (
             content is not None
-            and content.turn_complete
-            and models.interaction_complete(content.interaction_status)
-            and not self.session.tool_calls
+            and self.ends_reply(content)
             and turn is not None
             and turn.input_end is not None
         ):
             self.done.set()
+
+    def ends_reply(self, content: t.LiveServerContent) -> bool:
+        """A ``turnComplete`` that ends the interaction with no tool call left open (rule 2)."""
+        return (
+            bool(content.turn_complete)
+            and models.interaction_complete(content.interaction_status)
+            and not self.session.tool_calls
+        )
 
     def content(self, turn: TurnRun, content: t.LiveServerContent) -> None:
         heard = content.input_transcription
@@ -273,7 +219,7 @@ class _Player:
         if content.turn_complete:
             status = content.interaction_status
             self.event("turn_complete", **({"interaction_status": status} if status else {}))
-            if models.interaction_complete(status) and not self.session.tool_calls:
+            if self.ends_reply(content):
                 self.first("complete")
 
     async def answer(self, tool_call: t.LiveServerToolCall) -> None:
@@ -484,7 +430,7 @@ async def run_scenario(
                 run.target = "endpoint" if endpoint is not None else "gemini"
             writer = cassette_module.CassetteWriter(path, meta={"scenario": scenario.name})
             recorder: cassette_module.Recorder = (
-                writer if also_record is None else TeeRecorder(writer, also_record)
+                writer if also_record is None else cassette_module.TeeRecorder(writer, also_record)
             )
             await _play(
                 run,
