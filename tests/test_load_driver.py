@@ -242,3 +242,26 @@ async def test_a_quota_refusal_is_named_by_how_it_came() -> None:
         closed = await _converse(plan, emulator.url, speed=0)
     _, error = closed.one("close 1011")
     assert "RESOURCE_EXHAUSTED" in str(error) or "quota" in str(error).lower()
+
+
+async def test_the_key_reaches_no_log_line_and_no_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    key = "fake.LOADKEY-0123456789abcdef"
+    # The close reason quotes the key, as a server's error text may.
+    script = _script(
+        tmp_path,
+        '[[faults]]\nat = "after_setup"\naction = "close"\n'
+        f'code = 1011\nreason = "bad request for key {key}"\n',
+    )
+    plan = file_plan(SPEECH, MODEL)
+    caplog.set_level(logging.DEBUG)
+    async with serve(script=script) as emulator:
+        report = await _converse(plan, emulator.url, speed=0, api_key=key)
+    _, error = report.one("close 1011")
+    assert key not in str(error) and "bad request for key" in str(error)
+    client = "\n".join(r.getMessage() for r in caplog.records if r.name == "websockets.client")
+    assert "x-goog-api-key" in client.lower()  # the handshake was logged...
+    assert key not in client  # ...with the key redacted

@@ -77,6 +77,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import os
 import threading
 import time
@@ -363,6 +364,8 @@ class Conversation:
         self.lock = threading.Condition()
         self.ws: ClientConnection | None = None
         self.closed: tuple[int, str] | None = None
+        #: The endpoint's credentials, kept out of every failure's text.
+        self.secrets: tuple[str, ...] = ()
         self.failed = False
         self.turns = 0
         self.last_message = time.monotonic()
@@ -385,6 +388,7 @@ class Conversation:
         """The whole conversation; returns when it is over (reported either way),
         whether it went without failure."""
         endpoint = endpoints.resolve(api_key=self.options.api_key, endpoint=self.options.endpoint)
+        self.secrets = tuple(endpoint.secrets)
         started = time.monotonic()
         try:
             # (websockets' own keepalive where it has one: 15.0 on, for the sync client.)
@@ -396,6 +400,10 @@ class Conversation:
                 compression=None,
                 max_size=64 * 2**20,
                 close_timeout=self.options.close_timeout,
+                # websockets logs the handshake's headers at DEBUG: the key redacted.
+                logger=endpoints.RedactingLogger(
+                    logging.getLogger("websockets.client"), endpoint.secrets
+                ),
             )
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             self._fail("connect", time.monotonic() - started, _connect_error(exc, endpoint))
@@ -435,7 +443,8 @@ class Conversation:
             self._closed(exc, time.monotonic() - sent)
             return False
         except (ProtocolError, RawliveError) as exc:
-            self._fail("setup", time.monotonic() - sent, LoadFailure(str(exc)))
+            text = endpoints.redact(str(exc), self.secrets)
+            self._fail("setup", time.monotonic() - sent, LoadFailure(text))
             return False
         self.report("setup", time.monotonic() - sent)
         self.started = time.monotonic()
@@ -448,8 +457,9 @@ class Conversation:
         with self.lock:
             self.closed = (code, reason)
             self.lock.notify_all()
-        if code != 1000:
-            self._fail(f"close {code}", seconds, LoadFailure(reason or f"closed with {code}"))
+        if code != 1000:  # (a close reason may quote the request: redacted)
+            text = endpoints.redact(reason, self.secrets) if reason else f"closed with {code}"
+            self._fail(f"close {code}", seconds, LoadFailure(text))
 
     # -- sending ----------------------------------------------------------------
 
